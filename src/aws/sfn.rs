@@ -1,0 +1,43 @@
+//! Step Functions: starting one execution per request, named by the request id.
+
+use crate::domain::RequestId;
+use crate::error::{Error, code_of, from_sdk};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Started {
+    /// Started now, or already running with the same input (StartExecution is idempotent).
+    Running(String),
+    /// An execution of that name exists and has finished.
+    AlreadyFinished,
+}
+
+#[derive(Clone)]
+pub struct Executions {
+    client: aws_sdk_sfn::Client,
+    state_machine_arn: String,
+}
+
+impl Executions {
+    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    pub async fn start(&self, id: &RequestId, input: &serde_json::Value) -> Result<Started, Error> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(id.as_str())
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Started::Running(out.execution_arn)),
+            Err(e) if code_of(&e) == Some("ExecutionAlreadyExists") => Ok(Started::AlreadyFinished),
+            Err(e) => Err(from_sdk("Step Functions StartExecution", e)),
+        }
+    }
+}

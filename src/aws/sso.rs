@@ -1,0 +1,236 @@
+//! IAM Identity Center: users (Identity Store) and account assignments (SSO Admin).
+//!
+//! Provisioning is asynchronous: create/delete return a request id whose status we poll with
+//! backoff until SUCCEEDED or FAILED.
+
+use std::time::Duration;
+
+use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
+use aws_sdk_ssoadmin::types::{PrincipalType, StatusValues, TargetType};
+use aws_smithy_types::Document;
+
+use crate::domain::{AccountId, PermissionSetArn};
+use crate::error::{Error, code_of, from_sdk};
+
+/// The Identity Center instance and its identity store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub instance_arn: String,
+    pub identity_store_id: String,
+}
+
+/// How long we wait for one provisioning request before giving up (and letting the state
+/// machine retry the task).
+const PROVISIONING_DEADLINE: Duration = Duration::from_secs(120);
+
+#[derive(Clone)]
+pub struct Sso {
+    admin: aws_sdk_ssoadmin::Client,
+    store: aws_sdk_identitystore::Client,
+}
+
+impl Sso {
+    pub fn new(admin: aws_sdk_ssoadmin::Client, store: aws_sdk_identitystore::Client) -> Self {
+        Self { admin, store }
+    }
+
+    /// The one Identity Center instance of the organization.
+    pub async fn discover_instance(&self) -> Result<Instance, Error> {
+        let out = self
+            .admin
+            .list_instances()
+            .send()
+            .await
+            .map_err(|e| from_sdk("SSO Admin ListInstances", e))?;
+        let instances = out.instances();
+        match instances {
+            [one] => Ok(Instance {
+                instance_arn: one.instance_arn().unwrap_or_default().to_owned(),
+                identity_store_id: one.identity_store_id().unwrap_or_default().to_owned(),
+            }),
+            [] => Err(Error::Config("no IAM Identity Center instance found".into())),
+            _ => Err(Error::Config(
+                "more than one Identity Center instance: set SSO_INSTANCE_ARN and IDENTITY_STORE_ID".into(),
+            )),
+        }
+    }
+
+    /// Identity Store user id of a user name (`GetUserId`, never a `ListUsers` scan).
+    pub async fn user_id(&self, inst: &Instance, user_name: &str) -> Result<String, Error> {
+        let out = self
+            .store
+            .get_user_id()
+            .identity_store_id(&inst.identity_store_id)
+            .alternate_identifier(AlternateIdentifier::UniqueAttribute(
+                UniqueAttribute::builder()
+                    .attribute_path("userName")
+                    .attribute_value(Document::String(user_name.to_owned()))
+                    .build()
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
+            ))
+            .send()
+            .await
+            .map_err(|e| from_sdk("Identity Store GetUserId", e))?;
+        Ok(out.user_id)
+    }
+
+    /// Whether `principal` already holds `ps` on `account`.
+    pub async fn has_assignment(
+        &self,
+        inst: &Instance,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        principal: &str,
+    ) -> Result<bool, Error> {
+        let mut pages = self
+            .admin
+            .list_account_assignments()
+            .instance_arn(&inst.instance_arn)
+            .account_id(account.as_str())
+            .permission_set_arn(ps.as_str())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk("SSO Admin ListAccountAssignments", e))?;
+            if page.account_assignments().iter().any(|a| {
+                a.principal_type() == Some(&PrincipalType::User) && a.principal_id() == Some(principal)
+            }) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Starts creating the assignment; returns the provisioning request id.
+    pub async fn create_assignment(
+        &self,
+        inst: &Instance,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        principal: &str,
+    ) -> Result<String, Error> {
+        let out = self
+            .admin
+            .create_account_assignment()
+            .instance_arn(&inst.instance_arn)
+            .target_id(account.as_str())
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(ps.as_str())
+            .principal_type(PrincipalType::User)
+            .principal_id(principal)
+            .send()
+            .await
+            .map_err(|e| from_sdk("SSO Admin CreateAccountAssignment", e))?;
+        request_id(out.account_assignment_creation_status())
+    }
+
+    /// Starts deleting the assignment. `None` when there was nothing to delete.
+    pub async fn delete_assignment(
+        &self,
+        inst: &Instance,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        principal: &str,
+    ) -> Result<Option<String>, Error> {
+        let result = self
+            .admin
+            .delete_account_assignment()
+            .instance_arn(&inst.instance_arn)
+            .target_id(account.as_str())
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(ps.as_str())
+            .principal_type(PrincipalType::User)
+            .principal_id(principal)
+            .send()
+            .await;
+        match result {
+            Ok(out) => request_id(out.account_assignment_deletion_status()).map(Some),
+            Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(from_sdk("SSO Admin DeleteAccountAssignment", e)),
+        }
+    }
+
+    /// Polls a creation request until it SUCCEEDED (Ok) or FAILED (`AssignmentFailed`).
+    pub async fn wait_created(&self, inst: &Instance, request_id: &str) -> Result<(), Error> {
+        poll(|| async {
+            let out = self
+                .admin
+                .describe_account_assignment_creation_status()
+                .instance_arn(&inst.instance_arn)
+                .account_assignment_creation_request_id(request_id)
+                .send()
+                .await
+                .map_err(|e| from_sdk("SSO Admin DescribeAccountAssignmentCreationStatus", e))?;
+            let st = out.account_assignment_creation_status();
+            Ok((st.and_then(|s| s.status().cloned()), st.and_then(|s| s.failure_reason().map(str::to_owned))))
+        })
+        .await
+    }
+
+    /// Polls a deletion request until it SUCCEEDED (Ok) or FAILED (`AssignmentFailed`).
+    pub async fn wait_deleted(&self, inst: &Instance, request_id: &str) -> Result<(), Error> {
+        poll(|| async {
+            let out = self
+                .admin
+                .describe_account_assignment_deletion_status()
+                .instance_arn(&inst.instance_arn)
+                .account_assignment_deletion_request_id(request_id)
+                .send()
+                .await
+                .map_err(|e| from_sdk("SSO Admin DescribeAccountAssignmentDeletionStatus", e))?;
+            let st = out.account_assignment_deletion_status();
+            Ok((st.and_then(|s| s.status().cloned()), st.and_then(|s| s.failure_reason().map(str::to_owned))))
+        })
+        .await
+    }
+
+    /// The permission set's name (the `<name>` in `AWSReservedSSO_<name>_<suffix>` roles).
+    pub async fn permission_set_name(&self, inst: &Instance, ps: &PermissionSetArn) -> Result<String, Error> {
+        let out = self
+            .admin
+            .describe_permission_set()
+            .instance_arn(&inst.instance_arn)
+            .permission_set_arn(ps.as_str())
+            .send()
+            .await
+            .map_err(|e| from_sdk("SSO Admin DescribePermissionSet", e))?;
+        out.permission_set()
+            .and_then(|p| p.name())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::NotFound(format!("name of permission set {ps}")))
+    }
+}
+
+fn request_id(status: Option<&aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus>) -> Result<String, Error> {
+    status
+        .and_then(|s| s.request_id())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Aws("Identity Center returned no provisioning request id".into()))
+}
+
+/// Polls with exponential backoff (0.25 s doubling to 4 s) until a terminal status or the
+/// deadline. Throttled polls count as "still in progress".
+async fn poll<F, Fut>(mut check: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<StatusValues>, Option<String>), Error>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match check().await {
+            Ok((Some(StatusValues::Succeeded), _)) => return Ok(()),
+            Ok((Some(StatusValues::Failed), reason)) => {
+                return Err(Error::AssignmentFailed(reason.unwrap_or_else(|| "no reason given".into())));
+            }
+            Ok(_) => {}
+            Err(Error::Throttled(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if started.elapsed() + delay > PROVISIONING_DEADLINE {
+            return Err(Error::Transient("provisioning still in progress after 120 s".into()));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}

@@ -1,0 +1,405 @@
+//! DynamoDB: break-glass requests and their audit trail, in one table keyed by `pk`/`sk`.
+//!
+//! - `pk = <request id>`, `sk = "request"`: the request's current state, with a `version`.
+//! - `pk = <request id>`, `sk = "audit#<version, zero-padded>"`: one item per state change.
+//!
+//! Every state change is one transaction: a conditional update of the request (expected
+//! status and version) plus the audit item. A stale timer or a duplicated task therefore
+//! either finds the request already moved on, or loses the condition; it never acts twice,
+//! and nothing is ever changed without its audit record.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
+use crate::error::{Error, from_sdk};
+use crate::time_util::{from_rfc3339, rfc3339};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Recorded by the webhook; the execution is starting.
+    Requested,
+    /// `CreateAccountAssignment` was called (or the assignment already existed).
+    Granting,
+    /// The assignment is provisioned; access lasts until `expires_at`.
+    Granted,
+    /// Access is gone (or was never given).
+    Revoked,
+    /// The report was sent.
+    Reported,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Requested => "requested",
+            Status::Granting => "granting",
+            Status::Granted => "granted",
+            Status::Revoked => "revoked",
+            Status::Reported => "reported",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "requested" => Status::Requested,
+            "granting" => Status::Granting,
+            "granted" => Status::Granted,
+            "revoked" => Status::Revoked,
+            "reported" => Status::Reported,
+            other => return Err(Error::InvalidInput(format!("unknown status {other:?} in the table"))),
+        })
+    }
+}
+
+/// One break-glass request as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    pub id: RequestId,
+    pub status: Status,
+    pub version: u64,
+    pub team_id: String,
+    pub slack_user_id: String,
+    pub sso_user_name: String,
+    pub account_id: AccountId,
+    pub permission_set_arn: PermissionSetArn,
+    pub duration: Duration,
+    pub rule: String,
+    pub channel_id: Option<String>,
+    pub response_url: Option<String>,
+    pub requested_at: OffsetDateTime,
+    /// Identity Store user id, resolved at grant.
+    pub principal_id: Option<String>,
+    /// The assignment existed before we granted (standing access): never delete it.
+    pub preexisting: bool,
+    pub creation_request_id: Option<String>,
+    pub granted_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub reported_at: Option<OffsetDateTime>,
+}
+
+/// An entry of the audit trail: who did what, when, and anything worth keeping.
+#[derive(Debug, Clone)]
+pub struct Audit<'a> {
+    pub event: &'a str,
+    pub actor: &'a str,
+    pub detail: String,
+}
+
+/// Fields a transition sets besides status and version.
+pub type Changes = Vec<(&'static str, AttributeValue)>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn ts(t: OffsetDateTime) -> AttributeValue {
+    AttributeValue::S(rfc3339(t))
+}
+pub fn flag(b: bool) -> AttributeValue {
+    AttributeValue::Bool(b)
+}
+
+/// The outcome of recording a new request.
+#[derive(Debug)]
+pub enum Created {
+    New(RequestRecord),
+    /// The same request was recorded before (a repeated delivery of the same click).
+    Existing(RequestRecord),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+const REQUEST_SK: &str = "request";
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Records a new request unless one with the same id exists; returns whichever is stored.
+    pub async fn create(&self, rec: &RequestRecord, audit: Audit<'_>) -> Result<Created, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(rec)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.audit_item(&rec.id, rec.version, rec.requested_at, &audit)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::New(rec.clone())),
+            Err(e) if condition_failed(&e) => match self.get(&rec.id).await? {
+                Some(existing) => Ok(Created::Existing(existing)),
+                None => Err(Error::Transient("request vanished after a conflicting write".into())),
+            },
+            Err(e) => Err(from_sdk("DynamoDB TransactWriteItems", e)),
+        }
+    }
+
+    pub async fn get(&self, id: &RequestId) -> Result<Option<RequestRecord>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(id.as_str()))
+            .key("sk", s(REQUEST_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
+        out.item.map(|item| from_item(&item)).transpose()
+    }
+
+    /// Moves `rec` to `to`, only if it is still in the status and version we read. Returns the
+    /// record as it is now.
+    pub async fn advance(
+        &self,
+        rec: &RequestRecord,
+        to: Status,
+        changes: Changes,
+        audit: Audit<'_>,
+    ) -> Result<RequestRecord, Error> {
+        let now = OffsetDateTime::now_utc();
+        let next = rec.version + 1;
+        let mut set = vec!["#status = :to".to_owned(), "#version = :next".to_owned()];
+        let mut values: HashMap<String, AttributeValue> = HashMap::from([
+            (":to".into(), s(to.as_str())),
+            (":next".into(), AttributeValue::N(next.to_string())),
+            (":from".into(), s(rec.status.as_str())),
+            (":seen".into(), AttributeValue::N(rec.version.to_string())),
+        ]);
+        let mut names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#version".to_owned(), "version".to_owned()),
+        ]);
+        for (i, (field, value)) in changes.into_iter().enumerate() {
+            set.push(format!("#f{i} = :v{i}"));
+            names.insert(format!("#f{i}"), field.to_owned());
+            values.insert(format!(":v{i}"), value);
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(rec.id.as_str()))
+            .key("sk", s(REQUEST_SK))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression("#status = :from AND #version = :seen")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_item(&rec.id, next, now, &audit)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => self
+                .get(&rec.id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("request {}", rec.id))),
+            Err(e) if condition_failed(&e) => Err(Error::StateConflict(format!(
+                "request {} is no longer {} at version {}",
+                rec.id,
+                rec.status.as_str(),
+                rec.version
+            ))),
+            Err(e) => Err(from_sdk("DynamoDB TransactWriteItems", e)),
+        }
+    }
+
+    /// The audit trail of a request, oldest first.
+    pub async fn audit_trail(&self, id: &RequestId) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+                .expression_attribute_values(":pk", s(id.as_str()))
+                .expression_attribute_values(":audit", s("audit#"))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| from_sdk("DynamoDB Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    fn audit_item(
+        &self,
+        id: &RequestId,
+        version: u64,
+        at: OffsetDateTime,
+        audit: &Audit<'_>,
+    ) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(id.as_str()))
+            .item("sk", s(format!("audit#{version:06}")))
+            .item("event", s(audit.event))
+            .item("actor", s(audit.actor))
+            .item("detail", s(audit.detail.clone()))
+            .item("at", ts(at))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+fn condition_failed<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
+    let mut m = HashMap::from([
+        ("pk".to_owned(), s(r.id.as_str())),
+        ("sk".to_owned(), s(REQUEST_SK)),
+        ("status".to_owned(), s(r.status.as_str())),
+        ("version".to_owned(), AttributeValue::N(r.version.to_string())),
+        ("team_id".to_owned(), s(&r.team_id)),
+        ("slack_user_id".to_owned(), s(&r.slack_user_id)),
+        ("sso_user_name".to_owned(), s(&r.sso_user_name)),
+        ("account_id".to_owned(), s(r.account_id.as_str())),
+        ("permission_set_arn".to_owned(), s(r.permission_set_arn.as_str())),
+        ("duration_secs".to_owned(), AttributeValue::N(r.duration.as_secs().to_string())),
+        ("rule".to_owned(), s(&r.rule)),
+        ("requested_at".to_owned(), ts(r.requested_at)),
+        ("preexisting".to_owned(), flag(r.preexisting)),
+    ]);
+    let opt_s = [
+        ("channel_id", &r.channel_id),
+        ("response_url", &r.response_url),
+        ("principal_id", &r.principal_id),
+        ("creation_request_id", &r.creation_request_id),
+    ];
+    for (k, v) in opt_s {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), s(v));
+        }
+    }
+    let opt_t = [
+        ("granted_at", r.granted_at),
+        ("expires_at", r.expires_at),
+        ("revoked_at", r.revoked_at),
+        ("reported_at", r.reported_at),
+    ];
+    for (k, v) in opt_t {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), ts(v));
+        }
+    }
+    m
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Error> {
+    let bad = |k: &str| Error::InvalidInput(format!("stored request lacks a valid {k}"));
+    let opt_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let req_s = |k: &str| opt_s(k).ok_or_else(|| bad(k));
+    let num = |k: &str| -> Result<u64, Error> {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| bad(k))
+    };
+    let opt_t = |k: &str| -> Result<Option<OffsetDateTime>, Error> {
+        opt_s(k).map(|v| from_rfc3339(&v).ok_or_else(|| bad(k))).transpose()
+    };
+    Ok(RequestRecord {
+        id: RequestId::parse(&req_s("pk")?).map_err(|_| bad("pk"))?,
+        status: Status::parse(&req_s("status")?)?,
+        version: num("version")?,
+        team_id: req_s("team_id")?,
+        slack_user_id: req_s("slack_user_id")?,
+        sso_user_name: req_s("sso_user_name")?,
+        account_id: AccountId::parse(&req_s("account_id")?).map_err(|_| bad("account_id"))?,
+        permission_set_arn: PermissionSetArn::parse(&req_s("permission_set_arn")?)
+            .map_err(|_| bad("permission_set_arn"))?,
+        duration: Duration::from_secs(num("duration_secs")?),
+        rule: req_s("rule")?,
+        channel_id: opt_s("channel_id"),
+        response_url: opt_s("response_url"),
+        requested_at: opt_t("requested_at")?.ok_or_else(|| bad("requested_at"))?,
+        principal_id: opt_s("principal_id"),
+        preexisting: item.get("preexisting").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        creation_request_id: opt_s("creation_request_id"),
+        granted_at: opt_t("granted_at")?,
+        expires_at: opt_t("expires_at")?,
+        revoked_at: opt_t("revoked_at")?,
+        reported_at: opt_t("reported_at")?,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> RequestRecord {
+        RequestRecord {
+            id: RequestId::derive(&["x"]),
+            status: Status::Requested,
+            version: 1,
+            team_id: "T1".into(),
+            slack_user_id: "U1".into(),
+            sso_user_name: "alice@example.com".into(),
+            account_id: AccountId::parse("123456789012").unwrap(),
+            permission_set_arn: PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-1/ps-2").unwrap(),
+            duration: Duration::from_secs(3600),
+            rule: "oncall".into(),
+            channel_id: Some("C1".into()),
+            response_url: None,
+            requested_at: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
+            principal_id: None,
+            preexisting: false,
+            creation_request_id: None,
+            granted_at: None,
+            expires_at: from_rfc3339("2026-11-24T09:00:00Z"),
+            revoked_at: None,
+            reported_at: None,
+        }
+    }
+
+    #[test]
+    fn item_round_trip() {
+        let r = sample();
+        assert_eq!(from_item(&to_item(&r)).unwrap(), r);
+        let mut item = to_item(&r);
+        item.insert("status".into(), s("exploded"));
+        assert!(from_item(&item).is_err());
+        item = to_item(&r);
+        item.remove("account_id");
+        assert!(from_item(&item).is_err());
+    }
+}

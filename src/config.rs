@@ -1,0 +1,221 @@
+//! Typed configuration from the environment, validated at cold start.
+//!
+//! Secrets never come from here: the Slack signing secret(s) and bot token are read from
+//! Secrets Manager (`SLACK_SECRET_ARN`) once per cold start.
+
+use std::path::PathBuf;
+
+use crate::domain::Duration;
+
+/// Which part of the product this process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The Slack interactivity endpoint (API Gateway / function URL events).
+    Webhook,
+    /// Step Functions tasks.
+    Worker,
+    /// `APP_ROLE` unset (local `cargo lambda watch`): tell the roles apart by the event's shape.
+    Auto,
+}
+
+impl Role {
+    pub fn from_env_value(v: Option<&str>) -> Result<Self, String> {
+        match v.map(str::trim) {
+            None | Some("") => Ok(Role::Auto),
+            Some("webhook") => Ok(Role::Webhook),
+            Some("worker") => Ok(Role::Worker),
+            Some(other) => Err(format!(
+                "APP_ROLE must be \"webhook\" or \"worker\", got {:?}",
+                crate::domain::truncate(other, 40)
+            )),
+        }
+    }
+    fn serves_webhook(self) -> bool {
+        matches!(self, Role::Webhook | Role::Auto)
+    }
+    fn serves_worker(self) -> bool {
+        matches!(self, Role::Worker | Role::Auto)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub role: Role,
+    pub table_name: String,
+    pub policy_file: PathBuf,
+    /// Webhook: the state machine every allowed click starts.
+    pub state_machine_arn: Option<String>,
+    /// Secrets Manager id of `{"signing_secrets": [...], "bot_token": "..."}`.
+    pub slack_secret_arn: Option<String>,
+    /// When set, requests from another workspace or app are refused.
+    pub slack_team_id: Option<String>,
+    pub slack_api_app_id: Option<String>,
+    /// How long to wait after revoking before reading CloudTrail (it lags up to ~15 min).
+    pub cloudtrail_delay: Duration,
+    /// Identity Center instance; discovered with `ListInstances` when not set.
+    pub sso_instance_arn: Option<String>,
+    pub identity_store_id: Option<String>,
+    pub report_sender: Option<String>,
+    pub report_recipients: Vec<String>,
+    pub cloudtrail_regions: Vec<String>,
+    /// Added before the grant and after the revoke when reading CloudTrail.
+    pub report_margin: Duration,
+}
+
+/// Every problem with the environment at once, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let opt = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let role = Role::from_env_value(get("APP_ROLE").as_deref()).unwrap_or_else(|e| {
+            problems.push(e);
+            Role::Auto
+        });
+        let mut required = |k: &str, needed: bool| {
+            let v = opt(k);
+            if needed && v.is_none() {
+                problems.push(format!("{k} is not set"));
+            }
+            v
+        };
+        let table_name = required("TABLE_NAME", true).unwrap_or_default();
+        let state_machine_arn = required("STATE_MACHINE_ARN", role.serves_webhook());
+        let slack_secret_arn = required("SLACK_SECRET_ARN", role.serves_webhook());
+        let report_sender = required("REPORT_SENDER", role.serves_worker());
+        let recipients = required("REPORT_RECIPIENTS", role.serves_worker());
+        required("AWS_REGION", true);
+
+        let report_recipients: Vec<String> = recipients
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for r in report_recipients.iter().chain(report_sender.iter()) {
+            if !looks_like_email(r) {
+                problems.push(format!("{r:?} in REPORT_SENDER/REPORT_RECIPIENTS is not an e-mail address"));
+            }
+        }
+
+        let seconds = |k: &str, default: u64, problems: &mut Vec<String>| match opt(k) {
+            None => Duration::from_secs(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n <= 86_400 => Duration::from_secs(n),
+                _ => {
+                    problems.push(format!("{k} must be whole seconds between 0 and 86400, got {v:?}"));
+                    Duration::from_secs(default)
+                }
+            },
+        };
+        let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
+        let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
+
+        let sso_instance_arn = opt("SSO_INSTANCE_ARN");
+        let identity_store_id = opt("IDENTITY_STORE_ID");
+        if sso_instance_arn.is_some() != identity_store_id.is_some() {
+            problems.push("set both SSO_INSTANCE_ARN and IDENTITY_STORE_ID, or neither (then ListInstances finds them)".into());
+        }
+
+        let cloudtrail_regions = match opt("CLOUDTRAIL_REGIONS") {
+            Some(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            None => opt("AWS_REGION").into_iter().collect(),
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Config {
+            role,
+            table_name,
+            policy_file: opt("POLICY_FILE").unwrap_or_else(|| "config/policy.toml".into()).into(),
+            state_machine_arn,
+            slack_secret_arn,
+            slack_team_id: opt("SLACK_TEAM_ID"),
+            slack_api_app_id: opt("SLACK_API_APP_ID"),
+            cloudtrail_delay,
+            sso_instance_arn,
+            identity_store_id,
+            report_sender,
+            report_recipients,
+            cloudtrail_regions,
+            report_margin,
+        })
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace) && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("TABLE_NAME", "t"),
+        ("AWS_REGION", "eu-west-1"),
+        ("STATE_MACHINE_ARN", "arn:aws:states:eu-west-1:123456789012:stateMachine:bg"),
+        ("SLACK_SECRET_ARN", "break-glass/slack"),
+        ("REPORT_SENDER", "bg@example.com"),
+        ("REPORT_RECIPIENTS", "sec@example.com, soc@example.com"),
+    ];
+
+    #[test]
+    fn full_config() {
+        let c = cfg(FULL).unwrap();
+        assert_eq!(c.role, Role::Auto);
+        assert_eq!(c.report_recipients, ["sec@example.com", "soc@example.com"]);
+        assert_eq!(c.cloudtrail_delay.as_secs(), 900);
+        assert_eq!(c.cloudtrail_regions, ["eu-west-1"]);
+    }
+
+    #[test]
+    fn lists_everything_missing_at_once() {
+        let e = cfg(&[]).unwrap_err();
+        let all = e.to_string();
+        for k in ["TABLE_NAME", "STATE_MACHINE_ARN", "SLACK_SECRET_ARN", "REPORT_SENDER", "REPORT_RECIPIENTS", "AWS_REGION"] {
+            assert!(all.contains(k), "{k} missing from {all}");
+        }
+    }
+
+    #[test]
+    fn a_role_needs_only_its_own_settings() {
+        let c = cfg(&[("APP_ROLE", "webhook"), ("TABLE_NAME", "t"), ("AWS_REGION", "r"), ("STATE_MACHINE_ARN", "a"), ("SLACK_SECRET_ARN", "s")]).unwrap();
+        assert_eq!(c.role, Role::Webhook);
+        let e = cfg(&[("APP_ROLE", "worker"), ("TABLE_NAME", "t"), ("AWS_REGION", "r")]).unwrap_err();
+        assert!(e.to_string().contains("REPORT_SENDER") && !e.to_string().contains("STATE_MACHINE_ARN"), "{e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let mut v = FULL.to_vec();
+        v.push(("APP_ROLE", "admin"));
+        v.push(("CLOUDTRAIL_DELAY_SECONDS", "soon"));
+        v.push(("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"));
+        v.push(("REPORT_RECIPIENTS", "not-an-email"));
+        let e = cfg(&v).unwrap_err();
+        assert_eq!(e.0.len(), 4, "{e}");
+    }
+}

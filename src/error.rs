@@ -1,0 +1,146 @@
+//! Errors with stable names. A worker task's error reaches Step Functions as `errorType`, and
+//! the state machine's `Retry`/`Catch` match on those names: never rename one without the ASL.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_smithy_types::error::metadata::ErrorMetadata;
+
+/// What went wrong, by how the caller should react.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An AWS API throttled us. Retry with backoff.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// A network failure, timeout, 5xx or concurrent-operation conflict. Retry with backoff.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Identity Center reported the assignment's provisioning as FAILED.
+    #[error("account assignment failed: {0}")]
+    AssignmentFailed(String),
+    /// The payload or a stored record is not what it must be. Retrying cannot help.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Something the task needs does not exist (request record, user, permission set).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost: someone else changed the record first.
+    #[error("state conflict: {0}")]
+    StateConflict(String),
+    /// Configuration is missing or invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Any other AWS error (access denied, validation, …). Not retried.
+    #[error("AWS error: {0}")]
+    Aws(String),
+}
+
+impl Error {
+    /// The stable name Step Functions sees as the error.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Throttled(_) => "Throttled",
+            Error::Transient(_) => "Transient",
+            Error::AssignmentFailed(_) => "AssignmentFailed",
+            Error::InvalidInput(_) => "InvalidInput",
+            Error::NotFound(_) => "NotFound",
+            Error::StateConflict(_) => "StateConflict",
+            Error::Config(_) => "ConfigError",
+            Error::Aws(_) => "AwsError",
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Throttled(_) | Error::Transient(_))
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.name().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "LimitExceededException",
+];
+
+const TRANSIENT_CODES: &[&str] = &[
+    "ConflictException",
+    "InternalServerException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalServerError",
+    "TransactionConflictException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Maps an SDK error to ours: `what` says which call failed. SDK types stop here.
+pub fn from_sdk<E, R>(what: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Error::Transient(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+        }
+        SdkError::ServiceError(se) => classify(what, &ErrorMetadata::from(se.err().meta().clone())),
+        _ => Error::Aws(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))),
+    }
+}
+
+fn classify(what: &str, meta: &ErrorMetadata) -> Error {
+    let code = meta.code().unwrap_or("Unknown");
+    let msg = format!("{what}: {code}: {}", meta.message().unwrap_or(""));
+    if THROTTLING_CODES.contains(&code) {
+        Error::Throttled(msg)
+    } else if TRANSIENT_CODES.contains(&code) {
+        Error::Transient(msg)
+    } else if code == "ResourceNotFoundException" || code == "ExecutionDoesNotExist" {
+        Error::NotFound(msg)
+    } else {
+        Error::Aws(msg)
+    }
+}
+
+/// The error code of a service error, for callers that treat one code specially.
+pub fn code_of<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        aws_sdk_dynamodb::error::SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let m = |code: &str| ErrorMetadata::builder().code(code).message("m").build();
+        assert!(matches!(classify("x", &m("ThrottlingException")), Error::Throttled(_)));
+        assert!(matches!(classify("x", &m("ConflictException")), Error::Transient(_)));
+        assert!(matches!(classify("x", &m("ResourceNotFoundException")), Error::NotFound(_)));
+        assert!(matches!(classify("x", &m("AccessDeniedException")), Error::Aws(_)));
+        assert_eq!(Error::Throttled(String::new()).name(), "Throttled");
+        assert!(Error::Transient(String::new()).is_retryable());
+        assert!(!Error::AssignmentFailed(String::new()).is_retryable());
+    }
+}

@@ -1,0 +1,54 @@
+//! Wiring only: CLI when given arguments, otherwise a Lambda function.
+
+use std::process::ExitCode;
+
+use break_glass::config::Config;
+use break_glass::roles::App;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return break_glass::cli::run(&args);
+    }
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        eprintln!("{}", break_glass::cli::USAGE);
+        return ExitCode::from(2);
+    }
+    init_tracing();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match rt.block_on(serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "break-glass stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), lambda_runtime::Error> {
+    let cfg = Config::from_env()?;
+    let sdk = break_glass::aws::sdk_config().await;
+    let app = App::init(cfg, sdk).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let app = app.clone();
+        async move { app.handle(event.payload).await }
+    }))
+    .await
+}
+
+/// JSON logs (one object a line, as CloudWatch wants); `RUST_LOG` sets the level.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+}

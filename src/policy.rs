@@ -1,0 +1,398 @@
+//! Who may break glass into which account with which permission set, and for how long.
+//!
+//! The policy is one TOML file (see `config/policy.example.toml`). It is read and validated
+//! at cold start; a policy that does not validate fails closed (the process refuses to run).
+//! Decisions deny by default, and a matching `deny` rule wins over any `allow` rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::domain::{AccountId, Duration, PermissionSetArn};
+
+/// A policy file that does not validate. `field` names the offending key
+/// (`rule[2].accounts[0]`), `problem` says what is wrong; shown as one line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {problem}")]
+pub struct PolicyError {
+    pub field: String,
+    pub problem: String,
+}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> PolicyError {
+    PolicyError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// `*` in a rule's list matches anything.
+pub const ANY: &str = "*";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub effect: Effect,
+    pub slack_users: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+    pub permission_sets: BTreeSet<String>,
+    pub default_duration: Duration,
+    pub max_duration: Duration,
+    pub reason_required: bool,
+    pub notify_channel: Option<String>,
+}
+
+impl Rule {
+    fn matches(&self, user: &str, account: &AccountId, ps: &PermissionSetArn) -> bool {
+        let hit = |set: &BTreeSet<String>, v: &str| set.contains(ANY) || set.contains(v);
+        hit(&self.slack_users, user)
+            && hit(&self.accounts, account.as_str())
+            && hit(&self.permission_sets, ps.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Slack user id → Identity Center user name.
+    pub users: BTreeMap<String, String>,
+    /// Account id → friendly name.
+    pub accounts: BTreeMap<AccountId, String>,
+    pub rules: Vec<Rule>,
+}
+
+/// The outcome of asking the policy about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Grant),
+    Deny(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub rule: String,
+    pub sso_user_name: String,
+    pub duration: Duration,
+    pub max_duration: Duration,
+    pub reason_required: bool,
+    pub notify_channel: Option<String>,
+}
+
+impl Policy {
+    /// Parses and validates a policy file's text.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        raw.validate()
+    }
+
+    /// Reads and validates a policy file.
+    pub fn load(path: &std::path::Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
+        Self::parse(&text)
+    }
+
+    /// Decides whether `slack_user` may have `ps` on `account`. Deny by default; any matching
+    /// deny rule wins; otherwise the first matching allow rule gives the terms.
+    pub fn decide(&self, slack_user: &str, account: &AccountId, ps: &PermissionSetArn) -> Decision {
+        let mut allow = None;
+        for rule in self.rules.iter().filter(|r| r.matches(slack_user, account, ps)) {
+            match rule.effect {
+                Effect::Deny => {
+                    return Decision::Deny(format!("denied by policy rule \"{}\"", rule.name));
+                }
+                Effect::Allow if allow.is_none() => allow = Some(rule),
+                Effect::Allow => {}
+            }
+        }
+        let Some(rule) = allow else {
+            return Decision::Deny(format!(
+                "no policy rule lets you break glass into account {} with this permission set",
+                account
+            ));
+        };
+        let Some(sso_user_name) = self.users.get(slack_user) else {
+            return Decision::Deny("your Slack user is not mapped to an Identity Center user".into());
+        };
+        Decision::Allow(Grant {
+            rule: rule.name.clone(),
+            sso_user_name: sso_user_name.clone(),
+            duration: rule.default_duration,
+            max_duration: rule.max_duration,
+            reason_required: rule.reason_required,
+            notify_channel: rule.notify_channel.clone(),
+        })
+    }
+
+    /// Friendly name of an account, if the policy gives one.
+    pub fn account_name(&self, account: &AccountId) -> Option<&str> {
+        self.accounts.get(account).map(String::as_str)
+    }
+}
+
+// ---- the file format -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: u32,
+    #[serde(default)]
+    users: BTreeMap<String, String>,
+    #[serde(default)]
+    accounts: BTreeMap<String, String>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    effect: String,
+    slack_users: Vec<String>,
+    accounts: Vec<String>,
+    permission_sets: Vec<String>,
+    default_duration: Option<String>,
+    max_duration: Option<String>,
+    #[serde(default)]
+    reason_required: bool,
+    notify_channel: Option<String>,
+}
+
+fn is_slack_user_id(s: &str) -> bool {
+    (s.starts_with('U') || s.starts_with('W'))
+        && (3..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn is_slack_channel_id(s: &str) -> bool {
+    (s.starts_with('C') || s.starts_with('G'))
+        && (3..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+impl RawPolicy {
+    fn validate(self) -> Result<Policy, PolicyError> {
+        if self.version != 1 {
+            return Err(err("version", format!("unsupported version {} (expected 1)", self.version)));
+        }
+        for (slack, sso) in &self.users {
+            if !is_slack_user_id(slack) {
+                return Err(err(format!("users.{slack}"), "not a Slack user id (U… or W…)"));
+            }
+            if sso.trim().is_empty() || sso.len() > 128 || sso.chars().any(char::is_control) {
+                return Err(err(format!("users.{slack}"), "Identity Center user name must be 1–128 printable characters"));
+            }
+        }
+        let mut accounts = BTreeMap::new();
+        for (id, name) in self.accounts {
+            let acct = AccountId::parse(&id).map_err(|e| err(format!("accounts.{id}"), e.to_string()))?;
+            accounts.insert(acct, name);
+        }
+        if self.rules.is_empty() {
+            return Err(err("rule", "no rules: nobody could break glass"));
+        }
+        let mut names = BTreeSet::new();
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for (i, r) in self.rules.into_iter().enumerate() {
+            let at = |f: &str| format!("rule[{i}].{f}");
+            if r.name.trim().is_empty() {
+                return Err(err(at("name"), "must not be empty"));
+            }
+            if !names.insert(r.name.clone()) {
+                return Err(err(at("name"), format!("duplicate rule name {:?}", r.name)));
+            }
+            let effect = match r.effect.as_str() {
+                "allow" => Effect::Allow,
+                "deny" => Effect::Deny,
+                other => return Err(err(at("effect"), format!("expected \"allow\" or \"deny\", got {other:?}"))),
+            };
+            let slack_users = checked_set(&at("slack_users"), r.slack_users, |u| {
+                is_slack_user_id(u).then_some(()).ok_or("not a Slack user id (U… or W…)".into())
+            })?;
+            let accounts = checked_set(&at("accounts"), r.accounts, |a| {
+                AccountId::parse(a).map(drop).map_err(|e| e.to_string())
+            })?;
+            let permission_sets = checked_set(&at("permission_sets"), r.permission_sets, |p| {
+                PermissionSetArn::parse(p).map(drop).map_err(|e| e.to_string())
+            })?;
+            let duration = |f: &str, v: Option<String>| -> Result<Option<Duration>, PolicyError> {
+                v.map(|s| Duration::parse(&s).map_err(|e| err(at(f), e.to_string()))).transpose()
+            };
+            let default_duration = duration("default_duration", r.default_duration)?;
+            let max_duration = duration("max_duration", r.max_duration)?;
+            let (default_duration, max_duration) = match (effect, default_duration, max_duration) {
+                (Effect::Allow, Some(d), Some(m)) if d <= m => (d, m),
+                (Effect::Allow, Some(_), Some(_)) => {
+                    return Err(err(at("default_duration"), "longer than max_duration"));
+                }
+                (Effect::Allow, None, _) => return Err(err(at("default_duration"), "required for an allow rule")),
+                (Effect::Allow, _, None) => return Err(err(at("max_duration"), "required for an allow rule")),
+                (Effect::Deny, None, None) => (Duration::from_secs(0), Duration::from_secs(0)),
+                (Effect::Deny, _, _) => return Err(err(at("max_duration"), "a deny rule takes no durations")),
+            };
+            if let Some(ch) = &r.notify_channel
+                && !is_slack_channel_id(ch)
+            {
+                return Err(err(at("notify_channel"), "not a Slack channel id (C… or G…)"));
+            }
+            rules.push(Rule {
+                name: r.name,
+                effect,
+                slack_users,
+                accounts,
+                permission_sets,
+                default_duration,
+                max_duration,
+                reason_required: r.reason_required,
+                notify_channel: r.notify_channel,
+            });
+        }
+        Ok(Policy {
+            users: self.users,
+            accounts,
+            rules,
+        })
+    }
+}
+
+/// Checks every entry of a rule list: non-empty, no duplicates, each `*` or valid.
+fn checked_set(
+    field: &str,
+    items: Vec<String>,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<BTreeSet<String>, PolicyError> {
+    if items.is_empty() {
+        return Err(err(field, "must not be empty (use \"*\" for any)"));
+    }
+    let mut set = BTreeSet::new();
+    for (j, item) in items.into_iter().enumerate() {
+        let at = format!("{field}[{j}]");
+        if item != ANY {
+            check(&item).map_err(|p| err(&at, p))?;
+        }
+        if !set.insert(item.clone()) {
+            return Err(err(at, format!("duplicate entry {item:?}")));
+        }
+    }
+    Ok(set)
+}
+
+/// Turns a TOML error into one line: `line N: message`.
+fn toml_error(text: &str, e: &toml::de::Error) -> PolicyError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let field = match line {
+        Some(n) => format!("line {n}"),
+        None => "policy".to_owned(),
+    };
+    err(field, e.message().replace('\n', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PS: &str = "arn:aws:sso:::permissionSet/ssoins-1111/ps-2222";
+    const PS2: &str = "arn:aws:sso:::permissionSet/ssoins-1111/ps-3333";
+
+    fn policy(extra: &str) -> String {
+        format!(
+            r#"
+version = 1
+[users]
+U0ALICE = "alice@example.com"
+U0BOB = "bob@example.com"
+[accounts]
+"123456789012" = "production"
+[[rule]]
+name = "oncall"
+effect = "allow"
+slack_users = ["U0ALICE", "U0BOB", "U0CAROL"]
+accounts = ["123456789012"]
+permission_sets = ["{PS}"]
+default_duration = "1h"
+max_duration = "4h"
+{extra}"#
+        )
+    }
+
+    fn acct(s: &str) -> AccountId {
+        AccountId::parse(s).unwrap()
+    }
+    fn ps(s: &str) -> PermissionSetArn {
+        PermissionSetArn::parse(s).unwrap()
+    }
+
+    #[test]
+    fn allows_what_a_rule_allows() {
+        let p = Policy::parse(&policy("")).unwrap();
+        let Decision::Allow(g) = p.decide("U0ALICE", &acct("123456789012"), &ps(PS)) else {
+            panic!("expected allow")
+        };
+        assert_eq!(g.sso_user_name, "alice@example.com");
+        assert_eq!(g.duration.as_secs(), 3600);
+        assert_eq!(g.rule, "oncall");
+        assert_eq!(p.account_name(&acct("123456789012")), Some("production"));
+    }
+
+    #[test]
+    fn denies_by_default() {
+        let p = Policy::parse(&policy("")).unwrap();
+        for (user, account, set) in [
+            ("U0MALLORY", "123456789012", PS),
+            ("U0ALICE", "210987654321", PS),
+            ("U0ALICE", "123456789012", PS2),
+        ] {
+            assert!(matches!(p.decide(user, &acct(account), &ps(set)), Decision::Deny(_)), "{user} {account} {set}");
+        }
+        // Allowed by a rule but not mapped to an SSO user.
+        let Decision::Deny(why) = p.decide("U0CAROL", &acct("123456789012"), &ps(PS)) else {
+            panic!()
+        };
+        assert!(why.contains("not mapped"), "{why}");
+    }
+
+    #[test]
+    fn a_matching_deny_wins_over_an_earlier_allow() {
+        let p = Policy::parse(&policy(
+            "[[rule]]\nname = \"not-bob\"\neffect = \"deny\"\nslack_users = [\"U0BOB\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\n",
+        ))
+        .unwrap();
+        assert!(matches!(p.decide("U0ALICE", &acct("123456789012"), &ps(PS)), Decision::Allow(_)));
+        let Decision::Deny(why) = p.decide("U0BOB", &acct("123456789012"), &ps(PS)) else {
+            panic!()
+        };
+        assert!(why.contains("not-bob"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases = [
+            (policy("").replace("\"123456789012\"]", "\"12345\"]"), "rule[0].accounts[0]"),
+            (policy("").replace(&format!("\"{PS}\""), "\"retry\""), "rule[0].permission_sets[0]"),
+            (policy("").replace("\"1h\"", "\"1 hour\""), "rule[0].default_duration"),
+            (policy("").replace("\"1h\"", "\"5h\""), "rule[0].default_duration"),
+            (policy("").replace("\"U0BOB\", ", "\"U0ALICE\", "), "rule[0].slack_users[1]"),
+            (policy("").replace("\"U0BOB\", ", "\"alice\", "), "rule[0].slack_users[1]"),
+            (policy("colour = \"red\""), "line 16"),
+            (policy("").replace("version = 1", "version = 2"), "version"),
+            (policy("[[rule]]\nname = \"oncall\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]"), "rule[1].name"),
+            (policy("").replace("effect = \"allow\"", "effect = \"permit\""), "rule[0].effect"),
+            (policy("").replace("\"123456789012\" = ", "\"1234\" = "), "accounts.1234"),
+            ("version = 1\n".to_owned(), "rule"),
+            ("version = \n".to_owned(), "line 1"),
+        ];
+        for (text, field) in cases {
+            let e = Policy::parse(&text).expect_err(field);
+            assert_eq!(e.field, field, "{e}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
+    }
+}

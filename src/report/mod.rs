@@ -1,0 +1,332 @@
+//! The access report: CloudTrail records of one break-glass session, summarised and rendered.
+//!
+//! Every string that comes from CloudTrail is attacker-controlled (user agents, error
+//! messages, resource names): it is only ever rendered through Askama's HTML escaping or into
+//! plain text, and long values are cut with a visible marker.
+
+pub mod collect;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::time_util::from_rfc3339;
+
+/// Longest value shown from CloudTrail; the rest is cut with a marker.
+pub const MAX_FIELD_CHARS: usize = 256;
+
+/// One CloudTrail record, reduced to what the report shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub time: OffsetDateTime,
+    pub region: String,
+    pub source: String,
+    pub name: String,
+    /// `None` when CloudTrail does not say.
+    pub read_only: Option<bool>,
+    pub user_arn: String,
+    pub account_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub error_code: String,
+    pub error_message: String,
+    pub resource: String,
+}
+
+impl Event {
+    /// The service's short name: `iam` for `iam.amazonaws.com`.
+    pub fn service(&self) -> &str {
+        self.source.strip_suffix(".amazonaws.com").unwrap_or(&self.source)
+    }
+    pub fn is_write(&self) -> bool {
+        self.read_only == Some(false)
+    }
+    pub fn is_error(&self) -> bool {
+        !self.error_code.is_empty()
+    }
+}
+
+/// A CloudTrail record as CloudTrail writes it (to S3, or inside LookupEvents'
+/// `CloudTrailEvent` string). Every field may be missing or null.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawRecord {
+    event_id: Option<String>,
+    event_time: Option<String>,
+    aws_region: Option<String>,
+    event_source: Option<String>,
+    event_name: Option<String>,
+    read_only: Option<serde_json::Value>,
+    user_identity: Option<RawIdentity>,
+    recipient_account_id: Option<String>,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<String>,
+    user_agent: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    resources: Option<Vec<RawResource>>,
+    request_parameters: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawIdentity {
+    arn: Option<String>,
+    account_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawResource {
+    #[serde(rename = "ARN")]
+    arn: Option<String>,
+}
+
+/// Cuts `s` to [`MAX_FIELD_CHARS`] characters, marking the cut.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_FIELD_CHARS) {
+        Some((i, _)) => format!("{}… [{} more characters]", &s[..i], s[i..].chars().count()),
+        None => s.to_owned(),
+    }
+}
+
+impl Event {
+    /// Parses one record. `None` when it has no usable time (it cannot be placed in a window).
+    pub fn from_record(v: &serde_json::Value) -> Option<Event> {
+        let raw: RawRecord = serde_json::from_value(v.clone()).ok()?;
+        Self::from_raw(raw)
+    }
+
+    /// Parses the JSON text of one record (LookupEvents' `CloudTrailEvent`).
+    pub fn from_json(s: &str) -> Option<Event> {
+        Self::from_raw(serde_json::from_str(s).ok()?)
+    }
+
+    fn from_raw(raw: RawRecord) -> Option<Event> {
+        let time = from_rfc3339(raw.event_time.as_deref()?)?;
+        let read_only = match raw.read_only {
+            Some(serde_json::Value::Bool(b)) => Some(b),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        let identity = raw.user_identity.unwrap_or_default();
+        let resource = raw
+            .resources
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|r| r.arn)
+            .or_else(|| main_parameter(raw.request_parameters.as_ref()))
+            .unwrap_or_default();
+        let o = |v: Option<String>| clip(&v.unwrap_or_default());
+        Some(Event {
+            id: o(raw.event_id),
+            time,
+            region: o(raw.aws_region),
+            source: o(raw.event_source),
+            name: o(raw.event_name),
+            read_only,
+            user_arn: identity.arn.unwrap_or_default(),
+            account_id: raw.recipient_account_id.or(identity.account_id).unwrap_or_default(),
+            source_ip: o(raw.source_ip_address),
+            user_agent: o(raw.user_agent),
+            error_code: o(raw.error_code),
+            error_message: o(raw.error_message),
+            resource: clip(&resource),
+        })
+    }
+}
+
+/// The first string-valued request parameter whose name looks like a resource name.
+fn main_parameter(params: Option<&serde_json::Value>) -> Option<String> {
+    let obj = params?.as_object()?;
+    obj.iter()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            k.ends_with("name") || k.ends_with("arn") || k.ends_with("id")
+        })
+        .find_map(|(_, v)| v.as_str().map(str::to_owned))
+}
+
+/// Whose events belong in a report: one Identity Center user's session of one permission
+/// set in one account. Compared exactly, never by pattern.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account_id: String,
+    pub permission_set_name: String,
+    pub user_name: String,
+}
+
+impl Session {
+    /// `arn:aws:sts::<account>:assumed-role/AWSReservedSSO_<permission set>_<16 hex>/<user>`.
+    pub fn owns(&self, e: &Event) -> bool {
+        let Some(rest) = e.user_arn.strip_prefix("arn:") else {
+            return false;
+        };
+        // partition:sts::account:assumed-role/role/session
+        let mut parts = rest.splitn(5, ':');
+        let (Some(_partition), Some("sts"), Some(""), Some(account), Some(resource)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let Some(role_session) = resource.strip_prefix("assumed-role/") else {
+            return false;
+        };
+        let Some((role, session)) = role_session.split_once('/') else {
+            return false;
+        };
+        let suffix_ok = role
+            .strip_prefix("AWSReservedSSO_")
+            .and_then(|r| r.strip_prefix(self.permission_set_name.as_str()))
+            .and_then(|r| r.strip_prefix('_'))
+            .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        account == self.account_id && suffix_ok && session == self.user_name
+    }
+}
+
+/// One line of the summary table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow {
+    pub service: String,
+    pub action: String,
+    pub kind: &'static str,
+    pub count: usize,
+}
+
+/// Counts by service and action, writes first, then by count (most first), then by name.
+pub fn summarise(events: &[Event]) -> Vec<SummaryRow> {
+    let mut counts: BTreeMap<(u8, &str, &str), usize> = BTreeMap::new();
+    for e in events {
+        let rank = match e.read_only {
+            Some(false) => 0,
+            None => 1,
+            Some(true) => 2,
+        };
+        *counts.entry((rank, e.service(), &e.name)).or_default() += 1;
+    }
+    let mut rows: Vec<(u8, SummaryRow)> = counts
+        .into_iter()
+        .map(|((rank, service, action), count)| {
+            let kind = ["write", "unknown", "read"][rank as usize];
+            (rank, SummaryRow { service: service.into(), action: action.into(), kind, count })
+        })
+        .collect();
+    rows.sort_by(|(ra, a), (rb, b)| {
+        ra.cmp(rb)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| (&a.service, &a.action).cmp(&(&b.service, &b.action)))
+    });
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Why an event deserves a reviewer's attention first; `None` when it does not.
+pub fn flag(e: &Event) -> Option<&'static str> {
+    let service = e.service();
+    let name = e.name.as_str();
+    if e.is_error() {
+        Some("error")
+    } else if name == "ConsoleLogin" {
+        Some("console login")
+    } else if matches!(service, "iam" | "organizations") {
+        Some("identity or organization change")
+    } else if service == "sts" && name.starts_with("AssumeRole") {
+        Some("role assumption")
+    } else if service == "kms" && matches!(name, "Decrypt" | "GenerateDataKey" | "ScheduleKeyDeletion" | "DisableKey") {
+        Some("key use")
+    } else if service == "secretsmanager" && name == "GetSecretValue" {
+        Some("secret read")
+    } else if name.starts_with("Delete") || name.starts_with("Terminate") {
+        Some("delete")
+    } else if service == "ec2" && (name.contains("SecurityGroup") || name.contains("Vpc") || name.contains("Route")) && e.is_write() {
+        Some("network change")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn record(name: &str, source: &str, arn: &str, read_only: bool) -> serde_json::Value {
+        json!({
+            "eventVersion": "1.09", "eventID": format!("id-{name}"), "eventTime": "2026-11-24T08:10:00Z",
+            "awsRegion": "us-east-1", "eventSource": source, "eventName": name, "readOnly": read_only,
+            "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": "123456789012"},
+            "recipientAccountId": "123456789012", "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2"
+        })
+    }
+
+    pub const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_BreakGlassAdmin_0123456789abcdef/alice@example.com";
+
+    fn session() -> Session {
+        Session {
+            account_id: "123456789012".into(),
+            permission_set_name: "BreakGlassAdmin".into(),
+            user_name: "alice@example.com".into(),
+        }
+    }
+
+    #[test]
+    fn session_match_is_exact() {
+        let s = session();
+        let ev = |arn: &str| Event::from_record(&record("X", "s3.amazonaws.com", arn, true)).unwrap();
+        assert!(s.owns(&ev(ALICE)));
+        for other in [
+            ALICE.replace("alice@example.com", "alice@example.com.evil"),
+            ALICE.replace("alice@example.com", "alice@exampleXcom"),
+            ALICE.replace("alice@example.com", "bob@example.com"),
+            ALICE.replace("BreakGlassAdmin_", "BreakGlassAdminX_"),
+            ALICE.replace("BreakGlassAdmin_0123456789abcdef", "BreakGlassAdmin_x_0123456789abcdef"),
+            ALICE.replace("123456789012", "210987654321"),
+            ALICE.replace("assumed-role", "federated-user"),
+            ALICE.replace(":sts:", ":iam:"),
+            String::new(),
+        ] {
+            assert!(!s.owns(&ev(&other)), "{other}");
+        }
+    }
+
+    #[test]
+    fn summary_puts_writes_first() {
+        let evs: Vec<Event> = [
+            record("ListBuckets", "s3.amazonaws.com", ALICE, true),
+            record("ListBuckets", "s3.amazonaws.com", ALICE, true),
+            record("CreateAccessKey", "iam.amazonaws.com", ALICE, false),
+        ]
+        .iter()
+        .filter_map(Event::from_record)
+        .collect();
+        let rows = summarise(&evs);
+        assert_eq!(rows[0].action, "CreateAccessKey");
+        assert_eq!(rows[0].kind, "write");
+        assert_eq!((rows[1].service.as_str(), rows[1].count), ("s3", 2));
+    }
+
+    #[test]
+    fn hostile_and_missing_fields() {
+        let mut r = record("GetObject", "s3.amazonaws.com", ALICE, true);
+        r["userAgent"] = json!("x".repeat(100_000));
+        r["errorCode"] = serde_json::Value::Null;
+        r.as_object_mut().unwrap().remove("awsRegion");
+        let e = Event::from_record(&r).unwrap();
+        assert!(e.user_agent.len() < 400 && e.user_agent.contains("more characters"));
+        assert_eq!(e.region, "");
+        assert!(!e.is_error());
+        assert!(Event::from_record(&json!({"eventName": "NoTime"})).is_none());
+        assert!(Event::from_record(&json!("not an object")).is_none());
+    }
+
+    #[test]
+    fn flags() {
+        let e = |n: &str, s: &str, ro: bool| Event::from_record(&record(n, s, ALICE, ro)).unwrap();
+        assert_eq!(flag(&e("CreateAccessKey", "iam.amazonaws.com", false)), Some("identity or organization change"));
+        assert_eq!(flag(&e("ConsoleLogin", "signin.amazonaws.com", false)), Some("console login"));
+        assert_eq!(flag(&e("DeleteBucket", "s3.amazonaws.com", false)), Some("delete"));
+        assert_eq!(flag(&e("ListBuckets", "s3.amazonaws.com", true)), None);
+    }
+}

@@ -1,0 +1,182 @@
+//! Renders a report to HTML (for mail clients: inline CSS, tables, no scripts, no remote
+//! images) and plain text, with Askama. The HTML template auto-escapes every value.
+
+use askama::Template;
+use time::OffsetDateTime;
+
+use super::{Event, SummaryRow, flag, summarise};
+use crate::time_util::rfc3339;
+
+/// Most timeline rows a mail carries.
+pub const MAX_TIMELINE_ROWS: usize = 2_000;
+
+/// Who, what and when: the report's header.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub user: String,
+    pub account_id: String,
+    pub account_name: Option<String>,
+    pub permission_set: String,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub request_id: Option<String>,
+}
+
+/// One event as a table row: every value already a display string.
+pub struct Row<'a> {
+    pub time: String,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub source_ip: &'a str,
+    pub user_agent: &'a str,
+    pub error: String,
+    pub flag: &'static str,
+}
+
+impl<'a> Row<'a> {
+    fn new(e: &'a Event) -> Self {
+        let error = match (e.error_code.is_empty(), e.error_message.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => e.error_code.clone(),
+            (false, false) => format!("{}: {}", e.error_code, e.error_message),
+        };
+        Row {
+            time: rfc3339(e.time),
+            region: &e.region,
+            service: e.service(),
+            action: &e.name,
+            resource: &e.resource,
+            source_ip: &e.source_ip,
+            user_agent: &e.user_agent,
+            error,
+            flag: flag(e).unwrap_or(""),
+        }
+    }
+}
+
+/// Everything the templates show.
+pub struct View<'a> {
+    pub header: &'a Header,
+    pub from: String,
+    pub to: String,
+    pub total: usize,
+    pub writes: usize,
+    pub errors: usize,
+    pub summary: Vec<SummaryRow>,
+    pub flagged: Vec<Row<'a>>,
+    pub timeline: Vec<Row<'a>>,
+    pub omitted: usize,
+    pub incomplete: &'a [String],
+}
+
+impl<'a> View<'a> {
+    pub fn new(header: &'a Header, events: &'a [Event], incomplete: &'a [String]) -> Self {
+        let shown = events.len().min(MAX_TIMELINE_ROWS);
+        View {
+            header,
+            from: rfc3339(header.from),
+            to: rfc3339(header.to),
+            total: events.len(),
+            writes: events.iter().filter(|e| e.is_write()).count(),
+            errors: events.iter().filter(|e| e.is_error()).count(),
+            summary: summarise(events),
+            flagged: events.iter().filter(|e| flag(e).is_some()).map(Row::new).collect(),
+            timeline: events[..shown].iter().map(Row::new).collect(),
+            omitted: events.len() - shown,
+            incomplete,
+        }
+    }
+
+    pub fn subject(&self) -> String {
+        let account = match &self.header.account_name {
+            Some(n) => format!("{n} ({})", self.header.account_id),
+            None => self.header.account_id.clone(),
+        };
+        format!(
+            "Break-glass report: {} as {} on {} — {} events, {} writes",
+            self.header.user, self.header.permission_set, account, self.total, self.writes
+        )
+    }
+
+    pub fn html(&self) -> Result<String, askama::Error> {
+        HtmlReport { v: self }.render()
+    }
+
+    pub fn text(&self) -> Result<String, askama::Error> {
+        TextReport { v: self }.render()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct HtmlReport<'a> {
+    v: &'a View<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "report.txt")]
+struct TextReport<'a> {
+    v: &'a View<'a>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{ALICE, record};
+    use crate::time_util::from_rfc3339;
+
+    fn header() -> Header {
+        Header {
+            user: "alice@example.com".into(),
+            account_id: "123456789012".into(),
+            account_name: Some("production".into()),
+            permission_set: "BreakGlassAdmin".into(),
+            from: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
+            to: from_rfc3339("2026-11-24T09:00:00Z").unwrap(),
+            request_id: Some("bg-0123".into()),
+        }
+    }
+
+    #[test]
+    fn html_escapes_hostile_strings() {
+        let mut r = record("PutObject", "s3.amazonaws.com", ALICE, false);
+        r["userAgent"] = serde_json::json!("<script>alert(1)</script>");
+        r["errorCode"] = serde_json::json!("AccessDenied");
+        r["errorMessage"] = serde_json::json!("<img src=x onerror=alert(2)> & \"quoted\"");
+        let events = vec![Event::from_record(&r).unwrap()];
+        let h = header();
+        let v = View::new(&h, &events, &[]);
+        let html = v.html().unwrap();
+        assert!(!html.contains("<script>alert"), "raw script in HTML");
+        assert!(!html.contains("<img src=x"), "raw img in HTML");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(html.contains("123456789012") && html.contains("production"));
+        assert!(html.contains("CloudTrail can lag"));
+        let text = v.text().unwrap();
+        assert!(text.contains("<script>alert(1)</script>"), "text keeps the raw string");
+        assert!(text.contains("PutObject"));
+        assert!(v.subject().contains("1 events, 1 writes"));
+    }
+
+    #[test]
+    fn caps_the_timeline() {
+        let one = Event::from_record(&record("ListBuckets", "s3.amazonaws.com", ALICE, true)).unwrap();
+        let events = vec![one; MAX_TIMELINE_ROWS + 5];
+        let h = header();
+        let v = View::new(&h, &events, &[]);
+        assert_eq!(v.timeline.len(), MAX_TIMELINE_ROWS);
+        assert_eq!(v.omitted, 5);
+        assert!(v.text().unwrap().contains("5 more events are not shown"));
+    }
+
+    #[test]
+    fn says_when_collection_was_incomplete() {
+        let h = header();
+        let incomplete = vec!["us-east-1: throttled".to_owned()];
+        let v = View::new(&h, &[], &incomplete);
+        assert!(v.html().unwrap().contains("us-east-1: throttled"));
+        assert!(v.text().unwrap().contains("INCOMPLETE"));
+    }
+}

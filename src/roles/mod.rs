@@ -1,0 +1,171 @@
+//! The Lambda side of the binary: build what the role needs, then serve events.
+//!
+//! In AWS each function pins its role with `APP_ROLE`. Under `cargo lambda watch` one process
+//! serves every event, so with `APP_ROLE` unset the event's shape decides: an API Gateway /
+//! function URL request goes to the webhook, anything else is a Step Functions task.
+//! Each role's clients are built once; with `APP_ROLE` set they are built during init (where
+//! Lambda gives full CPU), otherwise on first use, so a webhook never pays for the worker.
+
+pub mod webhook;
+pub mod worker;
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::aws::mail::Mailer;
+use crate::aws::secrets::SlackSecrets;
+use crate::aws::sfn::Executions;
+use crate::aws::sso::{Instance, Sso};
+use crate::aws::store::Store;
+use crate::config::{Config, Role};
+use crate::error::Error;
+use crate::policy::Policy;
+use crate::report::collect::Collector;
+use webhook::{Settings, Webhook};
+use worker::Worker;
+
+pub struct App {
+    cfg: Config,
+    sdk: SdkConfig,
+    policy: Policy,
+    webhook: OnceCell<Webhook>,
+    worker: OnceCell<Worker>,
+}
+
+impl App {
+    /// Builds the app; the policy is validated here and a broken one fails closed.
+    pub async fn init(cfg: Config, sdk: SdkConfig) -> Result<Arc<Self>, Error> {
+        let policy = Policy::load(&cfg.policy_file).map_err(|e| Error::Config(format!("policy: {e}")))?;
+        let app = Arc::new(App {
+            cfg,
+            sdk,
+            policy,
+            webhook: OnceCell::new(),
+            worker: OnceCell::new(),
+        });
+        match app.cfg.role {
+            Role::Webhook => drop(app.webhook().await?),
+            Role::Worker => drop(app.worker().await?),
+            Role::Auto => {}
+        }
+        Ok(app)
+    }
+
+    async fn webhook(&self) -> Result<&Webhook, Error> {
+        self.webhook
+            .get_or_try_init(|| async {
+                let secret_id = self.cfg.slack_secret_arn.as_deref().unwrap_or_default();
+                let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);
+                let secrets = SlackSecrets::load(&sm, secret_id).await?;
+                Ok::<_, Error>(Webhook {
+                    settings: Settings {
+                        signing_secrets: secrets.signing_secrets,
+                        team_id: self.cfg.slack_team_id.clone(),
+                        api_app_id: self.cfg.slack_api_app_id.clone(),
+                        cloudtrail_delay: self.cfg.cloudtrail_delay,
+                    },
+                    policy: self.policy.clone(),
+                    store: Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.cfg.table_name),
+                    executions: Executions::new(
+                        aws_sdk_sfn::Client::new(&self.sdk),
+                        self.cfg.state_machine_arn.clone().unwrap_or_default(),
+                    ),
+                })
+            })
+            .await
+    }
+
+    async fn worker(&self) -> Result<&Worker, Error> {
+        self.worker
+            .get_or_try_init(|| async {
+                let sso = Sso::new(
+                    aws_sdk_ssoadmin::Client::new(&self.sdk),
+                    aws_sdk_identitystore::Client::new(&self.sdk),
+                );
+                let instance = match (&self.cfg.sso_instance_arn, &self.cfg.identity_store_id) {
+                    (Some(i), Some(s)) => Instance {
+                        instance_arn: i.clone(),
+                        identity_store_id: s.clone(),
+                    },
+                    _ => sso.discover_instance().await?,
+                };
+                Ok::<_, Error>(Worker {
+                    store: Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.cfg.table_name),
+                    sso,
+                    instance,
+                    collector: Collector::new(&self.sdk, &self.cfg.cloudtrail_regions),
+                    mailer: Mailer::new(
+                        aws_sdk_ses::Client::new(&self.sdk),
+                        self.cfg.report_sender.clone().unwrap_or_default(),
+                    ),
+                    recipients: self.cfg.report_recipients.clone(),
+                    policy: self.policy.clone(),
+                    report_margin: self.cfg.report_margin,
+                })
+            })
+            .await
+    }
+
+    /// Serves one Lambda event.
+    pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        let http = is_http_event(&payload);
+        match (self.cfg.role, http) {
+            (Role::Worker, true) => Err(Error::InvalidInput("the worker got an HTTP request".into())),
+            (Role::Webhook, false) => Err(Error::InvalidInput("the webhook got a non-HTTP event".into())),
+            (_, true) => Ok(self.handle_http(payload).await),
+            (_, false) => self.worker().await?.handle(payload).await,
+        }
+    }
+
+    async fn handle_http(&self, payload: Value) -> Value {
+        let request: lambda_http::Request = match serde_json::from_value::<lambda_http::request::LambdaRequest>(payload) {
+            Ok(r) => r.into(),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable HTTP event");
+                return http_response(400, Some(json!({"error": "unreadable request"}).to_string()));
+            }
+        };
+        let webhook = match self.webhook().await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook unavailable");
+                return http_response(500, None);
+            }
+        };
+        let reply = webhook
+            .handle(request.method(), request.headers(), request.body().as_ref())
+            .await;
+        http_response(reply.status.as_u16(), reply.body)
+    }
+}
+
+/// An API Gateway (REST or HTTP API) or function URL request, as opposed to a task payload.
+pub fn is_http_event(v: &Value) -> bool {
+    v.get("requestContext").is_some() && (v.get("httpMethod").is_some() || v.pointer("/requestContext/http").is_some())
+}
+
+/// A proxy-integration response, valid for API Gateway v1, v2 and function URLs.
+fn http_response(status: u16, body: Option<String>) -> Value {
+    json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "cache-control": "no-store"},
+        "body": body.unwrap_or_default(),
+        "isBase64Encoded": false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_http_events_from_tasks() {
+        assert!(is_http_event(&json!({"version": "2.0", "requestContext": {"http": {"method": "POST"}}})));
+        assert!(is_http_event(&json!({"httpMethod": "POST", "requestContext": {}})));
+        assert!(!is_http_event(&json!({"type": "grant", "request_id": "bg-x"})));
+        assert!(!is_http_event(&json!({"requestContext": {}})));
+    }
+}

@@ -1,0 +1,339 @@
+//! Slack interactivity payloads: the form field `payload` holding JSON with a `type`.
+//!
+//! Two kinds of click start break glass:
+//! - the legacy `interactive_message` of the original demo: the account id is the middle of
+//!   `callback_id` (`<prefix>_<12 digits>_<suffix>`), the permission set ARN is the `value` of
+//!   the clicked action named `break_glass`;
+//! - a Block Kit `block_actions` click on a button with `action_id` `break_glass`: the account id
+//!   is the middle of the button's `block_id` (same shape as `callback_id`), the permission set
+//!   ARN is its `value`.
+//!
+//! Everything here is untrusted: the policy decides, never the message.
+
+use serde::Deserialize;
+
+use crate::domain::{AccountId, PermissionSetArn};
+
+/// The `action_id` (Block Kit) or action `name` (legacy) of the Break Glass button.
+pub const BREAK_GLASS_ACTION: &str = "break_glass";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PayloadError {
+    #[error("the body has no `payload` form field")]
+    MissingPayload,
+    #[error("the payload is not valid JSON: {0}")]
+    BadJson(String),
+    #[error("unsupported payload type {0:?}")]
+    UnknownType(String),
+    #[error("{field}: {problem}")]
+    BadField { field: &'static str, problem: String },
+}
+
+fn bad(field: &'static str, problem: impl Into<String>) -> PayloadError {
+    PayloadError::BadField {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// A Break Glass click, reduced to what the rest of the system needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    pub team_id: String,
+    pub api_app_id: Option<String>,
+    pub user_id: String,
+    pub channel_id: Option<String>,
+    /// The message the button is in (`message_ts`); identifies the click for de-duplication.
+    pub message_ts: Option<String>,
+    pub action_ts: String,
+    pub account_id: AccountId,
+    pub permission_set_arn: PermissionSetArn,
+    pub response_url: Option<String>,
+}
+
+/// What an interactivity request asks of us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interaction {
+    BreakGlass(Click),
+    /// A click on some other button of the same message (the seed's "Retry"): not ours.
+    Ignored { team_id: String, api_app_id: Option<String> },
+}
+
+impl Interaction {
+    pub fn team_and_app(&self) -> (&str, Option<&str>) {
+        match self {
+            Interaction::BreakGlass(c) => (&c.team_id, c.api_app_id.as_deref()),
+            Interaction::Ignored { team_id, api_app_id } => (team_id, api_app_id.as_deref()),
+        }
+    }
+}
+
+/// Parses a form-encoded interactivity body.
+pub fn parse_form(body: &[u8]) -> Result<Interaction, PayloadError> {
+    let payload = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .map_err(|_| PayloadError::MissingPayload)?
+        .into_iter()
+        .find_map(|(k, v)| (k == "payload").then_some(v))
+        .ok_or(PayloadError::MissingPayload)?;
+    parse_payload(&payload)
+}
+
+/// Parses the JSON of the `payload` field.
+pub fn parse_payload(json: &str) -> Result<Interaction, PayloadError> {
+    let raw: RawPayload = serde_json::from_str(json).map_err(|e| {
+        // serde's message for an unknown tag names the tag; keep it out of the JSON error.
+        PayloadError::BadJson(e.to_string())
+    })?;
+    match raw {
+        RawPayload::InteractiveMessage(p) => p.into_interaction(),
+        RawPayload::BlockActions(p) => p.into_interaction(),
+        RawPayload::Other => Err(PayloadError::UnknownType(peek_type(json))),
+    }
+}
+
+fn peek_type(json: &str) -> String {
+    #[derive(Deserialize)]
+    struct T {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    serde_json::from_str::<T>(json)
+        .ok()
+        .and_then(|t| t.kind)
+        .map(|k| crate::domain::truncate(&k, 40).to_owned())
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum RawPayload {
+    InteractiveMessage(Legacy),
+    BlockActions(Blocks),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Legacy {
+    actions: Vec<LegacyAction>,
+    callback_id: String,
+    team: Id,
+    user: Id,
+    channel: Option<Id>,
+    action_ts: String,
+    message_ts: Option<String>,
+    response_url: Option<String>,
+    api_app_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LegacyAction {
+    name: String,
+    value: Option<String>,
+}
+
+impl Legacy {
+    fn into_interaction(self) -> Result<Interaction, PayloadError> {
+        // Slack sends exactly the clicked action in `actions`.
+        let [action] = self.actions.as_slice() else {
+            return Err(bad("actions", "expected exactly the clicked action"));
+        };
+        if action.name != BREAK_GLASS_ACTION {
+            return Ok(Interaction::Ignored {
+                team_id: self.team.id,
+                api_app_id: self.api_app_id,
+            });
+        }
+        let value = action.value.as_deref().unwrap_or_default();
+        Ok(Interaction::BreakGlass(Click {
+            account_id: account_from_id("callback_id", &self.callback_id)?,
+            permission_set_arn: PermissionSetArn::parse(value).map_err(|e| bad("actions[0].value", e.to_string()))?,
+            team_id: self.team.id,
+            api_app_id: self.api_app_id,
+            user_id: self.user.id,
+            channel_id: self.channel.map(|c| c.id),
+            message_ts: self.message_ts,
+            action_ts: self.action_ts,
+            response_url: self.response_url,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+struct Blocks {
+    actions: Vec<BlockAction>,
+    team: Id,
+    user: Id,
+    channel: Option<Id>,
+    container: Option<Container>,
+    response_url: Option<String>,
+    api_app_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BlockAction {
+    action_id: String,
+    block_id: Option<String>,
+    value: Option<String>,
+    action_ts: String,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    message_ts: Option<String>,
+}
+
+impl Blocks {
+    fn into_interaction(self) -> Result<Interaction, PayloadError> {
+        let [action] = self.actions.as_slice() else {
+            return Err(bad("actions", "expected exactly the clicked action"));
+        };
+        if action.action_id != BREAK_GLASS_ACTION {
+            return Ok(Interaction::Ignored {
+                team_id: self.team.id,
+                api_app_id: self.api_app_id,
+            });
+        }
+        let block_id = action.block_id.as_deref().unwrap_or_default();
+        let value = action.value.as_deref().unwrap_or_default();
+        Ok(Interaction::BreakGlass(Click {
+            account_id: account_from_id("block_id", block_id)?,
+            permission_set_arn: PermissionSetArn::parse(value).map_err(|e| bad("actions[0].value", e.to_string()))?,
+            team_id: self.team.id,
+            api_app_id: self.api_app_id,
+            user_id: self.user.id,
+            channel_id: self.channel.map(|c| c.id),
+            message_ts: self.container.and_then(|c| c.message_ts),
+            action_ts: action.action_ts.clone(),
+            response_url: self.response_url,
+        }))
+    }
+}
+
+/// `<prefix>_<12 digits>_<suffix>`: exactly one inner `_`-separated segment is an account id.
+fn account_from_id(field: &'static str, id: &str) -> Result<AccountId, PayloadError> {
+    let parts: Vec<&str> = id.split('_').collect();
+    let inner = parts.get(1..parts.len().saturating_sub(1)).unwrap_or_default();
+    let mut found = inner.iter().filter_map(|p| AccountId::parse(p).ok());
+    match (found.next(), found.next()) {
+        (Some(a), None) => Ok(a),
+        (Some(_), Some(_)) => Err(bad(field, "more than one account id")),
+        (None, _) => Err(bad(field, "expected <prefix>_<12-digit account id>_<suffix>")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const SEED_PS: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+
+    /// The original demo's message, as Slack posts the click on its "Break Glass Prod" button.
+    pub fn seed_click(clicked: &str, value: &str) -> String {
+        serde_json::json!({
+            "type": "interactive_message",
+            "actions": [{"name": clicked, "type": "button", "value": value}],
+            "callback_id": "deployment_123456789012_abc",
+            "team": {"id": "T0TESTTEAM", "domain": "example"},
+            "channel": {"id": "C0DEPLOYS1", "name": "deploys"},
+            "user": {"id": "U0ALICE0001", "name": "alice"},
+            "action_ts": "1700000000.123456",
+            "message_ts": "1699999990.000100",
+            "attachment_id": "1",
+            "token": "legacy-token",
+            "is_app_unfurl": false,
+            "original_message": {
+                "text": "",
+                "attachments": [{
+                    "callback_id": "deployment_123456789012_abc",
+                    "text": "Deployment *ABC* is being rolled back.",
+                    "actions": [
+                        {"id": "1", "name": "retry", "text": "Retry", "type": "button", "value": "retry"},
+                        {"id": "2", "name": "break_glass", "text": "Break Glass Prod", "type": "button",
+                         "value": SEED_PS, "style": "danger"}
+                    ]
+                }]
+            },
+            "response_url": "https://hooks.slack.com/actions/T0TESTTEAM/1/abc",
+            "trigger_id": "1.2.3"
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn parses_the_original_demo_message() {
+        let Interaction::BreakGlass(c) = parse_payload(&seed_click("break_glass", SEED_PS)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.account_id.as_str(), "123456789012");
+        assert_eq!(c.permission_set_arn.as_str(), SEED_PS);
+        assert_eq!(c.user_id, "U0ALICE0001");
+        assert_eq!(c.team_id, "T0TESTTEAM");
+        assert_eq!(c.message_ts.as_deref(), Some("1699999990.000100"));
+    }
+
+    #[test]
+    fn the_clicked_action_decides_not_the_first_button() {
+        // Clicking "Retry" (the message's first button) is not a break-glass request.
+        assert!(matches!(
+            parse_payload(&seed_click("retry", "retry")).unwrap(),
+            Interaction::Ignored { .. }
+        ));
+        // A break_glass click whose value is not an ARN is refused, whatever the message holds.
+        assert!(matches!(
+            parse_payload(&seed_click("break_glass", "retry")),
+            Err(PayloadError::BadField { field: "actions[0].value", .. })
+        ));
+    }
+
+    #[test]
+    fn block_kit_click() {
+        let json = serde_json::json!({
+            "type": "block_actions",
+            "team": {"id": "T1"}, "user": {"id": "U1", "username": "a"},
+            "api_app_id": "A1",
+            "container": {"type": "message", "message_ts": "1.2"},
+            "channel": {"id": "C1"},
+            "response_url": "https://hooks.slack.com/actions/x",
+            "actions": [{"action_id": "break_glass", "block_id": "bg_123456789012_x", "value": SEED_PS,
+                         "type": "button", "action_ts": "3.4"}]
+        });
+        let Interaction::BreakGlass(c) = parse_payload(&json.to_string()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.account_id.as_str(), "123456789012");
+        assert_eq!(c.api_app_id.as_deref(), Some("A1"));
+        assert_eq!(c.message_ts.as_deref(), Some("1.2"));
+    }
+
+    #[test]
+    fn callback_ids() {
+        assert_eq!(account_from_id("f", "a_123456789012_b").unwrap().as_str(), "123456789012");
+        assert_eq!(account_from_id("f", "my_deploy_123456789012_").unwrap().as_str(), "123456789012");
+        for bad in ["123456789012", "a_123456789012", "123456789012_b", "a_12345678901_b", "a_123456789012_210987654321_b", ""] {
+            assert!(account_from_id("f", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_payloads() {
+        assert_eq!(parse_form(b"foo=bar"), Err(PayloadError::MissingPayload));
+        assert_eq!(parse_form(b"%%%"), Err(PayloadError::MissingPayload));
+        assert!(matches!(parse_form(b"payload=%7Bnot+json"), Err(PayloadError::BadJson(_))));
+        assert_eq!(
+            parse_payload(r#"{"type":"dialog_submission"}"#),
+            Err(PayloadError::UnknownType("dialog_submission".into()))
+        );
+        assert!(matches!(parse_payload(r#"{"no":"type"}"#), Err(PayloadError::BadJson(_))));
+        // Truncated JSON of a real click.
+        let full = seed_click("break_glass", SEED_PS);
+        assert!(matches!(parse_payload(&full[..full.len() / 2]), Err(PayloadError::BadJson(_))));
+        let form = serde_urlencoded::to_string([("payload", full)]).unwrap();
+        assert!(matches!(parse_form(form.as_bytes()), Ok(Interaction::BreakGlass(_))));
+    }
+}

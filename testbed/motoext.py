@@ -1,0 +1,588 @@
+"""moto server with the test-only extensions break-glass needs (moto 5.2.5).
+
+    python testbed/motoext.py --port N      # N may be 0: prints "READY port=<chosen>"
+
+Serves moto on 127.0.0.1 and fills these gaps (DESIGN.md §6):
+
+* Step Functions executes ASL (`execute_state_machine`), Lambda never uses docker.
+* Every Lambda ``Invoke`` -- by name or ARN, the function need not exist in moto -- is
+  forwarded to ``$BG_LAMBDA_FORWARD_URL/2015-03-31/functions/$BG_LAMBDA_FORWARD_FUNCTION/invocations``
+  (``cargo lambda watch``). A 500 from there is a *function error*: Step Functions sees
+  ``errorType`` as the error name, as with real Lambda.
+* ``cloudtrail:LookupEvents`` served from fixture records (``/_testbed/cloudtrail/...``).
+* ``arn:aws:states:::aws-sdk:ssoadmin:*`` tasks (boto3 calls the service ``sso-admin``).
+* ``GET /_testbed/ses/messages``: every e-mail sent through SES (v1 or v2), text and HTML kept.
+* ``POST /_testbed/reset``: moto reset plus our stores.
+
+Test-only: no auth, everything in memory. Never listen anywhere but loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import itertools
+import json
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from typing import Any
+
+HOST = "127.0.0.1"
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+# --------------------------------------------------------------------------- Lambda
+
+
+class LambdaForwardError(Exception):
+    """Raised inside moto's Invoke when cargo lambda watch cannot be reached."""
+
+
+def forward_invoke(body: bytes, invocation_type: str) -> tuple[int, bytes]:
+    """POST one Invoke to the runtime emulator; returns (HTTP status, body)."""
+    base = os.environ["BG_LAMBDA_FORWARD_URL"].rstrip("/")
+    function = os.environ.get("BG_LAMBDA_FORWARD_FUNCTION", "break-glass")
+    timeout = float(os.environ.get("BG_LAMBDA_FORWARD_TIMEOUT", "900"))
+    req = urllib.request.Request(
+        f"{base}/2015-03-31/functions/{function}/invocations",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as e:  # non-2xx still carries a body
+        status, payload = e.code, e.read()
+    except (OSError, urllib.error.URLError) as e:  # refused, reset, timeout
+        raise LambdaForwardError(f"{type(e).__name__}: {e}") from e
+    log(f"lambda invoke ({invocation_type}) -> {status} in {time.monotonic() - started:.3f}s")
+    return status, payload
+
+
+def patch_lambda() -> None:
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    class ServiceException(LambdaClientError):
+        code = 500
+
+        def __init__(self, message: str):
+            super().__init__("ServiceException", message)
+
+    def forwarding_invoke(self, function_name, qualifier, body, headers, response_headers):  # type: ignore[no-untyped-def]
+        if body is None:
+            body = b"{}"
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        inv_type = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+
+        if inv_type == "Event":
+            # Fire and forget, as Lambda does; errors only reach our log.
+            def run() -> None:
+                try:
+                    forward_invoke(body, inv_type)
+                except LambdaForwardError as e:
+                    log(f"lambda async invoke failed: {e}")
+
+            threading.Thread(target=run, daemon=True).start()
+            return b""
+        if inv_type == "DryRun":
+            return b""
+
+        try:
+            status, payload = forward_invoke(body, inv_type)
+        except LambdaForwardError as e:
+            raise ServiceException(f"break-glass testbed: cannot reach the function: {e}")
+        if status == 500:
+            # cargo lambda watch reports a function error as HTTP 500 + {"errorType", ...}.
+            # Real Lambda answers 200 + X-Amz-Function-Error; moto's SFN parser then raises
+            # a task failure named after errorType.
+            try:
+                json.loads(payload)
+            except ValueError:
+                payload = json.dumps(
+                    {"errorType": "Unhandled", "errorMessage": payload.decode("utf-8", "replace")}
+                ).encode()
+            response_headers["x-amz-function-error"] = "Unhandled"
+        elif status != 200:
+            raise ServiceException(
+                f"break-glass testbed: runtime emulator answered HTTP {status}: "
+                + payload[:500].decode("utf-8", "replace")
+            )
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    # With use_docker=false moto routes Invoke to LambdaSimpleBackend (it echoes the
+    # payload back), otherwise to LambdaBackend: patch both.
+    for cls in (LambdaBackend, LambdaSimpleBackend):
+        original = cls.invoke
+
+        def invoke(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            if os.environ.get("BG_LAMBDA_FORWARD_URL"):
+                return forwarding_invoke(self, *args, **kwargs)
+            return _original(self, *args, **kwargs)
+
+        cls.invoke = invoke
+
+
+# ----------------------------------------------------------------------- CloudTrail
+
+LOOKUP_KEYS = {
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+}
+PAGE_MAX = 50
+
+
+class CloudTrailStore:
+    """Fixture CloudTrail records per (account id, region), plus a log of LookupEvents calls."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.calls: list[dict[str, Any]] = []
+        self.seq = itertools.count()  # insertion order breaks eventTime ties
+        self.throttle_every = int(os.environ.get("BG_CLOUDTRAIL_THROTTLE_EVERY") or 0)
+        self.call_count = 0
+
+    def add(self, account_id: str, region: str, records: list[dict[str, Any]]) -> int:
+        with self.lock:
+            bucket = self.events.setdefault((account_id, region), [])
+            for record in records:
+                bucket.append(to_lookup_event(record, next(self.seq)))
+            return len(records)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.events.clear()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.events.clear()
+            self.calls.clear()
+            self.call_count = 0
+
+
+def parse_time(value: Any) -> float:
+    """Epoch seconds from a JSON-protocol timestamp (number) or an RFC 3339 string."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def username_of(identity: dict[str, Any]) -> str | None:
+    """The LookupEvents ``Username`` CloudTrail derives from a userIdentity."""
+    kind = identity.get("type")
+    if kind == "AssumedRole":
+        arn = identity.get("arn") or ""
+        return arn.rsplit("/", 1)[-1] if "/" in arn else None
+    if kind == "IAMUser":
+        return identity.get("userName")
+    if kind == "Root":
+        return identity.get("userName") or "root"
+    return identity.get("userName")
+
+
+def to_lookup_event(record: dict[str, Any], seq: int) -> dict[str, Any]:
+    """Index one S3-style CloudTrail record: the LookupEvents shape plus filter keys."""
+    identity = record.get("userIdentity") or {}
+    resources = [
+        {"ResourceType": r.get("type"), "ResourceName": r.get("ARN")}
+        for r in record.get("resources") or []
+    ]
+    read_only = record.get("readOnly")
+    event = {
+        "EventId": record.get("eventID"),
+        "EventName": record.get("eventName"),
+        "ReadOnly": None if read_only is None else str(bool(read_only)).lower(),
+        "AccessKeyId": identity.get("accessKeyId"),
+        "EventTime": parse_time(record["eventTime"]),
+        "EventSource": record.get("eventSource"),
+        "Username": username_of(identity),
+        "Resources": resources,
+        "CloudTrailEvent": json.dumps(record),
+    }
+    # Best effort for ResourceName: top-level string request parameters count too.
+    names = {r["ResourceName"] for r in resources if r["ResourceName"]}
+    params = record.get("requestParameters")
+    if isinstance(params, dict):
+        names |= {v for v in params.values() if isinstance(v, str)}
+    return {
+        "seq": seq,
+        "event": {k: v for k, v in event.items() if v is not None},
+        "resource_types": {r["ResourceType"] for r in resources if r["ResourceType"]},
+        "resource_names": names,
+    }
+
+
+def matches(entry: dict[str, Any], key: str, value: str) -> bool:
+    if key == "ResourceType":
+        return value in entry["resource_types"]
+    if key == "ResourceName":
+        return value in entry["resource_names"]
+    return entry["event"].get(key) == value
+
+
+STORE = CloudTrailStore()
+
+
+def patch_cloudtrail() -> None:
+    from moto.cloudtrail.responses import CloudTrailResponse
+    from moto.core.exceptions import JsonRESTError
+
+    def fail(code: str, message: str) -> JsonRESTError:
+        return JsonRESTError(code, message)
+
+    def lookup_events(self: CloudTrailResponse) -> str:
+        params = json.loads(self.body or "{}")
+        attrs = params.get("LookupAttributes") or []
+        token = params.get("NextToken")
+        with STORE.lock:
+            STORE.call_count += 1
+            throttled = bool(STORE.throttle_every and STORE.call_count % STORE.throttle_every == 0)
+            STORE.calls.append(
+                {
+                    "account_id": self.current_account,
+                    "region": self.region,
+                    "at": time.time(),
+                    "start_time": params.get("StartTime"),
+                    "end_time": params.get("EndTime"),
+                    "lookup_attributes": attrs,
+                    "max_results": params.get("MaxResults"),
+                    "next_token_in": token,
+                    "throttled": throttled,
+                }
+            )
+        if throttled:
+            raise fail("ThrottlingException", "Rate exceeded")
+
+        if len(attrs) > 1:
+            raise fail(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute per request.",
+            )
+        for attr in attrs:
+            if attr.get("AttributeKey") not in LOOKUP_KEYS:
+                raise fail(
+                    "InvalidLookupAttributesException",
+                    f"Invalid attribute key: {attr.get('AttributeKey')}",
+                )
+        max_results = params.get("MaxResults", PAGE_MAX)
+        if not isinstance(max_results, int) or not 1 <= max_results <= PAGE_MAX:
+            raise fail("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
+        start = parse_time(params["StartTime"]) if "StartTime" in params else float("-inf")
+        end = parse_time(params["EndTime"]) if "EndTime" in params else float("inf")
+        if start > end:
+            raise fail("InvalidTimeRangeException", "StartTime is after EndTime.")
+
+        offset = 0
+        if token:
+            try:
+                offset = int(json.loads(base64.b64decode(token))["offset"])
+            except (ValueError, KeyError, TypeError):
+                raise fail("InvalidNextTokenException", "Invalid NextToken.")
+
+        with STORE.lock:
+            entries = list(STORE.events.get((self.current_account, self.region), []))
+        selected = [
+            e
+            for e in entries
+            if start <= e["event"]["EventTime"] <= end
+            and all(matches(e, a["AttributeKey"], a.get("AttributeValue")) for a in attrs)
+        ]
+        selected.sort(key=lambda e: (e["event"]["EventTime"], e["seq"]), reverse=True)
+        page = selected[offset : offset + max_results]
+        result: dict[str, Any] = {"Events": [e["event"] for e in page]}
+        if offset + max_results < len(selected):
+            next_offset = {"offset": offset + max_results}
+            result["NextToken"] = base64.b64encode(json.dumps(next_offset).encode()).decode()
+        return json.dumps(result)
+
+    CloudTrailResponse.lookup_events = lookup_events
+
+
+# ---------------------------------------------------------------------------- SES
+
+_ses_local = threading.local()  # text/html of the SendEmail being handled on this thread
+_ses_seq = itertools.count()
+
+
+def patch_ses() -> None:
+    """Keep both text and HTML of SendEmail (moto keeps only one) and a global send order."""
+    from moto.ses.models import SESBackend
+    from moto.ses.responses import EmailResponse
+    from moto.sesv2.responses import SESV2Response
+
+    original_v1 = EmailResponse.send_email
+    original_v2 = SESV2Response.send_email
+    original_send = SESBackend.send_email
+    original_raw = SESBackend.send_raw_email
+
+    def v1_send_email(self):  # type: ignore[no-untyped-def]
+        _ses_local.parts = (
+            self._get_param("Message.Body.Text.Data"),
+            self._get_param("Message.Body.Html.Data"),
+        )
+        try:
+            return original_v1(self)
+        finally:
+            _ses_local.parts = None
+
+    def v2_send_email(self):  # type: ignore[no-untyped-def]
+        body = ((json.loads(self.body or "{}").get("Content") or {}).get("Simple") or {}).get(
+            "Body"
+        ) or {}
+        _ses_local.parts = (
+            (body.get("Text") or {}).get("Data"),
+            (body.get("Html") or {}).get("Data"),
+        )
+        try:
+            return original_v2(self)
+        finally:
+            _ses_local.parts = None
+
+    def send_email(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        message = original_send(self, *args, **kwargs)
+        message.tb_parts = getattr(_ses_local, "parts", None)
+        message.tb_seq = next(_ses_seq)
+        return message
+
+    def send_raw_email(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        message = original_raw(self, *args, **kwargs)
+        message.tb_seq = next(_ses_seq)
+        return message
+
+    EmailResponse.send_email = v1_send_email
+    SESV2Response.send_email = v2_send_email
+    SESBackend.send_email = send_email
+    SESBackend.send_raw_email = send_raw_email
+
+
+def ses_messages() -> list[dict[str, Any]]:
+    from moto.ses.models import Message, RawMessage, ses_backends
+
+    out = []
+    for account_id, regions in list(ses_backends.items()):
+        for region, backend in list(regions.items()):
+            for m in list(backend.sent_messages):
+                item: dict[str, Any] = {
+                    "id": getattr(m, "id", None),
+                    "account_id": account_id,
+                    "region": region,
+                    "source": m.source,
+                    "destinations": m.destinations,
+                    "seq": getattr(m, "tb_seq", -1),
+                }
+                if isinstance(m, RawMessage):
+                    item.update(type="raw", raw=m.raw_data)
+                elif isinstance(m, Message):
+                    text, html = getattr(m, "tb_parts", None) or (None, None)
+                    if text is None and html is None:
+                        text = m.body
+                    item.update(type="email", subject=m.subject, text=text, html=html)
+                else:  # templated
+                    item.update(
+                        type="templated", template=m.template, template_data=m.template_data
+                    )
+                if isinstance(item["destinations"], list):  # moto adds To: again for raw
+                    item["destinations"] = list(dict.fromkeys(item["destinations"]))
+                out.append(item)
+    out.sort(key=lambda i: i["seq"])
+    return out
+
+
+# ----------------------------------------------------------------------- SFN aws-sdk
+
+
+def patch_stepfunctions_sdk() -> None:
+    """Map the SFN service name `ssoadmin` to boto3's `sso-admin` (and name its errors)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+        state_task_service_aws_sdk,
+    )
+
+    state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["ssoadmin"] = (
+        "sso-admin"
+    )
+    # Errors then read "SsoAdmin.ConflictException", as in AWS, not "ssoadmin.…".
+    state_task_service_aws_sdk._SERVICE_ERROR_NAMES["ssoadmin"] = "SsoAdmin"
+
+
+def patch_stepfunctions_output() -> None:
+    """DescribeExecution json.dumps()es the output, which may hold datetimes (an aws-sdk
+    task result such as ssoadmin's CreatedDate, or $$.Execution.StartTime): moto answers
+    HTTP 500. Serialise them as ISO 8601 strings, as the parser's own encoder does."""
+    import types
+
+    from moto.stepfunctions import responses
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    responses.json = types.SimpleNamespace(dumps=lambda obj, **_: to_json_str(obj))
+
+
+# --------------------------------------------------------------------------- server
+
+
+def apply_config() -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.set_config(MOTO_CONFIG)
+
+
+def install() -> None:
+    patch_lambda()
+    patch_cloudtrail()
+    patch_ses()
+    patch_stepfunctions_sdk()
+    patch_stepfunctions_output()
+    apply_config()
+
+
+def reset_all() -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+    STORE.reset()
+    apply_config()
+
+
+def testbed_app(request) -> tuple[int, Any]:  # type: ignore[no-untyped-def]
+    """The /_testbed/ fixture endpoints. Returns (status, JSON-able body)."""
+    path, method = request.path, request.method
+    if path == "/_testbed/health":
+        return 200, {"ok": True}
+    if path == "/_testbed/reset" and method == "POST":
+        reset_all()
+        return 200, {"ok": True}
+    if path == "/_testbed/cloudtrail/events":
+        if method == "POST":
+            doc = request.get_json(force=True)
+            records = doc.get("events", doc.get("Records"))
+            if not isinstance(records, list) or not all(
+                isinstance(r, dict) and "eventTime" in r for r in records
+            ):
+                return 400, {"error": "events must be a list of records with eventTime"}
+            try:
+                added = STORE.add(
+                    str(doc.get("account_id", "123456789012")),
+                    doc.get("region", "us-east-1"),
+                    records,
+                )
+            except ValueError as e:
+                return 400, {"error": f"bad record: {e}"}
+            return 200, {"added": added}
+        if method == "DELETE":
+            STORE.clear()
+            return 200, {"ok": True}
+    if path == "/_testbed/cloudtrail/calls":
+        if method == "GET":
+            with STORE.lock:
+                return 200, list(STORE.calls)
+        if method == "DELETE":
+            with STORE.lock:
+                STORE.calls.clear()
+            return 200, {"ok": True}
+    if path == "/_testbed/cloudtrail/throttle" and method == "POST":
+        with STORE.lock:
+            STORE.throttle_every = int(request.get_json(force=True).get("every") or 0)
+            STORE.call_count = 0
+        return 200, {"ok": True}
+    if path == "/_testbed/ses/messages" and method == "GET":
+        return 200, ses_messages()
+    return 404, {"error": f"no testbed route {method} {path}"}
+
+
+class TestbedMiddleware:
+    """Serves /_testbed/* itself, passes everything else to moto."""
+
+    def __init__(self, moto_app: Any):
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith("/_testbed/"):
+            return self.moto_app(environ, start_response)
+        from werkzeug.wrappers import Request, Response
+
+        status, body = testbed_app(Request(environ))
+        response = Response(json.dumps(body), status=status, mimetype="application/json")
+        return response(environ, start_response)
+
+
+def make_server(port: int):  # type: ignore[no-untyped-def]
+    """A threaded werkzeug server for moto + extensions, bound but not yet serving."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server as werkzeug_make_server
+
+    install()
+    app = TestbedMiddleware(DomainDispatcherApplication(create_backend_app))
+    server = werkzeug_make_server(
+        HOST, port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    # moto's Step Functions interpreter calls Lambda, DynamoDB, … through boto3 pointed
+    # at http://localhost:$MOTO_PORT (read per call): that must be us.
+    os.environ["MOTO_PORT"] = str(server.server_port)
+    return server
+
+
+class MotoExtServer:
+    """In-process server for tests: ``with MotoExtServer() as s: s.url``."""
+
+    def __init__(self, port: int = 0):
+        self.server = make_server(port)
+        self.port = self.server.server_port
+        self.url = f"http://{HOST}:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "MotoExtServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def log(message: str) -> None:
+    print(f"motoext: {message}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=5000, help="0 picks a free port")
+    args = parser.parse_args()
+    server = make_server(args.port)
+    print(f"READY port={server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
