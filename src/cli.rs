@@ -20,7 +20,12 @@ usage:
 Without arguments, break-glass runs as an AWS Lambda function (AWS_LAMBDA_RUNTIME_API must be set).";
 
 pub fn run(args: &[String]) -> ExitCode {
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["policy", "check", file] => policy_check(Path::new(file)),
         ["report", "render", rest @ ..] => report_render(rest),
         ["help" | "--help" | "-h"] => {
@@ -70,7 +75,8 @@ fn parse_render_args(args: &[&str]) -> Result<RenderArgs, String> {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let time = |v: &str| from_rfc3339(v).ok_or_else(|| format!("{flag}: not an RFC 3339 time: {v:?}"));
+        let time =
+            |v: &str| from_rfc3339(v).ok_or_else(|| format!("{flag}: not an RFC 3339 time: {v:?}"));
         match *flag {
             "--events" => a.events = Some(value.into()),
             "--html" => a.html = Some(value.into()),
@@ -91,7 +97,8 @@ fn parse_render_args(args: &[&str]) -> Result<RenderArgs, String> {
 
 fn report_render(args: &[&str]) -> Result<(), String> {
     let a = parse_render_args(args)?;
-    let (Some(events_path), Some(html_path), Some(text_path)) = (&a.events, &a.html, &a.text) else {
+    let (Some(events_path), Some(html_path), Some(text_path)) = (&a.events, &a.html, &a.text)
+    else {
         return Err("report render needs --events, --html and --text".into());
     };
     let events = read_events(events_path)?;
@@ -109,12 +116,18 @@ fn report_render(args: &[&str]) -> Result<(), String> {
         .filter(|e| session.as_ref().is_none_or(|s| s.owns(e)))
         .filter(|e| a.from.is_none_or(|f| e.time >= f) && a.to.is_none_or(|t| e.time <= t))
         .collect();
-    events.sort_by(|x, y| x.time.cmp(&y.time));
+    events.sort_by_key(|x| x.time);
     let first = events.first().map(|e| e.time);
     let last = events.last().map(|e| e.time);
     let header = Header {
-        user: a.user.clone().unwrap_or_else(|| "(all users in the file)".into()),
-        account_id: a.account.clone().unwrap_or_else(|| "(all accounts in the file)".into()),
+        user: a
+            .user
+            .clone()
+            .unwrap_or_else(|| "(all users in the file)".into()),
+        account_id: a
+            .account
+            .clone()
+            .unwrap_or_else(|| "(all accounts in the file)".into()),
         account_name: None,
         permission_set: a.permission_set.clone().unwrap_or_else(|| "(any)".into()),
         from: a.from.or(first).unwrap_or(OffsetDateTime::UNIX_EPOCH),
@@ -127,7 +140,12 @@ fn report_render(args: &[&str]) -> Result<(), String> {
     // Both renders succeeded: only now write, so broken input leaves no partial output.
     write_atomic(html_path, &html)?;
     write_atomic(text_path, &text)?;
-    println!("{} events rendered to {} and {}", events.len(), html_path.display(), text_path.display());
+    println!(
+        "{} events rendered to {} and {}",
+        events.len(),
+        html_path.display(),
+        text_path.display()
+    );
     Ok(())
 }
 
@@ -146,14 +164,18 @@ fn read_events(path: &Path) -> Result<Vec<Event>, String> {
         #[serde(rename = "CloudTrailEvent")]
         cloud_trail_event: Option<String>,
     }
-    let file: File = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a CloudTrail file: {e}", path.display()))?;
+    let file: File = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{}: not a CloudTrail file: {e}", path.display()))?;
     match (file.records, file.events) {
         (Some(records), None) => Ok(records.iter().filter_map(Event::from_record).collect()),
         (None, Some(events)) => Ok(events
             .iter()
             .filter_map(|e| e.cloud_trail_event.as_deref().and_then(Event::from_json))
             .collect()),
-        _ => Err(format!("{}: expected {{\"Records\": [...]}} or {{\"Events\": [...]}}", path.display())),
+        _ => Err(format!(
+            "{}: expected {{\"Records\": [...]}} or {{\"Events\": [...]}}",
+            path.display()
+        )),
     }
 }
 

@@ -75,7 +75,11 @@ impl Config {
     /// Reads configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        let opt = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let opt = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let role = Role::from_env_value(get("APP_ROLE").as_deref()).unwrap_or_else(|e| {
             problems.push(e);
@@ -104,7 +108,9 @@ impl Config {
             .collect();
         for r in report_recipients.iter().chain(report_sender.iter()) {
             if !looks_like_email(r) {
-                problems.push(format!("{r:?} in REPORT_SENDER/REPORT_RECIPIENTS is not an e-mail address"));
+                problems.push(format!(
+                    "{r:?} in REPORT_SENDER/REPORT_RECIPIENTS is not an e-mail address"
+                ));
             }
         }
 
@@ -113,7 +119,9 @@ impl Config {
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n <= 86_400 => Duration::from_secs(n),
                 _ => {
-                    problems.push(format!("{k} must be whole seconds between 0 and 86400, got {v:?}"));
+                    problems.push(format!(
+                        "{k} must be whole seconds between 0 and 86400, got {v:?}"
+                    ));
                     Duration::from_secs(default)
                 }
             },
@@ -128,7 +136,12 @@ impl Config {
         }
 
         let cloudtrail_regions = match opt("CLOUDTRAIL_REGIONS") {
-            Some(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             None => opt("AWS_REGION").into_iter().collect(),
         };
 
@@ -138,7 +151,9 @@ impl Config {
         Ok(Config {
             role,
             table_name,
-            policy_file: opt("POLICY_FILE").unwrap_or_else(|| "config/policy.toml".into()).into(),
+            policy_file: opt("POLICY_FILE")
+                .unwrap_or_else(|| "config/policy.toml".into())
+                .into(),
             state_machine_arn,
             slack_secret_arn,
             slack_team_id: opt("SLACK_TEAM_ID"),
@@ -157,7 +172,10 @@ impl Config {
 fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace) && !domain.contains('@')
+            !local.is_empty()
+                && domain.contains('.')
+                && !s.contains(char::is_whitespace)
+                && !domain.contains('@')
         }
         None => false,
     }
@@ -169,14 +187,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
     const FULL: &[(&str, &str)] = &[
         ("TABLE_NAME", "t"),
         ("AWS_REGION", "eu-west-1"),
-        ("STATE_MACHINE_ARN", "arn:aws:states:eu-west-1:123456789012:stateMachine:bg"),
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:bg",
+        ),
         ("SLACK_SECRET_ARN", "break-glass/slack"),
         ("REPORT_SENDER", "bg@example.com"),
         ("REPORT_RECIPIENTS", "sec@example.com, soc@example.com"),
@@ -195,17 +219,39 @@ mod tests {
     fn lists_everything_missing_at_once() {
         let e = cfg(&[]).unwrap_err();
         let all = e.to_string();
-        for k in ["TABLE_NAME", "STATE_MACHINE_ARN", "SLACK_SECRET_ARN", "REPORT_SENDER", "REPORT_RECIPIENTS", "AWS_REGION"] {
+        for k in [
+            "TABLE_NAME",
+            "STATE_MACHINE_ARN",
+            "SLACK_SECRET_ARN",
+            "REPORT_SENDER",
+            "REPORT_RECIPIENTS",
+            "AWS_REGION",
+        ] {
             assert!(all.contains(k), "{k} missing from {all}");
         }
     }
 
     #[test]
     fn a_role_needs_only_its_own_settings() {
-        let c = cfg(&[("APP_ROLE", "webhook"), ("TABLE_NAME", "t"), ("AWS_REGION", "r"), ("STATE_MACHINE_ARN", "a"), ("SLACK_SECRET_ARN", "s")]).unwrap();
+        let c = cfg(&[
+            ("APP_ROLE", "webhook"),
+            ("TABLE_NAME", "t"),
+            ("AWS_REGION", "r"),
+            ("STATE_MACHINE_ARN", "a"),
+            ("SLACK_SECRET_ARN", "s"),
+        ])
+        .unwrap();
         assert_eq!(c.role, Role::Webhook);
-        let e = cfg(&[("APP_ROLE", "worker"), ("TABLE_NAME", "t"), ("AWS_REGION", "r")]).unwrap_err();
-        assert!(e.to_string().contains("REPORT_SENDER") && !e.to_string().contains("STATE_MACHINE_ARN"), "{e}");
+        let e = cfg(&[
+            ("APP_ROLE", "worker"),
+            ("TABLE_NAME", "t"),
+            ("AWS_REGION", "r"),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("REPORT_SENDER") && !e.to_string().contains("STATE_MACHINE_ARN"),
+            "{e}"
+        );
     }
 
     #[test]

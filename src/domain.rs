@@ -147,7 +147,8 @@ impl Duration {
     }
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let bad = |why: &str| ParseError::new("duration", format!("{why} in {:?}", truncate(s, 40)));
+        let bad =
+            |why: &str| ParseError::new("duration", format!("{why} in {:?}", truncate(s, 40)));
         if s.is_empty() {
             return Err(bad("empty"));
         }
@@ -246,14 +247,22 @@ mod tests {
     #[test]
     fn account_ids() {
         assert!(AccountId::parse("123456789012").is_ok());
-        for bad in ["", "12345678901", "1234567890123", "12345678901a", " 123456789012"] {
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            " 123456789012",
+        ] {
             assert!(AccountId::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn permission_set_arns() {
-        assert!(PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-12345/ps-12345").is_ok());
+        assert!(
+            PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-12345/ps-12345").is_ok()
+        );
         for bad in [
             "arn:aws:sso:::permissionSet/ssoins-12345/ps-",
             "arn:aws:sso:::permissionSet/ssoins-12345",
@@ -283,7 +292,17 @@ mod tests {
         assert_eq!(Duration::parse("90s").unwrap().as_secs(), 90);
         assert_eq!(Duration::parse("1h30m").unwrap().as_secs(), 5400);
         assert_eq!(Duration::parse("24h").unwrap().as_secs(), 86400);
-        for bad in ["", "0s", "1", "h", "1d", "30m1h", "25h", "1h1h", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "0s",
+            "1",
+            "h",
+            "1d",
+            "30m1h",
+            "25h",
+            "1h1h",
+            "99999999999999999999s",
+        ] {
             assert!(Duration::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Duration::from_secs(5400).to_string(), "1h30m");

@@ -96,10 +96,16 @@ where
     use aws_sdk_dynamodb::error::SdkError;
     match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Error::Transient(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+            Error::Transient(format!(
+                "{what}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ))
         }
-        SdkError::ServiceError(se) => classify(what, &ErrorMetadata::from(se.err().meta().clone())),
-        _ => Error::Aws(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))),
+        SdkError::ServiceError(se) => classify(what, se.err().meta()),
+        _ => Error::Aws(format!(
+            "{what}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+        )),
     }
 }
 
@@ -135,10 +141,22 @@ mod tests {
     #[test]
     fn classification() {
         let m = |code: &str| ErrorMetadata::builder().code(code).message("m").build();
-        assert!(matches!(classify("x", &m("ThrottlingException")), Error::Throttled(_)));
-        assert!(matches!(classify("x", &m("ConflictException")), Error::Transient(_)));
-        assert!(matches!(classify("x", &m("ResourceNotFoundException")), Error::NotFound(_)));
-        assert!(matches!(classify("x", &m("AccessDeniedException")), Error::Aws(_)));
+        assert!(matches!(
+            classify("x", &m("ThrottlingException")),
+            Error::Throttled(_)
+        ));
+        assert!(matches!(
+            classify("x", &m("ConflictException")),
+            Error::Transient(_)
+        ));
+        assert!(matches!(
+            classify("x", &m("ResourceNotFoundException")),
+            Error::NotFound(_)
+        ));
+        assert!(matches!(
+            classify("x", &m("AccessDeniedException")),
+            Error::Aws(_)
+        ));
         assert_eq!(Error::Throttled(String::new()).name(), "Throttled");
         assert!(Error::Transient(String::new()).is_retryable());
         assert!(!Error::AssignmentFailed(String::new()).is_retryable());

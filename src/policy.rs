@@ -101,7 +101,11 @@ impl Policy {
     /// deny rule wins; otherwise the first matching allow rule gives the terms.
     pub fn decide(&self, slack_user: &str, account: &AccountId, ps: &PermissionSetArn) -> Decision {
         let mut allow = None;
-        for rule in self.rules.iter().filter(|r| r.matches(slack_user, account, ps)) {
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| r.matches(slack_user, account, ps))
+        {
             match rule.effect {
                 Effect::Deny => {
                     return Decision::Deny(format!("denied by policy rule \"{}\"", rule.name));
@@ -117,7 +121,9 @@ impl Policy {
             ));
         };
         let Some(sso_user_name) = self.users.get(slack_user) else {
-            return Decision::Deny("your Slack user is not mapped to an Identity Center user".into());
+            return Decision::Deny(
+                "your Slack user is not mapped to an Identity Center user".into(),
+            );
         };
         Decision::Allow(Grant {
             rule: rule.name.clone(),
@@ -167,31 +173,43 @@ struct RawRule {
 fn is_slack_user_id(s: &str) -> bool {
     (s.starts_with('U') || s.starts_with('W'))
         && (3..=32).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn is_slack_channel_id(s: &str) -> bool {
     (s.starts_with('C') || s.starts_with('G'))
         && (3..=32).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 impl RawPolicy {
     fn validate(self) -> Result<Policy, PolicyError> {
         if self.version != 1 {
-            return Err(err("version", format!("unsupported version {} (expected 1)", self.version)));
+            return Err(err(
+                "version",
+                format!("unsupported version {} (expected 1)", self.version),
+            ));
         }
         for (slack, sso) in &self.users {
             if !is_slack_user_id(slack) {
-                return Err(err(format!("users.{slack}"), "not a Slack user id (U… or W…)"));
+                return Err(err(
+                    format!("users.{slack}"),
+                    "not a Slack user id (U… or W…)",
+                ));
             }
             if sso.trim().is_empty() || sso.len() > 128 || sso.chars().any(char::is_control) {
-                return Err(err(format!("users.{slack}"), "Identity Center user name must be 1–128 printable characters"));
+                return Err(err(
+                    format!("users.{slack}"),
+                    "Identity Center user name must be 1–128 printable characters",
+                ));
             }
         }
         let mut accounts = BTreeMap::new();
         for (id, name) in self.accounts {
-            let acct = AccountId::parse(&id).map_err(|e| err(format!("accounts.{id}"), e.to_string()))?;
+            let acct =
+                AccountId::parse(&id).map_err(|e| err(format!("accounts.{id}"), e.to_string()))?;
             accounts.insert(acct, name);
         }
         if self.rules.is_empty() {
@@ -210,19 +228,29 @@ impl RawPolicy {
             let effect = match r.effect.as_str() {
                 "allow" => Effect::Allow,
                 "deny" => Effect::Deny,
-                other => return Err(err(at("effect"), format!("expected \"allow\" or \"deny\", got {other:?}"))),
+                other => {
+                    return Err(err(
+                        at("effect"),
+                        format!("expected \"allow\" or \"deny\", got {other:?}"),
+                    ));
+                }
             };
             let slack_users = checked_set(&at("slack_users"), r.slack_users, |u| {
-                is_slack_user_id(u).then_some(()).ok_or("not a Slack user id (U… or W…)".into())
+                is_slack_user_id(u)
+                    .then_some(())
+                    .ok_or("not a Slack user id (U… or W…)".into())
             })?;
             let accounts = checked_set(&at("accounts"), r.accounts, |a| {
                 AccountId::parse(a).map(drop).map_err(|e| e.to_string())
             })?;
             let permission_sets = checked_set(&at("permission_sets"), r.permission_sets, |p| {
-                PermissionSetArn::parse(p).map(drop).map_err(|e| e.to_string())
+                PermissionSetArn::parse(p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             })?;
             let duration = |f: &str, v: Option<String>| -> Result<Option<Duration>, PolicyError> {
-                v.map(|s| Duration::parse(&s).map_err(|e| err(at(f), e.to_string()))).transpose()
+                v.map(|s| Duration::parse(&s).map_err(|e| err(at(f), e.to_string())))
+                    .transpose()
             };
             let default_duration = duration("default_duration", r.default_duration)?;
             let max_duration = duration("max_duration", r.max_duration)?;
@@ -231,15 +259,24 @@ impl RawPolicy {
                 (Effect::Allow, Some(_), Some(_)) => {
                     return Err(err(at("default_duration"), "longer than max_duration"));
                 }
-                (Effect::Allow, None, _) => return Err(err(at("default_duration"), "required for an allow rule")),
-                (Effect::Allow, _, None) => return Err(err(at("max_duration"), "required for an allow rule")),
+                (Effect::Allow, None, _) => {
+                    return Err(err(at("default_duration"), "required for an allow rule"));
+                }
+                (Effect::Allow, _, None) => {
+                    return Err(err(at("max_duration"), "required for an allow rule"));
+                }
                 (Effect::Deny, None, None) => (Duration::from_secs(0), Duration::from_secs(0)),
-                (Effect::Deny, _, _) => return Err(err(at("max_duration"), "a deny rule takes no durations")),
+                (Effect::Deny, _, _) => {
+                    return Err(err(at("max_duration"), "a deny rule takes no durations"));
+                }
             };
             if let Some(ch) = &r.notify_channel
                 && !is_slack_channel_id(ch)
             {
-                return Err(err(at("notify_channel"), "not a Slack channel id (C… or G…)"));
+                return Err(err(
+                    at("notify_channel"),
+                    "not a Slack channel id (C… or G…)",
+                ));
             }
             rules.push(Rule {
                 name: r.name,
@@ -350,7 +387,10 @@ max_duration = "4h"
             ("U0ALICE", "210987654321", PS),
             ("U0ALICE", "123456789012", PS2),
         ] {
-            assert!(matches!(p.decide(user, &acct(account), &ps(set)), Decision::Deny(_)), "{user} {account} {set}");
+            assert!(
+                matches!(p.decide(user, &acct(account), &ps(set)), Decision::Deny(_)),
+                "{user} {account} {set}"
+            );
         }
         // Allowed by a rule but not mapped to an SSO user.
         let Decision::Deny(why) = p.decide("U0CAROL", &acct("123456789012"), &ps(PS)) else {
@@ -365,7 +405,10 @@ max_duration = "4h"
             "[[rule]]\nname = \"not-bob\"\neffect = \"deny\"\nslack_users = [\"U0BOB\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\n",
         ))
         .unwrap();
-        assert!(matches!(p.decide("U0ALICE", &acct("123456789012"), &ps(PS)), Decision::Allow(_)));
+        assert!(matches!(
+            p.decide("U0ALICE", &acct("123456789012"), &ps(PS)),
+            Decision::Allow(_)
+        ));
         let Decision::Deny(why) = p.decide("U0BOB", &acct("123456789012"), &ps(PS)) else {
             panic!()
         };
@@ -375,17 +418,46 @@ max_duration = "4h"
     #[test]
     fn validation_names_the_field() {
         let cases = [
-            (policy("").replace("\"123456789012\"]", "\"12345\"]"), "rule[0].accounts[0]"),
-            (policy("").replace(&format!("\"{PS}\""), "\"retry\""), "rule[0].permission_sets[0]"),
-            (policy("").replace("\"1h\"", "\"1 hour\""), "rule[0].default_duration"),
-            (policy("").replace("\"1h\"", "\"5h\""), "rule[0].default_duration"),
-            (policy("").replace("\"U0BOB\", ", "\"U0ALICE\", "), "rule[0].slack_users[1]"),
-            (policy("").replace("\"U0BOB\", ", "\"alice\", "), "rule[0].slack_users[1]"),
+            (
+                policy("").replace("\"123456789012\"]", "\"12345\"]"),
+                "rule[0].accounts[0]",
+            ),
+            (
+                policy("").replace(&format!("\"{PS}\""), "\"retry\""),
+                "rule[0].permission_sets[0]",
+            ),
+            (
+                policy("").replace("\"1h\"", "\"1 hour\""),
+                "rule[0].default_duration",
+            ),
+            (
+                policy("").replace("\"1h\"", "\"5h\""),
+                "rule[0].default_duration",
+            ),
+            (
+                policy("").replace("\"U0BOB\", ", "\"U0ALICE\", "),
+                "rule[0].slack_users[1]",
+            ),
+            (
+                policy("").replace("\"U0BOB\", ", "\"alice\", "),
+                "rule[0].slack_users[1]",
+            ),
             (policy("colour = \"red\""), "line 16"),
             (policy("").replace("version = 1", "version = 2"), "version"),
-            (policy("[[rule]]\nname = \"oncall\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]"), "rule[1].name"),
-            (policy("").replace("effect = \"allow\"", "effect = \"permit\""), "rule[0].effect"),
-            (policy("").replace("\"123456789012\" = ", "\"1234\" = "), "accounts.1234"),
+            (
+                policy(
+                    "[[rule]]\nname = \"oncall\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]",
+                ),
+                "rule[1].name",
+            ),
+            (
+                policy("").replace("effect = \"allow\"", "effect = \"permit\""),
+                "rule[0].effect",
+            ),
+            (
+                policy("").replace("\"123456789012\" = ", "\"1234\" = "),
+                "accounts.1234",
+            ),
             ("version = 1\n".to_owned(), "rule"),
             ("version = \n".to_owned(), "line 1"),
         ];

@@ -19,7 +19,13 @@ impl Mailer {
     }
 
     /// Sends one message with an HTML and a plain-text part; returns the SES message id.
-    pub async fn send(&self, to: &[String], subject: &str, html: &str, text: &str) -> Result<String, Error> {
+    pub async fn send(
+        &self,
+        to: &[String],
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<String, Error> {
         let content = |s: &str| {
             Content::builder()
                 .data(s)
@@ -31,11 +37,20 @@ impl Mailer {
             .client
             .send_email()
             .source(&self.sender)
-            .destination(Destination::builder().set_to_addresses(Some(to.to_vec())).build())
+            .destination(
+                Destination::builder()
+                    .set_to_addresses(Some(to.to_vec()))
+                    .build(),
+            )
             .message(
                 Message::builder()
                     .subject(content(subject)?)
-                    .body(Body::builder().html(content(html)?).text(content(text)?).build())
+                    .body(
+                        Body::builder()
+                            .html(content(html)?)
+                            .text(content(text)?)
+                            .build(),
+                    )
                     .build(),
             )
             .send()

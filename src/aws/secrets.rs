@@ -18,7 +18,10 @@ impl std::fmt::Debug for SlackSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print a secret, even by accident.
         f.debug_struct("SlackSecrets")
-            .field("signing_secrets", &format_args!("[{} redacted]", self.signing_secrets.len()))
+            .field(
+                "signing_secrets",
+                &format_args!("[{} redacted]", self.signing_secrets.len()),
+            )
             .field("bot_token", &self.bot_token.as_ref().map(|_| "redacted"))
             .finish()
     }
@@ -60,9 +63,15 @@ mod tests {
 
     #[test]
     fn parses_and_never_prints_secrets() {
-        let s = SlackSecrets::parse(r#"{"signing_secrets":["0123456789abcdef0123"],"bot_token":"xoxb-1"}"#).unwrap();
+        let s = SlackSecrets::parse(
+            r#"{"signing_secrets":["0123456789abcdef0123"],"bot_token":"xoxb-1"}"#,
+        )
+        .unwrap();
         let dbg = format!("{s:?}");
-        assert!(!dbg.contains("0123456789abcdef") && !dbg.contains("xoxb"), "{dbg}");
+        assert!(
+            !dbg.contains("0123456789abcdef") && !dbg.contains("xoxb"),
+            "{dbg}"
+        );
         for bad in [
             r#"{"signing_secrets":[]}"#,
             r#"{"signing_secrets":["short"]}"#,
@@ -71,7 +80,10 @@ mod tests {
             "0123456789abcdef0123",
         ] {
             let e = SlackSecrets::parse(bad).unwrap_err().to_string();
-            assert!(!e.contains("0123456789abcdef"), "error leaks the secret: {e}");
+            assert!(
+                !e.contains("0123456789abcdef"),
+                "error leaks the secret: {e}"
+            );
         }
     }
 }

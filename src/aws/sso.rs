@@ -93,7 +93,8 @@ impl Sso {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk("SSO Admin ListAccountAssignments", e))?;
             if page.account_assignments().iter().any(|a| {
-                a.principal_type() == Some(&PrincipalType::User) && a.principal_id() == Some(principal)
+                a.principal_type() == Some(&PrincipalType::User)
+                    && a.principal_id() == Some(principal)
             }) {
                 return Ok(true);
             }
@@ -162,7 +163,10 @@ impl Sso {
                 .await
                 .map_err(|e| from_sdk("SSO Admin DescribeAccountAssignmentCreationStatus", e))?;
             let st = out.account_assignment_creation_status();
-            Ok((st.and_then(|s| s.status().cloned()), st.and_then(|s| s.failure_reason().map(str::to_owned))))
+            Ok((
+                st.and_then(|s| s.status().cloned()),
+                st.and_then(|s| s.failure_reason().map(str::to_owned)),
+            ))
         })
         .await
     }
@@ -179,13 +183,20 @@ impl Sso {
                 .await
                 .map_err(|e| from_sdk("SSO Admin DescribeAccountAssignmentDeletionStatus", e))?;
             let st = out.account_assignment_deletion_status();
-            Ok((st.and_then(|s| s.status().cloned()), st.and_then(|s| s.failure_reason().map(str::to_owned))))
+            Ok((
+                st.and_then(|s| s.status().cloned()),
+                st.and_then(|s| s.failure_reason().map(str::to_owned)),
+            ))
         })
         .await
     }
 
     /// The permission set's name (the `<name>` in `AWSReservedSSO_<name>_<suffix>` roles).
-    pub async fn permission_set_name(&self, inst: &Instance, ps: &PermissionSetArn) -> Result<String, Error> {
+    pub async fn permission_set_name(
+        &self,
+        inst: &Instance,
+        ps: &PermissionSetArn,
+    ) -> Result<String, Error> {
         let out = self
             .admin
             .describe_permission_set()
@@ -201,7 +212,9 @@ impl Sso {
     }
 }
 
-fn request_id(status: Option<&aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus>) -> Result<String, Error> {
+fn request_id(
+    status: Option<&aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus>,
+) -> Result<String, Error> {
     status
         .and_then(|s| s.request_id())
         .map(str::to_owned)
@@ -221,14 +234,18 @@ where
         match check().await {
             Ok((Some(StatusValues::Succeeded), _)) => return Ok(()),
             Ok((Some(StatusValues::Failed), reason)) => {
-                return Err(Error::AssignmentFailed(reason.unwrap_or_else(|| "no reason given".into())));
+                return Err(Error::AssignmentFailed(
+                    reason.unwrap_or_else(|| "no reason given".into()),
+                ));
             }
             Ok(_) => {}
             Err(Error::Throttled(_)) => {}
             Err(e) => return Err(e),
         }
         if started.elapsed() + delay > PROVISIONING_DEADLINE {
-            return Err(Error::Transient("provisioning still in progress after 120 s".into()));
+            return Err(Error::Transient(
+                "provisioning still in progress after 120 s".into(),
+            ));
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(4));

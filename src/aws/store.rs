@@ -48,7 +48,11 @@ impl Status {
             "granted" => Status::Granted,
             "revoked" => Status::Revoked,
             "reported" => Status::Reported,
-            other => return Err(Error::InvalidInput(format!("unknown status {other:?} in the table"))),
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unknown status {other:?} in the table"
+                )));
+            }
         })
     }
 }
@@ -144,7 +148,9 @@ impl Store {
             Ok(_) => Ok(Created::New(rec.clone())),
             Err(e) if condition_failed(&e) => match self.get(&rec.id).await? {
                 Some(existing) => Ok(Created::Existing(existing)),
-                None => Err(Error::Transient("request vanished after a conflicting write".into())),
+                None => Err(Error::Transient(
+                    "request vanished after a conflicting write".into(),
+                )),
             },
             Err(e) => Err(from_sdk("DynamoDB TransactWriteItems", e)),
         }
@@ -224,7 +230,10 @@ impl Store {
     }
 
     /// The audit trail of a request, oldest first.
-    pub async fn audit_trail(&self, id: &RequestId) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+    pub async fn audit_trail(
+        &self,
+        id: &RequestId,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -271,7 +280,10 @@ impl Store {
 }
 
 fn condition_failed<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
 ) -> bool {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     match e.as_service_error() {
@@ -288,13 +300,22 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("pk".to_owned(), s(r.id.as_str())),
         ("sk".to_owned(), s(REQUEST_SK)),
         ("status".to_owned(), s(r.status.as_str())),
-        ("version".to_owned(), AttributeValue::N(r.version.to_string())),
+        (
+            "version".to_owned(),
+            AttributeValue::N(r.version.to_string()),
+        ),
         ("team_id".to_owned(), s(&r.team_id)),
         ("slack_user_id".to_owned(), s(&r.slack_user_id)),
         ("sso_user_name".to_owned(), s(&r.sso_user_name)),
         ("account_id".to_owned(), s(r.account_id.as_str())),
-        ("permission_set_arn".to_owned(), s(r.permission_set_arn.as_str())),
-        ("duration_secs".to_owned(), AttributeValue::N(r.duration.as_secs().to_string())),
+        (
+            "permission_set_arn".to_owned(),
+            s(r.permission_set_arn.as_str()),
+        ),
+        (
+            "duration_secs".to_owned(),
+            AttributeValue::N(r.duration.as_secs().to_string()),
+        ),
         ("rule".to_owned(), s(&r.rule)),
         ("requested_at".to_owned(), ts(r.requested_at)),
         ("preexisting".to_owned(), flag(r.preexisting)),
@@ -335,7 +356,9 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
             .ok_or_else(|| bad(k))
     };
     let opt_t = |k: &str| -> Result<Option<OffsetDateTime>, Error> {
-        opt_s(k).map(|v| from_rfc3339(&v).ok_or_else(|| bad(k))).transpose()
+        opt_s(k)
+            .map(|v| from_rfc3339(&v).ok_or_else(|| bad(k)))
+            .transpose()
     };
     Ok(RequestRecord {
         id: RequestId::parse(&req_s("pk")?).map_err(|_| bad("pk"))?,
@@ -353,7 +376,11 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         response_url: opt_s("response_url"),
         requested_at: opt_t("requested_at")?.ok_or_else(|| bad("requested_at"))?,
         principal_id: opt_s("principal_id"),
-        preexisting: item.get("preexisting").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        preexisting: item
+            .get("preexisting")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         creation_request_id: opt_s("creation_request_id"),
         granted_at: opt_t("granted_at")?,
         expires_at: opt_t("expires_at")?,
@@ -375,7 +402,10 @@ pub(crate) mod tests {
             slack_user_id: "U1".into(),
             sso_user_name: "alice@example.com".into(),
             account_id: AccountId::parse("123456789012").unwrap(),
-            permission_set_arn: PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-1/ps-2").unwrap(),
+            permission_set_arn: PermissionSetArn::parse(
+                "arn:aws:sso:::permissionSet/ssoins-1/ps-2",
+            )
+            .unwrap(),
             duration: Duration::from_secs(3600),
             rule: "oncall".into(),
             channel_id: Some("C1".into()),

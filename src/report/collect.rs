@@ -56,7 +56,12 @@ impl Collector {
     }
 
     /// Collects the session's events between `from` and `to` in every region, concurrently.
-    pub async fn collect(&self, session: &Session, from: OffsetDateTime, to: OffsetDateTime) -> Collection {
+    pub async fn collect(
+        &self,
+        session: &Session,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Collection {
         let mut tasks = tokio::task::JoinSet::new();
         for (region, client) in self.regions.clone() {
             let user = session.user_name.clone();
@@ -75,10 +80,15 @@ impl Collector {
             if let Some(e) = error {
                 out.incomplete.push(format!("{region}: {e}"));
             }
-            out.events
-                .extend(records.iter().filter_map(|r| Event::from_json(r)).filter(|e| session.owns(e)));
+            out.events.extend(
+                records
+                    .iter()
+                    .filter_map(|r| Event::from_json(r))
+                    .filter(|e| session.owns(e)),
+            );
         }
-        out.events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        out.events
+            .sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         out.events.dedup_by(|a, b| !a.id.is_empty() && a.id == b.id);
         out
     }
@@ -124,15 +134,23 @@ async fn lookup(
             match result {
                 Ok(page) => break page,
                 Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    let backoff = Duration::from_millis(500 * 2u64.pow(attempt - 1)).min(Duration::from_secs(8));
+                    let backoff = Duration::from_millis(500 * 2u64.pow(attempt - 1))
+                        .min(Duration::from_secs(8));
                     tracing::warn!(attempt, ?backoff, error = %e, "LookupEvents retry");
                     tokio::time::sleep(backoff).await;
                 }
                 Err(e) => return (records, calls, Some(e)),
             }
         };
-        records.extend(page.events().iter().filter_map(|e| e.cloud_trail_event().map(str::to_owned)));
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        records.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.cloud_trail_event().map(str::to_owned)),
+        );
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
         if token.is_none() {
             return (records, calls, None);
         }

@@ -39,7 +39,9 @@ pub struct Event {
 impl Event {
     /// The service's short name: `iam` for `iam.amazonaws.com`.
     pub fn service(&self) -> &str {
-        self.source.strip_suffix(".amazonaws.com").unwrap_or(&self.source)
+        self.source
+            .strip_suffix(".amazonaws.com")
+            .unwrap_or(&self.source)
     }
     pub fn is_write(&self) -> bool {
         self.read_only == Some(false)
@@ -129,7 +131,10 @@ impl Event {
             name: o(raw.event_name),
             read_only,
             user_arn: identity.arn.unwrap_or_default(),
-            account_id: raw.recipient_account_id.or(identity.account_id).unwrap_or_default(),
+            account_id: raw
+                .recipient_account_id
+                .or(identity.account_id)
+                .unwrap_or_default(),
             source_ip: o(raw.source_ip_address),
             user_agent: o(raw.user_agent),
             error_code: o(raw.error_code),
@@ -167,9 +172,13 @@ impl Session {
         };
         // partition:sts::account:assumed-role/role/session
         let mut parts = rest.splitn(5, ':');
-        let (Some(_partition), Some("sts"), Some(""), Some(account), Some(resource)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(_partition), Some("sts"), Some(""), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return false;
         };
         let Some(role_session) = resource.strip_prefix("assumed-role/") else {
@@ -211,7 +220,15 @@ pub fn summarise(events: &[Event]) -> Vec<SummaryRow> {
         .into_iter()
         .map(|((rank, service, action), count)| {
             let kind = ["write", "unknown", "read"][rank as usize];
-            (rank, SummaryRow { service: service.into(), action: action.into(), kind, count })
+            (
+                rank,
+                SummaryRow {
+                    service: service.into(),
+                    action: action.into(),
+                    kind,
+                    count,
+                },
+            )
         })
         .collect();
     rows.sort_by(|(ra, a), (rb, b)| {
@@ -234,13 +251,21 @@ pub fn flag(e: &Event) -> Option<&'static str> {
         Some("identity or organization change")
     } else if service == "sts" && name.starts_with("AssumeRole") {
         Some("role assumption")
-    } else if service == "kms" && matches!(name, "Decrypt" | "GenerateDataKey" | "ScheduleKeyDeletion" | "DisableKey") {
+    } else if service == "kms"
+        && matches!(
+            name,
+            "Decrypt" | "GenerateDataKey" | "ScheduleKeyDeletion" | "DisableKey"
+        )
+    {
         Some("key use")
     } else if service == "secretsmanager" && name == "GetSecretValue" {
         Some("secret read")
     } else if name.starts_with("Delete") || name.starts_with("Terminate") {
         Some("delete")
-    } else if service == "ec2" && (name.contains("SecurityGroup") || name.contains("Vpc") || name.contains("Route")) && e.is_write() {
+    } else if service == "ec2"
+        && (name.contains("SecurityGroup") || name.contains("Vpc") || name.contains("Route"))
+        && e.is_write()
+    {
         Some("network change")
     } else {
         None
@@ -274,14 +299,18 @@ pub(crate) mod tests {
     #[test]
     fn session_match_is_exact() {
         let s = session();
-        let ev = |arn: &str| Event::from_record(&record("X", "s3.amazonaws.com", arn, true)).unwrap();
+        let ev =
+            |arn: &str| Event::from_record(&record("X", "s3.amazonaws.com", arn, true)).unwrap();
         assert!(s.owns(&ev(ALICE)));
         for other in [
             ALICE.replace("alice@example.com", "alice@example.com.evil"),
             ALICE.replace("alice@example.com", "alice@exampleXcom"),
             ALICE.replace("alice@example.com", "bob@example.com"),
             ALICE.replace("BreakGlassAdmin_", "BreakGlassAdminX_"),
-            ALICE.replace("BreakGlassAdmin_0123456789abcdef", "BreakGlassAdmin_x_0123456789abcdef"),
+            ALICE.replace(
+                "BreakGlassAdmin_0123456789abcdef",
+                "BreakGlassAdmin_x_0123456789abcdef",
+            ),
             ALICE.replace("123456789012", "210987654321"),
             ALICE.replace("assumed-role", "federated-user"),
             ALICE.replace(":sts:", ":iam:"),
@@ -324,9 +353,18 @@ pub(crate) mod tests {
     #[test]
     fn flags() {
         let e = |n: &str, s: &str, ro: bool| Event::from_record(&record(n, s, ALICE, ro)).unwrap();
-        assert_eq!(flag(&e("CreateAccessKey", "iam.amazonaws.com", false)), Some("identity or organization change"));
-        assert_eq!(flag(&e("ConsoleLogin", "signin.amazonaws.com", false)), Some("console login"));
-        assert_eq!(flag(&e("DeleteBucket", "s3.amazonaws.com", false)), Some("delete"));
+        assert_eq!(
+            flag(&e("CreateAccessKey", "iam.amazonaws.com", false)),
+            Some("identity or organization change")
+        );
+        assert_eq!(
+            flag(&e("ConsoleLogin", "signin.amazonaws.com", false)),
+            Some("console login")
+        );
+        assert_eq!(
+            flag(&e("DeleteBucket", "s3.amazonaws.com", false)),
+            Some("delete")
+        );
         assert_eq!(flag(&e("ListBuckets", "s3.amazonaws.com", true)), None);
     }
 }

@@ -82,7 +82,11 @@ impl<'a> View<'a> {
             writes: events.iter().filter(|e| e.is_write()).count(),
             errors: events.iter().filter(|e| e.is_error()).count(),
             summary: summarise(events),
-            flagged: events.iter().filter(|e| flag(e).is_some()).map(Row::new).collect(),
+            flagged: events
+                .iter()
+                .filter(|e| flag(e).is_some())
+                .map(Row::new)
+                .collect(),
             timeline: events[..shown].iter().map(Row::new).collect(),
             omitted: events.len() - shown,
             incomplete,
@@ -151,18 +155,25 @@ mod tests {
         let html = v.html().unwrap();
         assert!(!html.contains("<script>alert"), "raw script in HTML");
         assert!(!html.contains("<img src=x"), "raw img in HTML");
-        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{html}"
+        );
         assert!(html.contains("123456789012") && html.contains("production"));
         assert!(html.contains("CloudTrail can lag"));
         let text = v.text().unwrap();
-        assert!(text.contains("<script>alert(1)</script>"), "text keeps the raw string");
+        assert!(
+            text.contains("<script>alert(1)</script>"),
+            "text keeps the raw string"
+        );
         assert!(text.contains("PutObject"));
         assert!(v.subject().contains("1 events, 1 writes"));
     }
 
     #[test]
     fn caps_the_timeline() {
-        let one = Event::from_record(&record("ListBuckets", "s3.amazonaws.com", ALICE, true)).unwrap();
+        let one =
+            Event::from_record(&record("ListBuckets", "s3.amazonaws.com", ALICE, true)).unwrap();
         let events = vec![one; MAX_TIMELINE_ROWS + 5];
         let h = header();
         let v = View::new(&h, &events, &[]);

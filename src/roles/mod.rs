@@ -38,7 +38,8 @@ pub struct App {
 impl App {
     /// Builds the app; the policy is validated here and a broken one fails closed.
     pub async fn init(cfg: Config, sdk: SdkConfig) -> Result<Arc<Self>, Error> {
-        let policy = Policy::load(&cfg.policy_file).map_err(|e| Error::Config(format!("policy: {e}")))?;
+        let policy =
+            Policy::load(&cfg.policy_file).map_err(|e| Error::Config(format!("policy: {e}")))?;
         let app = Arc::new(App {
             cfg,
             sdk,
@@ -68,7 +69,10 @@ impl App {
                         cloudtrail_delay: self.cfg.cloudtrail_delay,
                     },
                     policy: self.policy.clone(),
-                    store: Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.cfg.table_name),
+                    store: Store::new(
+                        aws_sdk_dynamodb::Client::new(&self.sdk),
+                        &self.cfg.table_name,
+                    ),
                     executions: Executions::new(
                         aws_sdk_sfn::Client::new(&self.sdk),
                         self.cfg.state_machine_arn.clone().unwrap_or_default(),
@@ -93,7 +97,10 @@ impl App {
                     _ => sso.discover_instance().await?,
                 };
                 Ok::<_, Error>(Worker {
-                    store: Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.cfg.table_name),
+                    store: Store::new(
+                        aws_sdk_dynamodb::Client::new(&self.sdk),
+                        &self.cfg.table_name,
+                    ),
                     sso,
                     instance,
                     collector: Collector::new(&self.sdk, &self.cfg.cloudtrail_regions),
@@ -113,21 +120,29 @@ impl App {
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
         let http = is_http_event(&payload);
         match (self.cfg.role, http) {
-            (Role::Worker, true) => Err(Error::InvalidInput("the worker got an HTTP request".into())),
-            (Role::Webhook, false) => Err(Error::InvalidInput("the webhook got a non-HTTP event".into())),
+            (Role::Worker, true) => {
+                Err(Error::InvalidInput("the worker got an HTTP request".into()))
+            }
+            (Role::Webhook, false) => Err(Error::InvalidInput(
+                "the webhook got a non-HTTP event".into(),
+            )),
             (_, true) => Ok(self.handle_http(payload).await),
             (_, false) => self.worker().await?.handle(payload).await,
         }
     }
 
     async fn handle_http(&self, payload: Value) -> Value {
-        let request: lambda_http::Request = match serde_json::from_value::<lambda_http::request::LambdaRequest>(payload) {
-            Ok(r) => r.into(),
-            Err(e) => {
-                tracing::warn!(error = %e, "unreadable HTTP event");
-                return http_response(400, Some(json!({"error": "unreadable request"}).to_string()));
-            }
-        };
+        let request: lambda_http::Request =
+            match serde_json::from_value::<lambda_http::request::LambdaRequest>(payload) {
+                Ok(r) => r.into(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable HTTP event");
+                    return http_response(
+                        400,
+                        Some(json!({"error": "unreadable request"}).to_string()),
+                    );
+                }
+            };
         let webhook = match self.webhook().await {
             Ok(w) => w,
             Err(e) => {
@@ -144,7 +159,8 @@ impl App {
 
 /// An API Gateway (REST or HTTP API) or function URL request, as opposed to a task payload.
 pub fn is_http_event(v: &Value) -> bool {
-    v.get("requestContext").is_some() && (v.get("httpMethod").is_some() || v.pointer("/requestContext/http").is_some())
+    v.get("requestContext").is_some()
+        && (v.get("httpMethod").is_some() || v.pointer("/requestContext/http").is_some())
 }
 
 /// A proxy-integration response, valid for API Gateway v1, v2 and function URLs.
@@ -163,9 +179,15 @@ mod tests {
 
     #[test]
     fn tells_http_events_from_tasks() {
-        assert!(is_http_event(&json!({"version": "2.0", "requestContext": {"http": {"method": "POST"}}})));
-        assert!(is_http_event(&json!({"httpMethod": "POST", "requestContext": {}})));
-        assert!(!is_http_event(&json!({"type": "grant", "request_id": "bg-x"})));
+        assert!(is_http_event(
+            &json!({"version": "2.0", "requestContext": {"http": {"method": "POST"}}})
+        ));
+        assert!(is_http_event(
+            &json!({"httpMethod": "POST", "requestContext": {}})
+        ));
+        assert!(!is_http_event(
+            &json!({"type": "grant", "request_id": "bg-x"})
+        ));
         assert!(!is_http_event(&json!({"requestContext": {}})));
     }
 }

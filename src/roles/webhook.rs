@@ -50,7 +50,7 @@ pub enum Screened {
     /// Answer now; nothing else happens.
     Done(Reply),
     /// An allowed click: record it and start the execution.
-    Allowed(Click, Grant),
+    Allowed(Box<(Click, Grant)>),
 }
 
 /// Settings the webhook needs besides its clients.
@@ -73,9 +73,16 @@ impl Webhook {
     /// Handles one request end to end.
     pub async fn handle(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Reply {
         let now = OffsetDateTime::now_utc();
-        match screen(&self.settings, &self.policy, method, headers, body, now.unix_timestamp()) {
+        match screen(
+            &self.settings,
+            &self.policy,
+            method,
+            headers,
+            body,
+            now.unix_timestamp(),
+        ) {
             Screened::Done(reply) => reply,
-            Screened::Allowed(click, grant) => self.start(click, grant, now).await,
+            Screened::Allowed(allowed) => self.start(allowed.0, allowed.1, now).await,
         }
     }
 
@@ -112,11 +119,17 @@ impl Webhook {
             ),
         };
         match self.store.create(&record, audit).await {
-            Ok(Created::New(_)) => tracing::info!(request = %id, user = %click.user_id, account = %click.account_id, "request recorded"),
-            Ok(Created::Existing(r)) => tracing::info!(request = %id, status = r.status.as_str(), "repeated click"),
+            Ok(Created::New(_)) => {
+                tracing::info!(request = %id, user = %click.user_id, account = %click.account_id, "request recorded")
+            }
+            Ok(Created::Existing(r)) => {
+                tracing::info!(request = %id, status = r.status.as_str(), "repeated click")
+            }
             Err(e) => {
                 tracing::error!(request = %id, error = %e, "could not record the request");
-                return Reply::ephemeral("Break glass failed to start: could not record the request. Try again in a moment.");
+                return Reply::ephemeral(
+                    "Break glass failed to start: could not record the request. Try again in a moment.",
+                );
             }
         }
         // The input is a pure function of the request, so a repeated StartExecution with the
@@ -170,7 +183,10 @@ pub fn screen(
         return Done(Reply::bare(StatusCode::METHOD_NOT_ALLOWED));
     }
     if body.len() > MAX_BODY_BYTES {
-        return Done(Reply::error(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 256 KiB"));
+        return Done(Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body larger than 256 KiB",
+        ));
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(why) = signature::verify(
@@ -186,9 +202,15 @@ pub fn screen(
     }
     let form = header("content-type")
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|ct| {
+            ct.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form {
-        return Done(Reply::error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded"));
+        return Done(Reply::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/x-www-form-urlencoded",
+        ));
     }
     let interaction = match parse_form(body) {
         Ok(i) => i,
@@ -199,9 +221,14 @@ pub fn screen(
     };
     let (team, app) = interaction.team_and_app();
     let foreign_team = settings.team_id.as_deref().is_some_and(|t| t != team);
-    let foreign_app = matches!((settings.api_app_id.as_deref(), app), (Some(want), Some(got)) if want != got);
+    let foreign_app =
+        matches!((settings.api_app_id.as_deref(), app), (Some(want), Some(got)) if want != got);
     if foreign_team || foreign_app {
-        tracing::warn!(foreign_team, foreign_app, "request from another workspace or app");
+        tracing::warn!(
+            foreign_team,
+            foreign_app,
+            "request from another workspace or app"
+        );
         return Done(Reply::bare(StatusCode::FORBIDDEN));
     }
     let click = match interaction {
@@ -209,10 +236,13 @@ pub fn screen(
         Interaction::BreakGlass(c) => c,
     };
     match policy.decide(&click.user_id, &click.account_id, &click.permission_set_arn) {
-        Decision::Allow(grant) => Screened::Allowed(click, grant),
+        Decision::Allow(grant) => Screened::Allowed(Box::new((click, grant))),
         Decision::Deny(why) => {
             tracing::info!(user = %click.user_id, account = %click.account_id, reason = %why, "denied");
-            Done(Reply::ephemeral(&format!("Break glass refused: {}.", slack::escape(&why))))
+            Done(Reply::ephemeral(&format!(
+                "Break glass refused: {}.",
+                slack::escape(&why)
+            )))
         }
     }
 }
@@ -249,14 +279,24 @@ mod tests {
             "team": {"id": team}, "user": {"id": user}, "channel": {"id": "C1"},
             "action_ts": "1.1", "message_ts": "1.0", "api_app_id": "A0TESTAPP1",
         });
-        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap().into_bytes()
+        serde_urlencoded::to_string([("payload", payload.to_string())])
+            .unwrap()
+            .into_bytes()
     }
 
     fn signed(body: &[u8], ts: i64) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("Content-Type", "application/x-www-form-urlencoded".parse().unwrap());
+        h.insert(
+            "Content-Type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
         h.insert("X-Slack-Request-Timestamp", ts.to_string().parse().unwrap());
-        h.insert("X-Slack-Signature", sign(SECRET.as_bytes(), &ts.to_string(), body).parse().unwrap());
+        h.insert(
+            "X-Slack-Signature",
+            sign(SECRET.as_bytes(), &ts.to_string(), body)
+                .parse()
+                .unwrap(),
+        );
         h
     }
 
@@ -276,9 +316,10 @@ mod tests {
     #[test]
     fn an_allowed_signed_click_proceeds() {
         let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
-        let Screened::Allowed(c, g) = run(&signed(&body, NOW), &body) else {
+        let Screened::Allowed(allowed) = run(&signed(&body, NOW), &body) else {
             panic!("expected allowed")
         };
+        let (c, g) = *allowed;
         assert_eq!(g.sso_user_name, "alice@example.com");
         assert_eq!(request_id(&c), request_id(&c.clone()));
     }
@@ -286,20 +327,53 @@ mod tests {
     #[test]
     fn refusals() {
         let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
-        assert_eq!(status(run(&signed(&body, NOW - 301), &body)), StatusCode::UNAUTHORIZED);
-        assert_eq!(status(run(&signed(&body, NOW + 301), &body)), StatusCode::UNAUTHORIZED);
-        assert_eq!(status(run(&HeaderMap::new(), &body)), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status(run(&signed(&body, NOW - 301), &body)),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(run(&signed(&body, NOW + 301), &body)),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(run(&HeaderMap::new(), &body)),
+            StatusCode::UNAUTHORIZED
+        );
         let other = click("U0ALICE0001", "break_glass", "T0OTHER");
-        assert_eq!(status(run(&signed(&body, NOW), &other)), StatusCode::UNAUTHORIZED, "tampered");
-        assert_eq!(status(run(&signed(&other, NOW), &other)), StatusCode::FORBIDDEN, "foreign team");
+        assert_eq!(
+            status(run(&signed(&body, NOW), &other)),
+            StatusCode::UNAUTHORIZED,
+            "tampered"
+        );
+        assert_eq!(
+            status(run(&signed(&other, NOW), &other)),
+            StatusCode::FORBIDDEN,
+            "foreign team"
+        );
         let big = vec![b'a'; MAX_BODY_BYTES + 1];
-        assert_eq!(status(run(&signed(&big, NOW), &big)), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            status(run(&signed(&big, NOW), &big)),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
         let junk = b"payload=%7B".to_vec();
-        assert_eq!(status(run(&signed(&junk, NOW), &junk)), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(run(&signed(&junk, NOW), &junk)),
+            StatusCode::BAD_REQUEST
+        );
         let mut json_ct = signed(&body, NOW);
         json_ct.insert("content-type", "application/json".parse().unwrap());
-        assert_eq!(status(run(&json_ct, &body)), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        let r = screen(&settings(), &policy(), &Method::GET, &signed(&body, NOW), &body, NOW);
+        assert_eq!(
+            status(run(&json_ct, &body)),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let r = screen(
+            &settings(),
+            &policy(),
+            &Method::GET,
+            &signed(&body, NOW),
+            &body,
+            NOW,
+        );
         assert_eq!(status(r), StatusCode::METHOD_NOT_ALLOWED);
     }
 
@@ -309,9 +383,20 @@ mod tests {
         let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
         let mut h = HeaderMap::new();
         let ts = NOW.to_string();
-        h.insert(http::HeaderName::from_bytes(b"X-SLACK-REQUEST-TIMESTAMP").unwrap(), ts.parse().unwrap());
-        h.insert(http::HeaderName::from_bytes(b"x-Slack-Signature").unwrap(), sign(SECRET.as_bytes(), &ts, &body).parse().unwrap());
-        h.insert("CONTENT-TYPE", "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap());
+        h.insert(
+            http::HeaderName::from_bytes(b"X-SLACK-REQUEST-TIMESTAMP").unwrap(),
+            ts.parse().unwrap(),
+        );
+        h.insert(
+            http::HeaderName::from_bytes(b"x-Slack-Signature").unwrap(),
+            sign(SECRET.as_bytes(), &ts, &body).parse().unwrap(),
+        );
+        h.insert(
+            "CONTENT-TYPE",
+            "application/x-www-form-urlencoded; charset=utf-8"
+                .parse()
+                .unwrap(),
+        );
         assert!(matches!(run(&h, &body), Screened::Allowed(..)));
     }
 
@@ -324,7 +409,10 @@ mod tests {
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.body.unwrap().contains("Break glass refused"));
         let retry = click("U0ALICE0001", "retry", "T0TESTTEAM");
-        assert_eq!(run(&signed(&retry, NOW), &retry).status_for_test(), (StatusCode::OK, None));
+        assert_eq!(
+            run(&signed(&retry, NOW), &retry).status_for_test(),
+            (StatusCode::OK, None)
+        );
     }
 
     impl Screened {

@@ -12,9 +12,9 @@ use crate::aws::store::{Audit, RequestRecord, Status, Store, flag, s, ts};
 use crate::domain::RequestId;
 use crate::error::Error;
 use crate::policy::Policy;
+use crate::report::Session;
 use crate::report::collect::Collector;
 use crate::report::render::{Header, View};
-use crate::report::Session;
 use crate::time_util::rfc3339;
 
 /// A task as Step Functions sends it: `{"type": "grant", "request_id": "bg-…"}`.
@@ -70,7 +70,12 @@ impl Worker {
             // Standing access is recorded before we touch anything, and never deleted by us.
             let preexisting = self
                 .sso
-                .has_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, &principal)
+                .has_assignment(
+                    &self.instance,
+                    &rec.account_id,
+                    &rec.permission_set_arn,
+                    &principal,
+                )
                 .await?;
             rec = self
                 .store
@@ -98,7 +103,12 @@ impl Worker {
                     None => {
                         let c = self
                             .sso
-                            .create_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, &principal)
+                            .create_assignment(
+                                &self.instance,
+                                &rec.account_id,
+                                &rec.permission_set_arn,
+                                &principal,
+                            )
                             .await?;
                         rec = self
                             .store
@@ -129,7 +139,12 @@ impl Worker {
                     Audit {
                         event: "granted",
                         actor: ACTOR,
-                        detail: format!("{} on {} until {}", rec.permission_set_arn, rec.account_id, rfc3339(expires)),
+                        detail: format!(
+                            "{} on {} until {}",
+                            rec.permission_set_arn,
+                            rec.account_id,
+                            rfc3339(expires)
+                        ),
                     },
                 )
                 .await?;
@@ -155,14 +170,21 @@ impl Worker {
                     (Some(p), false, Status::Granting | Status::Granted) => {
                         if let Some(req) = self
                             .sso
-                            .delete_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, p)
+                            .delete_assignment(
+                                &self.instance,
+                                &rec.account_id,
+                                &rec.permission_set_arn,
+                                p,
+                            )
                             .await?
                         {
                             self.sso.wait_deleted(&self.instance, &req).await?;
                         }
                         "assignment deleted"
                     }
-                    (_, true, _) => "standing access kept: the assignment existed before break glass",
+                    (_, true, _) => {
+                        "standing access kept: the assignment existed before break glass"
+                    }
                     _ => "nothing to delete: access was never granted",
                 };
                 let now = OffsetDateTime::now_utc();
@@ -190,7 +212,7 @@ impl Worker {
     pub async fn report(&self, id: &RequestId) -> Result<Value, Error> {
         let rec = self.load(id).await?;
         match rec.status {
-            Status::Reported => return Ok(json!({"already_reported": true})),
+            Status::Reported => return Ok(json!({"events": null, "already_reported": true})),
             Status::Revoked => {}
             other => {
                 return Err(Error::StateConflict(format!(
@@ -200,11 +222,16 @@ impl Worker {
             }
         }
         let (Some(granted), Some(revoked)) = (rec.granted_at, rec.revoked_at) else {
-            return Err(Error::StateConflict(format!("request {id} was never granted")));
+            return Err(Error::StateConflict(format!(
+                "request {id} was never granted"
+            )));
         };
         let margin = time::Duration::seconds(self.report_margin.as_secs() as i64);
         let (from, to) = (granted - margin, revoked + margin);
-        let ps_name = self.sso.permission_set_name(&self.instance, &rec.permission_set_arn).await?;
+        let ps_name = self
+            .sso
+            .permission_set_name(&self.instance, &rec.permission_set_arn)
+            .await?;
         let session = Session {
             account_id: rec.account_id.as_str().to_owned(),
             permission_set_name: ps_name.clone(),
@@ -221,10 +248,14 @@ impl Worker {
             request_id: Some(id.as_str().to_owned()),
         };
         let view = View::new(&header, &found.events, &found.incomplete);
-        let render_err = |e: askama::Error| Error::InvalidInput(format!("rendering the report: {e}"));
+        let render_err =
+            |e: askama::Error| Error::InvalidInput(format!("rendering the report: {e}"));
         let html = view.html().map_err(render_err)?;
         let text = view.text().map_err(render_err)?;
-        let message_id = self.mailer.send(&self.recipients, &view.subject(), &html, &text).await?;
+        let message_id = self
+            .mailer
+            .send(&self.recipients, &view.subject(), &html, &text)
+            .await?;
         self.store
             .advance(
                 &rec,
@@ -238,7 +269,11 @@ impl Worker {
                         found.events.len(),
                         found.calls,
                         self.recipients.join(", "),
-                        if found.incomplete.is_empty() { "" } else { "; collection incomplete" }
+                        if found.incomplete.is_empty() {
+                            ""
+                        } else {
+                            "; collection incomplete"
+                        }
                     ),
                 },
             )
@@ -262,7 +297,9 @@ mod tests {
         let id = RequestId::derive(&["a"]);
         assert_eq!(
             Task::parse(json!({"type": "grant", "request_id": id.as_str()})).unwrap(),
-            Task::Grant { request_id: id.clone() }
+            Task::Grant {
+                request_id: id.clone()
+            }
         );
         for bad in [
             json!({"type": "explode", "request_id": id.as_str()}),

@@ -37,8 +37,14 @@ impl Slack {
         for attempt in 1..=3u32 {
             match self.http.post(response_url).json(body).send().await {
                 Ok(r) if r.status().is_success() => return true,
-                Ok(r) => tracing::warn!(status = r.status().as_u16(), attempt, "response_url post refused"),
-                Err(e) => tracing::warn!(error = %e.without_url(), attempt, "response_url post failed"),
+                Ok(r) => tracing::warn!(
+                    status = r.status().as_u16(),
+                    attempt,
+                    "response_url post refused"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e.without_url(), attempt, "response_url post failed")
+                }
             }
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         }

@@ -26,7 +26,10 @@ pub enum PayloadError {
     #[error("unsupported payload type {0:?}")]
     UnknownType(String),
     #[error("{field}: {problem}")]
-    BadField { field: &'static str, problem: String },
+    BadField {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 fn bad(field: &'static str, problem: impl Into<String>) -> PayloadError {
@@ -56,14 +59,20 @@ pub struct Click {
 pub enum Interaction {
     BreakGlass(Click),
     /// A click on some other button of the same message (the seed's "Retry"): not ours.
-    Ignored { team_id: String, api_app_id: Option<String> },
+    Ignored {
+        team_id: String,
+        api_app_id: Option<String>,
+    },
 }
 
 impl Interaction {
     pub fn team_and_app(&self) -> (&str, Option<&str>) {
         match self {
             Interaction::BreakGlass(c) => (&c.team_id, c.api_app_id.as_deref()),
-            Interaction::Ignored { team_id, api_app_id } => (team_id, api_app_id.as_deref()),
+            Interaction::Ignored {
+                team_id,
+                api_app_id,
+            } => (team_id, api_app_id.as_deref()),
         }
     }
 }
@@ -152,7 +161,8 @@ impl Legacy {
         let value = action.value.as_deref().unwrap_or_default();
         Ok(Interaction::BreakGlass(Click {
             account_id: account_from_id("callback_id", &self.callback_id)?,
-            permission_set_arn: PermissionSetArn::parse(value).map_err(|e| bad("actions[0].value", e.to_string()))?,
+            permission_set_arn: PermissionSetArn::parse(value)
+                .map_err(|e| bad("actions[0].value", e.to_string()))?,
             team_id: self.team.id,
             api_app_id: self.api_app_id,
             user_id: self.user.id,
@@ -203,7 +213,8 @@ impl Blocks {
         let value = action.value.as_deref().unwrap_or_default();
         Ok(Interaction::BreakGlass(Click {
             account_id: account_from_id("block_id", block_id)?,
-            permission_set_arn: PermissionSetArn::parse(value).map_err(|e| bad("actions[0].value", e.to_string()))?,
+            permission_set_arn: PermissionSetArn::parse(value)
+                .map_err(|e| bad("actions[0].value", e.to_string()))?,
             team_id: self.team.id,
             api_app_id: self.api_app_id,
             user_id: self.user.id,
@@ -218,12 +229,17 @@ impl Blocks {
 /// `<prefix>_<12 digits>_<suffix>`: exactly one inner `_`-separated segment is an account id.
 fn account_from_id(field: &'static str, id: &str) -> Result<AccountId, PayloadError> {
     let parts: Vec<&str> = id.split('_').collect();
-    let inner = parts.get(1..parts.len().saturating_sub(1)).unwrap_or_default();
+    let inner = parts
+        .get(1..parts.len().saturating_sub(1))
+        .unwrap_or_default();
     let mut found = inner.iter().filter_map(|p| AccountId::parse(p).ok());
     match (found.next(), found.next()) {
         (Some(a), None) => Ok(a),
         (Some(_), Some(_)) => Err(bad(field, "more than one account id")),
-        (None, _) => Err(bad(field, "expected <prefix>_<12-digit account id>_<suffix>")),
+        (None, _) => Err(bad(
+            field,
+            "expected <prefix>_<12-digit account id>_<suffix>",
+        )),
     }
 }
 
@@ -267,7 +283,9 @@ mod tests {
 
     #[test]
     fn parses_the_original_demo_message() {
-        let Interaction::BreakGlass(c) = parse_payload(&seed_click("break_glass", SEED_PS)).unwrap() else {
+        let Interaction::BreakGlass(c) =
+            parse_payload(&seed_click("break_glass", SEED_PS)).unwrap()
+        else {
             panic!()
         };
         assert_eq!(c.account_id.as_str(), "123456789012");
@@ -287,7 +305,10 @@ mod tests {
         // A break_glass click whose value is not an ARN is refused, whatever the message holds.
         assert!(matches!(
             parse_payload(&seed_click("break_glass", "retry")),
-            Err(PayloadError::BadField { field: "actions[0].value", .. })
+            Err(PayloadError::BadField {
+                field: "actions[0].value",
+                ..
+            })
         ));
     }
 
@@ -313,9 +334,24 @@ mod tests {
 
     #[test]
     fn callback_ids() {
-        assert_eq!(account_from_id("f", "a_123456789012_b").unwrap().as_str(), "123456789012");
-        assert_eq!(account_from_id("f", "my_deploy_123456789012_").unwrap().as_str(), "123456789012");
-        for bad in ["123456789012", "a_123456789012", "123456789012_b", "a_12345678901_b", "a_123456789012_210987654321_b", ""] {
+        assert_eq!(
+            account_from_id("f", "a_123456789012_b").unwrap().as_str(),
+            "123456789012"
+        );
+        assert_eq!(
+            account_from_id("f", "my_deploy_123456789012_")
+                .unwrap()
+                .as_str(),
+            "123456789012"
+        );
+        for bad in [
+            "123456789012",
+            "a_123456789012",
+            "123456789012_b",
+            "a_12345678901_b",
+            "a_123456789012_210987654321_b",
+            "",
+        ] {
             assert!(account_from_id("f", bad).is_err(), "{bad:?}");
         }
     }
@@ -324,16 +360,28 @@ mod tests {
     fn bad_payloads() {
         assert_eq!(parse_form(b"foo=bar"), Err(PayloadError::MissingPayload));
         assert_eq!(parse_form(b"%%%"), Err(PayloadError::MissingPayload));
-        assert!(matches!(parse_form(b"payload=%7Bnot+json"), Err(PayloadError::BadJson(_))));
+        assert!(matches!(
+            parse_form(b"payload=%7Bnot+json"),
+            Err(PayloadError::BadJson(_))
+        ));
         assert_eq!(
             parse_payload(r#"{"type":"dialog_submission"}"#),
             Err(PayloadError::UnknownType("dialog_submission".into()))
         );
-        assert!(matches!(parse_payload(r#"{"no":"type"}"#), Err(PayloadError::BadJson(_))));
+        assert!(matches!(
+            parse_payload(r#"{"no":"type"}"#),
+            Err(PayloadError::BadJson(_))
+        ));
         // Truncated JSON of a real click.
         let full = seed_click("break_glass", SEED_PS);
-        assert!(matches!(parse_payload(&full[..full.len() / 2]), Err(PayloadError::BadJson(_))));
+        assert!(matches!(
+            parse_payload(&full[..full.len() / 2]),
+            Err(PayloadError::BadJson(_))
+        ));
         let form = serde_urlencoded::to_string([("payload", full)]).unwrap();
-        assert!(matches!(parse_form(form.as_bytes()), Ok(Interaction::BreakGlass(_))));
+        assert!(matches!(
+            parse_form(form.as_bytes()),
+            Ok(Interaction::BreakGlass(_))
+        ));
     }
 }

@@ -64,7 +64,8 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 }
 
 fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut m =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     m.update(b"v0:");
     m.update(timestamp.as_bytes());
     m.update(b":");
@@ -83,7 +84,12 @@ mod tests {
     const SIG: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
     const NOW: i64 = 1531420618;
 
-    fn check(ts: Option<&str>, sig: Option<&str>, body: &str, now: i64) -> Result<(), SignatureError> {
+    fn check(
+        ts: Option<&str>,
+        sig: Option<&str>,
+        body: &str,
+        now: i64,
+    ) -> Result<(), SignatureError> {
         verify(&[SECRET], ts, sig, body.as_bytes(), now)
     }
 
@@ -97,33 +103,69 @@ mod tests {
     fn replay_window_both_directions() {
         assert_eq!(check(Some(TS), Some(SIG), BODY, NOW + 300), Ok(()));
         assert_eq!(check(Some(TS), Some(SIG), BODY, NOW - 300), Ok(()));
-        assert_eq!(check(Some(TS), Some(SIG), BODY, NOW + 301), Err(SignatureError::Stale));
-        assert_eq!(check(Some(TS), Some(SIG), BODY, NOW - 301), Err(SignatureError::Stale));
+        assert_eq!(
+            check(Some(TS), Some(SIG), BODY, NOW + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            check(Some(TS), Some(SIG), BODY, NOW - 301),
+            Err(SignatureError::Stale)
+        );
     }
 
     #[test]
     fn tampering_and_missing_parts() {
         let tampered = BODY.replace("roadrunner", "coyote");
-        assert_eq!(check(Some(TS), Some(SIG), &tampered, NOW), Err(SignatureError::Mismatch));
+        assert_eq!(
+            check(Some(TS), Some(SIG), &tampered, NOW),
+            Err(SignatureError::Mismatch)
+        );
         let other_ts = (NOW + 1).to_string();
-        assert_eq!(check(Some(&other_ts), Some(SIG), BODY, NOW), Err(SignatureError::Mismatch));
-        assert_eq!(check(None, Some(SIG), BODY, NOW), Err(SignatureError::MissingHeader));
-        assert_eq!(check(Some(TS), None, BODY, NOW), Err(SignatureError::MissingHeader));
-        assert_eq!(check(Some("soon"), Some(SIG), BODY, NOW), Err(SignatureError::BadTimestamp));
-        assert_eq!(check(Some(TS), Some(&SIG[3..]), BODY, NOW), Err(SignatureError::Mismatch));
-        assert_eq!(check(Some(TS), Some("v0=zz"), BODY, NOW), Err(SignatureError::Mismatch));
-        assert_eq!(check(Some(TS), Some("v0="), BODY, NOW), Err(SignatureError::Mismatch));
+        assert_eq!(
+            check(Some(&other_ts), Some(SIG), BODY, NOW),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(None, Some(SIG), BODY, NOW),
+            Err(SignatureError::MissingHeader)
+        );
+        assert_eq!(
+            check(Some(TS), None, BODY, NOW),
+            Err(SignatureError::MissingHeader)
+        );
+        assert_eq!(
+            check(Some("soon"), Some(SIG), BODY, NOW),
+            Err(SignatureError::BadTimestamp)
+        );
+        assert_eq!(
+            check(Some(TS), Some(&SIG[3..]), BODY, NOW),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(Some(TS), Some("v0=zz"), BODY, NOW),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(Some(TS), Some("v0="), BODY, NOW),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn either_of_two_rotation_secrets() {
         let secrets = ["new-secret", SECRET];
-        assert_eq!(verify(&secrets, Some(TS), Some(SIG), BODY.as_bytes(), NOW), Ok(()));
+        assert_eq!(
+            verify(&secrets, Some(TS), Some(SIG), BODY.as_bytes(), NOW),
+            Ok(())
+        );
         assert_eq!(
             verify(&["new-secret"], Some(TS), Some(SIG), BODY.as_bytes(), NOW),
             Err(SignatureError::Mismatch)
         );
         let none: [&str; 0] = [];
-        assert_eq!(verify(&none, Some(TS), Some(SIG), BODY.as_bytes(), NOW), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&none, Some(TS), Some(SIG), BODY.as_bytes(), NOW),
+            Err(SignatureError::Mismatch)
+        );
     }
 }

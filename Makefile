@@ -1,0 +1,66 @@
+# break-glass: `make demo` runs one whole cycle locally, `make test` runs every test.
+# Everything the targets need is installed on first use: a Python venv (.venv) with the
+# pinned moto server and cargo-lambda from PyPI, and the npm packages of cdk/.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := target/debug/break-glass
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help test test-rust test-testbed test-cdk lint demo dev bench build synth deploy clean-dev
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+$(VENV)/.installed: testbed/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r testbed/requirements.txt
+	touch $@
+
+cdk/node_modules/.installed: cdk/package.json cdk/package-lock.json
+	cd cdk && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BIN): FORCE
+	cargo build --quiet --bin break-glass
+FORCE:
+
+test: lint test-testbed test-rust test-cdk ## Run every test (Rust, local stack, ASL, CDK)
+	@echo "make test: all passed"
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+
+test-testbed: $(VENV)/.installed ## Self-tests of the local test bed (moto extension, Slack fake)
+	$(PY) -m unittest discover -s testbed -p 'test_*.py'
+
+test-rust: $(VENV)/.installed ## Unit tests, and integration tests against the local stack
+	cargo test --quiet
+
+test-cdk: $(VENV)/.installed cdk/node_modules/.installed ## ASL validation, CDK assertions, cdk-nag, cfn-lint
+	cd cdk && npm test
+
+demo: $(VENV)/.installed $(BIN) ## One whole break-glass cycle locally; the report lands in target/demo/
+	$(PY) testbed/demo.py --binary $(BIN)
+
+dev: $(VENV)/.installed $(BIN) ## Start the local stack in the foreground; writes target/dev/env
+	$(PY) testbed/stack.py --env-file target/dev/env --binary $(BIN)
+
+bench: ## Run the benchmarks and print their figures
+	cargo bench --quiet
+
+build: $(VENV)/.installed ## Release build for Lambda (arm64, falls back to x86_64) into target/lambda/
+	cargo lambda build --release --arm64 --bin break-glass || \
+	  { echo "arm64 build failed; building x86_64 instead" >&2; cargo lambda build --release --x86-64 --bin break-glass; }
+
+synth: cdk/node_modules/.installed ## Synthesize the CloudFormation templates (offline, example values)
+	cd cdk && npx cdk synth -c example=true --quiet
+
+deploy: build cdk/node_modules/.installed ## Deploy: make deploy CDK_ARGS="-c ssoInstanceArn=... -c identityStoreId=..."
+	cd cdk && npx cdk deploy BreakGlassStack $(CDK_ARGS)

@@ -1,0 +1,566 @@
+"""The whole break-glass stack on 127.0.0.1, for `make dev`, `make demo` and the Rust tests.
+
+    python testbed/stack.py --env-file target/dev/env [--binary PATH] [--instances N]
+                            [--cloudtrail-delay-seconds S] [--duration D] [--no-binary]
+
+Starts moto (with testbed/motoext.py), the Slack fake and `cargo lambda watch
+--only-lambda-apis`; seeds moto (Identity Center users and permission sets, DynamoDB table,
+SES identity, Slack secret, the state machine); writes `<envdir>/policy.toml`; starts N
+copies of the binary against the runtime API; then writes the env file (KEY=value lines,
+DESIGN.md §7) and stays in the foreground. SIGINT/SIGTERM stop everything and remove the
+env file. A child that dies is reported with the tail of its log (`<envdir>/logs/`).
+
+Importable: ``with Stack(env_file) as stack: stack.env["WEBHOOK_URL"]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+TESTBED = REPO / "testbed"
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+FUNCTION = "break-glass"
+TABLE_NAME = "break-glass"
+SLACK_TEAM_ID = "T0TESTTEAM"
+SLACK_API_APP_ID = "A0TESTAPP1"
+SENDER = "break-glass@example.com"
+RECIPIENTS = "security@example.com"
+SECRET_NAME = "break-glass/slack"
+USERS = [  # (Slack user id, SSO user name = e-mail, display name, Slack handle)
+    ("U0ALICE0001", "alice@example.com", "Alice Example", "alice"),
+    ("U0BOB00001", "bob@example.com", "Bob Example", "bob"),
+]
+
+
+STUB_MANIFEST = f"""# written by testbed/stack.py for `cargo lambda watch --only-lambda-apis`
+[package]
+name = "break-glass-runtime-stub"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[[bin]]
+name = "{FUNCTION}"
+path = "src/main.rs"
+
+[workspace]
+"""
+
+
+class StackError(Exception):
+    """The stack could not start or a part of it died."""
+
+
+# ------------------------------------------------------------------ processes
+
+
+def _pdeathsig() -> None:
+    """In the child, before exec: die with SIGTERM when the parent (this script) dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: best effort only
+        pass
+
+
+def set_own_pdeathsig() -> None:
+    """This script too gets SIGTERM when *its* parent (make, a test harness) goes away."""
+    _pdeathsig()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_tcp(port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Child:
+    """One subprocess in its own process group, output appended to a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log: TextIO = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop it
+            preexec_fn=_pdeathsig,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready_line(self, deadline: float) -> int:
+        """Wait for the 'READY port=N' line our Python servers print; returns N."""
+        while time.monotonic() < deadline:
+            match = re.search(r"^READY port=(\d+)$", self.log_path.read_text(errors="replace"), re.M)
+            if match:
+                return int(match.group(1))
+            if not self.alive():
+                break
+            time.sleep(0.05)
+        raise self.failure("did not become ready")
+
+    def failure(self, what: str) -> StackError:
+        code = self.proc.poll()
+        status = "still running" if code is None else f"exit status {code}"
+        return StackError(
+            f"{self.name} {what} ({status}); last lines of {self.log_path}:\n{tail(self.log_path)}"
+        )
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_children(children: list[Child], grace: float = 5.0) -> None:
+    """SIGTERM every process group, SIGKILL what is left after `grace` seconds."""
+    for child in children:
+        child.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for child in children:
+        child.signal(signal.SIGKILL)  # the group may hold stragglers even if the leader exited
+        if child.alive():
+            child.proc.wait()
+        child.log.close()
+
+
+# ------------------------------------------------------------------ seeding
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def http_json(method: str, url: str, body: Any = None) -> Any:
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def seed_aws(moto_url: str, asl_path: Path) -> dict[str, str]:
+    """Create everything the binary expects in moto; returns the ids/ARNs it needs."""
+    out: dict[str, str] = {}
+    sso = aws_client("sso-admin", moto_url)
+    instance = sso.list_instances()["Instances"][0]  # moto creates one, as AWS has one
+    out["SSO_INSTANCE_ARN"] = instance["InstanceArn"]
+    out["IDENTITY_STORE_ID"] = instance["IdentityStoreId"]
+
+    ids = aws_client("identitystore", moto_url)
+    for _, email, display, _ in USERS:
+        given, family = display.split(" ", 1)
+        ids.create_user(
+            IdentityStoreId=out["IDENTITY_STORE_ID"],
+            UserName=email,
+            DisplayName=display,
+            Name={"GivenName": given, "FamilyName": family},
+            Emails=[{"Value": email, "Type": "work", "Primary": True}],
+        )
+
+    for key, name, description in [
+        ("EXAMPLE_PERMISSION_SET_ARN", "BreakGlassAdmin", "Emergency administrator access"),
+        ("READONLY_PERMISSION_SET_ARN", "ReadOnly", "Read-only access"),
+    ]:
+        ps = sso.create_permission_set(
+            InstanceArn=out["SSO_INSTANCE_ARN"],
+            Name=name,
+            Description=description,
+            SessionDuration="PT1H",
+        )
+        out[key] = ps["PermissionSet"]["PermissionSetArn"]
+
+    aws_client("dynamodb", moto_url).create_table(
+        TableName=TABLE_NAME,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+    aws_client("ses", moto_url).verify_email_identity(EmailAddress=SENDER)
+
+    signing_secret = secrets.token_hex(32)
+    secret = aws_client("secretsmanager", moto_url).create_secret(
+        Name=SECRET_NAME,
+        SecretString=json.dumps(
+            {"signing_secrets": [signing_secret], "bot_token": f"xoxb-test-{secrets.token_hex(12)}"}
+        ),
+    )
+    out["SLACK_SECRET_ARN"] = secret["ARN"]
+    out["SLACK_SIGNING_SECRET"] = signing_secret
+
+    worker_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION}"
+    definition = asl_path.read_text().replace("${WorkerFunctionArn}", worker_arn)
+    leftover = sorted(set(re.findall(r"\$\{[A-Za-z0-9_]+\}", definition)))
+    if leftover:
+        print(f"stack: warning: unreplaced placeholders in {asl_path}: {', '.join(leftover)}")
+    machine = aws_client("stepfunctions", moto_url).create_state_machine(
+        name=FUNCTION,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/break-glass-states",
+    )
+    out["STATE_MACHINE_ARN"] = machine["stateMachineArn"]
+    return out
+
+
+def seed_slack(slack_url: str) -> None:
+    users = {
+        uid: {
+            "id": uid,
+            "team_id": SLACK_TEAM_ID,
+            "name": handle,
+            "real_name": display,
+            "is_bot": False,
+            "deleted": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "profile": {"email": email, "real_name": display, "display_name": handle},
+        }
+        for uid, email, display, handle in USERS
+    }
+    http_json("POST", f"{slack_url}/_testbed/users", users)
+
+
+def policy_toml(permission_set_arn: str, duration: str) -> str:
+    users = "\n".join(f'{uid} = "{email}"' for uid, email, _, _ in USERS)
+    slack_users = ", ".join(f'"{uid}"' for uid, _, _, _ in USERS)
+    return f"""version = 1
+[users]
+{users}
+[accounts]
+"{ACCOUNT_ID}" = "production"
+[[rule]]
+name = "oncall"
+effect = "allow"
+slack_users = [{slack_users}]
+accounts = ["{ACCOUNT_ID}"]
+permission_sets = ["{permission_set_arn}"]
+default_duration = "{duration}"
+max_duration = "4h"
+"""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ the stack
+
+
+class Stack:
+    """Starts the local stack; ``env`` holds what the env file holds."""
+
+    def __init__(
+        self,
+        env_file: str | Path,
+        binary: str | Path | None = None,
+        instances: int = 2,
+        cloudtrail_delay_seconds: int = 900,
+        duration: str = "1h",
+        no_binary: bool = False,
+        asl: str | Path | None = None,
+        startup_timeout: float = 60.0,
+    ):
+        self.env_file = Path(env_file).resolve()
+        self.env_dir = self.env_file.parent
+        self.log_dir = self.env_dir / "logs"
+        self.policy_file = self.env_dir / "policy.toml"
+        self.binary = Path(binary or REPO / "target" / "debug" / FUNCTION).resolve()
+        self.instances = 0 if no_binary else instances
+        self.cloudtrail_delay_seconds = cloudtrail_delay_seconds
+        self.duration = duration
+        self.asl = Path(asl or REPO / "sfn" / "break-glass.asl.json").resolve()
+        self.startup_timeout = startup_timeout
+        self.children: list[Child] = []
+        self.env: dict[str, str] = {}
+
+    # -- lifecycle
+
+    def __enter__(self) -> "Stack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.instances and not (self.binary.is_file() and os.access(self.binary, os.X_OK)):
+            raise StackError(f"{self.binary} not found: run `cargo build` first")
+        if not self.asl.is_file():
+            raise StackError(f"state machine definition {self.asl} not found")
+        cargo_lambda = Path(sys.executable).parent / "cargo-lambda"
+        if not cargo_lambda.exists():
+            raise StackError(f"{cargo_lambda} not found: pip install cargo-lambda (see requirements.txt)")
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env_file.unlink(missing_ok=True)
+        deadline = time.monotonic() + self.startup_timeout
+
+        # 1. runtime emulator first: moto needs its port to forward Invoke. It only reads
+        # a manifest (`cargo metadata`) for function names; a stub keeps it independent of
+        # the real crate's state (mid-edit, being built, dependencies not fetched).
+        stub = self.env_dir / "cargo-lambda-stub"
+        (stub / "src").mkdir(parents=True, exist_ok=True)
+        (stub / "Cargo.toml").write_text(STUB_MANIFEST)
+        (stub / "src" / "main.rs").write_text("fn main() {}\n")
+        watch_port = free_port()
+        watch = self._spawn(
+            "cargo-lambda-watch",
+            [str(cargo_lambda), "lambda", "watch", "--only-lambda-apis",
+             "--manifest-path", str(stub / "Cargo.toml"), "-A", HOST, "-P", str(watch_port)],
+            dict(os.environ, NO_COLOR="1"),
+        )
+        watch_url = f"http://{HOST}:{watch_port}"
+
+        moto = self._spawn(
+            "moto",
+            [sys.executable, str(TESTBED / "motoext.py"), "--port", "0"],
+            dict(os.environ, BG_LAMBDA_FORWARD_URL=watch_url, BG_LAMBDA_FORWARD_FUNCTION=FUNCTION),
+        )
+        slack = self._spawn(
+            "slack-fake",
+            [sys.executable, str(TESTBED / "slackfake.py"), "--port", "0", "--verbose"],
+            dict(os.environ),
+        )
+        moto_url = f"http://{HOST}:{moto.wait_ready_line(deadline)}"
+        slack_url = f"http://{HOST}:{slack.wait_ready_line(deadline)}"
+        if not wait_tcp(watch_port, deadline):
+            raise watch.failure("did not open its port")
+
+        # 2. seed
+        ids = seed_aws(moto_url, self.asl)
+        seed_slack(slack_url)
+        write_atomically(self.policy_file, policy_toml(ids["EXAMPLE_PERMISSION_SET_ARN"], self.duration))
+
+        # 3. the binary, as many times as asked, all serving the same function
+        bin_env = self._binary_env(watch_url, moto_url, slack_url, ids)
+        for i in range(self.instances):
+            self._spawn(f"{FUNCTION}-{i + 1}", [str(self.binary)], bin_env)
+        # There is no readiness probe short of invoking it: give it a moment to crash.
+        settle = time.monotonic() + 1.0
+        while time.monotonic() < settle:
+            self.check()
+            time.sleep(0.1)
+
+        example_user, example_email = USERS[0][0], USERS[0][1]
+        self.env = {
+            "WEBHOOK_URL": f"{watch_url}/lambda-url/{FUNCTION}/",
+            "SLACK_SIGNING_SECRET": ids["SLACK_SIGNING_SECRET"],
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_REGION": REGION,
+            "STATE_MACHINE_ARN": ids["STATE_MACHINE_ARN"],
+            "TABLE_NAME": TABLE_NAME,
+            "LAMBDA_ENDPOINT_URL": watch_url,
+            "WORKER_FUNCTION": FUNCTION,
+            "SLACK_API_URL": f"{slack_url}/api",
+            "EXAMPLE_SLACK_USER_ID": example_user,
+            "EXAMPLE_SSO_USER_NAME": example_email,
+            "EXAMPLE_ACCOUNT_ID": ACCOUNT_ID,
+            "EXAMPLE_PERMISSION_SET_ARN": ids["EXAMPLE_PERMISSION_SET_ARN"],
+            "SLACK_TEAM_ID": SLACK_TEAM_ID,
+            "SLACK_API_APP_ID": SLACK_API_APP_ID,
+            # extras for tests
+            "MOTO_URL": moto_url,
+            "SLACK_FAKE_URL": slack_url,
+            "SSO_INSTANCE_ARN": ids["SSO_INSTANCE_ARN"],
+            "IDENTITY_STORE_ID": ids["IDENTITY_STORE_ID"],
+            "READONLY_PERMISSION_SET_ARN": ids["READONLY_PERMISSION_SET_ARN"],
+            "SLACK_SECRET_ARN": ids["SLACK_SECRET_ARN"],
+            "SECOND_SLACK_USER_ID": USERS[1][0],
+            "SECOND_SSO_USER_NAME": USERS[1][1],
+            "POLICY_FILE": str(self.policy_file),
+            "LOG_DIR": str(self.log_dir),
+        }
+        write_atomically(self.env_file, "".join(f"{k}={v}\n" for k, v in self.env.items()))
+
+    def _binary_env(self, watch_url: str, moto_url: str, slack_url: str, ids: dict[str, str]) -> dict[str, str]:
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
+        env.update(
+            AWS_LAMBDA_RUNTIME_API=f"{watch_url}/.rt/{FUNCTION}",
+            AWS_LAMBDA_FUNCTION_NAME=FUNCTION,
+            AWS_LAMBDA_FUNCTION_VERSION="1",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+            AWS_ENDPOINT_URL=moto_url,
+            AWS_REGION=REGION,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            # Keep the developer's ~/.aws and the instance metadata service out of it.
+            AWS_CONFIG_FILE=str(self.env_dir / "aws-config-none"),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.env_dir / "aws-credentials-none"),
+            AWS_EC2_METADATA_DISABLED="true",
+            TABLE_NAME=TABLE_NAME,
+            STATE_MACHINE_ARN=ids["STATE_MACHINE_ARN"],
+            POLICY_FILE=str(self.policy_file),
+            SLACK_SECRET_ARN=ids["SLACK_SECRET_ARN"],
+            SLACK_API_URL=f"{slack_url}/api",
+            SLACK_TEAM_ID=SLACK_TEAM_ID,
+            SLACK_API_APP_ID=SLACK_API_APP_ID,
+            SSO_INSTANCE_ARN=ids["SSO_INSTANCE_ARN"],
+            IDENTITY_STORE_ID=ids["IDENTITY_STORE_ID"],
+            REPORT_SENDER=SENDER,
+            REPORT_RECIPIENTS=RECIPIENTS,
+            CLOUDTRAIL_DELAY_SECONDS=str(self.cloudtrail_delay_seconds),
+            CLOUDTRAIL_REGIONS=REGION,
+            RUST_LOG="info",
+        )
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_"))})
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        child = Child(name, argv, env, self.log_dir)
+        self.children.append(child)
+        return child
+
+    def check(self) -> None:
+        """Raise StackError if any child has exited."""
+        for child in self.children:
+            if not child.alive():
+                raise child.failure("exited unexpectedly")
+
+    def stop(self) -> None:
+        stop_children(self.children)
+        self.children = []
+        self.env_file.unlink(missing_ok=True)
+
+    def summary(self) -> str:
+        e = self.env
+        return "\n".join(
+            [
+                "break-glass local stack ready:",
+                f"  webhook (Slack interactivity)  {e['WEBHOOK_URL']}",
+                f"  Lambda invoke API              {e['LAMBDA_ENDPOINT_URL']} (function {e['WORKER_FUNCTION']})",
+                f"  AWS (moto)                     {e['AWS_ENDPOINT_URL']}",
+                f"  Slack fake                     {e['SLACK_API_URL']}",
+                f"  state machine                  {e['STATE_MACHINE_ARN']}",
+                f"  example: Slack {e['EXAMPLE_SLACK_USER_ID']} = {e['EXAMPLE_SSO_USER_NAME']}, "
+                f"account {e['EXAMPLE_ACCOUNT_ID']}",
+                f"  binary instances               {self.instances} ({self.binary if self.instances else 'none'})",
+                f"  env file {self.env_file}, policy {self.policy_file}, logs {self.log_dir}/",
+                "Ctrl-C to stop.",
+            ]
+        )
+
+
+# ------------------------------------------------------------------ CLI
+
+def _request_stop(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds start() or the wait loop alike; main() cleans up
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the break-glass local stack.")
+    parser.add_argument("--env-file", required=True, help="where to write KEY=value lines once ready")
+    parser.add_argument("--binary", help="default: <repo>/target/debug/break-glass")
+    parser.add_argument("--instances", type=int, default=2, help="copies of the binary (default 2)")
+    parser.add_argument("--cloudtrail-delay-seconds", type=int, default=900)
+    parser.add_argument("--duration", default="1h", help="policy default_duration (default 1h)")
+    parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
+    parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
+    args = parser.parse_args()
+
+    set_own_pdeathsig()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _request_stop)
+
+    stack = Stack(
+        args.env_file,
+        binary=args.binary,
+        instances=args.instances,
+        cloudtrail_delay_seconds=args.cloudtrail_delay_seconds,
+        duration=args.duration,
+        no_binary=args.no_binary,
+        asl=args.asl,
+    )
+    status = 0
+    try:
+        stack.start()
+        print(stack.summary(), flush=True)
+        while True:
+            stack.check()
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        print("break-glass local stack: stopping", flush=True)
+    except StackError as e:
+        print(f"break-glass local stack: {e}", file=sys.stderr, flush=True)
+        status = 1
+    except Exception as e:  # seeding errors and the like: say what, then clean up
+        print(f"break-glass local stack: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        stack.stop()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

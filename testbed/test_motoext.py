@@ -1,0 +1,362 @@
+"""Fast self-tests of the test bed: real boto3 clients against the real servers on ephemeral ports.
+
+    python -m unittest discover -s testbed        (from the repository root)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+import motoext  # noqa: E402
+import signing  # noqa: E402
+import slackfake  # noqa: E402
+
+ACCOUNT = "123456789012"
+ROLE = "AWSReservedSSO_BreakGlassAdmin_0123456789abcdef"
+SERVER: motoext.MotoExtServer | None = None  # one per process: moto's state is global
+
+
+def setUpModule() -> None:
+    global SERVER
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines
+    motoext.log = lambda message: None
+    SERVER = motoext.MotoExtServer().__enter__()
+
+
+def tearDownModule() -> None:
+    if SERVER:
+        SERVER.__exit__(None, None, None)
+
+
+def client(service: str) -> Any:
+    assert SERVER
+    return boto3.client(
+        service,
+        endpoint_url=SERVER.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            status = resp.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
+
+
+def record(session: str, minute: int, second: int, name: str = "ListBuckets", read_only: bool = True) -> dict[str, Any]:
+    return {
+        "eventTime": f"2026-11-24T08:{minute:02d}:{second:02d}Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.1",
+        "userAgent": "test",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": f"AROAX:{session}",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE}/{session}",
+            "accountId": ACCOUNT,
+            "accessKeyId": "ASIAEXAMPLE",
+        },
+        "requestParameters": None,
+        "responseElements": None,
+        "readOnly": read_only,
+        "eventID": f"{session}-{minute}-{second}",
+        "resources": [],
+    }
+
+
+def post_events(events: list[dict[str, Any]], account: str = ACCOUNT, region: str = "us-east-1") -> None:
+    assert SERVER
+    status, _ = call("POST", f"{SERVER.url}/_testbed/cloudtrail/events",
+                     {"account_id": account, "region": region, "events": events})
+    assert status == 200
+
+
+class Base(unittest.TestCase):
+    def setUp(self) -> None:
+        assert SERVER
+        self.assertEqual(call("POST", f"{SERVER.url}/_testbed/reset")[0], 200)
+
+
+class LookupEventsTest(Base):
+    def test_paging_120_events_is_50_50_20(self) -> None:
+        post_events([record("alice@example.com", i // 60, i % 60) for i in range(120)])
+        ct = client("cloudtrail")
+        sizes, token, seen = [], None, []
+        while True:
+            kwargs = {"NextToken": token} if token else {}
+            page = ct.lookup_events(**kwargs)
+            sizes.append(len(page["Events"]))
+            seen += [e["EventId"] for e in page["Events"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+        self.assertEqual(sizes, [50, 50, 20])
+        self.assertEqual(len(set(seen)), 120)
+        calls = call("GET", f"{SERVER.url}/_testbed/cloudtrail/calls")[1]
+        self.assertEqual(len(calls), 3)
+        self.assertIsNone(calls[0]["next_token_in"])
+        self.assertIsNotNone(calls[1]["next_token_in"])
+        self.assertEqual((calls[0]["account_id"], calls[0]["region"]), (ACCOUNT, "us-east-1"))
+
+    def test_window_username_and_order(self) -> None:
+        post_events([
+            record("alice@example.com", 0, 0, "Early"),
+            record("alice@example.com", 10, 0, "AtStart"),
+            record("alice@example.com", 15, 0, "Middle", read_only=False),
+            record("alice@example.com.evil", 15, 0, "LookAlike"),
+            record("alice@example.com", 20, 0, "AtEnd"),
+            record("alice@example.com", 30, 0, "Late"),
+        ])
+        ct = client("cloudtrail")
+        events = ct.lookup_events(
+            StartTime=datetime(2026, 11, 24, 8, 10, tzinfo=timezone.utc),
+            EndTime=datetime(2026, 11, 24, 8, 20, tzinfo=timezone.utc),
+            LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "alice@example.com"}],
+        )["Events"]
+        self.assertEqual([e["EventName"] for e in events], ["AtEnd", "Middle", "AtStart"])  # inclusive, newest first
+        middle = events[1]
+        self.assertEqual(middle["ReadOnly"], "false")
+        self.assertEqual(middle["Username"], "alice@example.com")
+        self.assertEqual(middle["EventTime"], datetime(2026, 11, 24, 8, 15, tzinfo=timezone.utc))
+        self.assertEqual(json.loads(middle["CloudTrailEvent"])["eventID"], "alice@example.com-15-0")
+        # other filters
+        read_only = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "false"}])
+        self.assertEqual([e["EventName"] for e in read_only["Events"]], ["Middle"])
+        # other (account, region) pairs are separate stores
+        self.assertEqual(client("cloudtrail").lookup_events(MaxResults=5)["Events"][0]["EventName"], "Late")
+        other = boto3.client("cloudtrail", endpoint_url=SERVER.url, region_name="eu-west-1",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.assertEqual(other.lookup_events()["Events"], [])
+
+    def test_bad_requests(self) -> None:
+        ct = client("cloudtrail")
+        with self.assertRaises(ClientError) as e:
+            ct.lookup_events(LookupAttributes=[
+                {"AttributeKey": "Username", "AttributeValue": "a"},
+                {"AttributeKey": "EventName", "AttributeValue": "b"},
+            ])
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidLookupAttributesException")
+        with self.assertRaises(ClientError) as e:
+            ct.lookup_events(MaxResults=51)
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidMaxResultsException")
+
+    def test_throttling(self) -> None:
+        call("POST", f"{SERVER.url}/_testbed/cloudtrail/throttle", {"every": 2})
+        try:
+            ct = client("cloudtrail")
+            ct.lookup_events()
+            with self.assertRaises(ClientError) as e:
+                ct.lookup_events()
+            self.assertEqual(e.exception.response["Error"]["Code"], "ThrottlingException")
+            self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        finally:
+            call("POST", f"{SERVER.url}/_testbed/cloudtrail/throttle", {"every": 0})
+
+
+class FakeFunction(BaseHTTPRequestHandler):
+    """Stands in for `cargo lambda watch`'s invoke API."""
+
+    received: list[tuple[str, Any]] = []
+
+    def do_POST(self) -> None:
+        event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeFunction.received.append((self.path, event))
+        if isinstance(event, dict) and event.get("fail"):
+            status, out = 500, {"errorType": "Throttled", "errorMessage": "slow down"}
+        else:
+            status, out = 200, {"echo": event}
+        data = json.dumps(out).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class LambdaForwardingTest(Base):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.fn = ThreadingHTTPServer(("127.0.0.1", 0), FakeFunction)
+        threading.Thread(target=cls.fn.serve_forever, daemon=True).start()
+        os.environ["BG_LAMBDA_FORWARD_URL"] = f"http://127.0.0.1:{cls.fn.server_port}"
+        os.environ["BG_LAMBDA_FORWARD_FUNCTION"] = "break-glass"
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.fn.shutdown()
+        cls.fn.server_close()
+        del os.environ["BG_LAMBDA_FORWARD_URL"]
+
+    def setUp(self) -> None:
+        super().setUp()
+        FakeFunction.received.clear()
+
+    def test_invoke_by_name_and_arn(self) -> None:
+        lam = client("lambda")
+        for name in ("break-glass", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:break-glass"):
+            resp = lam.invoke(FunctionName=name, Payload=json.dumps({"type": "grant"}))
+            self.assertEqual(resp["StatusCode"], 200)
+            self.assertNotIn("FunctionError", resp)
+            self.assertEqual(json.loads(resp["Payload"].read()), {"echo": {"type": "grant"}})
+        self.assertEqual([p for p, _ in FakeFunction.received],
+                         ["/2015-03-31/functions/break-glass/invocations"] * 2)
+
+    def test_function_error(self) -> None:
+        resp = client("lambda").invoke(FunctionName="anything", Payload=json.dumps({"fail": True}))
+        self.assertEqual(resp["FunctionError"], "Unhandled")
+        self.assertEqual(json.loads(resp["Payload"].read())["errorType"], "Throttled")
+
+    def test_event_invocation_is_forwarded(self) -> None:
+        resp = client("lambda").invoke(FunctionName="break-glass", InvocationType="Event", Payload=b'{"n": 1}')
+        self.assertEqual(resp["StatusCode"], 202)
+        deadline = time.monotonic() + 5
+        while not FakeFunction.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(FakeFunction.received[0][1], {"n": 1})
+
+    def test_unreachable_function_is_a_service_error(self) -> None:
+        os.environ["BG_LAMBDA_FORWARD_URL"] = "http://127.0.0.1:9"  # discard port: refused
+        try:
+            with self.assertRaises(ClientError) as e:
+                client("lambda").invoke(FunctionName="break-glass", Payload=b"{}")
+            self.assertEqual(e.exception.response["Error"]["Code"], "ServiceException")
+        finally:
+            os.environ["BG_LAMBDA_FORWARD_URL"] = f"http://127.0.0.1:{self.fn.server_port}"
+
+    def test_step_functions_runs_lambda_and_ssoadmin_tasks(self) -> None:
+        worker = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:break-glass"
+        definition = {
+            "StartAt": "Instances",
+            "States": {
+                "Instances": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ssoadmin:listInstances",
+                              "Parameters": {}, "ResultPath": "$.sso", "Next": "Grant"},
+                "Grant": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                          "Parameters": {"FunctionName": worker, "Payload": {"type": "grant"}},
+                          "ResultSelector": {"out.$": "$.Payload"}, "ResultPath": "$.grant", "Next": "Fail"},
+                "Fail": {"Type": "Task", "Resource": worker, "Parameters": {"fail": True},
+                         "Catch": [{"ErrorEquals": ["Throttled"], "ResultPath": "$.error", "Next": "Done"}],
+                         "End": True},
+                "Done": {"Type": "Pass", "End": True},
+            },
+        }
+        sfn = client("stepfunctions")
+        machine = sfn.create_state_machine(name="t", definition=json.dumps(definition),
+                                           roleArn=f"arn:aws:iam::{ACCOUNT}:role/t")["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name="req-1", input="{}")["executionArn"]
+        deadline = time.monotonic() + 20
+        while (status := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(status["status"], "SUCCEEDED", status)
+        output = json.loads(status["output"])  # holds a datetime (CreatedDate): must serialise
+        self.assertEqual(output["grant"], {"out": {"echo": {"type": "grant"}}})
+        self.assertEqual(output["error"]["Error"], "Throttled")
+        self.assertTrue(output["sso"]["Instances"][0]["InstanceArn"].startswith("arn:aws:sso:::instance/"))
+
+
+class SesOutboxTest(Base):
+    def test_send_email_and_raw(self) -> None:
+        ses = client("ses")
+        ses.verify_email_identity(EmailAddress="break-glass@example.com")
+        ses.send_email(
+            Source="break-glass@example.com",
+            Destination={"ToAddresses": ["security@example.com"]},
+            Message={"Subject": {"Data": "report"},
+                     "Body": {"Text": {"Data": "plain"}, "Html": {"Data": "<p>html</p>"}}},
+        )
+        ses.send_raw_email(Source="break-glass@example.com", Destinations=["security@example.com"],
+                           RawMessage={"Data": b"Subject: raw\r\nTo: security@example.com\r\n\r\nbody"})
+        messages = call("GET", f"{SERVER.url}/_testbed/ses/messages")[1]
+        self.assertEqual([m["type"] for m in messages], ["email", "raw"])
+        self.assertEqual((messages[0]["subject"], messages[0]["text"], messages[0]["html"]),
+                         ("report", "plain", "<p>html</p>"))
+        self.assertEqual(messages[0]["destinations"], {"ToAddresses": ["security@example.com"]})
+        self.assertEqual(messages[1]["destinations"], ["security@example.com"])
+        self.assertIn("Subject: raw", messages[1]["raw"])
+
+
+class SlackFakeTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.slack = slackfake.SlackFakeServer().__enter__()
+        self.auth = {"Authorization": "Bearer xoxb-test", "Content-Type": "application/json"}
+
+    def tearDown(self) -> None:
+        self.slack.__exit__(None, None, None)
+
+    def test_users_info(self) -> None:
+        user = {"id": "U0ALICE0001", "team_id": "T0TESTTEAM", "name": "alice", "is_bot": False,
+                "deleted": False, "is_restricted": False, "is_ultra_restricted": False,
+                "profile": {"email": "alice@example.com"}}
+        call("POST", f"{self.slack.url}/_testbed/users", {"U0ALICE0001": user})
+        self.assertEqual(call("GET", f"{self.slack.url}/api/users.info?user=U0ALICE0001", headers=self.auth)[1],
+                         {"ok": True, "user": user})
+        form = {"Authorization": "Bearer xoxb-test", "Content-Type": "application/x-www-form-urlencoded"}
+        self.assertEqual(call("POST", f"{self.slack.url}/api/users.info", b"user=U0ALICE0001", form)[1]["user"], user)
+        self.assertEqual(call("GET", f"{self.slack.url}/api/users.info?user=U0NOBODY01", headers=self.auth)[1],
+                         {"ok": False, "error": "user_not_found"})
+        self.assertEqual(call("GET", f"{self.slack.url}/api/users.info?user=U0ALICE0001")[1],
+                         {"ok": False, "error": "not_authed"})
+
+    def test_post_message_and_response_urls(self) -> None:
+        first = call("POST", f"{self.slack.url}/api/chat.postMessage", {"channel": "C1", "text": "a"}, self.auth)[1]
+        second = call("POST", f"{self.slack.url}/api/chat.postMessage", {"channel": "C1", "text": "b"}, self.auth)[1]
+        self.assertTrue(first["ok"])
+        self.assertEqual(first["channel"], "C1")
+        self.assertLess(float(first["ts"]), float(second["ts"]))
+        self.assertEqual(call("POST", f"{self.slack.url}/response/x", {"text": "hi"})[0], 200)
+        call("POST", f"{self.slack.url}/_testbed/fail-response-urls", {"fail": True})
+        self.assertEqual(call("POST", f"{self.slack.url}/response/x", {"text": "hi"})[0], 500)
+        recorded = call("GET", f"{self.slack.url}/_testbed/requests")[1]
+        self.assertEqual([r["path"] for r in recorded],
+                         ["/api/chat.postMessage", "/api/chat.postMessage", "/response/x", "/response/x"])
+        self.assertEqual(recorded[0]["body"], {"channel": "C1", "text": "a"})
+        call("DELETE", f"{self.slack.url}/_testbed/requests")
+        self.assertEqual(call("GET", f"{self.slack.url}/_testbed/requests")[1], [])
+
+
+class SigningTest(unittest.TestCase):
+    def test_slack_documented_example(self) -> None:
+        body = (b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+                b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+                b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+                b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+        self.assertEqual(signing.sign("8f742231b10e8888abcd99yyyzzz85a5", 1531420618, body),
+                         "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,220 @@
+//! The local stack for integration tests: `testbed/stack.py` (moto with our extension, the
+//! Slack fake, `cargo lambda watch` and this crate's real binary), started once per test
+//! binary and shared by its tests. Each test uses its own click, so they do not interfere.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sfn::config::{Credentials, Region};
+use break_glass::slack::signature::sign;
+use serde_json::{Value, json};
+
+pub struct Stack {
+    pub env: HashMap<String, String>,
+    _child: Child,
+}
+
+impl Stack {
+    pub fn get(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from the stack's env file"))
+    }
+}
+
+static STACK: OnceLock<Stack> = OnceLock::new();
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("BG_PYTHON") {
+        return p.into();
+    }
+    let venv = repo().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `make test` (it creates the venv)",
+        venv.display()
+    );
+    venv
+}
+
+/// The shared stack: hold 4 s, CloudTrail delay 1 s, so a whole cycle takes seconds.
+pub fn stack() -> &'static Stack {
+    STACK.get_or_init(|| {
+        let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let env_file = dir.join("env");
+        let log = std::fs::File::create(dir.join("stack.log")).unwrap();
+        let mut child = Command::new(python())
+            .arg(repo().join("testbed/stack.py"))
+            .args(["--env-file", env_file.to_str().unwrap()])
+            .args(["--binary", env!("CARGO_BIN_EXE_break-glass")])
+            .args([
+                "--cloudtrail-delay-seconds",
+                "1",
+                "--duration",
+                "4s",
+                "--instances",
+                "2",
+            ])
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start testbed/stack.py");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !env_file.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.join("stack.log")).unwrap_or_default();
+                panic!("the local stack exited ({status}) before it was ready:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the local stack was not ready within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let env = std::fs::read_to_string(&env_file)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Stack { env, _child: child }
+    })
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    let s = stack();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(s.get("AWS_ENDPOINT_URL"))
+        .region(Region::new(s.get("AWS_REGION").to_owned()))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The original demo's message clicked by `user`, as a form body. `message_ts` makes the
+/// click unique to a test.
+pub fn seed_click(user: &str, message_ts: &str, permission_set_arn: &str) -> Vec<u8> {
+    let s = stack();
+    let payload = json!({
+        "type": "interactive_message",
+        "actions": [{"name": "break_glass", "type": "button", "value": permission_set_arn}],
+        "callback_id": format!("deployment_{}_abc", s.get("EXAMPLE_ACCOUNT_ID")),
+        "team": {"id": s.get("SLACK_TEAM_ID"), "domain": "example"},
+        "channel": {"id": "C0DEPLOYS1", "name": "deploys"},
+        "user": {"id": user, "name": "someone"},
+        "action_ts": format!("{message_ts}1"),
+        "message_ts": message_ts,
+        "attachment_id": "1",
+        "token": "legacy",
+        "api_app_id": s.get("SLACK_API_APP_ID"),
+        "is_app_unfurl": false,
+        "original_message": {"attachments": [{"callback_id": "deployment_x_abc", "actions": [
+            {"name": "retry", "text": "Retry", "type": "button", "value": "retry"},
+            {"name": "break_glass", "text": "Break Glass Prod", "type": "button", "value": permission_set_arn}
+        ]}]},
+        "response_url": format!("{}/response/{message_ts}", s.get("SLACK_FAKE_URL")),
+        "trigger_id": "1.2.3",
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())])
+        .unwrap()
+        .into_bytes()
+}
+
+/// The request id the webhook derives for a click body.
+pub fn request_id_of(body: &[u8]) -> String {
+    match break_glass::slack::payload::parse_form(body).unwrap() {
+        break_glass::slack::payload::Interaction::BreakGlass(c) => {
+            break_glass::roles::webhook::request_id(&c).to_string()
+        }
+        other => panic!("not a break-glass click: {other:?}"),
+    }
+}
+
+/// Posts to the webhook. `secret` signs it (None: unsigned), `skew` shifts the timestamp.
+pub async fn post(body: &[u8], secret: Option<&str>, skew: i64) -> (u16, String) {
+    let s = stack();
+    let ts = (now() + skew).to_string();
+    let mut req = reqwest::Client::new()
+        .post(s.get("WEBHOOK_URL"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_vec());
+    if let Some(secret) = secret {
+        req = req
+            .header("X-Slack-Request-Timestamp", &ts)
+            .header("X-Slack-Signature", sign(secret.as_bytes(), &ts, body));
+    }
+    let resp = req.send().await.expect("webhook reachable");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+pub async fn post_signed(body: &[u8]) -> (u16, String) {
+    post(body, Some(stack().get("SLACK_SIGNING_SECRET")), 0).await
+}
+
+/// Executions of the state machine with this name.
+pub async fn executions_named(
+    sfn: &aws_sdk_sfn::Client,
+    name: &str,
+) -> Vec<aws_sdk_sfn::types::ExecutionListItem> {
+    let out = sfn
+        .list_executions()
+        .state_machine_arn(stack().get("STATE_MACHINE_ARN"))
+        .send()
+        .await
+        .unwrap();
+    out.executions()
+        .iter()
+        .filter(|e| e.name() == name)
+        .cloned()
+        .collect()
+}
+
+pub async fn http_json(method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "{url}: {}", resp.status());
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+/// Polls `check` every 200 ms until it returns Some, or panics after `secs`.
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

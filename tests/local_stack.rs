@@ -1,0 +1,333 @@
+//! Integration tests against the local stack: the real binary under `cargo lambda watch`,
+//! the real AWS SDK against moto, moto executing the real ASL, real Slack signatures.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn one_click_starts_one_execution_however_often_it_arrives() {
+    let s = stack();
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let body = seed_click(
+        s.get("EXAMPLE_SLACK_USER_ID"),
+        "1700000001.000100",
+        s.get("EXAMPLE_PERMISSION_SET_ARN"),
+    );
+    let id = request_id_of(&body);
+
+    // Three deliveries one after another, then five at once.
+    for _ in 0..3 {
+        let (status, reply) = post_signed(&body).await;
+        assert_eq!(status, 200, "{reply}");
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["text"], "Glass broken - access incoming");
+        assert_eq!(reply["response_type"], "ephemeral");
+    }
+    let burst = futures_util::future::join_all((0..5).map(|_| post_signed(&body))).await;
+    for (status, reply) in burst {
+        assert_eq!(status, 200, "{reply}");
+        assert!(reply.contains("Glass broken - access incoming"), "{reply}");
+    }
+
+    let executions = executions_named(&sfn, &id).await;
+    assert_eq!(executions.len(), 1, "one execution for one click");
+    let described = sfn
+        .describe_execution()
+        .execution_arn(executions[0].execution_arn())
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        json!({"request_id": id, "cloudtrail_delay_seconds": 1})
+    );
+}
+
+#[tokio::test]
+async fn a_denied_click_starts_nothing() {
+    let s = stack();
+    let sdk = sdk().await;
+    let body = seed_click(
+        "U0MALLORY01",
+        "1700000002.000100",
+        s.get("EXAMPLE_PERMISSION_SET_ARN"),
+    );
+    let id = request_id_of(&body);
+    let (status, reply) = post_signed(&body).await;
+    assert_eq!(status, 200);
+    assert!(reply.contains("Break glass refused"), "{reply}");
+    // Allowed user, but a permission set the policy does not list.
+    let other = seed_click(
+        s.get("EXAMPLE_SLACK_USER_ID"),
+        "1700000002.000200",
+        s.get("READONLY_PERMISSION_SET_ARN"),
+    );
+    let (status, reply) = post_signed(&other).await;
+    assert_eq!(status, 200);
+    assert!(reply.contains("Break glass refused"), "{reply}");
+
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    assert!(executions_named(&sfn, &id).await.is_empty());
+    assert!(
+        executions_named(&sfn, &request_id_of(&other))
+            .await
+            .is_empty()
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let item = ddb
+        .get_item()
+        .table_name(s.get("TABLE_NAME"))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(id))
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("request".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item.is_none(), "a denied click records no request");
+}
+
+#[tokio::test]
+async fn forged_stale_future_tampered_and_unsigned_requests_get_401() {
+    let s = stack();
+    let secret = s.get("SLACK_SIGNING_SECRET");
+    let body = seed_click(
+        s.get("EXAMPLE_SLACK_USER_ID"),
+        "1700000003.000100",
+        s.get("EXAMPLE_PERMISSION_SET_ARN"),
+    );
+    let id = request_id_of(&body);
+    let cases: Vec<(&str, u16, String)> = vec![
+        (
+            "forged",
+            post(&body, Some("not-the-signing-secret-at-all"), 0)
+                .await
+                .0,
+            String::new(),
+        ),
+        (
+            "stale",
+            post(&body, Some(secret), -301).await.0,
+            String::new(),
+        ),
+        (
+            "future",
+            post(&body, Some(secret), 301).await.0,
+            String::new(),
+        ),
+        ("unsigned", post(&body, None, 0).await.0, String::new()),
+    ];
+    for (what, status, _) in &cases {
+        assert_eq!(*status, 401, "{what}");
+    }
+    // Tampered: signed, then one byte of the body changed.
+    let ts = now().to_string();
+    let mut tampered = body.clone();
+    let sig = break_glass::slack::signature::sign(secret.as_bytes(), &ts, &body);
+    let pos = tampered.len() / 2;
+    tampered[pos] ^= 1;
+    let resp = reqwest::Client::new()
+        .post(s.get("WEBHOOK_URL"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &ts)
+        .header("x-slack-signature", sig)
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "tampered");
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "",
+        "a refusal has an empty body"
+    );
+
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    assert!(
+        executions_named(&sfn, &id).await.is_empty(),
+        "nothing started"
+    );
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_clear_4xx() {
+    let secret = stack().get("SLACK_SIGNING_SECRET");
+    let big = vec![b'a'; 256 * 1024 + 1];
+    assert_eq!(post(&big, Some(secret), 0).await.0, 413);
+    let unknown =
+        serde_urlencoded::to_string([("payload", r#"{"type":"dialog_submission"}"#)]).unwrap();
+    let (status, reply) = post(unknown.as_bytes(), Some(secret), 0).await;
+    assert_eq!(status, 400);
+    assert!(reply.contains("unsupported payload type"), "{reply}");
+    let (status, _) = post(b"payload=%7Bbroken", Some(secret), 0).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_worker_names_unknown_tasks() {
+    let s = stack();
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        s.get("LAMBDA_ENDPOINT_URL"),
+        s.get("WORKER_FUNCTION")
+    );
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .json(&json!({"type": "self_destruct", "request_id": "bg-000000000000000000000000"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errorType"], "InvalidInput", "{body}");
+}
+
+/// Slack click → grant → hold → revoke → CloudTrail → report by e-mail, on the real ASL.
+#[tokio::test]
+async fn the_whole_cycle() {
+    let s = stack();
+    let sdk = sdk().await;
+    let sso = aws_sdk_ssoadmin::Client::new(&sdk);
+    let ids = aws_sdk_identitystore::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let user = s.get("SECOND_SSO_USER_NAME");
+    let ps = s.get("EXAMPLE_PERMISSION_SET_ARN");
+    let account = s.get("EXAMPLE_ACCOUNT_ID");
+    let principal = ids
+        .get_user_id()
+        .identity_store_id(s.get("IDENTITY_STORE_ID"))
+        .alternate_identifier(
+            aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
+                aws_sdk_identitystore::types::UniqueAttribute::builder()
+                    .attribute_path("userName")
+                    .attribute_value(aws_smithy_types::Document::String(user.to_owned()))
+                    .build()
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .user_id;
+    let assigned = || async {
+        let out = sso
+            .list_account_assignments()
+            .instance_arn(s.get("SSO_INSTANCE_ARN"))
+            .account_id(account)
+            .permission_set_arn(ps)
+            .send()
+            .await
+            .unwrap();
+        out.account_assignments()
+            .iter()
+            .any(|a| a.principal_id() == Some(principal.as_str()))
+    };
+    assert!(!assigned().await, "no access before the click");
+
+    let body = seed_click(s.get("SECOND_SLACK_USER_ID"), "1700000004.000100", ps);
+    let id = request_id_of(&body);
+    let (status, reply) = post_signed(&body).await;
+    assert_eq!(status, 200, "{reply}");
+
+    eventually("the grant", 60, || async { assigned().await.then_some(()) }).await;
+
+    // What the user did while holding access, as CloudTrail would record it; plus one event of
+    // a look-alike session that must not be reported.
+    let arn = |session: &str| {
+        format!(
+            "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_BreakGlassAdmin_0123456789abcdef/{session}"
+        )
+    };
+    let now = break_glass::time_util::rfc3339(time::OffsetDateTime::now_utc());
+    let record = |name: &str, source: &str, ro: bool, session: &str| {
+        json!({"eventVersion": "1.09", "eventID": format!("{name}-{session}"), "eventTime": now, "awsRegion": "us-east-1",
+               "eventSource": source, "eventName": name, "readOnly": ro, "recipientAccountId": account,
+               "userIdentity": {"type": "AssumedRole", "arn": arn(session), "accountId": account},
+               "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15"})
+    };
+    let events = vec![
+        record("ListBuckets", "s3.amazonaws.com", true, user),
+        record("CreateAccessKey", "iam.amazonaws.com", false, user),
+        record(
+            "DeleteTrail",
+            "cloudtrail.amazonaws.com",
+            false,
+            &format!("{user}.evil"),
+        ),
+    ];
+    http_json(
+        Method::POST,
+        &format!("{}/_testbed/cloudtrail/events", s.get("MOTO_URL")),
+        Some(json!({"account_id": account, "region": "us-east-1", "events": events})),
+    )
+    .await;
+
+    let status = eventually("the execution to finish", 90, || async {
+        let e = executions_named(&sfn, &id).await;
+        let st = e.first()?.status().clone();
+        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
+    })
+    .await;
+    assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
+    assert!(!assigned().await, "access revoked");
+
+    let messages = http_json(
+        Method::GET,
+        &format!("{}/_testbed/ses/messages", s.get("MOTO_URL")),
+        None,
+    )
+    .await;
+    let mail = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m.to_string().contains(&id))
+        .unwrap_or_else(|| panic!("no report mail for {id} in {messages}"));
+    let html = mail["body"]["html"]
+        .as_str()
+        .or(mail["html"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let text = mail.to_string();
+    assert!(html.contains(account), "the report names the account");
+    assert!(
+        html.contains("CreateAccessKey") && html.contains("ListBuckets"),
+        "the session's events are in it"
+    );
+    assert!(
+        !text.contains("DeleteTrail"),
+        "a look-alike session's events are not"
+    );
+    assert!(
+        text.contains("security@example.com"),
+        "sent to the configured recipients"
+    );
+
+    let store = break_glass::aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        s.get("TABLE_NAME"),
+    );
+    let rid = break_glass::domain::RequestId::parse(&id).unwrap();
+    let trail: Vec<String> = store
+        .audit_trail(&rid)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i["event"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "requested",
+            "granting",
+            "assignment_requested",
+            "granted",
+            "revoked",
+            "reported"
+        ]
+    );
+}
