@@ -22,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ from stack import (  # noqa: E402
     StackError,
     aws_client,
     http_json,
-    set_own_pdeathsig,
 )
 
 OUT_DIR = REPO / "target" / "demo"
@@ -172,7 +171,8 @@ def ct_record(session: str, source: str, name: str, read_only: bool, now: dateti
 
 
 def fixture_events() -> list[dict[str, Any]]:
-    now = datetime.now(timezone.utc)
+    # CloudTrail times have whole seconds: round up so no event predates the grant.
+    now = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
     return [
         ct_record(ALICE, "signin.amazonaws.com", "ConsoleLogin", False, now, 1,
                   eventType="AwsConsoleSignIn", userAgent="Mozilla/5.0",
@@ -323,7 +323,6 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds for the whole cycle")
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     args = parser.parse_args()
-    set_own_pdeathsig()
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:

@@ -12,7 +12,20 @@ Serves moto on 127.0.0.1 and fills these gaps (DESIGN.md §6):
 * ``cloudtrail:LookupEvents`` served from fixture records (``/_testbed/cloudtrail/...``).
 * ``arn:aws:states:::aws-sdk:ssoadmin:*`` tasks (boto3 calls the service ``sso-admin``).
 * ``GET /_testbed/ses/messages``: every e-mail sent through SES (v1 or v2), text and HTML kept.
+* Permission set ARNs have the AWS shape ``arn:aws:sso:::permissionSet/ssoins-…/ps-…``.
+* ``DescribeExecution`` no longer fails (HTTP 500) when the output holds a timestamp.
 * ``POST /_testbed/reset``: moto reset plus our stores.
+
+Fixture endpoints (JSON):
+
+    POST   /_testbed/cloudtrail/events    {"account_id", "region", "events": [S3-style records]}
+    DELETE /_testbed/cloudtrail/events
+    GET    /_testbed/cloudtrail/calls     every LookupEvents call (DELETE clears)
+    POST   /_testbed/cloudtrail/throttle  {"every": N}: every Nth call → ThrottlingException
+                                          (also BG_CLOUDTRAIL_THROTTLE_EVERY=N at start)
+    GET    /_testbed/ses/messages
+    POST   /_testbed/reset
+    GET    /_testbed/health
 
 Test-only: no auth, everything in memory. Never listen anywhere but loopback.
 """
@@ -411,6 +424,23 @@ def ses_messages() -> list[dict[str, Any]]:
     return out
 
 
+# ---------------------------------------------------------------------- SSO admin
+
+
+def patch_ssoadmin() -> None:
+    """moto names permission sets `arn:aws:sso:::instance/ssoins-…/ps-…`; AWS names them
+    `arn:aws:sso:::permissionSet/ssoins-…/ps-…`. Use the real shape (moto only ever
+    compares whole ARNs or takes the part after the last '/')."""
+    from moto.moto_api._internal import mock_random as random
+    from moto.ssoadmin.models import PermissionSet
+
+    def generate_id(instance_arn: str) -> str:
+        ps_prefix = instance_arn.replace(":::instance/", ":::permissionSet/", 1)
+        return f"{ps_prefix}/ps-{random.get_random_string(length=16).lower()}"
+
+    PermissionSet.generate_id = staticmethod(generate_id)
+
+
 # ----------------------------------------------------------------------- SFN aws-sdk
 
 
@@ -453,6 +483,7 @@ def install() -> None:
     patch_lambda()
     patch_cloudtrail()
     patch_ses()
+    patch_ssoadmin()
     patch_stepfunctions_sdk()
     patch_stepfunctions_output()
     apply_config()

@@ -82,11 +82,6 @@ def _pdeathsig() -> None:
         pass
 
 
-def set_own_pdeathsig() -> None:
-    """This script too gets SIGTERM when *its* parent (make, a test harness) goes away."""
-    _pdeathsig()
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -338,6 +333,10 @@ class Stack:
         self.startup_timeout = startup_timeout
         self.children: list[Child] = []
         self.env: dict[str, str] = {}
+        # Our own parent (make, a test harness) going away is noticed by polling: a
+        # PR_SET_PDEATHSIG on ourselves would fire when the *thread* that spawned us exits,
+        # e.g. one Rust test of many.
+        self.parent_pid = os.getppid()
 
     # -- lifecycle
 
@@ -376,7 +375,8 @@ class Stack:
         watch = self._spawn(
             "cargo-lambda-watch",
             [str(cargo_lambda), "lambda", "watch", "--only-lambda-apis",
-             "--manifest-path", str(stub / "Cargo.toml"), "-A", HOST, "-P", str(watch_port)],
+             "--manifest-path", str(stub / "Cargo.toml"), "-A", HOST, "-P", str(watch_port)]
+            + (["-vv"] if os.environ.get("BG_WATCH_VERBOSE") else []),
             dict(os.environ, NO_COLOR="1"),
         )
         watch_url = f"http://{HOST}:{watch_port}"
@@ -444,6 +444,10 @@ class Stack:
 
     def _binary_env(self, watch_url: str, moto_url: str, slack_url: str, ids: dict[str, str]) -> dict[str, str]:
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
+        # Empty AWS config files keep the developer's ~/.aws out (a missing one draws a warning).
+        aws_config, aws_credentials = self.env_dir / "aws-config", self.env_dir / "aws-credentials"
+        aws_config.write_text("")
+        aws_credentials.write_text("")
         env.update(
             AWS_LAMBDA_RUNTIME_API=f"{watch_url}/.rt/{FUNCTION}",
             AWS_LAMBDA_FUNCTION_NAME=FUNCTION,
@@ -453,9 +457,8 @@ class Stack:
             AWS_REGION=REGION,
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
-            # Keep the developer's ~/.aws and the instance metadata service out of it.
-            AWS_CONFIG_FILE=str(self.env_dir / "aws-config-none"),
-            AWS_SHARED_CREDENTIALS_FILE=str(self.env_dir / "aws-credentials-none"),
+            AWS_CONFIG_FILE=str(aws_config),
+            AWS_SHARED_CREDENTIALS_FILE=str(aws_credentials),
             AWS_EC2_METADATA_DISABLED="true",
             TABLE_NAME=TABLE_NAME,
             STATE_MACHINE_ARN=ids["STATE_MACHINE_ARN"],
@@ -481,7 +484,9 @@ class Stack:
         return child
 
     def check(self) -> None:
-        """Raise StackError if any child has exited."""
+        """Raise StackError if any child has exited or our parent process went away."""
+        if os.getppid() != self.parent_pid:
+            raise StackError("the parent process went away")
         for child in self.children:
             if not child.alive():
                 raise child.failure("exited unexpectedly")
@@ -527,7 +532,6 @@ def main() -> int:
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     args = parser.parse_args()
 
-    set_own_pdeathsig()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _request_stop)
 

@@ -288,6 +288,17 @@ class LambdaForwardingTest(Base):
         self.assertTrue(output["sso"]["Instances"][0]["InstanceArn"].startswith("arn:aws:sso:::instance/"))
 
 
+class SsoAdminTest(Base):
+    def test_permission_set_arn_has_the_aws_shape(self) -> None:
+        sso = client("sso-admin")
+        instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+        arn = sso.create_permission_set(InstanceArn=instance, Name="BreakGlassAdmin")["PermissionSet"]["PermissionSetArn"]
+        ins_id = instance.rsplit("/", 1)[-1]
+        self.assertRegex(arn, rf"^arn:aws:sso:::permissionSet/{ins_id}/ps-[0-9a-z]{{16}}$")
+        self.assertEqual(sso.describe_permission_set(InstanceArn=instance, PermissionSetArn=arn)
+                         ["PermissionSet"]["Name"], "BreakGlassAdmin")
+
+
 class SesOutboxTest(Base):
     def test_send_email_and_raw(self) -> None:
         ses = client("ses")

@@ -157,19 +157,22 @@ impl App {
     }
 }
 
-/// An API Gateway (REST or HTTP API) or function URL request, as opposed to a task payload.
+/// An API Gateway or function URL request, as opposed to a task payload. Only the HTTP API
+/// (payload v2) shape is parsed; a REST API event is refused as unreadable.
 pub fn is_http_event(v: &Value) -> bool {
     v.get("requestContext").is_some()
         && (v.get("httpMethod").is_some() || v.pointer("/requestContext/http").is_some())
 }
 
-/// A proxy-integration response, valid for API Gateway v1, v2 and function URLs.
+/// A payload-v2 proxy response (HTTP API and function URLs; `cargo lambda watch` insists on
+/// `cookies`).
 fn http_response(status: u16, body: Option<String>) -> Value {
     json!({
         "statusCode": status,
         "headers": {"content-type": "application/json", "cache-control": "no-store"},
         "body": body.unwrap_or_default(),
         "isBase64Encoded": false,
+        "cookies": [],
     })
 }
 
