@@ -157,6 +157,12 @@ impl App {
     }
 }
 
+/// The HTTP request inside an API Gateway / function URL event; a base64 body is decoded, so
+/// the signature is checked over the bytes Slack sent.
+pub fn http_request(payload: Value) -> Result<lambda_http::Request, serde_json::Error> {
+    serde_json::from_value::<lambda_http::request::LambdaRequest>(payload).map(Into::into)
+}
+
 /// An API Gateway or function URL request, as opposed to a task payload. Only the HTTP API
 /// (payload v2) shape is parsed; a REST API event is refused as unreadable.
 pub fn is_http_event(v: &Value) -> bool {
@@ -192,5 +198,42 @@ mod tests {
             &json!({"type": "grant", "request_id": "bg-x"})
         ));
         assert!(!is_http_event(&json!({"requestContext": {}})));
+    }
+
+    #[test]
+    fn a_base64_body_is_verified_over_the_decoded_bytes() {
+        use base64::Engine;
+        let secret = "test-signing-secret-0123456789";
+        let body = b"payload=%7B%22type%22%3A%22block_actions%22%7D";
+        let ts = "1800000000";
+        let sig = crate::slack::signature::sign(secret.as_bytes(), ts, body);
+        let event = json!({
+            "version": "2.0", "routeKey": "POST /slack", "rawPath": "/slack", "rawQueryString": "",
+            "headers": {"content-type": "application/x-www-form-urlencoded",
+                        "x-slack-request-timestamp": ts, "x-slack-signature": sig},
+            "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "x.example",
+                               "domainPrefix": "x", "requestId": "r", "routeKey": "POST /slack", "stage": "$default",
+                               "time": "24/Nov/2026:08:00:00 +0000", "timeEpoch": 1800000000000u64,
+                               "http": {"method": "POST", "path": "/slack", "protocol": "HTTP/1.1",
+                                        "sourceIp": "192.0.2.1", "userAgent": "Slackbot"}},
+            "body": base64::engine::general_purpose::STANDARD.encode(body),
+            "isBase64Encoded": true,
+        });
+        assert!(is_http_event(&event));
+        let req = http_request(event).unwrap();
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.body().as_ref(), body);
+        let h = req.headers();
+        let got = |k: &str| h.get(k).and_then(|v| v.to_str().ok());
+        assert_eq!(
+            crate::slack::signature::verify(
+                &[secret],
+                got("x-slack-request-timestamp"),
+                got("x-slack-signature"),
+                req.body().as_ref(),
+                1_800_000_000
+            ),
+            Ok(())
+        );
     }
 }
