@@ -50,6 +50,8 @@ pub struct Config {
     /// When set, requests from another workspace or app are refused.
     pub slack_team_id: Option<String>,
     pub slack_api_app_id: Option<String>,
+    /// The Slack Web API (a local fake in tests).
+    pub slack_api_url: String,
     /// How long to wait after revoking before reading CloudTrail (it lags up to ~15 min).
     pub cloudtrail_delay: Duration,
     /// Identity Center instance; discovered with `ListInstances` when not set.
@@ -94,7 +96,7 @@ impl Config {
         };
         let table_name = required("TABLE_NAME", true).unwrap_or_default();
         let state_machine_arn = required("STATE_MACHINE_ARN", role.serves_webhook());
-        let slack_secret_arn = required("SLACK_SECRET_ARN", role.serves_webhook());
+        let slack_secret_arn = required("SLACK_SECRET_ARN", true);
         let report_sender = required("REPORT_SENDER", role.serves_worker());
         let recipients = required("REPORT_RECIPIENTS", role.serves_worker());
         required("AWS_REGION", true);
@@ -158,6 +160,7 @@ impl Config {
             slack_secret_arn,
             slack_team_id: opt("SLACK_TEAM_ID"),
             slack_api_app_id: opt("SLACK_API_APP_ID"),
+            slack_api_url: opt("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
             cloudtrail_delay,
             sso_instance_arn,
             identity_store_id,

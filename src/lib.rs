@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod identity;
 pub mod policy;
 pub mod report;
 pub mod roles;

@@ -40,6 +40,8 @@ pub struct Rule {
     pub name: String,
     pub effect: Effect,
     pub slack_users: BTreeSet<String>,
+    /// Identity Center groups (display names) whose members the rule covers.
+    pub sso_groups: BTreeSet<String>,
     pub accounts: BTreeSet<String>,
     pub permission_sets: BTreeSet<String>,
     pub default_duration: Duration,
@@ -49,12 +51,44 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn matches(&self, user: &str, account: &AccountId, ps: &PermissionSetArn) -> bool {
-        let hit = |set: &BTreeSet<String>, v: &str| set.contains(ANY) || set.contains(v);
-        hit(&self.slack_users, user)
-            && hit(&self.accounts, account.as_str())
-            && hit(&self.permission_sets, ps.as_str())
+    fn covers(&self, who: &Subject<'_>) -> bool {
+        self.slack_users.contains(ANY)
+            || self.slack_users.contains(who.slack_user)
+            || self.sso_groups.iter().any(|g| who.sso_groups.contains(g))
     }
+
+    fn matches(&self, who: &Subject<'_>, what: &Target<'_>) -> bool {
+        let ps_hit = self.permission_sets.contains(ANY)
+            || self.permission_sets.contains(what.permission_set.as_str())
+            || what
+                .permission_set_name
+                .is_some_and(|n| self.permission_sets.contains(n));
+        self.covers(who)
+            && (self.accounts.contains(ANY) || self.accounts.contains(what.account.as_str()))
+            && ps_hit
+    }
+
+    /// Whether this rule names permission sets by name (so deciding needs the name).
+    pub fn uses_permission_set_names(&self) -> bool {
+        self.permission_sets
+            .iter()
+            .any(|p| p != ANY && PermissionSetArn::parse(p).is_err())
+    }
+}
+
+/// Who is asking: the Slack user and the Identity Center groups they belong to.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub slack_user: &'a str,
+    pub sso_groups: &'a BTreeSet<String>,
+}
+
+/// What is asked for. The permission set's name is needed only by rules that use names.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub account: &'a AccountId,
+    pub permission_set: &'a PermissionSetArn,
+    pub permission_set_name: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +110,6 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub rule: String,
-    pub sso_user_name: String,
     pub duration: Duration,
     pub max_duration: Duration,
     pub reason_required: bool,
@@ -97,15 +130,11 @@ impl Policy {
         Self::parse(&text)
     }
 
-    /// Decides whether `slack_user` may have `ps` on `account`. Deny by default; any matching
-    /// deny rule wins; otherwise the first matching allow rule gives the terms.
-    pub fn decide(&self, slack_user: &str, account: &AccountId, ps: &PermissionSetArn) -> Decision {
+    /// Decides whether `who` may have `what`. Deny by default; any matching deny rule wins;
+    /// otherwise the first matching allow rule gives the terms.
+    pub fn decide(&self, who: &Subject<'_>, what: &Target<'_>) -> Decision {
         let mut allow = None;
-        for rule in self
-            .rules
-            .iter()
-            .filter(|r| r.matches(slack_user, account, ps))
-        {
+        for rule in self.rules.iter().filter(|r| r.matches(who, what)) {
             match rule.effect {
                 Effect::Deny => {
                     return Decision::Deny(format!("denied by policy rule \"{}\"", rule.name));
@@ -114,25 +143,77 @@ impl Policy {
                 Effect::Allow => {}
             }
         }
-        let Some(rule) = allow else {
-            return Decision::Deny(format!(
+        match allow {
+            Some(rule) => Decision::Allow(Grant {
+                rule: rule.name.clone(),
+                duration: rule.default_duration,
+                max_duration: rule.max_duration,
+                reason_required: rule.reason_required,
+                notify_channel: rule.notify_channel.clone(),
+            }),
+            None => Decision::Deny(format!(
                 "no policy rule lets you break glass into account {} with this permission set",
-                account
-            ));
-        };
-        let Some(sso_user_name) = self.users.get(slack_user) else {
-            return Decision::Deny(
-                "your Slack user is not mapped to an Identity Center user".into(),
-            );
-        };
-        Decision::Allow(Grant {
-            rule: rule.name.clone(),
-            sso_user_name: sso_user_name.clone(),
-            duration: rule.default_duration,
-            max_duration: rule.max_duration,
-            reason_required: rule.reason_required,
-            notify_channel: rule.notify_channel.clone(),
+                what.account
+            )),
+        }
+    }
+
+    /// Whether any allow rule could cover this Slack user (by id, `*`, or any group): when
+    /// none can, a request is refused without looking anything up.
+    pub fn may_cover(&self, slack_user: &str) -> bool {
+        self.rules.iter().any(|r| {
+            r.effect == Effect::Allow
+                && (r.slack_users.contains(ANY)
+                    || r.slack_users.contains(slack_user)
+                    || !r.sso_groups.is_empty())
         })
+    }
+
+    /// Every group any rule mentions (membership is checked only for these).
+    pub fn groups(&self) -> BTreeSet<&str> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.sso_groups.iter().map(String::as_str))
+            .collect()
+    }
+
+    pub fn uses_permission_set_names(&self) -> bool {
+        self.rules.iter().any(Rule::uses_permission_set_names)
+    }
+
+    /// What a user may ask for in the slash command's modal: the explicit (account,
+    /// permission set) pairs of the allow rules that cover them, with those rules' terms.
+    /// Wildcards cannot be offered as choices; a deny is checked again on submission.
+    pub fn options(&self, who: &Subject<'_>) -> Vec<(AccountId, String, Grant)> {
+        let mut out: Vec<(AccountId, String, Grant)> = Vec::new();
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.effect == Effect::Allow && r.covers(who))
+        {
+            for a in r.accounts.iter().filter(|a| *a != ANY) {
+                for p in r.permission_sets.iter().filter(|p| *p != ANY) {
+                    let Ok(account) = AccountId::parse(a) else {
+                        continue;
+                    };
+                    if out.iter().any(|(acc, ps, _)| *acc == account && ps == p) {
+                        continue;
+                    }
+                    out.push((
+                        account,
+                        p.clone(),
+                        Grant {
+                            rule: r.name.clone(),
+                            duration: r.default_duration,
+                            max_duration: r.max_duration,
+                            reason_required: r.reason_required,
+                            notify_channel: r.notify_channel.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Friendly name of an account, if the policy gives one.
@@ -160,7 +241,10 @@ struct RawPolicy {
 struct RawRule {
     name: String,
     effect: String,
+    #[serde(default)]
     slack_users: Vec<String>,
+    #[serde(default)]
+    sso_groups: Vec<String>,
     accounts: Vec<String>,
     permission_sets: Vec<String>,
     default_duration: Option<String>,
@@ -175,6 +259,13 @@ fn is_slack_user_id(s: &str) -> bool {
         && (3..=32).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Identity Center permission set names: 1–32 of `[\w+=,.@-]`.
+fn is_permission_set_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 fn is_slack_channel_id(s: &str) -> bool {
@@ -235,19 +326,39 @@ impl RawPolicy {
                     ));
                 }
             };
-            let slack_users = checked_set(&at("slack_users"), r.slack_users, |u| {
+            if r.slack_users.is_empty() && r.sso_groups.is_empty() {
+                return Err(err(
+                    at("slack_users"),
+                    "a rule needs slack_users or sso_groups (use \"*\" for anyone)",
+                ));
+            }
+            let slack_users = checked_set(&at("slack_users"), r.slack_users, true, |u| {
                 is_slack_user_id(u)
                     .then_some(())
                     .ok_or("not a Slack user id (U… or W…)".into())
             })?;
-            let accounts = checked_set(&at("accounts"), r.accounts, |a| {
+            let sso_groups = checked_set(&at("sso_groups"), r.sso_groups, true, |g| {
+                (!g.trim().is_empty() && g.len() <= 1024 && !g.chars().any(char::is_control))
+                    .then_some(())
+                    .ok_or("not a group display name".into())
+            })?;
+            let accounts = checked_set(&at("accounts"), r.accounts, false, |a| {
                 AccountId::parse(a).map(drop).map_err(|e| e.to_string())
             })?;
-            let permission_sets = checked_set(&at("permission_sets"), r.permission_sets, |p| {
-                PermissionSetArn::parse(p)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            })?;
+            let permission_sets =
+                checked_set(&at("permission_sets"), r.permission_sets, false, |p| {
+                    if p.starts_with("arn:") {
+                        PermissionSetArn::parse(p)
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    } else if is_permission_set_name(p) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "{p:?} is neither a permission set ARN nor a permission set name"
+                        ))
+                    }
+                })?;
             let duration = |f: &str, v: Option<String>| -> Result<Option<Duration>, PolicyError> {
                 v.map(|s| Duration::parse(&s).map_err(|e| err(at(f), e.to_string())))
                     .transpose()
@@ -282,6 +393,7 @@ impl RawPolicy {
                 name: r.name,
                 effect,
                 slack_users,
+                sso_groups,
                 accounts,
                 permission_sets,
                 default_duration,
@@ -302,9 +414,10 @@ impl RawPolicy {
 fn checked_set(
     field: &str,
     items: Vec<String>,
+    may_be_empty: bool,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<BTreeSet<String>, PolicyError> {
-    if items.is_empty() {
+    if items.is_empty() && !may_be_empty {
         return Err(err(field, "must not be empty (use \"*\" for any)"));
     }
     let mut set = BTreeSet::new();
@@ -366,15 +479,37 @@ max_duration = "4h"
     fn ps(s: &str) -> PermissionSetArn {
         PermissionSetArn::parse(s).unwrap()
     }
+    fn ask(
+        p: &Policy,
+        user: &str,
+        groups: &[&str],
+        account: &str,
+        set: &str,
+        name: Option<&str>,
+    ) -> Decision {
+        let groups: BTreeSet<String> = groups.iter().map(|g| g.to_string()).collect();
+        let (account, set) = (acct(account), ps(set));
+        p.decide(
+            &Subject {
+                slack_user: user,
+                sso_groups: &groups,
+            },
+            &Target {
+                account: &account,
+                permission_set: &set,
+                permission_set_name: name,
+            },
+        )
+    }
 
     #[test]
     fn allows_what_a_rule_allows() {
         let p = Policy::parse(&policy("")).unwrap();
-        let Decision::Allow(g) = p.decide("U0ALICE", &acct("123456789012"), &ps(PS)) else {
+        let Decision::Allow(g) = ask(&p, "U0ALICE", &[], "123456789012", PS, None) else {
             panic!("expected allow")
         };
-        assert_eq!(g.sso_user_name, "alice@example.com");
         assert_eq!(g.duration.as_secs(), 3600);
+        assert_eq!(g.max_duration.as_secs(), 4 * 3600);
         assert_eq!(g.rule, "oncall");
         assert_eq!(p.account_name(&acct("123456789012")), Some("production"));
     }
@@ -388,15 +523,12 @@ max_duration = "4h"
             ("U0ALICE", "123456789012", PS2),
         ] {
             assert!(
-                matches!(p.decide(user, &acct(account), &ps(set)), Decision::Deny(_)),
+                matches!(ask(&p, user, &[], account, set, None), Decision::Deny(_)),
                 "{user} {account} {set}"
             );
         }
-        // Allowed by a rule but not mapped to an SSO user.
-        let Decision::Deny(why) = p.decide("U0CAROL", &acct("123456789012"), &ps(PS)) else {
-            panic!()
-        };
-        assert!(why.contains("not mapped"), "{why}");
+        assert!(!p.may_cover("U0MALLORY"));
+        assert!(p.may_cover("U0ALICE"));
     }
 
     #[test]
@@ -406,13 +538,79 @@ max_duration = "4h"
         ))
         .unwrap();
         assert!(matches!(
-            p.decide("U0ALICE", &acct("123456789012"), &ps(PS)),
+            ask(&p, "U0ALICE", &[], "123456789012", PS, None),
             Decision::Allow(_)
         ));
-        let Decision::Deny(why) = p.decide("U0BOB", &acct("123456789012"), &ps(PS)) else {
+        let Decision::Deny(why) = ask(&p, "U0BOB", &[], "123456789012", PS, None) else {
             panic!()
         };
         assert!(why.contains("not-bob"));
+    }
+
+    #[test]
+    fn groups_and_permission_set_names() {
+        let p = Policy::parse(&policy(
+            "[[rule]]\nname = \"sre\"\neffect = \"allow\"\nsso_groups = [\"SRE\"]\naccounts = [\"210987654321\"]\npermission_sets = [\"ReadOnly\"]\ndefault_duration = \"30m\"\nmax_duration = \"1h\"\nreason_required = true\n",
+        ))
+        .unwrap();
+        assert!(p.uses_permission_set_names());
+        assert!(p.may_cover("U0ANYONE"), "a group rule may cover anyone");
+        assert_eq!(p.groups().into_iter().collect::<Vec<_>>(), ["SRE"]);
+        let Decision::Allow(g) = ask(
+            &p,
+            "U0ANYONE",
+            &["SRE"],
+            "210987654321",
+            PS2,
+            Some("ReadOnly"),
+        ) else {
+            panic!("group member with the named permission set")
+        };
+        assert!(g.reason_required);
+        assert!(matches!(
+            ask(
+                &p,
+                "U0ANYONE",
+                &["Dev"],
+                "210987654321",
+                PS2,
+                Some("ReadOnly")
+            ),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(
+            ask(&p, "U0ANYONE", &["SRE"], "210987654321", PS2, Some("Admin")),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(
+            ask(&p, "U0ANYONE", &["SRE"], "210987654321", PS2, None),
+            Decision::Deny(_)
+        ));
+    }
+
+    #[test]
+    fn modal_options_are_the_explicit_allowed_pairs() {
+        let p = Policy::parse(&policy(
+            "[[rule]]\nname = \"any\"\neffect = \"allow\"\nslack_users = [\"U0ALICE\"]\naccounts = [\"*\"]\npermission_sets = [\"ReadOnly\"]\ndefault_duration = \"30m\"\nmax_duration = \"1h\"\n",
+        ))
+        .unwrap();
+        let none = BTreeSet::new();
+        let opts = p.options(&Subject {
+            slack_user: "U0ALICE",
+            sso_groups: &none,
+        });
+        assert_eq!(opts.len(), 1, "wildcard accounts are not offered");
+        assert_eq!(
+            (opts[0].0.as_str(), opts[0].1.as_str()),
+            ("123456789012", PS)
+        );
+        assert!(
+            p.options(&Subject {
+                slack_user: "U0MALLORY",
+                sso_groups: &none
+            })
+            .is_empty()
+        );
     }
 
     #[test]
@@ -423,7 +621,7 @@ max_duration = "4h"
                 "rule[0].accounts[0]",
             ),
             (
-                policy("").replace(&format!("\"{PS}\""), "\"retry\""),
+                policy("").replace(&format!("\"{PS}\""), "\"arn:aws:iam::123456789012:role/x\""),
                 "rule[0].permission_sets[0]",
             ),
             (

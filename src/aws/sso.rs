@@ -57,14 +57,18 @@ impl Sso {
 
     /// Identity Store user id of a user name (`GetUserId`, never a `ListUsers` scan).
     pub async fn user_id(&self, inst: &Instance, user_name: &str) -> Result<String, Error> {
+        self.get_user_id(inst, "userName", user_name).await
+    }
+
+    async fn get_user_id(&self, inst: &Instance, path: &str, value: &str) -> Result<String, Error> {
         let out = self
             .store
             .get_user_id()
             .identity_store_id(&inst.identity_store_id)
             .alternate_identifier(AlternateIdentifier::UniqueAttribute(
                 UniqueAttribute::builder()
-                    .attribute_path("userName")
-                    .attribute_value(Document::String(user_name.to_owned()))
+                    .attribute_path(path)
+                    .attribute_value(Document::String(value.to_owned()))
                     .build()
                     .map_err(|e| Error::InvalidInput(e.to_string()))?,
             ))
@@ -72,6 +76,83 @@ impl Sso {
             .await
             .map_err(|e| from_sdk("Identity Store GetUserId", e))?;
         Ok(out.user_id)
+    }
+
+    /// Identity Store user id of the user with this e-mail (`GetUserId` on `emails.value`).
+    pub async fn user_id_by_email(&self, inst: &Instance, email: &str) -> Result<String, Error> {
+        self.get_user_id(inst, "emails.value", email).await
+    }
+
+    /// The user name of an Identity Store user (what their CloudTrail sessions are named).
+    pub async fn user_name(&self, inst: &Instance, user_id: &str) -> Result<String, Error> {
+        let out = self
+            .store
+            .describe_user()
+            .identity_store_id(&inst.identity_store_id)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk("Identity Store DescribeUser", e))?;
+        out.user_name
+            .ok_or_else(|| Error::NotFound(format!("user name of {user_id}")))
+    }
+
+    /// Which of `groups` (display names) the user is a member of.
+    pub async fn member_of(
+        &self,
+        inst: &Instance,
+        user_id: &str,
+        groups: &std::collections::BTreeSet<&str>,
+    ) -> Result<std::collections::BTreeSet<String>, Error> {
+        let mut ids = Vec::new();
+        for g in groups {
+            let found = self
+                .store
+                .get_group_id()
+                .identity_store_id(&inst.identity_store_id)
+                .alternate_identifier(AlternateIdentifier::UniqueAttribute(
+                    UniqueAttribute::builder()
+                        .attribute_path("displayName")
+                        .attribute_value(Document::String((*g).to_owned()))
+                        .build()
+                        .map_err(|e| Error::InvalidInput(e.to_string()))?,
+                ))
+                .send()
+                .await;
+            match found {
+                Ok(out) => ids.push((out.group_id, (*g).to_owned())),
+                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => {
+                    tracing::warn!(group = *g, "a group the policy names does not exist");
+                }
+                Err(e) => return Err(from_sdk("Identity Store GetGroupId", e)),
+            }
+        }
+        let mut member = std::collections::BTreeSet::new();
+        // IsMemberInGroups takes at most 100 groups a call.
+        for chunk in ids.chunks(100) {
+            let out = self
+                .store
+                .is_member_in_groups()
+                .identity_store_id(&inst.identity_store_id)
+                .member_id(aws_sdk_identitystore::types::MemberId::UserId(
+                    user_id.to_owned(),
+                ))
+                .set_group_ids(Some(chunk.iter().map(|(id, _)| id.clone()).collect()))
+                .send()
+                .await
+                .map_err(|e| from_sdk("Identity Store IsMemberInGroups", e))?;
+            for r in out.results() {
+                if r.membership_exists() {
+                    if let Some((_, name)) = chunk
+                        .iter()
+                        .find(|(id, _)| Some(id.as_str()) == r.group_id())
+                    {
+                        member.insert(name.clone());
+                    }
+                }
+            }
+        }
+        Ok(member)
     }
 
     /// Whether `principal` already holds `ps` on `account`.
@@ -249,5 +330,66 @@ where
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}
+
+/// Permission set names ↔ ARNs, looked up once per container.
+pub struct PermissionSetNames {
+    sso: Sso,
+    instance: Instance,
+    by_arn: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl PermissionSetNames {
+    pub fn new(sso: Sso, instance: Instance) -> Self {
+        Self {
+            sso,
+            instance,
+            by_arn: Default::default(),
+        }
+    }
+
+    pub async fn name_of(&self, ps: &PermissionSetArn) -> Result<String, Error> {
+        if let Some(n) = self.by_arn.lock().expect("cache lock").get(ps.as_str()) {
+            return Ok(n.clone());
+        }
+        let name = self.sso.permission_set_name(&self.instance, ps).await?;
+        self.by_arn
+            .lock()
+            .expect("cache lock")
+            .insert(ps.as_str().to_owned(), name.clone());
+        Ok(name)
+    }
+
+    /// The ARN of the permission set with this name (lists the instance's permission sets).
+    pub async fn arn_of(&self, name: &str) -> Result<PermissionSetArn, Error> {
+        let known = self
+            .by_arn
+            .lock()
+            .expect("cache lock")
+            .iter()
+            .find_map(|(arn, n)| (n == name).then(|| arn.clone()));
+        if let Some(arn) = known {
+            return PermissionSetArn::parse(&arn).map_err(|e| Error::InvalidInput(e.to_string()));
+        }
+        let mut pages = self
+            .sso
+            .admin
+            .list_permission_sets()
+            .instance_arn(&self.instance.instance_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk("SSO Admin ListPermissionSets", e))?;
+            for arn in page.permission_sets() {
+                let Ok(arn) = PermissionSetArn::parse(arn) else {
+                    continue;
+                };
+                if self.name_of(&arn).await? == name {
+                    return Ok(arn);
+                }
+            }
+        }
+        Err(Error::NotFound(format!("permission set named {name:?}")))
     }
 }

@@ -70,8 +70,17 @@ pub struct RequestRecord {
     pub permission_set_arn: PermissionSetArn,
     pub duration: Duration,
     pub rule: String,
+    /// Why the requester needs access (the modal asks; a button click has none).
+    pub reason: Option<String>,
+    /// Longest the request may be extended to, in total (from the policy rule).
+    pub max_duration: Duration,
     pub channel_id: Option<String>,
     pub response_url: Option<String>,
+    /// The policy rule's channel, where the request's thread lives.
+    pub notify_channel: Option<String>,
+    /// The `ts` of the thread's first message in `notify_channel`, once posted.
+    pub thread_ts: Option<String>,
+    pub permission_set_name: Option<String>,
     pub requested_at: OffsetDateTime,
     /// Identity Store user id, resolved at grant.
     pub principal_id: Option<String>,
@@ -229,6 +238,36 @@ impl Store {
         }
     }
 
+    /// Records a refused request in the audit trail (no request item is created). A repeated
+    /// refusal of the same click is recorded once.
+    pub async fn audit_denied(
+        &self,
+        id: &RequestId,
+        actor: &str,
+        detail: String,
+    ) -> Result<(), Error> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(id.as_str()))
+            .item("sk", s("audit#000000-denied"))
+            .item("event", s("denied"))
+            .item("actor", s(actor))
+            .item("detail", s(detail))
+            .item("at", ts(OffsetDateTime::now_utc()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(())
+            }
+            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
+        }
+    }
+
     /// The audit trail of a request, oldest first.
     pub async fn audit_trail(
         &self,
@@ -317,10 +356,18 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
             AttributeValue::N(r.duration.as_secs().to_string()),
         ),
         ("rule".to_owned(), s(&r.rule)),
+        (
+            "max_duration_secs".to_owned(),
+            AttributeValue::N(r.max_duration.as_secs().to_string()),
+        ),
         ("requested_at".to_owned(), ts(r.requested_at)),
         ("preexisting".to_owned(), flag(r.preexisting)),
     ]);
     let opt_s = [
+        ("reason", &r.reason),
+        ("notify_channel", &r.notify_channel),
+        ("thread_ts", &r.thread_ts),
+        ("permission_set_name", &r.permission_set_name),
         ("channel_id", &r.channel_id),
         ("response_url", &r.response_url),
         ("principal_id", &r.principal_id),
@@ -372,6 +419,11 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
             .map_err(|_| bad("permission_set_arn"))?,
         duration: Duration::from_secs(num("duration_secs")?),
         rule: req_s("rule")?,
+        reason: opt_s("reason"),
+        max_duration: Duration::from_secs(num("max_duration_secs")?),
+        notify_channel: opt_s("notify_channel"),
+        thread_ts: opt_s("thread_ts"),
+        permission_set_name: opt_s("permission_set_name"),
         channel_id: opt_s("channel_id"),
         response_url: opt_s("response_url"),
         requested_at: opt_t("requested_at")?.ok_or_else(|| bad("requested_at"))?,
@@ -408,6 +460,11 @@ pub(crate) mod tests {
             .unwrap(),
             duration: Duration::from_secs(3600),
             rule: "oncall".into(),
+            reason: Some("pager: db down".into()),
+            max_duration: Duration::from_secs(7200),
+            notify_channel: Some("C0SEC".into()),
+            thread_ts: None,
+            permission_set_name: Some("BreakGlassAdmin".into()),
             channel_id: Some("C1".into()),
             response_url: None,
             requested_at: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),

@@ -18,12 +18,14 @@ use tokio::sync::OnceCell;
 use crate::aws::mail::Mailer;
 use crate::aws::secrets::SlackSecrets;
 use crate::aws::sfn::Executions;
-use crate::aws::sso::{Instance, Sso};
+use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::Store;
 use crate::config::{Config, Role};
 use crate::error::Error;
+use crate::identity::Directory;
 use crate::policy::Policy;
 use crate::report::collect::Collector;
+use crate::slack::api::SlackApi;
 use webhook::{Settings, Webhook};
 use worker::Worker;
 
@@ -31,6 +33,8 @@ pub struct App {
     cfg: Config,
     sdk: SdkConfig,
     policy: Policy,
+    secrets: OnceCell<SlackSecrets>,
+    instance: OnceCell<Instance>,
     webhook: OnceCell<Webhook>,
     worker: OnceCell<Worker>,
 }
@@ -44,6 +48,8 @@ impl App {
             cfg,
             sdk,
             policy,
+            secrets: OnceCell::new(),
+            instance: OnceCell::new(),
             webhook: OnceCell::new(),
             worker: OnceCell::new(),
         });
@@ -55,15 +61,52 @@ impl App {
         Ok(app)
     }
 
+    async fn secrets(&self) -> Result<&SlackSecrets, Error> {
+        self.secrets
+            .get_or_try_init(|| async {
+                let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);
+                SlackSecrets::load(
+                    &sm,
+                    self.cfg.slack_secret_arn.as_deref().unwrap_or_default(),
+                )
+                .await
+            })
+            .await
+    }
+
+    fn sso(&self) -> Sso {
+        Sso::new(
+            aws_sdk_ssoadmin::Client::new(&self.sdk),
+            aws_sdk_identitystore::Client::new(&self.sdk),
+        )
+    }
+
+    async fn instance(&self) -> Result<&Instance, Error> {
+        self.instance
+            .get_or_try_init(|| async {
+                match (&self.cfg.sso_instance_arn, &self.cfg.identity_store_id) {
+                    (Some(i), Some(s)) => Ok(Instance {
+                        instance_arn: i.clone(),
+                        identity_store_id: s.clone(),
+                    }),
+                    _ => self.sso().discover_instance().await,
+                }
+            })
+            .await
+    }
+
+    fn slack(&self, secrets: &SlackSecrets) -> SlackApi {
+        SlackApi::new(self.cfg.slack_api_url.clone(), secrets.bot_token.clone())
+    }
+
     async fn webhook(&self) -> Result<&Webhook, Error> {
         self.webhook
             .get_or_try_init(|| async {
-                let secret_id = self.cfg.slack_secret_arn.as_deref().unwrap_or_default();
-                let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);
-                let secrets = SlackSecrets::load(&sm, secret_id).await?;
+                let secrets = self.secrets().await?;
+                let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Webhook {
                     settings: Settings {
-                        signing_secrets: secrets.signing_secrets,
+                        signing_secrets: secrets.signing_secrets.clone(),
                         team_id: self.cfg.slack_team_id.clone(),
                         api_app_id: self.cfg.slack_api_app_id.clone(),
                         cloudtrail_delay: self.cfg.cloudtrail_delay,
@@ -77,6 +120,13 @@ impl App {
                         aws_sdk_sfn::Client::new(&self.sdk),
                         self.cfg.state_machine_arn.clone().unwrap_or_default(),
                     ),
+                    directory: Directory::new(
+                        self.slack(secrets),
+                        self.sso(),
+                        instance.clone(),
+                        self.cfg.slack_team_id.clone(),
+                    ),
+                    names: PermissionSetNames::new(self.sso(), instance),
                 })
             })
             .await
@@ -85,29 +135,22 @@ impl App {
     async fn worker(&self) -> Result<&Worker, Error> {
         self.worker
             .get_or_try_init(|| async {
-                let sso = Sso::new(
-                    aws_sdk_ssoadmin::Client::new(&self.sdk),
-                    aws_sdk_identitystore::Client::new(&self.sdk),
-                );
-                let instance = match (&self.cfg.sso_instance_arn, &self.cfg.identity_store_id) {
-                    (Some(i), Some(s)) => Instance {
-                        instance_arn: i.clone(),
-                        identity_store_id: s.clone(),
-                    },
-                    _ => sso.discover_instance().await?,
-                };
+                let secrets = self.secrets().await?;
+                let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Worker {
                     store: Store::new(
                         aws_sdk_dynamodb::Client::new(&self.sdk),
                         &self.cfg.table_name,
                     ),
-                    sso,
+                    sso: self.sso(),
+                    names: PermissionSetNames::new(self.sso(), instance.clone()),
                     instance,
                     collector: Collector::new(&self.sdk, &self.cfg.cloudtrail_regions),
                     mailer: Mailer::new(
                         aws_sdk_ses::Client::new(&self.sdk),
                         self.cfg.report_sender.clone().unwrap_or_default(),
                     ),
+                    slack: self.slack(secrets),
                     recipients: self.cfg.report_recipients.clone(),
                     policy: self.policy.clone(),
                     report_margin: self.cfg.report_margin,

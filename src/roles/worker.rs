@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::aws::mail::Mailer;
-use crate::aws::sso::{Instance, Sso};
+use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::{Audit, RequestRecord, Status, Store, flag, s, ts};
 use crate::domain::RequestId;
 use crate::error::Error;
@@ -15,6 +15,8 @@ use crate::policy::Policy;
 use crate::report::Session;
 use crate::report::collect::Collector;
 use crate::report::render::{Header, View};
+use crate::slack::api::SlackApi;
+use crate::slack::messages::{self, About, Flagged};
 use crate::time_util::rfc3339;
 
 /// A task as Step Functions sends it: `{"type": "grant", "request_id": "bg-…"}`.
@@ -35,6 +37,8 @@ impl Task {
 pub struct Worker {
     pub store: Store,
     pub sso: Sso,
+    pub names: PermissionSetNames,
+    pub slack: SlackApi,
     pub instance: Instance,
     pub collector: Collector,
     pub mailer: Mailer,
@@ -66,7 +70,14 @@ impl Worker {
     pub async fn grant(&self, id: &RequestId) -> Result<Value, Error> {
         let mut rec = self.load(id).await?;
         if rec.status == Status::Requested {
-            let principal = self.sso.user_id(&self.instance, &rec.sso_user_name).await?;
+            let principal = match &rec.principal_id {
+                Some(p) => p.clone(),
+                None => self.sso.user_id(&self.instance, &rec.sso_user_name).await?,
+            };
+            let ps_name = match &rec.permission_set_name {
+                Some(n) => n.clone(),
+                None => self.names.name_of(&rec.permission_set_arn).await?,
+            };
             // Standing access is recorded before we touch anything, and never deleted by us.
             let preexisting = self
                 .sso
@@ -82,7 +93,11 @@ impl Worker {
                 .advance(
                     &rec,
                     Status::Granting,
-                    vec![("principal_id", s(&principal)), ("preexisting", flag(preexisting))],
+                    vec![
+                        ("principal_id", s(&principal)),
+                        ("preexisting", flag(preexisting)),
+                        ("permission_set_name", s(&ps_name)),
+                    ],
                     Audit {
                         event: "granting",
                         actor: ACTOR,
@@ -149,6 +164,7 @@ impl Worker {
                 )
                 .await?;
             tracing::info!(request = %id, expires = %rfc3339(expires), "granted");
+            rec = self.tell(rec, |a| messages::granted(a, expires)).await;
         }
         match (rec.granted_at, rec.expires_at) {
             (Some(g), Some(e)) => Ok(json!({"granted_at": rfc3339(g), "expires_at": rfc3339(e)})),
@@ -202,7 +218,12 @@ impl Worker {
                     )
                     .await?;
                 tracing::info!(request = %id, outcome = deleted, "revoked");
-                rec
+                let why = if rec.expires_at.is_some_and(|e| now < e) {
+                    "ended early"
+                } else {
+                    "expired"
+                };
+                self.tell(rec, |a| messages::revoked(a, why)).await
             }
         };
         Ok(json!({"revoked_at": rec.revoked_at.map(rfc3339)}))
@@ -256,7 +277,8 @@ impl Worker {
             .mailer
             .send(&self.recipients, &view.subject(), &html, &text)
             .await?;
-        self.store
+        let rec = self
+            .store
             .advance(
                 &rec,
                 Status::Reported,
@@ -279,12 +301,104 @@ impl Worker {
             )
             .await?;
         tracing::info!(request = %id, events = found.events.len(), calls = found.calls, "reported");
+        let flagged: Vec<Flagged> = found
+            .events
+            .iter()
+            .filter_map(|e| {
+                crate::report::flag(e).map(|why| Flagged {
+                    time: e.time,
+                    why,
+                    service: e.service(),
+                    action: &e.name,
+                })
+            })
+            .collect();
+        let counts = (view.total, view.writes, view.errors);
+        let recipients = self.recipients.join(", ");
+        let incomplete = !found.incomplete.is_empty();
+        self.tell(rec, |a| {
+            messages::reported(a, counts, &flagged, &recipients, incomplete)
+        })
+        .await;
         Ok(json!({
             "events": found.events.len(),
             "calls": found.calls,
             "incomplete": found.incomplete,
             "message_id": message_id,
         }))
+    }
+}
+
+impl Worker {
+    /// Tells the requester (through the click's `response_url`, else a direct message) and
+    /// the policy's channel (in the request's thread; the first message starts it). Best
+    /// effort: a failed follow-up is logged and never fails the task. Returns the record
+    /// as it is afterwards (with the thread's `ts` once known).
+    async fn tell(
+        &self,
+        rec: RequestRecord,
+        message: impl FnOnce(&About<'_>) -> Value,
+    ) -> RequestRecord {
+        let account_name = self.policy.account_name(&rec.account_id).map(str::to_owned);
+        let about = About {
+            request_id: rec.id.as_str(),
+            user: &rec.sso_user_name,
+            account_id: rec.account_id.as_str(),
+            account_name: account_name.as_deref(),
+            permission_set: rec
+                .permission_set_name
+                .as_deref()
+                .unwrap_or(rec.permission_set_arn.as_str()),
+        };
+        let message = message(&about);
+        let mut reply = message.clone();
+        reply["response_type"] = json!("ephemeral");
+        reply["replace_original"] = json!(false);
+        let answered = match &rec.response_url {
+            Some(url) => self.slack.respond(url, &reply).await,
+            None => false,
+        };
+        if !answered
+            && let Err(e) = self
+                .slack
+                .post_message(&rec.slack_user_id, &message, None)
+                .await
+        {
+            tracing::warn!(request = %rec.id, error = %e, "could not tell the requester");
+        }
+        let Some(channel) = rec.notify_channel.clone() else {
+            return rec;
+        };
+        match self
+            .slack
+            .post_message(&channel, &message, rec.thread_ts.as_deref())
+            .await
+        {
+            Ok(ts) if rec.thread_ts.is_none() && !ts.is_empty() => {
+                let status = rec.status;
+                let audit = Audit {
+                    event: "announced",
+                    actor: ACTOR,
+                    detail: format!("thread {ts} in {channel}"),
+                };
+                match self
+                    .store
+                    .advance(&rec, status, vec![("thread_ts", s(&ts))], audit)
+                    .await
+                {
+                    Ok(updated) => updated,
+                    Err(e) => {
+                        tracing::warn!(request = %rec.id, error = %e, "could not record the thread");
+                        rec
+                    }
+                }
+            }
+            Ok(_) => rec,
+            Err(e) => {
+                tracing::warn!(request = %rec.id, error = %e, "could not post to the channel");
+                rec
+            }
+        }
     }
 }
 

@@ -1,57 +1,194 @@
-//! Outgoing calls to Slack: `response_url` follow-ups (and, later, the Web API).
+//! Outgoing calls to Slack: the Web API (`users.info`, `chat.postMessage`, `views.open`) and
+//! `response_url` follow-ups.
 //!
 //! A follow-up is best effort: it is retried a little, logged when it fails, and never fails
 //! the click or the cycle that sent it.
 
 use std::time::Duration;
 
-/// A small Slack client. Built lazily, so a cold start that never posts pays nothing for it.
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The Slack Web API with the app's bot token. The base URL is configurable so that tests
+/// point it at a local fake.
 #[derive(Clone)]
-pub struct Slack {
+pub struct SlackApi {
     http: reqwest::Client,
+    base_url: String,
+    token: Option<String>,
 }
 
-impl Default for Slack {
-    fn default() -> Self {
-        Self::new()
-    }
+/// What `users.info` tells us about a user.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SlackUser {
+    pub id: String,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub is_bot: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub is_restricted: bool,
+    #[serde(default)]
+    pub is_ultra_restricted: bool,
+    #[serde(default)]
+    pub is_stranger: bool,
+    #[serde(default)]
+    pub profile: Profile,
 }
 
-impl Slack {
-    pub fn new() -> Self {
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Profile {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack API {method}: {error}")]
+    Api { method: &'static str, error: String },
+    #[error("Slack API {method}: {reason}")]
+    Transport {
+        method: &'static str,
+        reason: String,
+    },
+    #[error("no Slack bot token configured")]
+    NoToken,
+}
+
+const ATTEMPTS: u32 = 3;
+
+impl SlackApi {
+    pub fn new(base_url: impl Into<String>, token: Option<String>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .connect_timeout(Duration::from_secs(2))
             .build()
             .expect("reqwest client with static settings");
-        Self { http }
+        Self {
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            token,
+        }
     }
 
-    /// Posts `body` (a message JSON) to a `response_url`. Up to three attempts; returns
-    /// whether it was delivered.
-    pub async fn respond(&self, response_url: &str, body: &serde_json::Value) -> bool {
-        if !allowed_response_url(response_url) {
+    /// Calls a Web API method with a JSON body; retries transport failures, 5xx and
+    /// `ratelimited` with a short backoff. Returns the response when `ok` is true.
+    pub async fn call(&self, method: &'static str, body: &Value) -> Result<Value, SlackError> {
+        let token = self.token.as_deref().ok_or(SlackError::NoToken)?;
+        let url = format!("{}/{method}", self.base_url);
+        let mut last = SlackError::Transport {
+            method,
+            reason: "not attempted".into(),
+        };
+        for attempt in 1..=ATTEMPTS {
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(token)
+                .json(body)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
+                    last = SlackError::Transport {
+                        method,
+                        reason: format!("HTTP {}", r.status().as_u16()),
+                    };
+                }
+                Ok(r) => {
+                    let v: Value = r.json().await.map_err(|e| SlackError::Transport {
+                        method,
+                        reason: format!("unreadable response: {}", e.without_url()),
+                    })?;
+                    if v["ok"] == true {
+                        return Ok(v);
+                    }
+                    let error = v["error"].as_str().unwrap_or("unknown_error").to_owned();
+                    if error != "ratelimited" && error != "internal_error" {
+                        return Err(SlackError::Api { method, error });
+                    }
+                    last = SlackError::Api { method, error };
+                }
+                Err(e) => {
+                    last = SlackError::Transport {
+                        method,
+                        reason: e.without_url().to_string(),
+                    }
+                }
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+        }
+        Err(last)
+    }
+
+    pub async fn user_info(&self, user: &str) -> Result<SlackUser, SlackError> {
+        let v = self.call("users.info", &json!({ "user": user })).await?;
+        serde_json::from_value(v["user"].clone()).map_err(|e| SlackError::Transport {
+            method: "users.info",
+            reason: format!("unexpected user object: {e}"),
+        })
+    }
+
+    /// Posts a message (in a thread when `thread_ts` is given); returns its `ts`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        message: &Value,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        if let Some(ts) = thread_ts {
+            body["thread_ts"] = json!(ts);
+        }
+        let v = self.call("chat.postMessage", &body).await?;
+        Ok(v["ts"].as_str().unwrap_or_default().to_owned())
+    }
+
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        self.call(
+            "views.open",
+            &json!({ "trigger_id": trigger_id, "view": view }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Posts `body` to a `response_url`. Up to three attempts; returns whether it was
+    /// delivered. Never fails the caller.
+    pub async fn respond(&self, response_url: &str, body: &Value) -> bool {
+        if !(response_url.starts_with("https://") || response_url.starts_with("http://")) {
             tracing::warn!("refusing to post to a response_url that is not http(s)");
             return false;
         }
-        for attempt in 1..=3u32 {
+        for attempt in 1..=ATTEMPTS {
             match self.http.post(response_url).json(body).send().await {
                 Ok(r) if r.status().is_success() => return true,
+                Ok(r) if r.status().is_client_error() => {
+                    // Expired (30 min / 5 uses) or invalid: retrying cannot help.
+                    tracing::warn!(
+                        status = r.status().as_u16(),
+                        "response_url refused the follow-up"
+                    );
+                    return false;
+                }
                 Ok(r) => tracing::warn!(
                     status = r.status().as_u16(),
                     attempt,
-                    "response_url post refused"
+                    "response_url post failed"
                 ),
                 Err(e) => {
                     tracing::warn!(error = %e.without_url(), attempt, "response_url post failed")
                 }
             }
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
         }
         false
     }
-}
-
-fn allowed_response_url(url: &str) -> bool {
-    url.starts_with("https://") || url.starts_with("http://")
 }

@@ -54,10 +54,58 @@ pub struct Click {
     pub response_url: Option<String>,
 }
 
+/// The `action_id`s of the buttons on the "access granted" message; their value is the
+/// request id.
+pub const END_ACCESS_ACTION: &str = "end_access";
+pub const EXTEND_ACCESS_ACTION: &str = "extend_access";
+/// The `callback_id` of the slash command's modal.
+pub const MODAL_CALLBACK: &str = "break_glass_request";
+
+/// Where a request came from in Slack: enough to check the workspace and to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub team_id: String,
+    pub api_app_id: Option<String>,
+    pub user_id: String,
+}
+
+/// `/break-glass` (form-encoded slash command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub origin: Origin,
+    pub trigger_id: String,
+    pub channel_id: Option<String>,
+}
+
+/// The modal's submission, values as the user chose them (untrusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub origin: Origin,
+    pub view_id: String,
+    pub account: Option<String>,
+    pub permission_set: Option<String>,
+    pub duration: Option<String>,
+    pub reason: Option<String>,
+    pub private_metadata: String,
+}
+
+/// A click on **End access now** or **Extend**.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseClick {
+    pub origin: Origin,
+    pub extend: bool,
+    /// The button's value: supposedly a request id (checked by the caller).
+    pub request_id: String,
+    pub response_url: Option<String>,
+}
+
 /// What an interactivity request asks of us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
     BreakGlass(Click),
+    Command(Command),
+    Submission(Submission),
+    Lease(LeaseClick),
     /// A click on some other button of the same message (the seed's "Retry"): not ours.
     Ignored {
         team_id: String,
@@ -67,24 +115,55 @@ pub enum Interaction {
 
 impl Interaction {
     pub fn team_and_app(&self) -> (&str, Option<&str>) {
-        match self {
-            Interaction::BreakGlass(c) => (&c.team_id, c.api_app_id.as_deref()),
+        let o = match self {
+            Interaction::BreakGlass(c) => return (&c.team_id, c.api_app_id.as_deref()),
             Interaction::Ignored {
                 team_id,
                 api_app_id,
-            } => (team_id, api_app_id.as_deref()),
-        }
+            } => return (team_id, api_app_id.as_deref()),
+            Interaction::Command(c) => &c.origin,
+            Interaction::Submission(s) => &s.origin,
+            Interaction::Lease(l) => &l.origin,
+        };
+        (&o.team_id, o.api_app_id.as_deref())
     }
 }
 
-/// Parses a form-encoded interactivity body.
+/// Parses a form-encoded body: an interactivity `payload`, or a slash command.
 pub fn parse_form(body: &[u8]) -> Result<Interaction, PayloadError> {
-    let payload = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .map_err(|_| PayloadError::MissingPayload)?
-        .into_iter()
-        .find_map(|(k, v)| (k == "payload").then_some(v))
-        .ok_or(PayloadError::MissingPayload)?;
-    parse_payload(&payload)
+    let fields = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .map_err(|_| PayloadError::MissingPayload)?;
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find_map(|(k, v)| (k == name).then_some(v.as_str()))
+    };
+    if let Some(payload) = get("payload") {
+        return parse_payload(payload);
+    }
+    let Some(command) = get("command") else {
+        return Err(PayloadError::MissingPayload);
+    };
+    if command != "/break-glass" {
+        return Err(PayloadError::UnknownType(
+            crate::domain::truncate(command, 40).to_owned(),
+        ));
+    }
+    let required = |name: &'static str| {
+        get(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| bad(name, "missing"))
+    };
+    Ok(Interaction::Command(Command {
+        origin: Origin {
+            team_id: required("team_id")?,
+            api_app_id: get("api_app_id").map(str::to_owned),
+            user_id: required("user_id")?,
+        },
+        trigger_id: required("trigger_id")?,
+        channel_id: get("channel_id").map(str::to_owned),
+    }))
 }
 
 /// Parses the JSON of the `payload` field.
@@ -96,6 +175,7 @@ pub fn parse_payload(json: &str) -> Result<Interaction, PayloadError> {
     match raw {
         RawPayload::InteractiveMessage(p) => p.into_interaction(),
         RawPayload::BlockActions(p) => p.into_interaction(),
+        RawPayload::ViewSubmission(p) => p.into_interaction(),
         RawPayload::Other => Err(PayloadError::UnknownType(peek_type(json))),
     }
 }
@@ -118,6 +198,7 @@ fn peek_type(json: &str) -> String {
 enum RawPayload {
     InteractiveMessage(Legacy),
     BlockActions(Blocks),
+    ViewSubmission(ViewSubmission),
     #[serde(other)]
     Other,
 }
@@ -203,6 +284,18 @@ impl Blocks {
         let [action] = self.actions.as_slice() else {
             return Err(bad("actions", "expected exactly the clicked action"));
         };
+        if action.action_id == END_ACCESS_ACTION || action.action_id == EXTEND_ACCESS_ACTION {
+            return Ok(Interaction::Lease(LeaseClick {
+                extend: action.action_id == EXTEND_ACCESS_ACTION,
+                request_id: action.value.clone().unwrap_or_default(),
+                response_url: self.response_url,
+                origin: Origin {
+                    team_id: self.team.id,
+                    api_app_id: self.api_app_id,
+                    user_id: self.user.id,
+                },
+            }));
+        }
         if action.action_id != BREAK_GLASS_ACTION {
             return Ok(Interaction::Ignored {
                 team_id: self.team.id,
@@ -222,6 +315,76 @@ impl Blocks {
             message_ts: self.container.and_then(|c| c.message_ts),
             action_ts: action.action_ts.clone(),
             response_url: self.response_url,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+struct ViewSubmission {
+    team: Id,
+    user: Id,
+    api_app_id: Option<String>,
+    view: View,
+}
+
+#[derive(Deserialize)]
+struct View {
+    id: String,
+    callback_id: Option<String>,
+    #[serde(default)]
+    private_metadata: String,
+    state: State,
+}
+
+#[derive(Deserialize)]
+struct State {
+    /// block id → action id → element state.
+    values: std::collections::HashMap<String, std::collections::HashMap<String, Element>>,
+}
+
+#[derive(Deserialize)]
+struct Element {
+    value: Option<String>,
+    selected_option: Option<SelectedOption>,
+}
+
+#[derive(Deserialize)]
+struct SelectedOption {
+    value: String,
+}
+
+impl ViewSubmission {
+    fn into_interaction(self) -> Result<Interaction, PayloadError> {
+        if self.view.callback_id.as_deref() != Some(MODAL_CALLBACK) {
+            return Err(PayloadError::UnknownType(
+                "view_submission of another view".into(),
+            ));
+        }
+        let values = &self.view.state.values;
+        let get = |block: &str| {
+            values
+                .get(block)
+                .and_then(|actions| actions.get(block))
+                .and_then(|e| {
+                    e.selected_option
+                        .as_ref()
+                        .map(|o| o.value.clone())
+                        .or_else(|| e.value.clone())
+                        .filter(|v| !v.trim().is_empty())
+                })
+        };
+        Ok(Interaction::Submission(Submission {
+            account: get("account"),
+            permission_set: get("permission_set"),
+            duration: get("duration"),
+            reason: get("reason"),
+            view_id: self.view.id,
+            private_metadata: self.view.private_metadata,
+            origin: Origin {
+                team_id: self.team.id,
+                api_app_id: self.api_app_id,
+                user_id: self.user.id,
+            },
         }))
     }
 }
@@ -333,6 +496,62 @@ mod tests {
     }
 
     #[test]
+    fn slash_command() {
+        let body = b"token=x&team_id=T1&team_domain=ex&channel_id=C1&user_id=U1&command=%2Fbreak-glass&text=&api_app_id=A1&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=13345224609.738474920.8088930838d88f008e0";
+        let Interaction::Command(c) = parse_form(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.origin.user_id, "U1");
+        assert_eq!(c.trigger_id, "13345224609.738474920.8088930838d88f008e0");
+        assert_eq!(
+            parse_form(b"command=%2Fother&team_id=T1&user_id=U1&trigger_id=t"),
+            Err(PayloadError::UnknownType("/other".into()))
+        );
+        assert!(matches!(
+            parse_form(b"command=%2Fbreak-glass&team_id=T1&user_id=U1"),
+            Err(PayloadError::BadField {
+                field: "trigger_id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn view_submission() {
+        let json = serde_json::json!({
+            "type": "view_submission", "team": {"id": "T1"}, "user": {"id": "U1"}, "api_app_id": "A1",
+            "view": {"id": "V1", "callback_id": "break_glass_request", "private_metadata": "{}",
+                "state": {"values": {
+                    "account": {"account": {"type": "static_select", "selected_option": {"value": "123456789012"}}},
+                    "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": SEED_PS}}},
+                    "duration": {"duration": {"type": "static_select", "selected_option": {"value": "1h"}}},
+                    "reason": {"reason": {"type": "plain_text_input", "value": "  "}}
+                }}}
+        });
+        let Interaction::Submission(s) = parse_payload(&json.to_string()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.account.as_deref(), Some("123456789012"));
+        assert_eq!(s.permission_set.as_deref(), Some(SEED_PS));
+        assert_eq!(s.duration.as_deref(), Some("1h"));
+        assert_eq!(s.reason, None, "a blank reason is no reason");
+        assert_eq!(s.view_id, "V1");
+    }
+
+    #[test]
+    fn lease_buttons() {
+        let json = serde_json::json!({
+            "type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U1"},
+            "actions": [{"action_id": "end_access", "value": "bg-0123", "type": "button", "action_ts": "1"}]
+        });
+        let Interaction::Lease(l) = parse_payload(&json.to_string()).unwrap() else {
+            panic!()
+        };
+        assert!(!l.extend);
+        assert_eq!(l.request_id, "bg-0123");
+    }
+
+    #[test]
     fn callback_ids() {
         assert_eq!(
             account_from_id("f", "a_123456789012_b").unwrap().as_str(),
@@ -359,6 +578,12 @@ mod tests {
     #[test]
     fn bad_payloads() {
         assert_eq!(parse_form(b"foo=bar"), Err(PayloadError::MissingPayload));
+        assert!(matches!(
+            parse_payload(
+                r#"{"type":"view_submission","team":{"id":"T"},"user":{"id":"U"},"view":{"id":"V","callback_id":"other","state":{"values":{}}}}"#
+            ),
+            Err(PayloadError::UnknownType(_))
+        ));
         assert_eq!(parse_form(b"%%%"), Err(PayloadError::MissingPayload));
         assert!(matches!(
             parse_form(b"payload=%7Bnot+json"),

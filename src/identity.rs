@@ -1,0 +1,204 @@
+//! Who is clicking: Slack user → Identity Center user (and groups).
+//!
+//! An explicit mapping in the policy wins. Otherwise Slack's `users.info` gives the user's
+//! e-mail, and Identity Store `GetUserId` on `emails.value` finds the Identity Center user (never a
+//! `ListUsers` scan). Bots, deleted, restricted (guest) and external users are refused.
+//! Answers are cached for the life of the container; refusals are not, so a fixed account
+//! works at once.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use crate::aws::sso::{Instance, Sso};
+use crate::error::Error;
+use crate::policy::Policy;
+use crate::slack::api::{SlackApi, SlackError, SlackUser};
+
+/// An Identity Center user a Slack user maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub sso_user_name: String,
+    /// The Identity Store user id, when it had to be looked up anyway.
+    pub principal_id: Option<String>,
+    /// Groups (display names) the user is in, among those the policy mentions.
+    pub groups: BTreeSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// This Slack user may not break glass at all; the reason is shown to them.
+    #[error("{0}")]
+    Refused(String),
+    /// A lookup failed; try again.
+    #[error("could not look you up: {0}")]
+    Unavailable(String),
+}
+
+impl From<Error> for IdentityError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(_) => IdentityError::Refused(
+                "no Identity Center user has your Slack e-mail address".into(),
+            ),
+            other => IdentityError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<SlackError> for IdentityError {
+    fn from(e: SlackError) -> Self {
+        match e {
+            SlackError::Api { error, .. } if error == "user_not_found" => {
+                IdentityError::Refused("Slack does not know your user".into())
+            }
+            other => IdentityError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Why a Slack user may never break glass, if they may not.
+pub fn refusal(user: &SlackUser, our_team: Option<&str>) -> Option<&'static str> {
+    if user.is_bot {
+        Some("bots cannot break glass")
+    } else if user.deleted {
+        Some("deactivated users cannot break glass")
+    } else if user.is_restricted || user.is_ultra_restricted {
+        Some("guest accounts cannot break glass")
+    } else if user.is_stranger
+        || matches!((our_team, user.team_id.as_deref()), (Some(ours), Some(theirs)) if ours != theirs)
+    {
+        Some("users from other workspaces cannot break glass")
+    } else {
+        None
+    }
+}
+
+pub struct Directory {
+    pub slack: SlackApi,
+    pub sso: Sso,
+    pub instance: Instance,
+    pub team_id: Option<String>,
+    cache: Mutex<HashMap<String, Person>>,
+}
+
+impl Directory {
+    pub fn new(slack: SlackApi, sso: Sso, instance: Instance, team_id: Option<String>) -> Self {
+        Self {
+            slack,
+            sso,
+            instance,
+            team_id,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn resolve(
+        &self,
+        policy: &Policy,
+        slack_user: &str,
+    ) -> Result<Person, IdentityError> {
+        if let Some(p) = self.cache.lock().expect("cache lock").get(slack_user) {
+            return Ok(p.clone());
+        }
+        let mut person = match policy.users.get(slack_user) {
+            Some(name) => Person {
+                sso_user_name: name.clone(),
+                principal_id: None,
+                groups: BTreeSet::new(),
+            },
+            None => {
+                let user = self.slack.user_info(slack_user).await?;
+                if let Some(why) = refusal(&user, self.team_id.as_deref()) {
+                    return Err(IdentityError::Refused(why.into()));
+                }
+                let email = user
+                    .profile
+                    .email
+                    .filter(|e| !e.is_empty())
+                    .ok_or_else(|| {
+                        IdentityError::Refused("your Slack profile has no e-mail address".into())
+                    })?;
+                let id = self.sso.user_id_by_email(&self.instance, &email).await?;
+                let name = self.sso.user_name(&self.instance, &id).await?;
+                Person {
+                    sso_user_name: name,
+                    principal_id: Some(id),
+                    groups: BTreeSet::new(),
+                }
+            }
+        };
+        let wanted = policy.groups();
+        if !wanted.is_empty() {
+            let id = match &person.principal_id {
+                Some(id) => id.clone(),
+                None => {
+                    self.sso
+                        .user_id(&self.instance, &person.sso_user_name)
+                        .await?
+                }
+            };
+            person.groups = self.sso.member_of(&self.instance, &id, &wanted).await?;
+            person.principal_id = Some(id);
+        }
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(slack_user.to_owned(), person.clone());
+        Ok(person)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(f: impl FnOnce(&mut SlackUser)) -> SlackUser {
+        let mut u = SlackUser {
+            id: "U1".into(),
+            team_id: Some("T1".into()),
+            is_bot: false,
+            deleted: false,
+            is_restricted: false,
+            is_ultra_restricted: false,
+            is_stranger: false,
+            profile: Default::default(),
+        };
+        f(&mut u);
+        u
+    }
+
+    #[test]
+    fn refuses_bots_deleted_guests_and_strangers() {
+        assert_eq!(refusal(&user(|_| {}), Some("T1")), None);
+        assert!(
+            refusal(&user(|u| u.is_bot = true), Some("T1"))
+                .unwrap()
+                .contains("bots")
+        );
+        assert!(
+            refusal(&user(|u| u.deleted = true), Some("T1"))
+                .unwrap()
+                .contains("deactivated")
+        );
+        assert!(
+            refusal(&user(|u| u.is_restricted = true), Some("T1"))
+                .unwrap()
+                .contains("guest")
+        );
+        assert!(
+            refusal(&user(|u| u.is_ultra_restricted = true), Some("T1"))
+                .unwrap()
+                .contains("guest")
+        );
+        assert!(
+            refusal(&user(|u| u.team_id = Some("T2".into())), Some("T1"))
+                .unwrap()
+                .contains("other workspaces")
+        );
+        assert!(
+            refusal(&user(|u| u.is_stranger = true), None)
+                .unwrap()
+                .contains("other workspaces")
+        );
+    }
+}

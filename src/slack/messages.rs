@@ -1,0 +1,177 @@
+//! The follow-up messages of a request's conversation: granted (with **End access now** and
+//! **Extend**), revoked, and the report's summary. All user-supplied text is escaped.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::escape;
+use super::payload::{END_ACCESS_ACTION, EXTEND_ACCESS_ACTION};
+use crate::time_util::hhmm;
+
+/// What the messages say about a request.
+pub struct About<'a> {
+    pub request_id: &'a str,
+    pub user: &'a str,
+    pub account_id: &'a str,
+    pub account_name: Option<&'a str>,
+    pub permission_set: &'a str,
+}
+
+impl About<'_> {
+    fn target(&self) -> String {
+        let account = match self.account_name {
+            Some(n) => format!("*{}* (`{}`)", escape(n), self.account_id),
+            None => format!("`{}`", self.account_id),
+        };
+        format!("{account} as *{}*", escape(self.permission_set))
+    }
+}
+
+/// `<!date^…>` renders in each reader's time zone; the fallback is UTC.
+fn slack_time(t: OffsetDateTime) -> String {
+    format!("<!date^{}^{{time}}|{}>", t.unix_timestamp(), hhmm(t))
+}
+
+fn section(text: String) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+}
+
+pub fn granted(a: &About<'_>, until: OffsetDateTime) -> Value {
+    let text = format!(
+        ":unlock: {} has access to {} until {}.",
+        escape(a.user),
+        a.target(),
+        slack_time(until)
+    );
+    json!({
+        "text": text,
+        "blocks": [
+            section(text.clone()),
+            {"type": "actions", "block_id": "lease", "elements": [
+                {"type": "button", "action_id": END_ACCESS_ACTION, "value": a.request_id, "style": "danger",
+                 "text": {"type": "plain_text", "text": "End access now"},
+                 "confirm": {"title": {"type": "plain_text", "text": "End access now?"},
+                             "text": {"type": "plain_text", "text": "The assignment is removed within a minute."},
+                             "confirm": {"type": "plain_text", "text": "End access"},
+                             "deny": {"type": "plain_text", "text": "Keep it"}}},
+                {"type": "button", "action_id": EXTEND_ACCESS_ACTION, "value": a.request_id,
+                 "text": {"type": "plain_text", "text": "Extend"}}
+            ]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("Request `{}`", a.request_id)}]}
+        ]
+    })
+}
+
+pub fn revoked(a: &About<'_>, why: &str) -> Value {
+    let text = format!(
+        ":lock: Access to {} for {} has ended ({}).",
+        a.target(),
+        escape(a.user),
+        escape(why)
+    );
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+pub fn revoke_failed(a: &About<'_>) -> Value {
+    let text = format!(
+        ":rotating_light: Access to {} for {} could *not* be revoked. The security team has been alerted; remove the assignment by hand.",
+        a.target(),
+        escape(a.user)
+    );
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+/// One flagged event in the summary.
+pub struct Flagged<'a> {
+    pub time: OffsetDateTime,
+    pub why: &'a str,
+    pub service: &'a str,
+    pub action: &'a str,
+}
+
+pub fn reported(
+    a: &About<'_>,
+    counts: (usize, usize, usize),
+    flagged: &[Flagged<'_>],
+    recipients: &str,
+    incomplete: bool,
+) -> Value {
+    let (events, writes, errors) = counts;
+    let mut text = format!(
+        ":page_facing_up: Report on {} for {} sent to {}: {events} events, {writes} writes, {errors} errors, {} flagged.",
+        a.target(),
+        escape(a.user),
+        escape(recipients),
+        flagged.len()
+    );
+    for f in flagged.iter().take(5) {
+        text += &format!(
+            "\n• {} {}: {} {}",
+            hhmm(f.time),
+            escape(f.why),
+            escape(f.service),
+            escape(f.action)
+        );
+    }
+    if flagged.len() > 5 {
+        text += &format!("\n• … and {} more in the report", flagged.len() - 5);
+    }
+    if incomplete {
+        text += "\n:warning: CloudTrail could not be read completely; the report says which parts are missing.";
+    }
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about() -> About<'static> {
+        About {
+            request_id: "bg-0123",
+            user: "alice@example.com",
+            account_id: "123456789012",
+            account_name: Some("prod <!channel>"),
+            permission_set: "Admin&Co",
+        }
+    }
+
+    #[test]
+    fn granted_has_the_lease_buttons_and_escapes() {
+        let until = crate::time_util::from_rfc3339("2026-11-24T09:30:00Z").unwrap();
+        let m = granted(&about(), until);
+        let text = m["text"].as_str().unwrap();
+        assert!(
+            text.contains("prod &lt;!channel&gt;") && text.contains("Admin&amp;Co"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<!date^1795512600^{time}|09:30 UTC>"),
+            "{text}"
+        );
+        let buttons = &m["blocks"][1]["elements"];
+        assert_eq!(buttons[0]["action_id"], "end_access");
+        assert_eq!(buttons[0]["value"], "bg-0123");
+        assert_eq!(buttons[1]["action_id"], "extend_access");
+        assert_eq!(buttons[1]["value"], "bg-0123");
+    }
+
+    #[test]
+    fn report_summary_lists_flagged_events() {
+        let t = crate::time_util::from_rfc3339("2026-11-24T09:30:00Z").unwrap();
+        let flagged: Vec<Flagged> = (0..7)
+            .map(|_| Flagged {
+                time: t,
+                why: "error",
+                service: "iam",
+                action: "<b>",
+            })
+            .collect();
+        let m = reported(&about(), (10, 3, 7), &flagged, "sec@example.com", true);
+        let text = m["text"].as_str().unwrap();
+        assert!(text.contains("10 events, 3 writes, 7 errors, 7 flagged"));
+        assert!(text.contains("&lt;b&gt;") && !text.contains("<b>"));
+        assert!(text.contains("and 2 more"));
+        assert!(text.contains("could not be read completely"));
+    }
+}
