@@ -48,6 +48,20 @@ USERS = [  # (Slack user id, SSO user name = e-mail, display name, Slack handle)
     ("U0ALICE0001", "alice@example.com", "Alice Example", "alice"),
     ("U0BOB00001", "bob@example.com", "Bob Example", "bob"),
 ]
+# Identity Center users the policy does not map: found through their Slack e-mail.
+EMAIL_USERS = [
+    ("U0CAROL001", "carol@example.com", "Carol Example", "carol"),  # covered by Slack id
+    ("U0DAVE0001", "dave@example.com", "Dave Example", "dave"),  # covered by the SRE group
+]
+GROUP = "SRE"  # dave is a member
+# Slack users that must be refused whatever the policy says.
+REFUSED_SLACK_USERS = {
+    "U0BOT00001": {"is_bot": True},
+    "U0GUEST001": {"is_restricted": True},
+    "U0GONE0001": {"deleted": True},
+    "U0STRANGE1": {"team_id": "T0OTHERTEAM"},
+}
+NOTIFY_CHANNEL = "C0BREAKGLASS"
 
 
 STUB_MANIFEST = f"""# written by testbed/stack.py for `cargo lambda watch --only-lambda-apis`
@@ -201,15 +215,22 @@ def seed_aws(moto_url: str, asl_path: Path) -> dict[str, str]:
     out["IDENTITY_STORE_ID"] = instance["IdentityStoreId"]
 
     ids = aws_client("identitystore", moto_url)
-    for _, email, display, _ in USERS:
+    user_ids = {}
+    for _, email, display, _ in USERS + EMAIL_USERS:
         given, family = display.split(" ", 1)
-        ids.create_user(
+        user_ids[email] = ids.create_user(
             IdentityStoreId=out["IDENTITY_STORE_ID"],
             UserName=email,
             DisplayName=display,
             Name={"GivenName": given, "FamilyName": family},
             Emails=[{"Value": email, "Type": "work", "Primary": True}],
-        )
+        )["UserId"]
+    group = ids.create_group(IdentityStoreId=out["IDENTITY_STORE_ID"], DisplayName=GROUP)["GroupId"]
+    ids.create_group_membership(
+        IdentityStoreId=out["IDENTITY_STORE_ID"],
+        GroupId=group,
+        MemberId={"UserId": user_ids[EMAIL_USERS[1][1]]},
+    )
 
     for key, name, description in [
         ("EXAMPLE_PERMISSION_SET_ARN", "BreakGlassAdmin", "Emergency administrator access"),
@@ -274,15 +295,21 @@ def seed_slack(slack_url: str) -> None:
             "is_ultra_restricted": False,
             "profile": {"email": email, "real_name": display, "display_name": handle},
         }
-        for uid, email, display, handle in USERS
+        for uid, email, display, handle in USERS + EMAIL_USERS
     }
+    for uid, quirk in REFUSED_SLACK_USERS.items():
+        users[uid] = {**users[USERS[0][0]], "id": uid, "name": uid.lower(), **quirk}
+        users[uid]["profile"] = {"email": f"{uid.lower()}@example.com"}
     http_json("POST", f"{slack_url}/_testbed/users", users)
 
 
 def policy_toml(permission_set_arn: str, duration: str) -> str:
     users = "\n".join(f'{uid} = "{email}"' for uid, email, _, _ in USERS)
-    slack_users = ", ".join(f'"{uid}"' for uid, _, _, _ in USERS)
+    covered = [uid for uid, _, _, _ in USERS] + [EMAIL_USERS[0][0]] + list(REFUSED_SLACK_USERS)
+    slack_users = ", ".join(f'"{uid}"' for uid in covered)
     return f"""version = 1
+# Written by testbed/stack.py. Alice and Bob are mapped explicitly; Carol is found through
+# her Slack e-mail; Dave through his e-mail and the SRE group.
 [users]
 {users}
 [accounts]
@@ -295,6 +322,16 @@ accounts = ["{ACCOUNT_ID}"]
 permission_sets = ["{permission_set_arn}"]
 default_duration = "{duration}"
 max_duration = "4h"
+notify_channel = "{NOTIFY_CHANNEL}"
+[[rule]]
+name = "sre-readonly"
+effect = "allow"
+sso_groups = ["{GROUP}"]
+accounts = ["{ACCOUNT_ID}"]
+permission_sets = ["ReadOnly"]
+default_duration = "{duration}"
+max_duration = "1h"
+reason_required = true
 """
 
 
@@ -437,6 +474,11 @@ class Stack:
             "SLACK_SECRET_ARN": ids["SLACK_SECRET_ARN"],
             "SECOND_SLACK_USER_ID": USERS[1][0],
             "SECOND_SSO_USER_NAME": USERS[1][1],
+            "EMAIL_SLACK_USER_ID": EMAIL_USERS[0][0],
+            "EMAIL_SSO_USER_NAME": EMAIL_USERS[0][1],
+            "GROUP_SLACK_USER_ID": EMAIL_USERS[1][0],
+            "GROUP_SSO_USER_NAME": EMAIL_USERS[1][1],
+            "NOTIFY_CHANNEL": NOTIFY_CHANNEL,
             "POLICY_FILE": str(self.policy_file),
             "LOG_DIR": str(self.log_dir),
         }

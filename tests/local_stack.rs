@@ -326,6 +326,7 @@ async fn the_whole_cycle() {
             "granting",
             "assignment_requested",
             "granted",
+            "announced",
             "revoked",
             "reported"
         ]

@@ -76,6 +76,25 @@ impl SlackApi {
     /// Calls a Web API method with a JSON body; retries transport failures, 5xx and
     /// `ratelimited` with a short backoff. Returns the response when `ok` is true.
     pub async fn call(&self, method: &'static str, body: &Value) -> Result<Value, SlackError> {
+        self.send(method, |http, url| http.post(url).json(body))
+            .await
+    }
+
+    /// Read methods such as `users.info` take form arguments, not JSON.
+    async fn call_form(
+        &self,
+        method: &'static str,
+        args: &[(&str, &str)],
+    ) -> Result<Value, SlackError> {
+        self.send(method, |http, url| http.post(url).form(args))
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &'static str,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<Value, SlackError> {
         let token = self.token.as_deref().ok_or(SlackError::NoToken)?;
         let url = format!("{}/{method}", self.base_url);
         let mut last = SlackError::Transport {
@@ -83,13 +102,7 @@ impl SlackApi {
             reason: "not attempted".into(),
         };
         for attempt in 1..=ATTEMPTS {
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(token)
-                .json(body)
-                .send()
-                .await;
+            let sent = build(&self.http, &url).bearer_auth(token).send().await;
             match sent {
                 Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
                     last = SlackError::Transport {
@@ -126,7 +139,7 @@ impl SlackApi {
     }
 
     pub async fn user_info(&self, user: &str) -> Result<SlackUser, SlackError> {
-        let v = self.call("users.info", &json!({ "user": user })).await?;
+        let v = self.call_form("users.info", &[("user", user)]).await?;
         serde_json::from_value(v["user"].clone()).map_err(|e| SlackError::Transport {
             method: "users.info",
             reason: format!("unexpected user object: {e}"),
