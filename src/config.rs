@@ -54,6 +54,8 @@ pub struct Config {
     pub slack_api_url: String,
     /// How long to wait after revoking before reading CloudTrail (it lags up to ~15 min).
     pub cloudtrail_delay: Duration,
+    /// How often the Hold loop looks at the lease: End access now takes effect within this.
+    pub lease_poll: Duration,
     /// Identity Center instance; discovered with `ListInstances` when not set.
     pub sso_instance_arn: Option<String>,
     pub identity_store_id: Option<String>,
@@ -130,6 +132,10 @@ impl Config {
         };
         let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
         let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
+        let lease_poll = seconds("LEASE_POLL_SECONDS", 60, &mut problems);
+        if lease_poll.as_secs() == 0 || lease_poll.as_secs() > 3600 {
+            problems.push("LEASE_POLL_SECONDS must be between 1 and 3600".into());
+        }
 
         let sso_instance_arn = opt("SSO_INSTANCE_ARN");
         let identity_store_id = opt("IDENTITY_STORE_ID");
@@ -162,6 +168,7 @@ impl Config {
             slack_api_app_id: opt("SLACK_API_APP_ID"),
             slack_api_url: opt("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
             cloudtrail_delay,
+            lease_poll,
             sso_instance_arn,
             identity_store_id,
             report_sender,

@@ -97,6 +97,8 @@ pub struct Policy {
     pub users: BTreeMap<String, String>,
     /// Account id → friendly name.
     pub accounts: BTreeMap<AccountId, String>,
+    /// Slack users who may end or extend anyone's access (besides the requester).
+    pub responders: BTreeSet<String>,
     pub rules: Vec<Rule>,
 }
 
@@ -232,6 +234,8 @@ struct RawPolicy {
     users: BTreeMap<String, String>,
     #[serde(default)]
     accounts: BTreeMap<String, String>,
+    #[serde(default)]
+    responders: Vec<String>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -303,6 +307,11 @@ impl RawPolicy {
                 AccountId::parse(&id).map_err(|e| err(format!("accounts.{id}"), e.to_string()))?;
             accounts.insert(acct, name);
         }
+        let responders = checked_set("responders", self.responders, true, |u| {
+            (u != ANY && is_slack_user_id(u))
+                .then_some(())
+                .ok_or("not a Slack user id (U… or W…)".into())
+        })?;
         if self.rules.is_empty() {
             return Err(err("rule", "no rules: nobody could break glass"));
         }
@@ -405,6 +414,7 @@ impl RawPolicy {
         Ok(Policy {
             users: self.users,
             accounts,
+            responders,
             rules,
         })
     }

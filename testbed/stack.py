@@ -62,6 +62,7 @@ REFUSED_SLACK_USERS = {
     "U0STRANGE1": {"team_id": "T0OTHERTEAM"},
 }
 NOTIFY_CHANNEL = "C0BREAKGLASS"
+RESPONDER = "U0RESPOND1"  # may end or extend anyone's access
 
 
 STUB_MANIFEST = f"""# written by testbed/stack.py for `cargo lambda watch --only-lambda-apis`
@@ -308,6 +309,7 @@ def policy_toml(permission_set_arn: str, duration: str) -> str:
     covered = [uid for uid, _, _, _ in USERS] + [EMAIL_USERS[0][0]] + list(REFUSED_SLACK_USERS)
     slack_users = ", ".join(f'"{uid}"' for uid in covered)
     return f"""version = 1
+responders = ["{RESPONDER}"]
 # Written by testbed/stack.py. Alice and Bob are mapped explicitly; Carol is found through
 # her Slack e-mail; Dave through his e-mail and the SRE group.
 [users]
@@ -354,6 +356,7 @@ class Stack:
         instances: int = 2,
         cloudtrail_delay_seconds: int = 900,
         duration: str = "1h",
+        lease_poll_seconds: int = 60,
         no_binary: bool = False,
         asl: str | Path | None = None,
         startup_timeout: float = 60.0,
@@ -366,6 +369,7 @@ class Stack:
         self.instances = 0 if no_binary else instances
         self.cloudtrail_delay_seconds = cloudtrail_delay_seconds
         self.duration = duration
+        self.lease_poll_seconds = lease_poll_seconds
         self.asl = Path(asl or REPO / "sfn" / "break-glass.asl.json").resolve()
         self.startup_timeout = startup_timeout
         self.children: list[Child] = []
@@ -479,6 +483,7 @@ class Stack:
             "GROUP_SLACK_USER_ID": EMAIL_USERS[1][0],
             "GROUP_SSO_USER_NAME": EMAIL_USERS[1][1],
             "NOTIFY_CHANNEL": NOTIFY_CHANNEL,
+            "RESPONDER_SLACK_USER_ID": RESPONDER,
             "POLICY_FILE": str(self.policy_file),
             "LOG_DIR": str(self.log_dir),
         }
@@ -514,6 +519,7 @@ class Stack:
             REPORT_SENDER=SENDER,
             REPORT_RECIPIENTS=RECIPIENTS,
             CLOUDTRAIL_DELAY_SECONDS=str(self.cloudtrail_delay_seconds),
+            LEASE_POLL_SECONDS=str(self.lease_poll_seconds),
             CLOUDTRAIL_REGIONS=REGION,
             RUST_LOG="info",
         )
@@ -570,6 +576,7 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=2, help="copies of the binary (default 2)")
     parser.add_argument("--cloudtrail-delay-seconds", type=int, default=900)
     parser.add_argument("--duration", default="1h", help="policy default_duration (default 1h)")
+    parser.add_argument("--lease-poll-seconds", type=int, default=60, help="End access now acts within this (default 60)")
     parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     args = parser.parse_args()
@@ -583,6 +590,7 @@ def main() -> int:
         instances=args.instances,
         cloudtrail_delay_seconds=args.cloudtrail_delay_seconds,
         duration=args.duration,
+        lease_poll_seconds=args.lease_poll_seconds,
         no_binary=args.no_binary,
         asl=args.asl,
     )

@@ -86,6 +86,10 @@ pub struct RequestRecord {
     pub principal_id: Option<String>,
     /// The assignment existed before we granted (standing access): never delete it.
     pub preexisting: bool,
+    /// Joined another live lease's assignment instead of creating one.
+    pub shared: bool,
+    /// Who pressed **End access now**, if anyone.
+    pub ended_by: Option<String>,
     pub creation_request_id: Option<String>,
     pub granted_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
@@ -318,6 +322,107 @@ impl Store {
     }
 }
 
+/// A lease set: the live requests sharing one Identity Center assignment, keyed by
+/// (principal, account, permission set). The assignment is created when the first lease
+/// joins and deleted when the last one leaves, unless it was standing access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub holders: Vec<String>,
+    /// The assignment existed before break glass: never delete it.
+    pub standing: bool,
+    /// The last holder left and the assignment is being deleted; joiners must wait.
+    pub releasing: bool,
+    pub version: u64,
+}
+
+impl Lease {
+    pub fn key(principal: &str, account: &AccountId, ps: &PermissionSetArn) -> String {
+        format!("lease#{principal}#{account}#{ps}")
+    }
+}
+
+const LEASE_SK: &str = "lease";
+
+impl Store {
+    pub async fn lease(&self, key: &str) -> Result<Option<Lease>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .key("sk", s(LEASE_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let bad = || Error::InvalidInput(format!("lease {key} is malformed"));
+        Ok(Some(Lease {
+            key: key.to_owned(),
+            holders: item
+                .get("holders")
+                .and_then(|v| v.as_l().ok())
+                .ok_or_else(bad)?
+                .iter()
+                .filter_map(|v| v.as_s().ok().cloned())
+                .collect(),
+            standing: item.get("standing").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            releasing: item.get("releasing").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            version: item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad)?,
+        }))
+    }
+
+    /// Writes a lease: a new one (`expected` = None) only if none exists, otherwise only if it
+    /// is still at `expected`. `Ok(false)` when someone else changed it first.
+    pub async fn put_lease(&self, lease: &Lease, expected: Option<u64>) -> Result<bool, Error> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&lease.key))
+            .item("sk", s(LEASE_SK))
+            .item("holders", AttributeValue::L(lease.holders.iter().map(s).collect()))
+            .item("standing", flag(lease.standing))
+            .item("releasing", flag(lease.releasing))
+            .item("version", AttributeValue::N(lease.version.to_string()));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// Deletes a lease only if it is still at `version`.
+    pub async fn delete_lease(&self, key: &str, version: u64) -> Result<bool, Error> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .key("sk", s(LEASE_SK))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
+        }
+    }
+}
+
 fn condition_failed<R>(
     e: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
@@ -362,8 +467,10 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ),
         ("requested_at".to_owned(), ts(r.requested_at)),
         ("preexisting".to_owned(), flag(r.preexisting)),
+        ("shared".to_owned(), flag(r.shared)),
     ]);
     let opt_s = [
+        ("ended_by", &r.ended_by),
         ("reason", &r.reason),
         ("notify_channel", &r.notify_channel),
         ("thread_ts", &r.thread_ts),
@@ -434,6 +541,12 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
             .copied()
             .unwrap_or(false),
         creation_request_id: opt_s("creation_request_id"),
+        shared: item
+            .get("shared")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        ended_by: opt_s("ended_by"),
         granted_at: opt_t("granted_at")?,
         expires_at: opt_t("expires_at")?,
         revoked_at: opt_t("revoked_at")?,
@@ -470,6 +583,8 @@ pub(crate) mod tests {
             requested_at: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
             principal_id: None,
             preexisting: false,
+            shared: false,
+            ended_by: None,
             creation_request_id: None,
             granted_at: None,
             expires_at: from_rfc3339("2026-11-24T09:00:00Z"),

@@ -110,6 +110,7 @@ impl App {
                         team_id: self.cfg.slack_team_id.clone(),
                         api_app_id: self.cfg.slack_api_app_id.clone(),
                         cloudtrail_delay: self.cfg.cloudtrail_delay,
+                        lease_poll: self.cfg.lease_poll,
                     },
                     policy: self.policy.clone(),
                     store: Store::new(

@@ -78,6 +78,7 @@ pub struct Settings {
     pub team_id: Option<String>,
     pub api_app_id: Option<String>,
     pub cloudtrail_delay: Duration,
+    pub lease_poll: Duration,
 }
 
 pub struct Webhook {
@@ -279,6 +280,8 @@ impl Webhook {
             requested_at: now,
             principal_id: a.person.principal_id.clone(),
             preexisting: false,
+            shared: false,
+            ended_by: None,
             creation_request_id: None,
             granted_at: None,
             expires_at: None,
@@ -320,6 +323,7 @@ impl Webhook {
         let input = json!({
             "request_id": id.as_str(),
             "cloudtrail_delay_seconds": self.settings.cloudtrail_delay.as_secs(),
+            "lease_poll_seconds": self.settings.lease_poll.as_secs(),
         });
         match self.executions.start(&id, &input).await {
             Ok(Started::Running(arn)) => {
@@ -459,9 +463,78 @@ impl Webhook {
         }
     }
 
-    async fn lease(&self, l: LeaseClick, _now: OffsetDateTime) -> Reply {
-        let _ = l;
-        Reply::ephemeral("Ending or extending access from Slack is not available yet.")
+    /// **End access now** and **Extend**: only the requester or a responder; a fenced write
+    /// moves `expires_at`, and the Hold loop acts on it at its next look.
+    async fn lease(&self, l: LeaseClick, now: OffsetDateTime) -> Reply {
+        let Ok(id) = RequestId::parse(&l.request_id) else {
+            return Reply::ephemeral("This button does not name a break-glass request.");
+        };
+        let rec = match self.store.get(&id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Reply::ephemeral("This break-glass request does not exist."),
+            Err(e) => {
+                tracing::error!(request = %id, error = %e, "could not read the request");
+                return Reply::ephemeral("Could not read the request; try again in a moment.");
+            }
+        };
+        let user = l.origin.user_id.as_str();
+        if rec.slack_user_id != user && !self.policy.responders.contains(user) {
+            tracing::warn!(request = %id, user, "refused a lease button from someone else");
+            return Reply::ephemeral("Only the requester or a responder can end or extend this access.");
+        }
+        let (Status::Granted, Some(granted_at), Some(expires_at)) = (rec.status, rec.granted_at, rec.expires_at) else {
+            return Reply::ephemeral(&format!("This access is not active (it is {}).", rec.status.as_str()));
+        };
+        let (changes, audit, answer) = if l.extend {
+            let cap = granted_at + time::Duration::seconds(rec.max_duration.as_secs() as i64);
+            let step = time::Duration::seconds(rec.duration.as_secs() as i64);
+            let until = (expires_at.max(now) + step).min(cap);
+            if until <= expires_at {
+                return Reply::ephemeral(&format!(
+                    "This access is already at its maximum of {}.",
+                    rec.max_duration
+                ));
+            }
+            (
+                vec![("expires_at", crate::aws::store::ts(until))],
+                Audit {
+                    event: "extended",
+                    actor: user,
+                    detail: format!("until {}", crate::time_util::rfc3339(until)),
+                },
+                format!(
+                    "Extended until <!date^{}^{{time}}|{}>.",
+                    until.unix_timestamp(),
+                    crate::time_util::hhmm(until)
+                ),
+            )
+        } else {
+            (
+                vec![
+                    ("expires_at", crate::aws::store::ts(now)),
+                    ("ended_by", crate::aws::store::s(user)),
+                ],
+                Audit {
+                    event: "ended_early",
+                    actor: user,
+                    detail: format!("End access now pressed by {user}"),
+                },
+                "Access is being removed; the report follows.".to_owned(),
+            )
+        };
+        match self.store.advance(&rec, Status::Granted, changes, audit).await {
+            Ok(_) => {
+                tracing::info!(request = %id, user, extend = l.extend, "lease changed");
+                Reply::ephemeral(&answer)
+            }
+            Err(crate::error::Error::StateConflict(_)) => {
+                Reply::ephemeral("This access changed at the same moment; look at its latest state and try again.")
+            }
+            Err(e) => {
+                tracing::error!(request = %id, error = %e, "could not change the lease");
+                Reply::ephemeral("Could not change the access; try again in a moment.")
+            }
+        }
     }
 }
 
@@ -630,6 +703,7 @@ mod tests {
             team_id: Some("T0TESTTEAM".into()),
             api_app_id: Some("A0TESTAPP1".into()),
             cloudtrail_delay: Duration::from_secs(900),
+            lease_poll: Duration::from_secs(60),
         }
     }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::aws::mail::Mailer;
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
-use crate::aws::store::{Audit, RequestRecord, Status, Store, flag, s, ts};
+use crate::aws::store::{Audit, Lease, RequestRecord, Status, Store, flag, s, ts};
 use crate::domain::RequestId;
 use crate::error::Error;
 use crate::policy::Policy;
@@ -23,10 +23,26 @@ use crate::time_util::rfc3339;
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Task {
-    Grant { request_id: RequestId },
+    Grant {
+        request_id: RequestId,
+        #[serde(default)]
+        poll_seconds: Option<u64>,
+    },
+    /// Between waits of the Hold loop: has the lease ended (expired, or ended early)?
+    Check {
+        request_id: RequestId,
+        #[serde(default)]
+        poll_seconds: Option<u64>,
+    },
     Revoke { request_id: RequestId },
+    /// Revoke failed for good: mark the request, raise the alarm, tell Slack.
+    RevokeFailed { request_id: RequestId },
     Report { request_id: RequestId },
 }
+
+/// How often the Hold loop looks at the lease by default: ending early takes effect within
+/// this many seconds.
+pub const DEFAULT_POLL_SECONDS: u64 = 60;
 
 impl Task {
     pub fn parse(v: Value) -> Result<Self, Error> {
@@ -52,8 +68,10 @@ const ACTOR: &str = "break-glass";
 impl Worker {
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
         match Task::parse(payload)? {
-            Task::Grant { request_id } => self.grant(&request_id).await,
+            Task::Grant { request_id, poll_seconds } => self.grant(&request_id, poll(poll_seconds)).await,
+            Task::Check { request_id, poll_seconds } => self.check(&request_id, poll(poll_seconds)).await,
             Task::Revoke { request_id } => self.revoke(&request_id).await,
+            Task::RevokeFailed { request_id } => self.revoke_failed(&request_id).await,
             Task::Report { request_id } => self.report(&request_id).await,
         }
     }
@@ -65,9 +83,10 @@ impl Worker {
             .ok_or_else(|| Error::NotFound(format!("request {id}")))
     }
 
-    /// Creates the assignment and waits until it is provisioned. Returns `granted_at` and
-    /// `expires_at` (the Hold state waits until the latter).
-    pub async fn grant(&self, id: &RequestId) -> Result<Value, Error> {
+    /// Joins the lease set of (user, account, permission set); the first lease creates the
+    /// assignment and waits until it is provisioned. Returns the lease's state for the Hold
+    /// loop: `expires_at`, `wait_seconds` until the next look, `release`.
+    pub async fn grant(&self, id: &RequestId, poll: u64) -> Result<Value, Error> {
         let mut rec = self.load(id).await?;
         if rec.status == Status::Requested {
             let principal = match &rec.principal_id {
@@ -78,16 +97,9 @@ impl Worker {
                 Some(n) => n.clone(),
                 None => self.names.name_of(&rec.permission_set_arn).await?,
             };
-            // Standing access is recorded before we touch anything, and never deleted by us.
-            let preexisting = self
-                .sso
-                .has_assignment(
-                    &self.instance,
-                    &rec.account_id,
-                    &rec.permission_set_arn,
-                    &principal,
-                )
-                .await?;
+            let key = Lease::key(&principal, &rec.account_id, &rec.permission_set_arn);
+            let (first, standing) = self.join_lease(&key, id, &rec, &principal).await?;
+            let shared = !first && !standing;
             rec = self
                 .store
                 .advance(
@@ -95,14 +107,17 @@ impl Worker {
                     Status::Granting,
                     vec![
                         ("principal_id", s(&principal)),
-                        ("preexisting", flag(preexisting)),
+                        ("preexisting", flag(standing)),
+                        ("shared", flag(shared)),
                         ("permission_set_name", s(&ps_name)),
                     ],
                     Audit {
                         event: "granting",
                         actor: ACTOR,
-                        detail: if preexisting {
-                            format!("principal {principal} already holds this assignment (standing access)")
+                        detail: if standing {
+                            format!("principal {principal} already holds this assignment (standing access): it will be kept")
+                        } else if shared {
+                            format!("joined the live lease of principal {principal}: the assignment is shared")
                         } else {
                             format!("assigning to principal {principal}")
                         },
@@ -111,19 +126,14 @@ impl Worker {
                 .await?;
         }
         if rec.status == Status::Granting {
-            if let (Some(principal), false) = (rec.principal_id.clone(), rec.preexisting) {
+            if let (Some(principal), false, false) = (rec.principal_id.clone(), rec.preexisting, rec.shared) {
                 // A retried task resumes here and polls the provisioning request it started.
                 let creation = match rec.creation_request_id.clone() {
                     Some(c) => c,
                     None => {
                         let c = self
                             .sso
-                            .create_assignment(
-                                &self.instance,
-                                &rec.account_id,
-                                &rec.permission_set_arn,
-                                &principal,
-                            )
+                            .create_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, &principal)
                             .await?;
                         rec = self
                             .store
@@ -154,56 +164,130 @@ impl Worker {
                     Audit {
                         event: "granted",
                         actor: ACTOR,
-                        detail: format!(
-                            "{} on {} until {}",
-                            rec.permission_set_arn,
-                            rec.account_id,
-                            rfc3339(expires)
-                        ),
+                        detail: format!("{} on {} until {}", rec.permission_set_arn, rec.account_id, rfc3339(expires)),
                     },
                 )
                 .await?;
             tracing::info!(request = %id, expires = %rfc3339(expires), "granted");
             rec = self.tell(rec, |a| messages::granted(a, expires)).await;
         }
-        match (rec.granted_at, rec.expires_at) {
-            (Some(g), Some(e)) => Ok(json!({"granted_at": rfc3339(g), "expires_at": rfc3339(e)})),
-            _ => Err(Error::StateConflict(format!(
+        if rec.granted_at.is_none() {
+            return Err(Error::StateConflict(format!(
                 "request {id} is {} and was never granted",
                 rec.status.as_str()
-            ))),
+            )));
         }
+        Ok(lease_state(&rec, OffsetDateTime::now_utc(), poll))
     }
 
-    /// Removes the assignment we created (never standing access) and waits until it is gone.
-    /// Safe to call in any state: it is also where every failure after Grant ends up.
+    /// The Hold loop's look at the lease: released once it has expired (or was ended early,
+    /// which moves `expires_at` to the moment the button was pressed).
+    pub async fn check(&self, id: &RequestId, poll: u64) -> Result<Value, Error> {
+        let rec = self.load(id).await?;
+        Ok(lease_state(&rec, OffsetDateTime::now_utc(), poll))
+    }
+
+    async fn join_lease(&self, key: &str, id: &RequestId, rec: &RequestRecord, principal: &str) -> Result<(bool, bool), Error> {
+        for _ in 0..5 {
+            match self.store.lease(key).await? {
+                None => {
+                    let standing = self
+                        .sso
+                        .has_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, principal)
+                        .await?;
+                    let lease = Lease {
+                        key: key.to_owned(),
+                        holders: vec![id.to_string()],
+                        standing,
+                        releasing: false,
+                        version: 1,
+                    };
+                    if self.store.put_lease(&lease, None).await? {
+                        return Ok((true, standing));
+                    }
+                }
+                Some(l) if l.releasing => {
+                    return Err(Error::Transient(
+                        "the assignment is being released by an earlier lease; retrying".into(),
+                    ));
+                }
+                // A repeated delivery of this grant: we joined already.
+                Some(l) if l.holders.iter().any(|h| h == id.as_str()) => return Ok((l.holders.len() == 1, l.standing)),
+                Some(l) => {
+                    let mut next = l.clone();
+                    next.holders.push(id.to_string());
+                    next.version += 1;
+                    if self.store.put_lease(&next, Some(l.version)).await? {
+                        return Ok((l.holders.is_empty(), l.standing));
+                    }
+                }
+            }
+        }
+        Err(Error::Transient(format!("lease {key} kept changing under us")))
+    }
+
+    /// Leaves the lease set; the last lease out deletes the assignment unless it was standing
+    /// access. Returns what happened, for the audit trail.
+    async fn leave_lease(&self, rec: &RequestRecord, principal: &str) -> Result<String, Error> {
+        let key = Lease::key(principal, &rec.account_id, &rec.permission_set_arn);
+        for _ in 0..5 {
+            let Some(l) = self.store.lease(&key).await? else {
+                return Ok("nothing to delete: the lease was already released".into());
+            };
+            let mine = l.holders.iter().any(|h| h == rec.id.as_str());
+            let next = if mine {
+                let mut n = l.clone();
+                n.holders.retain(|h| h != rec.id.as_str());
+                n.releasing = n.holders.is_empty();
+                n.version += 1;
+                if !self.store.put_lease(&n, Some(l.version)).await? {
+                    continue;
+                }
+                n
+            } else if l.releasing && l.holders.is_empty() {
+                // An earlier attempt left the lease and stopped half-way: finish its release.
+                l
+            } else {
+                return Ok(format!("already left the lease; {} other lease(s) hold it", l.holders.len()));
+            };
+            if !next.holders.is_empty() {
+                return Ok(format!(
+                    "assignment kept: {} other live lease(s) still need it",
+                    next.holders.len()
+                ));
+            }
+            let outcome = if next.standing {
+                "standing access kept: the assignment existed before break glass".to_owned()
+            } else {
+                if let Some(req) = self
+                    .sso
+                    .delete_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, principal)
+                    .await?
+                {
+                    self.sso.wait_deleted(&self.instance, &req).await?;
+                }
+                "assignment deleted".to_owned()
+            };
+            self.store.delete_lease(&key, next.version).await?;
+            return Ok(outcome);
+        }
+        Err(Error::Transient(format!("lease {key} kept changing under us")))
+    }
+
+    /// Leaves the lease (the last one out deletes the assignment, never standing access) and
+    /// waits until it is gone. Safe in every state: it is also where every failure after
+    /// Grant ends up.
     pub async fn revoke(&self, id: &RequestId) -> Result<Value, Error> {
         let rec = self.load(id).await?;
         let rec = match rec.status {
             Status::Revoked | Status::Reported => rec,
             Status::Requested | Status::Granting | Status::Granted => {
-                let deleted = match (&rec.principal_id, rec.preexisting, rec.status) {
-                    (Some(p), false, Status::Granting | Status::Granted) => {
-                        if let Some(req) = self
-                            .sso
-                            .delete_assignment(
-                                &self.instance,
-                                &rec.account_id,
-                                &rec.permission_set_arn,
-                                p,
-                            )
-                            .await?
-                        {
-                            self.sso.wait_deleted(&self.instance, &req).await?;
-                        }
-                        "assignment deleted"
-                    }
-                    (_, true, _) => {
-                        "standing access kept: the assignment existed before break glass"
-                    }
-                    _ => "nothing to delete: access was never granted",
+                let outcome = match (&rec.principal_id, rec.status) {
+                    (Some(p), Status::Granting | Status::Granted) => self.leave_lease(&rec, p).await?,
+                    _ => "nothing to delete: access was never granted".to_owned(),
                 };
                 let now = OffsetDateTime::now_utc();
+                let ended_early = rec.ended_by.is_some();
                 let rec = self
                     .store
                     .advance(
@@ -213,20 +297,39 @@ impl Worker {
                         Audit {
                             event: "revoked",
                             actor: ACTOR,
-                            detail: deleted.to_owned(),
+                            detail: outcome.clone(),
                         },
                     )
                     .await?;
-                tracing::info!(request = %id, outcome = deleted, "revoked");
-                let why = if rec.expires_at.is_some_and(|e| now < e) {
-                    "ended early"
-                } else {
-                    "expired"
-                };
+                tracing::info!(request = %id, outcome, "revoked");
+                let why = if ended_early { "ended early" } else { "expired" };
                 self.tell(rec, |a| messages::revoked(a, why)).await
             }
         };
         Ok(json!({"revoked_at": rec.revoked_at.map(rfc3339)}))
+    }
+
+    /// The state machine gave up on Revoke: mark the request, raise the alarm (the
+    /// `revoke failed` log line feeds a metric), and tell the requester and the thread.
+    pub async fn revoke_failed(&self, id: &RequestId) -> Result<Value, Error> {
+        let rec = self.load(id).await?;
+        tracing::error!(request = %id, user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
+        let status = rec.status;
+        let rec = self
+            .store
+            .advance(
+                &rec,
+                status,
+                vec![("revoke_failed_at", ts(OffsetDateTime::now_utc()))],
+                Audit {
+                    event: "revoke_failed",
+                    actor: ACTOR,
+                    detail: "Revoke failed after every retry: remove the assignment by hand".into(),
+                },
+            )
+            .await?;
+        self.tell(rec, messages::revoke_failed).await;
+        Ok(json!({"alarm": true}))
     }
 
     /// Reads the session's CloudTrail events and mails the report.
@@ -402,9 +505,43 @@ impl Worker {
     }
 }
 
+fn poll(poll_seconds: Option<u64>) -> u64 {
+    poll_seconds.unwrap_or(DEFAULT_POLL_SECONDS).clamp(1, 3600)
+}
+
+/// What the Hold loop needs: when the lease ends, how long to wait before looking again,
+/// and whether to release now.
+pub fn lease_state(rec: &RequestRecord, now: OffsetDateTime, poll: u64) -> Value {
+    let expires = rec.expires_at.unwrap_or(now);
+    let left = (expires - now).whole_seconds();
+    let release = rec.status != Status::Granted || left <= 0;
+    let wait = if release { 0 } else { (left as u64).min(poll).max(1) };
+    json!({
+        "expires_at": rfc3339(expires),
+        "wait_seconds": wait,
+        "release": release,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lease_state_for_the_hold_loop() {
+        let mut rec = crate::aws::store::tests::sample();
+        rec.status = Status::Granted;
+        let expires = rec.expires_at.unwrap();
+        let v = lease_state(&rec, expires - time::Duration::seconds(150), 60);
+        assert_eq!((v["wait_seconds"].as_u64(), v["release"].as_bool()), (Some(60), Some(false)));
+        let v = lease_state(&rec, expires - time::Duration::seconds(7), 60);
+        assert_eq!(v["wait_seconds"], 7);
+        let v = lease_state(&rec, expires, 60);
+        assert_eq!(v["release"], true);
+        rec.status = Status::Revoked;
+        let v = lease_state(&rec, expires - time::Duration::seconds(100), 60);
+        assert_eq!(v["release"], true, "a lease no longer granted is released");
+    }
 
     #[test]
     fn task_payloads() {
@@ -412,7 +549,15 @@ mod tests {
         assert_eq!(
             Task::parse(json!({"type": "grant", "request_id": id.as_str()})).unwrap(),
             Task::Grant {
-                request_id: id.clone()
+                request_id: id.clone(),
+                poll_seconds: None
+            }
+        );
+        assert_eq!(
+            Task::parse(json!({"type": "check", "request_id": id.as_str(), "poll_seconds": 5})).unwrap(),
+            Task::Check {
+                request_id: id.clone(),
+                poll_seconds: Some(5)
             }
         );
         for bad in [

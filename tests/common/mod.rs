@@ -48,6 +48,12 @@ fn python() -> PathBuf {
 
 /// The shared stack: hold 4 s, CloudTrail delay 1 s, so a whole cycle takes seconds.
 pub fn stack() -> &'static Stack {
+    stack_with("4s")
+}
+
+/// The shared stack with another default lease duration; the first call in a test binary
+/// decides. The Hold loop looks at the lease every second.
+pub fn stack_with(duration: &str) -> &'static Stack {
     STACK.get_or_init(|| {
         let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -58,14 +64,8 @@ pub fn stack() -> &'static Stack {
             .arg(repo().join("testbed/stack.py"))
             .args(["--env-file", env_file.to_str().unwrap()])
             .args(["--binary", env!("CARGO_BIN_EXE_break-glass")])
-            .args([
-                "--cloudtrail-delay-seconds",
-                "1",
-                "--duration",
-                "4s",
-                "--instances",
-                "2",
-            ])
+            .args(["--cloudtrail-delay-seconds", "1", "--duration", duration])
+            .args(["--lease-poll-seconds", "1", "--instances", "2"])
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The break-glass CDK app. Context values (-c key=value) configure it; see lib/config.ts.
+//   cdk synth -c example=true                       offline, example values, no build needed
+//   cdk deploy BreakGlassStack -c ssoInstanceArn=… -c identityStoreId=… -c reportSender=… \
+//     -c reportRecipients=… -c slackTeamId=… -c slackApiAppId=… [-c alarmEmail=…]
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { addStacks } from '../lib/app';
+
+const app = new App();
+try {
+  addStacks(app);
+} catch (e) {
+  // Bad context or policy: one readable message, not a stack trace.
+  console.error((e as Error).message);
+  process.exit(1);
+}
+// Every AwsSolutions finding fails synthesis unless acknowledged in code with a reason.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

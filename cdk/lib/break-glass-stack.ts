@@ -1,0 +1,439 @@
+// The main stack, deployed in the account that hosts IAM Identity Center (the management
+// account or a delegated administrator): the Slack endpoint, the two functions, the state
+// machine, the table, the Slack secret, and the alarms.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Annotations, Aws, CfnCondition, CfnOutput, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ses from 'aws-cdk-lib/aws-ses';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { CDK_DIR, DeploymentConfig } from './config';
+import { ANY, assignmentResources, grantScope, parseInstanceArn, readPolicyRules } from './policy';
+
+export interface BreakGlassStackProps extends StackProps {
+  readonly config: DeploymentConfig;
+  /** The ASL definition; default `../sfn/break-glass.asl.json`. */
+  readonly definitionFile?: string;
+}
+
+/** Where the policy layer puts the file; the functions read it at every cold start. */
+const POLICY_PATH = '/opt/policy.toml';
+
+export class BreakGlassStack extends Stack {
+  public readonly webhook: lambda.Function;
+  public readonly worker: lambda.Function;
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly table: dynamodb.Table;
+  public readonly slackSecret: secretsmanager.Secret;
+  public readonly alarmTopic: sns.Topic;
+  public readonly api: apigw.HttpApi;
+
+  constructor(scope: Construct, id: string, props: BreakGlassStackProps) {
+    super(scope, id, props);
+    const cfg = props.config;
+    const rules = readPolicyRules(cfg.policyFile);
+    const scopeOfGrants = grantScope(rules, cfg.ssoInstanceArn);
+    if (cfg.example) {
+      Annotations.of(this).addWarningV2('break-glass:example', 'synthesized with example context values (-c example=true): do not deploy this');
+    }
+
+    // ---- State -------------------------------------------------------------------------
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expires_ttl',
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: true,
+      // The table is the audit trail of who held production access: never delete it with the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // CloudFormation can only generate a string, and the binary wants a list of signing secrets,
+    // so the placeholder does not parse: the webhook refuses to start (fails closed) until an
+    // operator stores the real {"signing_secrets": [...], "bot_token": "xoxb-..."} (README).
+    this.slackSecret = new secretsmanager.Secret(this, 'SlackSecret', {
+      description: 'break-glass: Slack signing secret(s) and bot token. Replace the placeholder: {"signing_secrets": ["..."], "bot_token": "xoxb-..."}',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ bot_token: 'xoxb-replace-me' }),
+        generateStringKey: 'signing_secrets',
+        excludePunctuation: true,
+        passwordLength: 32,
+      },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.slackSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Slack issues the signing secret and bot token; they are rotated in the Slack app settings, not by a Lambda. The binary accepts two signing secrets so a rotation has no downtime.',
+    });
+
+    // ---- Code: one binary, two functions -----------------------------------------------
+    const binary = binaryDir(cfg);
+    const code = lambda.Code.fromAsset(binary);
+    const architecture = architectureOf(path.join(binary, 'bootstrap'));
+    if (architecture !== lambda.Architecture.ARM_64) {
+      Annotations.of(this).addWarningV2('break-glass:x86_64', 'bootstrap is an x86_64 build: the functions run on x86_64 (an arm64 build is cheaper and faster to start)');
+    }
+    const policyLayer = new lambda.LayerVersion(this, 'Policy', {
+      description: 'break-glass policy.toml, read from /opt/policy.toml',
+      code: lambda.Code.fromAsset(policyLayerDir(cfg.policyFile)),
+      compatibleRuntimes: [lambda.Runtime.PROVIDED_AL2023],
+      compatibleArchitectures: [architecture],
+    });
+
+    const common: Record<string, string> = {
+      TABLE_NAME: this.table.tableName,
+      POLICY_FILE: POLICY_PATH,
+      SLACK_SECRET_ARN: this.slackSecret.secretArn,
+      SLACK_TEAM_ID: cfg.slackTeamId,
+      SLACK_API_APP_ID: cfg.slackApiAppId,
+      CLOUDTRAIL_DELAY_SECONDS: String(cfg.cloudtrailDelaySeconds),
+      SSO_INSTANCE_ARN: cfg.ssoInstanceArn,
+      IDENTITY_STORE_ID: cfg.identityStoreId,
+      RUST_LOG: 'info',
+    };
+
+    const webhookLogs = this.logGroup('WebhookLogs');
+    this.webhook = this.function('Webhook', {
+      code,
+      architecture,
+      layer: policyLayer,
+      logGroup: webhookLogs,
+      memorySize: 256,
+      // Slack gives up after 3 s; anything slower than this is broken, not slow.
+      timeout: Duration.seconds(10),
+      environment: { ...common, APP_ROLE: 'webhook' },
+      description: 'break-glass webhook: verifies Slack requests, checks the policy, starts executions',
+    });
+
+    const workerLogs = this.logGroup('WorkerLogs');
+    this.worker = this.function('Worker', {
+      code,
+      architecture,
+      layer: policyLayer,
+      logGroup: workerLogs,
+      memorySize: 512,
+      // The report pages CloudTrail at 2 requests/s per account and region.
+      timeout: Duration.minutes(15),
+      environment: {
+        ...common,
+        APP_ROLE: 'worker',
+        REPORT_SENDER: cfg.reportSender,
+        REPORT_RECIPIENTS: cfg.reportRecipients.join(','),
+        CLOUDTRAIL_REGIONS: this.cloudtrailRegions(cfg),
+        REPORT_ROLE_NAME: cfg.reportRoleName,
+      },
+      description: 'break-glass worker: grant, revoke and report tasks of the state machine',
+    });
+
+    // ---- Workflow ----------------------------------------------------------------------
+    const definitionFile = props.definitionFile ?? path.join(CDK_DIR, '..', 'sfn', 'break-glass.asl.json');
+    const sfnLogs = new logs.LogGroup(this, 'StateMachineLogs', {
+      // The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy from growing per log group.
+      logGroupName: `/aws/vendedlogs/states/${this.stackName}`,
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      // Inline rather than an S3 asset: the template shows the definition and cfn-lint checks it.
+      definitionBody: sfn.DefinitionBody.fromString(fs.readFileSync(definitionFile, 'utf8')),
+      definitionSubstitutions: { WorkerFunctionArn: this.worker.functionArn },
+      logs: { destination: sfnLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    // The definition invokes the worker by its unqualified ARN, so that ARN is all it may invoke.
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.worker.functionArn] }));
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'CDK adds these for logging and tracing: CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups, DescribeResourcePolicies, PutResourcePolicy) and X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) do not support resource-level permissions.',
+    });
+
+    // Set after the fact: the state machine needs the worker, the webhook needs the state machine.
+    this.webhook.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+
+    // ---- IAM: both functions ----------------------------------------------------------
+    this.table.grantReadWriteData(this.webhook);
+    this.table.grantReadWriteData(this.worker);
+    // The webhook verifies signatures and calls users.info; the worker posts follow-ups.
+    this.slackSecret.grantRead(this.webhook);
+    this.slackSecret.grantRead(this.worker);
+    this.stateMachine.grantStartExecution(this.webhook);
+
+    // Read-only Identity Center look-ups, done by both: Slack user → Identity Center user (by
+    // e-mail), their user name and group memberships; permission set ARN ↔ name.
+    const { partition, id: instanceId } = parseInstanceArn(cfg.ssoInstanceArn);
+    const idsArn = (kind: string) => `arn:${partition}:identitystore:::${kind}/*`;
+    const anyPermissionSet = `arn:${partition}:sso:::permissionSet/${instanceId}/*`;
+    const identityCenterRead = new iam.Policy(this, 'IdentityCenterRead', {
+      roles: [this.webhook.role!, this.worker.role!],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ResolveIdentityCenterUsers',
+          actions: ['identitystore:GetUserId', 'identitystore:DescribeUser', 'identitystore:GetGroupId', 'identitystore:IsMemberInGroups'],
+          resources: [
+            `arn:${partition}:identitystore::${Aws.ACCOUNT_ID}:identitystore/${cfg.identityStoreId}`,
+            idsArn('user'), idsArn('group'), idsArn('membership'),
+          ],
+        }),
+        new iam.PolicyStatement({
+          sid: 'NamePermissionSets',
+          actions: ['sso:DescribePermissionSet', 'sso:ListPermissionSets'],
+          resources: [cfg.ssoInstanceArn, anyPermissionSet],
+        }),
+      ],
+    });
+    for (const kind of ['user', 'group', 'membership']) {
+      Validations.of(identityCenterRead).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${idsArn(kind)}]`,
+        reason: `Read-only identity store calls also authorize on the ${kind}, whose id is what they look up; the identity store ARN bounds them to ours.`,
+      });
+    }
+    Validations.of(identityCenterRead).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${anyPermissionSet}]`,
+      reason: 'Read-only: permission set names are looked up for ARNs that arrive in Slack clicks before the policy decides; bounded to our instance.',
+    });
+
+    // ---- IAM: the worker's grants, derived from the policy file ------------------------
+    this.worker.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'AccountAssignmentsFromPolicy',
+      actions: [
+        'sso:CreateAccountAssignment',
+        'sso:DeleteAccountAssignment',
+        'sso:DescribeAccountAssignmentCreationStatus',
+        'sso:DescribeAccountAssignmentDeletionStatus',
+        'sso:ListAccountAssignments',
+      ],
+      resources: assignmentResources(scopeOfGrants, cfg.ssoInstanceArn),
+    }));
+    const readerRoles = scopeOfGrants.accounts === ANY
+      ? [`arn:${partition}:iam::*:role/${cfg.reportRoleName}`]
+      : scopeOfGrants.accounts.map((a) => `arn:${partition}:iam::${a}:role/${cfg.reportRoleName}`);
+    this.worker.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'ReadCloudTrailInTargetAccounts',
+      actions: ['sts:AssumeRole'],
+      resources: readerRoles,
+    }));
+    // cloudtrail:LookupEvents supports no resource-level permissions. It gets a policy of its
+    // own so that acknowledging its "*" cannot hide any other "*" on the worker.
+    const lookupEvents = new iam.Policy(this, 'WorkerLookupEvents', {
+      roles: [this.worker.role!],
+      statements: [new iam.PolicyStatement({ sid: 'ReadCloudTrailHere', actions: ['cloudtrail:LookupEvents'], resources: ['*'] })],
+    });
+    Validations.of(lookupEvents).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'cloudtrail:LookupEvents does not support resource-level permissions; it is this policy\'s only action.',
+    });
+    const senderDomain = cfg.reportSender.split('@')[1];
+    this.worker.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'SendReport',
+      actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+      // SES authorizes against the identity that verified the sender: the address or its domain.
+      resources: [cfg.reportSender, senderDomain].map((i) => `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${i}`),
+    }));
+
+    // Wildcards the policy file asks for, acknowledged only when it does, naming the rules.
+    const workerPolicy = this.worker.role!.node.tryFindChild('DefaultPolicy')!;
+    const { widenedBy } = scopeOfGrants;
+    if (widenedBy.accounts.length > 0) {
+      const rules = widenedBy.accounts.join(', ');
+      Validations.of(workerPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:${partition}:sso:::account/*]`,
+        reason: `Policy rule(s) ${rules} allow any account ("*"); the instance and permission-set resources still bound the assignment.`,
+      });
+      Validations.of(workerPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${readerRoles[0]}]`,
+        reason: `Policy rule(s) ${rules} allow any account ("*"), so the report may read CloudTrail in any account, through the one read-only role name.`,
+      });
+    }
+    if (widenedBy.permissionSets.length > 0) {
+      Validations.of(workerPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${anyPermissionSet}]`,
+        reason: `Policy rule(s) ${widenedBy.permissionSets.join(', ')} allow any permission set ("*") or name permission sets, whose ARNs are only known at run time; bounded to our instance.`,
+      });
+    }
+
+    // Callback tokens (ending a hold early from Slack) come back through SendTask*. A separate
+    // policy, not the roles' default policies: the state machine already depends on the worker.
+    new iam.Policy(this, 'TaskCallbacks', {
+      roles: [this.webhook.role!, this.worker.role!],
+      statements: [new iam.PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+        resources: [this.stateMachine.stateMachineArn],
+      })],
+    });
+
+    if (cfg.createSenderIdentity) {
+      // Starts verification of the sender address (SES e-mails a link to it). Leave this off
+      // when the address or its domain is already verified in this account and region.
+      new ses.EmailIdentity(this, 'ReportSender', { identity: ses.Identity.email(cfg.reportSender) });
+    }
+
+    // ---- Slack endpoint ----------------------------------------------------------------
+    this.api = new apigw.HttpApi(this, 'Api', {
+      apiName: this.stackName,
+      description: 'break-glass Slack endpoint (interactivity and the /break-glass command)',
+      createDefaultStage: false,
+    });
+    const accessLogs = this.logGroup('ApiAccessLogs');
+    new apigw.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { burstLimit: 50, rateLimit: 20 },
+      accessLogSettings: { destination: new apigw.LogGroupLogDestination(accessLogs) },
+    });
+    this.api.addRoutes({
+      path: '/slack',
+      methods: [apigw.HttpMethod.POST],
+      integration: new HttpLambdaIntegration('Webhook', this.webhook, { payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0 }),
+    });
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'Slack cannot present AWS credentials or a JWT; the webhook verifies every request\'s Slack signature (HMAC-SHA256, 5-minute window) before anything else.',
+    });
+
+    // ---- Alarms --------------------------------------------------------------------------
+    this.alarmTopic = this.topic(cfg.alarmEmail);
+    const revokeFailures = new logs.MetricFilter(this, 'RevokeFailuresFilter', {
+      logGroup: workerLogs,
+      // tracing-subscriber's JSON lines: {"level":"ERROR","fields":{"message":"revoke failed",…}}
+      filterPattern: logs.FilterPattern.stringValue('$.fields.message', '=', 'revoke failed'),
+      metricNamespace: 'BreakGlass',
+      metricName: 'RevokeFailures',
+      metricValue: '1',
+    });
+    const alarms: Record<string, [cloudwatch.IMetric, string]> = {
+      ExecutionsFailed: [this.stateMachine.metricFailed(), 'A break-glass execution failed: check that access was revoked.'],
+      ExecutionsTimedOut: [this.stateMachine.metricTimedOut(), 'A break-glass execution timed out: check that access was revoked.'],
+      RevokeFailures: [revokeFailures.metric({ statistic: cloudwatch.Stats.SUM }), 'Revoking break-glass access failed: remove the assignment by hand.'],
+      WebhookErrors: [this.webhook.metricErrors(), 'The Slack webhook function failed.'],
+      WebhookThrottles: [this.webhook.metricThrottles(), 'The Slack webhook function was throttled: clicks were lost.'],
+      WorkerErrors: [this.worker.metricErrors(), 'A break-glass worker task failed (the state machine retries it).'],
+    };
+    for (const [name, [metric, description]] of Object.entries(alarms)) {
+      const alarm = new cloudwatch.Alarm(this, `${name}Alarm`, {
+        metric,
+        alarmDescription: description,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new SnsAction(this.alarmTopic));
+    }
+
+    // ---- Outputs -----------------------------------------------------------------------
+    new CfnOutput(this, 'SlackRequestUrl', { value: `${this.api.apiEndpoint}/slack`, description: 'Interactivity and slash command Request URL for slack/manifest.yaml' });
+    new CfnOutput(this, 'SlackSecretArn', { value: this.slackSecret.secretArn, description: 'Put {"signing_secrets": ["..."], "bot_token": "xoxb-..."} here' });
+    new CfnOutput(this, 'WorkerRoleArn', { value: this.worker.role!.roleArn, description: 'WorkerRoleArn parameter of the member-account stack (StackSet)' });
+    new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+
+  private logGroup(id: string): logs.LogGroup {
+    return new logs.LogGroup(this, id, { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
+  }
+
+  private function(id: string, p: {
+    code: lambda.Code; architecture: lambda.Architecture; layer: lambda.ILayerVersion; logGroup: logs.LogGroup; memorySize: number;
+    timeout: Duration; environment: Record<string, string>; description: string;
+  }): lambda.Function {
+    // An explicit role: log writes scoped to the function's own log group, no managed policy.
+    const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    p.logGroup.grantWrite(role);
+    return new lambda.Function(this, id, {
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: p.architecture,
+      handler: 'bootstrap',
+      code: p.code,
+      layers: [p.layer],
+      role,
+      logGroup: p.logGroup,
+      memorySize: p.memorySize,
+      timeout: p.timeout,
+      environment: p.environment,
+      description: p.description,
+    });
+  }
+
+  /** The configured regions, else this region and us-east-1 (where IAM and other global services log), once each. */
+  private cloudtrailRegions(cfg: DeploymentConfig): string {
+    if (cfg.cloudtrailRegions) return cfg.cloudtrailRegions.join(',');
+    // The stack is environment-agnostic, so the region is only known at deploy time.
+    const inUsEast1 = new CfnCondition(this, 'InUsEast1', { expression: Fn.conditionEquals(Aws.REGION, 'us-east-1') });
+    return Fn.conditionIf(inUsEast1.logicalId, 'us-east-1', Fn.join(',', [Aws.REGION, 'us-east-1'])).toString();
+  }
+
+  private topic(alarmEmail: string | undefined): sns.Topic {
+    // CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, so the
+    // topic gets its own key that CloudWatch may use.
+    const key = new kms.Key(this, 'AlarmTopicKey', { description: 'break-glass alarm topic', enableKeyRotation: true });
+    key.addToResourcePolicy(new iam.PolicyStatement({
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      resources: ['*'],
+      conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+    }));
+    const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'break-glass alarms', masterKey: key, enforceSSL: true });
+    if (alarmEmail) topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
+    return topic;
+  }
+}
+
+/** The directory with `bootstrap`; with example values, a stub when there is no build yet. */
+function binaryDir(cfg: DeploymentConfig): string {
+  if (fs.existsSync(path.join(cfg.assetDir, 'bootstrap'))) return cfg.assetDir;
+  if (!cfg.example) {
+    throw new Error(`no ${path.join(cfg.assetDir, 'bootstrap')}: run \`make build\` (cargo lambda build --release --arm64) first, or pass -c assetDir=DIR`);
+  }
+  return stage('bootstrap', '#!/bin/sh\necho "placeholder from cdk synth -c example=true: build with make build" >&2\nexit 1\n', 0o755);
+}
+
+/**
+ * The architecture `bootstrap` was built for, from its ELF header: `make build` falls back to
+ * x86_64 when it cannot cross-compile, and an x86_64 binary on an arm64 function cannot start.
+ * Anything but an x86_64 ELF file (an arm64 build, a test stub) means arm64.
+ */
+export function architectureOf(file: string): lambda.Architecture {
+  const header = Buffer.alloc(20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, header, 0, header.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const isElf = header.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  const EM_X86_64 = 0x3e; // e_machine, little-endian, at offset 18
+  return isElf && header.readUInt16LE(18) === EM_X86_64 ? lambda.Architecture.X86_64 : lambda.Architecture.ARM_64;
+}
+
+/** A directory holding only `policy.toml`, so the layer puts it at /opt/policy.toml whatever the file is called. */
+function policyLayerDir(policyFile: string): string {
+  return stage('policy.toml', fs.readFileSync(policyFile), 0o644);
+}
+
+/** Writes one file into a temporary directory named by its content (so repeated synths reuse it). */
+function stage(name: string, content: string | Buffer, mode: number): string {
+  const hash = crypto.createHash('sha256').update(name).update(content).digest('hex').slice(0, 16);
+  const dir = path.join(os.tmpdir(), `break-glass-cdk-${hash}`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, name), content, { mode });
+  return dir;
+}

@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { asList, deployContext, FIXTURES, iamStatements, INSTANCE_ARN, PS_DBA, PS_ONCALL, synth } from './helpers';
+
+const ASL_FILE = path.join(__dirname, '..', '..', 'sfn', 'break-glass.asl.json');
+
+type Resources = Record<string, { Type: string; Properties: any; DeletionPolicy?: string }>;
+const resourcesOf = (t: Template, type: string) => Object.entries(t.toJSON().Resources as Resources).filter(([, r]) => r.Type === type);
+const logicalId = (t: Template, type: string, props: object) => {
+  const ids = Object.keys(t.findResources(type, { Properties: props }));
+  assert.equal(ids.length, 1, `exactly one ${type} like ${JSON.stringify(props)}`);
+  return ids[0];
+};
+
+describe('main stack', () => {
+  let t: Template;
+  let built: ReturnType<typeof synth>;
+  before(() => {
+    built = synth(deployContext({ alarmEmail: 'oncall@example.com' }));
+    t = built.template;
+  });
+
+  it('routes POST /slack of a throttled, access-logged HTTP API to the webhook (payload v2)', () => {
+    t.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    t.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /slack' });
+    const webhook = logicalId(t, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'webhook' }) } });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [webhook, 'Arn'] },
+    });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingBurstLimit: 50, ThrottlingRateLimit: 20 },
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+    });
+  });
+
+  it('runs webhook and worker from one code asset, told apart by APP_ROLE', () => {
+    const fns = resourcesOf(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties);
+    assert.equal(fns.length, 2);
+    assert.deepEqual(fns.map((f) => f.Environment.Variables.APP_ROLE).sort(), ['webhook', 'worker']);
+    assert.equal(new Set(fns.map((f) => JSON.stringify(f.Code))).size, 1, 'same asset for both');
+    for (const f of fns) {
+      assert.equal(f.Runtime, 'provided.al2023');
+      assert.deepEqual(f.Architectures, ['arm64']);
+      assert.equal(f.Handler, 'bootstrap');
+      assert.equal(f.Layers.length, 1);
+    }
+    const byRole = Object.fromEntries(fns.map((f) => [f.Environment.Variables.APP_ROLE, f]));
+    assert.equal(byRole.webhook.MemorySize, 256);
+    assert.equal(byRole.webhook.Timeout, 10);
+    assert.equal(byRole.worker.MemorySize, 512);
+    assert.equal(byRole.worker.Timeout, 900);
+  });
+
+  it('gives each function exactly the environment the binary reads, and no secret in it', () => {
+    const env = (role: string) => resourcesOf(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables).find((v) => v.APP_ROLE === role);
+    const common = ['APP_ROLE', 'CLOUDTRAIL_DELAY_SECONDS', 'IDENTITY_STORE_ID', 'POLICY_FILE', 'RUST_LOG', 'SLACK_API_APP_ID', 'SLACK_SECRET_ARN', 'SLACK_TEAM_ID', 'SSO_INSTANCE_ARN', 'TABLE_NAME'];
+    assert.deepEqual(Object.keys(env('webhook')).sort(), [...common, 'STATE_MACHINE_ARN'].sort());
+    assert.deepEqual(Object.keys(env('worker')).sort(), [...common, 'CLOUDTRAIL_REGIONS', 'REPORT_RECIPIENTS', 'REPORT_ROLE_NAME', 'REPORT_SENDER'].sort());
+    const worker = env('worker');
+    assert.equal(worker.POLICY_FILE, '/opt/policy.toml');
+    assert.equal(worker.SSO_INSTANCE_ARN, INSTANCE_ARN);
+    assert.equal(worker.REPORT_RECIPIENTS, 'soc@example.com,ciso@example.com');
+    assert.equal(worker.REPORT_ROLE_NAME, 'break-glass-report-reader');
+    assert.equal(worker.CLOUDTRAIL_DELAY_SECONDS, '900');
+    // Environment-agnostic: "this region and us-east-1", once each, decided at deploy time.
+    assert.deepEqual(worker.CLOUDTRAIL_REGIONS, { 'Fn::If': ['InUsEast1', 'us-east-1', { 'Fn::Join': [',', [{ Ref: 'AWS::Region' }, 'us-east-1']] }] });
+    const secret = resourcesOf(t, 'AWS::SecretsManager::Secret')[0][0];
+    assert.deepEqual(worker.SLACK_SECRET_ARN, { Ref: secret });
+    assert.doesNotMatch(JSON.stringify(resourcesOf(t, 'AWS::Lambda::Function')), /xox[bp]-|signing_secrets/);
+  });
+
+  it('runs the ASL definition as a logged, traced standard workflow that invokes only the worker', () => {
+    const worker = logicalId(t, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker' }) } });
+    const [[, sm]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+    assert.equal(sm.Properties.StateMachineType, 'STANDARD');
+    assert.deepEqual(JSON.parse(sm.Properties.DefinitionString), JSON.parse(fs.readFileSync(ASL_FILE, 'utf8')));
+    assert.match(sm.Properties.DefinitionString, /\$\{WorkerFunctionArn\}/);
+    assert.deepEqual(sm.Properties.DefinitionSubstitutions, { WorkerFunctionArn: { 'Fn::GetAtt': [worker, 'Arn'] } });
+    assert.equal(sm.Properties.LoggingConfiguration.Level, 'ALL');
+    assert.equal(sm.Properties.LoggingConfiguration.IncludeExecutionData, true);
+    assert.equal(sm.Properties.LoggingConfiguration.Destinations.length, 1);
+    assert.deepEqual(sm.Properties.TracingConfiguration, { Enabled: true });
+
+    const role = sm.Properties.RoleArn['Fn::GetAtt'][0];
+    const [, policy] = resourcesOf(t, 'AWS::IAM::Policy').find(([, p]) => p.Properties.Roles.some((r: any) => r.Ref === role))!;
+    const invokes = policy.Properties.PolicyDocument.Statement.filter((s: any) => asList(s.Action).some((a: string) => a.startsWith('lambda:')));
+    assert.deepEqual(invokes, [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [worker, 'Arn'] } }]);
+  });
+
+  it('keeps state in an on-demand table with PITR, TTL, encryption and deletion protection', () => {
+    const [[, table]] = resourcesOf(t, 'AWS::DynamoDB::Table');
+    assert.equal(table.DeletionPolicy, 'Retain');
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expires_ttl', Enabled: true },
+      DeletionProtectionEnabled: true,
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it('creates the Slack secret with a generated placeholder and ships the policy as a layer', () => {
+    const [[, secret]] = resourcesOf(t, 'AWS::SecretsManager::Secret');
+    assert.equal(secret.DeletionPolicy, 'Retain');
+    assert.equal(secret.Properties.GenerateSecretString.GenerateStringKey, 'signing_secrets');
+    assert.equal(secret.Properties.SecretString, undefined);
+    t.hasResourceProperties('AWS::Lambda::LayerVersion', { CompatibleRuntimes: ['provided.al2023'], CompatibleArchitectures: ['arm64'] });
+  });
+
+  it('alarms to an encrypted SNS topic, with the e-mail subscription', () => {
+    const topic = resourcesOf(t, 'AWS::SNS::Topic')[0][0];
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', TopicArn: { Ref: topic } });
+    const alarms = resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    assert.deepEqual(alarms.map((a) => `${a.Namespace}/${a.MetricName}`).sort(), [
+      'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Throttles', 'AWS/States/ExecutionsFailed', 'AWS/States/ExecutionsTimedOut', 'BreakGlass/RevokeFailures',
+    ]);
+    for (const a of alarms) {
+      assert.deepEqual(a.AlarmActions, [{ Ref: topic }]);
+      assert.equal(a.Threshold, 1);
+      assert.equal(a.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+      assert.equal(a.Statistic, 'Sum');
+    }
+    const workerLogs = resourcesOf(t, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Environment.Variables.APP_ROLE === 'worker')![1].Properties.LoggingConfig.LogGroup;
+    t.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: workerLogs,
+      FilterPattern: '{ $.fields.message = "revoke failed" }',
+      MetricTransformations: [{ MetricNamespace: 'BreakGlass', MetricName: 'RevokeFailures', MetricValue: '1' }],
+    });
+  });
+
+  it('never allows account assignment on Resource "*", nor any wildcard action', () => {
+    for (const tpl of [t, built.memberTemplate]) {
+      for (const s of iamStatements(tpl)) {
+        const actions = asList(s.Action);
+        assert.ok(!actions.some((a) => a === '*' || a.endsWith(':*')), `wildcard action in ${JSON.stringify(s)}`);
+        if (actions.some((a) => /^sso:(Create|Delete)AccountAssignment$/.test(a))) {
+          assert.ok(!asList(s.Resource as string).includes('*'), `assignment on "*": ${JSON.stringify(s)}`);
+        }
+      }
+    }
+  });
+
+  it('derives the worker\'s assignment and report-reader resources from exactly the policy\'s allow rules', () => {
+    const byId = (sid: string) => iamStatements(t).filter((s) => s.Sid === sid);
+    const [assign] = byId('AccountAssignmentsFromPolicy');
+    assert.deepEqual(assign.Resource, [
+      INSTANCE_ARN, PS_ONCALL, PS_DBA, 'arn:aws:sso:::account/111111111111', 'arn:aws:sso:::account/222222222222',
+    ]);
+    assert.deepEqual(asList(assign.Action).sort(), [
+      'sso:CreateAccountAssignment', 'sso:DeleteAccountAssignment', 'sso:DescribeAccountAssignmentCreationStatus',
+      'sso:DescribeAccountAssignmentDeletionStatus', 'sso:ListAccountAssignments',
+    ]);
+    assert.deepEqual(byId('ReadCloudTrailInTargetAccounts')[0].Resource, [
+      'arn:aws:iam::111111111111:role/break-glass-report-reader', 'arn:aws:iam::222222222222:role/break-glass-report-reader',
+    ]);
+    // The deny rule's account reaches no IAM statement.
+    assert.doesNotMatch(JSON.stringify(t.toJSON()), /333333333333/);
+  });
+
+  it('lets both functions look up Identity Center users, groups and permission set names, read-only', () => {
+    const [[, read]] = resourcesOf(t, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) => s.Sid === 'ResolveIdentityCenterUsers'));
+    const roleOf = (appRole: string) => resourcesOf(t, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Environment.Variables.APP_ROLE === appRole)![1].Properties.Role['Fn::GetAtt'][0];
+    assert.deepEqual(read.Properties.Roles.map((r: any) => r.Ref).sort(), [roleOf('webhook'), roleOf('worker')].sort());
+    const [ids, names] = read.Properties.PolicyDocument.Statement;
+    assert.deepEqual(asList(ids.Action).sort(), ['identitystore:DescribeUser', 'identitystore:GetGroupId', 'identitystore:GetUserId', 'identitystore:IsMemberInGroups']);
+    assert.deepEqual(ids.Resource, [
+      { 'Fn::Join': ['', ['arn:aws:identitystore::', { Ref: 'AWS::AccountId' }, ':identitystore/d-9067abcdef']] },
+      'arn:aws:identitystore:::user/*', 'arn:aws:identitystore:::group/*', 'arn:aws:identitystore:::membership/*',
+    ]);
+    assert.deepEqual(asList(names.Action).sort(), ['sso:DescribePermissionSet', 'sso:ListPermissionSets']);
+    assert.deepEqual(names.Resource, [INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*']);
+  });
+
+  it('lets the worker send the report from the sender identity and answer task callbacks', () => {
+    const byId = (sid: string) => iamStatements(t).filter((s) => s.Sid === sid);
+    const [ses] = byId('SendReport');
+    assert.match(JSON.stringify(ses.Resource), /identity\/break-glass@security\.example\.com".*identity\/security\.example\.com"/);
+    const callbacks = iamStatements(t).filter((s) => asList(s.Action).includes('states:SendTaskSuccess'));
+    assert.equal(callbacks.length, 1);
+    assert.deepEqual(callbacks[0].Resource, { Ref: resourcesOf(t, 'AWS::StepFunctions::StateMachine')[0][0] });
+  });
+
+  it('passes cdk-nag AwsSolutions with no unacknowledged error or warning', () => {
+    const report = new AwsSolutionsChecks(built.app).validateScope(built.app);
+    assert.deepEqual(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(' ')}`), []);
+  });
+});
+
+describe('main stack options', () => {
+  it('creates the SES sender identity only when asked to', () => {
+    synth(deployContext()).template.resourceCountIs('AWS::SES::EmailIdentity', 0);
+    const built = synth(deployContext({ createSenderIdentity: 'true' }));
+    built.template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'break-glass@security.example.com' });
+    assert.deepEqual(new AwsSolutionsChecks(built.app).validateScope(built.app).violations, []);
+  });
+});
+
+describe('main stack over a policy with "*"', () => {
+  it('widens only to the instance\'s permission sets and to accounts, and still passes cdk-nag', () => {
+    const built = synth(deployContext({ policyFile: path.join(FIXTURES, 'policy-wildcard.toml') }));
+    const [assign] = iamStatements(built.template).filter((s) => s.Sid === 'AccountAssignmentsFromPolicy');
+    assert.deepEqual(assign.Resource, [INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*', 'arn:aws:sso:::account/*']);
+    const [reader] = iamStatements(built.template).filter((s) => s.Sid === 'ReadCloudTrailInTargetAccounts');
+    assert.equal(reader.Resource, 'arn:aws:iam::*:role/break-glass-report-reader');
+    const report = new AwsSolutionsChecks(built.app).validateScope(built.app);
+    assert.deepEqual(report.violations.map((v) => v.ruleName), []);
+  });
+});
+
+describe('member stack', () => {
+  it('creates only a LookupEvents role trusted by exactly the worker role', () => {
+    const workerRoleArn = 'arn:aws:iam::999999999999:role/BreakGlassStack-WorkerRole-ABC';
+    const m = synth(deployContext({ workerRoleArn })).memberTemplate;
+    assert.deepEqual(Object.values(m.toJSON().Resources as Resources).map((r) => r.Type), ['AWS::IAM::Role']);
+    const json = m.toJSON();
+    assert.equal(json.Parameters.WorkerRoleArn.Default, workerRoleArn);
+    assert.equal(json.Parameters.BootstrapVersion, undefined, 'deployable as a StackSet without CDK bootstrap');
+    assert.equal(json.Rules, undefined);
+    m.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: 'break-glass-report-reader',
+      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { Ref: 'WorkerRoleArn' } } }] },
+      Policies: [{ PolicyDocument: { Statement: [{ Action: 'cloudtrail:LookupEvents', Effect: 'Allow', Resource: '*' }] } }],
+    });
+  });
+});
+
+describe('build output', () => {
+  it('refuses to synthesize for deployment without a built bootstrap', () => {
+    assert.throws(() => synth(deployContext({ assetDir: path.join(FIXTURES, 'no-such-build') })), /bootstrap: run `make build`/);
+  });
+
+  it('runs the functions on the architecture the binary was built for', () => {
+    const elf = (machine: number) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'break-glass-test-elf-'));
+      const header = Buffer.alloc(64);
+      Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).copy(header);
+      header.writeUInt16LE(machine, 18);
+      fs.writeFileSync(path.join(dir, 'bootstrap'), header);
+      return dir;
+    };
+    const archs = (assetDir: string) => resourcesOf(synth(deployContext({ assetDir })).template, 'AWS::Lambda::Function').map(([, f]) => f.Properties.Architectures);
+    assert.deepEqual(archs(elf(0xb7)), [['arm64'], ['arm64']]); // EM_AARCH64
+    assert.deepEqual(archs(elf(0x3e)), [['x86_64'], ['x86_64']]); // EM_X86_64: make build's fallback
+  });
+
+  it('synthesizes with example values and a placeholder binary when there is no build', () => {
+    const built = synth({ example: 'true', assetDir: path.join(FIXTURES, 'no-such-build'), policyFile: path.join(FIXTURES, 'policy.toml'), ssoInstanceArn: INSTANCE_ARN });
+    built.template.resourceCountIs('AWS::Lambda::Function', 2);
+  });
+});
