@@ -54,6 +54,8 @@ pub struct Config {
     pub slack_api_url: String,
     /// How long to wait after revoking before reading CloudTrail (it lags up to ~15 min).
     pub cloudtrail_delay: Duration,
+    /// Longest one attempt of an AWS call may take before the SDK retries it.
+    pub aws_call_timeout: Duration,
     /// How often the Hold loop looks at the lease: End access now takes effect within this.
     pub lease_poll: Duration,
     /// Identity Center instance; discovered with `ListInstances` when not set.
@@ -133,6 +135,10 @@ impl Config {
         let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
         let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
         let lease_poll = seconds("LEASE_POLL_SECONDS", 60, &mut problems);
+        let aws_call_timeout = seconds("AWS_CALL_TIMEOUT_SECONDS", 10, &mut problems);
+        if !(1..=120).contains(&aws_call_timeout.as_secs()) {
+            problems.push("AWS_CALL_TIMEOUT_SECONDS must be between 1 and 120".into());
+        }
         if lease_poll.as_secs() == 0 || lease_poll.as_secs() > 3600 {
             problems.push("LEASE_POLL_SECONDS must be between 1 and 3600".into());
         }
@@ -169,6 +175,7 @@ impl Config {
             slack_api_url: opt("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
             cloudtrail_delay,
             lease_poll,
+            aws_call_timeout,
             sso_instance_arn,
             identity_store_id,
             report_sender,

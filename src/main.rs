@@ -31,7 +31,10 @@ fn main() -> ExitCode {
 
 async fn serve() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
-    let sdk = break_glass::aws::sdk_config().await;
+    let sdk = break_glass::aws::sdk_config(std::time::Duration::from_secs(
+        cfg.aws_call_timeout.as_secs(),
+    ))
+    .await;
     let app = App::init(cfg, sdk).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();

@@ -494,6 +494,9 @@ def reset_all() -> None:
 
     moto_api_backend.reset()
     STORE.reset()
+    with FAULTS.lock:
+        FAULTS.rules.clear()
+        FAULTS.hits.clear()
     apply_config()
 
 
@@ -538,19 +541,111 @@ def testbed_app(request) -> tuple[int, Any]:  # type: ignore[no-untyped-def]
             STORE.throttle_every = int(request.get_json(force=True).get("every") or 0)
             STORE.call_count = 0
         return 200, {"ok": True}
+    if path == "/_testbed/faults":
+        if method == "POST":
+            rule = request.get_json(force=True)
+            if not isinstance(rule, dict) or not rule.get("operation") or int(rule.get("times", 1)) < 1:
+                return 400, {"error": "a fault needs an operation and times >= 1"}
+            rule["times"] = int(rule.get("times", 1))
+            with FAULTS.lock:
+                FAULTS.rules.append(rule)
+            return 200, {"ok": True}
+        if method == "GET":
+            with FAULTS.lock:
+                return 200, {"rules": FAULTS.rules, "hits": FAULTS.hits}
+        if method == "DELETE":
+            with FAULTS.lock:
+                FAULTS.rules.clear()
+                FAULTS.hits.clear()
+            return 200, {"ok": True}
     if path == "/_testbed/ses/messages" and method == "GET":
         return 200, ses_messages()
     return 404, {"error": f"no testbed route {method} {path}"}
 
 
+class Faults:
+    """Injected failures: the next `times` calls of an operation (optionally only those whose
+    body contains `match`) get an error, a replacement 200 body, or a delay first.
+
+    POST /_testbed/faults {"operation": "CreateAccountAssignment", "times": 4,
+                           "status": 400, "code": "ThrottlingException",   # an error, or
+                           "body": {...},                                   # a 200 body, or
+                           "delay_seconds": 3,                              # a slow answer
+                           "match": "<substring of the request body>"}
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: list[dict[str, Any]] = []
+        self.hits: list[dict[str, Any]] = []
+
+    def take(self, operation: str, body: bytes) -> dict[str, Any] | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule["operation"] != operation or rule["times"] <= 0:
+                    continue
+                if rule.get("match") and rule["match"].encode() not in body:
+                    continue
+                rule["times"] -= 1
+                self.hits.append({"operation": operation, "at": time.time(), "code": rule.get("code")})
+                return dict(rule)
+        return None
+
+
+FAULTS = Faults()
+
+
+def operation_of(environ: dict[str, Any], body: bytes) -> str:
+    """The API operation of a request: X-Amz-Target (JSON protocols) or Action (query)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    from urllib.parse import parse_qs
+
+    return (parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
+
+
+def fault_response(rule: dict[str, Any], query_protocol: bool) -> tuple[int, dict[str, str], bytes]:
+    if "body" in rule:
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(rule["body"]).encode()
+    code = rule.get("code", "InternalServerException")
+    message = rule.get("message", "injected by the test bed")
+    status = int(rule.get("status", 500))
+    if query_protocol:
+        kind = "Sender" if status < 500 else "Receiver"
+        xml = (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message>"
+            "</Error><RequestId>injected</RequestId></ErrorResponse>"
+        )
+        return status, {"Content-Type": "text/xml"}, xml.encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
+    return status, headers, json.dumps({"__type": code, "message": message}).encode()
+
+
 class TestbedMiddleware:
-    """Serves /_testbed/* itself, passes everything else to moto."""
+    """Serves /_testbed/* itself, injects faults, passes everything else to moto."""
 
     def __init__(self, moto_app: Any):
         self.moto_app = moto_app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("PATH_INFO", "").startswith("/_testbed/"):
+            if FAULTS.rules:
+                import io
+
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length) if length else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+                rule = FAULTS.take(operation_of(environ, body), body)
+                if rule:
+                    log(f"fault injected: {rule}")
+                    if rule.get("delay_seconds"):
+                        time.sleep(float(rule["delay_seconds"]))
+                    if "code" in rule or "body" in rule or "status" in rule:
+                        status, headers, payload = fault_response(rule, not environ.get("HTTP_X_AMZ_TARGET"))
+                        from werkzeug.wrappers import Response
+
+                        return Response(payload, status=status, headers=headers)(environ, start_response)
             return self.moto_app(environ, start_response)
         from werkzeug.wrappers import Request, Response
 

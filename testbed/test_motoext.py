@@ -299,6 +299,35 @@ class SsoAdminTest(Base):
                          ["PermissionSet"]["Name"], "BreakGlassAdmin")
 
 
+class FaultsTest(Base):
+    def test_errors_overrides_and_matching(self) -> None:
+        sso = client("sso-admin")
+        instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+        url = f"{SERVER.url}/_testbed/faults"
+        call("POST", url, {"operation": "ListPermissionSets", "times": 1, "status": 400, "code": "ThrottlingException"})
+        call("POST", url, {"operation": "DescribeAccountAssignmentCreationStatus", "times": 1,
+                           "body": {"AccountAssignmentCreationStatus": {"Status": "FAILED", "FailureReason": "x"}}})
+        call("POST", url, {"operation": "SendEmail", "times": 1, "status": 500, "code": "InternalFailure"})
+        call("POST", url, {"operation": "ListInstances", "times": 1, "status": 500, "match": "no-such-body"})
+        with self.assertRaises(sso.exceptions.ClientError) as e:
+            sso.list_permission_sets(InstanceArn=instance)
+        self.assertEqual(e.exception.response["Error"]["Code"], "ThrottlingException")
+        sso.list_permission_sets(InstanceArn=instance)  # used up
+        status = sso.describe_account_assignment_creation_status(
+            InstanceArn=instance, AccountAssignmentCreationRequestId="0c2d6b1e-1a2b-4c3d-8e9f-0123456789ab")["AccountAssignmentCreationStatus"]
+        self.assertEqual(status["Status"], "FAILED")
+        ses = client("ses")
+        ses.verify_email_identity(EmailAddress="a@example.com")
+        with self.assertRaises(ses.exceptions.ClientError) as e:
+            ses.send_email(Source="a@example.com", Destination={"ToAddresses": ["b@example.com"]},
+                           Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}})
+        self.assertEqual(e.exception.response["Error"]["Code"], "InternalFailure")
+        sso.list_instances()  # the rule's match does not hit
+        hits = call("GET", url)[1]["hits"]
+        self.assertEqual([h["operation"] for h in hits],
+                         ["ListPermissionSets", "DescribeAccountAssignmentCreationStatus", "SendEmail"])
+
+
 class SesOutboxTest(Base):
     def test_send_email_and_raw(self) -> None:
         ses = client("ses")

@@ -356,7 +356,9 @@ impl Store {
             .send()
             .await
             .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
         let bad = || Error::InvalidInput(format!("lease {key} is malformed"));
         Ok(Some(Lease {
             key: key.to_owned(),
@@ -367,8 +369,16 @@ impl Store {
                 .iter()
                 .filter_map(|v| v.as_s().ok().cloned())
                 .collect(),
-            standing: item.get("standing").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-            releasing: item.get("releasing").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            standing: item
+                .get("standing")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            releasing: item
+                .get("releasing")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
             version: item
                 .get("version")
                 .and_then(|v| v.as_n().ok())
@@ -386,7 +396,10 @@ impl Store {
             .table_name(&self.table)
             .item("pk", s(&lease.key))
             .item("sk", s(LEASE_SK))
-            .item("holders", AttributeValue::L(lease.holders.iter().map(s).collect()))
+            .item(
+                "holders",
+                AttributeValue::L(lease.holders.iter().map(s).collect()),
+            )
             .item("standing", flag(lease.standing))
             .item("releasing", flag(lease.releasing))
             .item("version", AttributeValue::N(lease.version.to_string()));
@@ -398,7 +411,9 @@ impl Store {
         };
         match put.send().await {
             Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(false)
+            }
             Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
         }
     }
@@ -417,7 +432,9 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(false)
+            }
             Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
         }
     }

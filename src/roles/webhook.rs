@@ -480,10 +480,17 @@ impl Webhook {
         let user = l.origin.user_id.as_str();
         if rec.slack_user_id != user && !self.policy.responders.contains(user) {
             tracing::warn!(request = %id, user, "refused a lease button from someone else");
-            return Reply::ephemeral("Only the requester or a responder can end or extend this access.");
+            return Reply::ephemeral(
+                "Only the requester or a responder can end or extend this access.",
+            );
         }
-        let (Status::Granted, Some(granted_at), Some(expires_at)) = (rec.status, rec.granted_at, rec.expires_at) else {
-            return Reply::ephemeral(&format!("This access is not active (it is {}).", rec.status.as_str()));
+        let (Status::Granted, Some(granted_at), Some(expires_at)) =
+            (rec.status, rec.granted_at, rec.expires_at)
+        else {
+            return Reply::ephemeral(&format!(
+                "This access is not active (it is {}).",
+                rec.status.as_str()
+            ));
         };
         let (changes, audit, answer) = if l.extend {
             let cap = granted_at + time::Duration::seconds(rec.max_duration.as_secs() as i64);
@@ -522,14 +529,18 @@ impl Webhook {
                 "Access is being removed; the report follows.".to_owned(),
             )
         };
-        match self.store.advance(&rec, Status::Granted, changes, audit).await {
+        match self
+            .store
+            .advance(&rec, Status::Granted, changes, audit)
+            .await
+        {
             Ok(_) => {
                 tracing::info!(request = %id, user, extend = l.extend, "lease changed");
                 Reply::ephemeral(&answer)
             }
-            Err(crate::error::Error::StateConflict(_)) => {
-                Reply::ephemeral("This access changed at the same moment; look at its latest state and try again.")
-            }
+            Err(crate::error::Error::StateConflict(_)) => Reply::ephemeral(
+                "This access changed at the same moment; look at its latest state and try again.",
+            ),
             Err(e) => {
                 tracing::error!(request = %id, error = %e, "could not change the lease");
                 Reply::ephemeral("Could not change the access; try again in a moment.")

@@ -34,10 +34,16 @@ pub enum Task {
         #[serde(default)]
         poll_seconds: Option<u64>,
     },
-    Revoke { request_id: RequestId },
+    Revoke {
+        request_id: RequestId,
+    },
     /// Revoke failed for good: mark the request, raise the alarm, tell Slack.
-    RevokeFailed { request_id: RequestId },
-    Report { request_id: RequestId },
+    RevokeFailed {
+        request_id: RequestId,
+    },
+    Report {
+        request_id: RequestId,
+    },
 }
 
 /// How often the Hold loop looks at the lease by default: ending early takes effect within
@@ -68,8 +74,14 @@ const ACTOR: &str = "break-glass";
 impl Worker {
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
         match Task::parse(payload)? {
-            Task::Grant { request_id, poll_seconds } => self.grant(&request_id, poll(poll_seconds)).await,
-            Task::Check { request_id, poll_seconds } => self.check(&request_id, poll(poll_seconds)).await,
+            Task::Grant {
+                request_id,
+                poll_seconds,
+            } => self.grant(&request_id, poll(poll_seconds)).await,
+            Task::Check {
+                request_id,
+                poll_seconds,
+            } => self.check(&request_id, poll(poll_seconds)).await,
             Task::Revoke { request_id } => self.revoke(&request_id).await,
             Task::RevokeFailed { request_id } => self.revoke_failed(&request_id).await,
             Task::Report { request_id } => self.report(&request_id).await,
@@ -126,14 +138,21 @@ impl Worker {
                 .await?;
         }
         if rec.status == Status::Granting {
-            if let (Some(principal), false, false) = (rec.principal_id.clone(), rec.preexisting, rec.shared) {
+            if let (Some(principal), false, false) =
+                (rec.principal_id.clone(), rec.preexisting, rec.shared)
+            {
                 // A retried task resumes here and polls the provisioning request it started.
                 let creation = match rec.creation_request_id.clone() {
                     Some(c) => c,
                     None => {
                         let c = self
                             .sso
-                            .create_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, &principal)
+                            .create_assignment(
+                                &self.instance,
+                                &rec.account_id,
+                                &rec.permission_set_arn,
+                                &principal,
+                            )
                             .await?;
                         rec = self
                             .store
@@ -164,7 +183,12 @@ impl Worker {
                     Audit {
                         event: "granted",
                         actor: ACTOR,
-                        detail: format!("{} on {} until {}", rec.permission_set_arn, rec.account_id, rfc3339(expires)),
+                        detail: format!(
+                            "{} on {} until {}",
+                            rec.permission_set_arn,
+                            rec.account_id,
+                            rfc3339(expires)
+                        ),
                     },
                 )
                 .await?;
@@ -187,13 +211,24 @@ impl Worker {
         Ok(lease_state(&rec, OffsetDateTime::now_utc(), poll))
     }
 
-    async fn join_lease(&self, key: &str, id: &RequestId, rec: &RequestRecord, principal: &str) -> Result<(bool, bool), Error> {
+    async fn join_lease(
+        &self,
+        key: &str,
+        id: &RequestId,
+        rec: &RequestRecord,
+        principal: &str,
+    ) -> Result<(bool, bool), Error> {
         for _ in 0..5 {
             match self.store.lease(key).await? {
                 None => {
                     let standing = self
                         .sso
-                        .has_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, principal)
+                        .has_assignment(
+                            &self.instance,
+                            &rec.account_id,
+                            &rec.permission_set_arn,
+                            principal,
+                        )
                         .await?;
                     let lease = Lease {
                         key: key.to_owned(),
@@ -212,7 +247,9 @@ impl Worker {
                     ));
                 }
                 // A repeated delivery of this grant: we joined already.
-                Some(l) if l.holders.iter().any(|h| h == id.as_str()) => return Ok((l.holders.len() == 1, l.standing)),
+                Some(l) if l.holders.iter().any(|h| h == id.as_str()) => {
+                    return Ok((l.holders.len() == 1, l.standing));
+                }
                 Some(l) => {
                     let mut next = l.clone();
                     next.holders.push(id.to_string());
@@ -223,7 +260,9 @@ impl Worker {
                 }
             }
         }
-        Err(Error::Transient(format!("lease {key} kept changing under us")))
+        Err(Error::Transient(format!(
+            "lease {key} kept changing under us"
+        )))
     }
 
     /// Leaves the lease set; the last lease out deletes the assignment unless it was standing
@@ -248,7 +287,10 @@ impl Worker {
                 // An earlier attempt left the lease and stopped half-way: finish its release.
                 l
             } else {
-                return Ok(format!("already left the lease; {} other lease(s) hold it", l.holders.len()));
+                return Ok(format!(
+                    "already left the lease; {} other lease(s) hold it",
+                    l.holders.len()
+                ));
             };
             if !next.holders.is_empty() {
                 return Ok(format!(
@@ -261,7 +303,12 @@ impl Worker {
             } else {
                 if let Some(req) = self
                     .sso
-                    .delete_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, principal)
+                    .delete_assignment(
+                        &self.instance,
+                        &rec.account_id,
+                        &rec.permission_set_arn,
+                        principal,
+                    )
                     .await?
                 {
                     self.sso.wait_deleted(&self.instance, &req).await?;
@@ -271,7 +318,9 @@ impl Worker {
             self.store.delete_lease(&key, next.version).await?;
             return Ok(outcome);
         }
-        Err(Error::Transient(format!("lease {key} kept changing under us")))
+        Err(Error::Transient(format!(
+            "lease {key} kept changing under us"
+        )))
     }
 
     /// Leaves the lease (the last one out deletes the assignment, never standing access) and
@@ -283,7 +332,9 @@ impl Worker {
             Status::Revoked | Status::Reported => rec,
             Status::Requested | Status::Granting | Status::Granted => {
                 let outcome = match (&rec.principal_id, rec.status) {
-                    (Some(p), Status::Granting | Status::Granted) => self.leave_lease(&rec, p).await?,
+                    (Some(p), Status::Granting | Status::Granted) => {
+                        self.leave_lease(&rec, p).await?
+                    }
                     _ => "nothing to delete: access was never granted".to_owned(),
                 };
                 let now = OffsetDateTime::now_utc();
@@ -302,7 +353,11 @@ impl Worker {
                     )
                     .await?;
                 tracing::info!(request = %id, outcome, "revoked");
-                let why = if ended_early { "ended early" } else { "expired" };
+                let why = if ended_early {
+                    "ended early"
+                } else {
+                    "expired"
+                };
                 self.tell(rec, |a| messages::revoked(a, why)).await
             }
         };
@@ -515,7 +570,11 @@ pub fn lease_state(rec: &RequestRecord, now: OffsetDateTime, poll: u64) -> Value
     let expires = rec.expires_at.unwrap_or(now);
     let left = (expires - now).whole_seconds();
     let release = rec.status != Status::Granted || left <= 0;
-    let wait = if release { 0 } else { (left as u64).min(poll).max(1) };
+    let wait = if release {
+        0
+    } else {
+        (left as u64).min(poll).max(1)
+    };
     json!({
         "expires_at": rfc3339(expires),
         "wait_seconds": wait,
@@ -533,7 +592,10 @@ mod tests {
         rec.status = Status::Granted;
         let expires = rec.expires_at.unwrap();
         let v = lease_state(&rec, expires - time::Duration::seconds(150), 60);
-        assert_eq!((v["wait_seconds"].as_u64(), v["release"].as_bool()), (Some(60), Some(false)));
+        assert_eq!(
+            (v["wait_seconds"].as_u64(), v["release"].as_bool()),
+            (Some(60), Some(false))
+        );
         let v = lease_state(&rec, expires - time::Duration::seconds(7), 60);
         assert_eq!(v["wait_seconds"], 7);
         let v = lease_state(&rec, expires, 60);
@@ -554,7 +616,8 @@ mod tests {
             }
         );
         assert_eq!(
-            Task::parse(json!({"type": "check", "request_id": id.as_str(), "poll_seconds": 5})).unwrap(),
+            Task::parse(json!({"type": "check", "request_id": id.as_str(), "poll_seconds": 5}))
+                .unwrap(),
             Task::Check {
                 request_id: id.clone(),
                 poll_seconds: Some(5)

@@ -1,0 +1,386 @@
+//! Leases on the local stack: End access now, Extend, strangers refused, overlapping leases
+//! sharing one assignment, standing access kept, duplicate task delivery. Leases last 60 s
+//! here and the Hold loop looks every second.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn s() -> &'static Stack {
+    stack_with("60s")
+}
+
+async fn principal(user_name: &str) -> String {
+    let sdk = sdk().await;
+    aws_sdk_identitystore::Client::new(&sdk)
+        .get_user_id()
+        .identity_store_id(s().get("IDENTITY_STORE_ID"))
+        .alternate_identifier(
+            aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
+                aws_sdk_identitystore::types::UniqueAttribute::builder()
+                    .attribute_path("userName")
+                    .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
+                    .build()
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .user_id
+}
+
+/// How many assignments of `ps` on the example account `principal` has.
+async fn assignments(principal: &str, ps: &str) -> usize {
+    let sso = aws_sdk_ssoadmin::Client::new(&sdk().await);
+    let out = sso
+        .list_account_assignments()
+        .instance_arn(s().get("SSO_INSTANCE_ARN"))
+        .account_id(s().get("EXAMPLE_ACCOUNT_ID"))
+        .permission_set_arn(ps)
+        .send()
+        .await
+        .unwrap();
+    out.account_assignments()
+        .iter()
+        .filter(|a| a.principal_id() == Some(principal))
+        .count()
+}
+
+async fn press(user: &str, action: &str, request_id: &str) -> String {
+    let payload = json!({
+        "type": "block_actions", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user},
+        "api_app_id": s().get("SLACK_API_APP_ID"),
+        "response_url": format!("{}/response/lease", s().get("SLACK_FAKE_URL")),
+        "actions": [{"action_id": action, "block_id": "lease", "value": request_id, "type": "button", "action_ts": "1.2"}]
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let (status, reply) = post_signed(body.as_bytes()).await;
+    assert_eq!(status, 200, "{reply}");
+    serde_json::from_str::<Value>(&reply).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn item(
+    id: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    aws_sdk_dynamodb::Client::new(&sdk().await)
+        .get_item()
+        .table_name(s().get("TABLE_NAME"))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("request".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("request recorded")
+}
+
+async fn status_of(id: &str) -> String {
+    item(id).await["status"].as_s().unwrap().clone()
+}
+
+async fn audit(id: &str) -> Vec<(String, String)> {
+    let store = break_glass::aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk().await),
+        s().get("TABLE_NAME"),
+    );
+    store
+        .audit_trail(&break_glass::domain::RequestId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["event"].as_s().unwrap().clone(),
+                i["actor"].as_s().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+async fn finished(id: &str) -> aws_sdk_sfn::types::ExecutionStatus {
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    eventually("the execution to finish", 90, || async {
+        let e = executions_named(&sfn, id).await;
+        let st = e.first()?.status().clone();
+        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
+    })
+    .await
+}
+
+async fn click_and_wait_granted(user: &str, message_ts: &str, ps: &str) -> String {
+    let body = seed_click(user, message_ts, ps);
+    let id = request_id_of(&body);
+    let (status, reply) = post_signed(&body).await;
+    assert_eq!(status, 200, "{reply}");
+    eventually("the grant", 60, || async {
+        (status_of(&id).await == "granted").then_some(())
+    })
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothing() {
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let carol = principal(s().get("EMAIL_SSO_USER_NAME")).await;
+    let id = click_and_wait_granted(s().get("EMAIL_SLACK_USER_ID"), "1700000201.000100", ps).await;
+    assert_eq!(assignments(&carol, ps).await, 1);
+
+    let before = item(&id).await;
+    let reply = press(s().get("SECOND_SLACK_USER_ID"), "end_access", &id).await;
+    assert!(
+        reply.contains("Only the requester or a responder"),
+        "{reply}"
+    );
+    let reply = press(s().get("SECOND_SLACK_USER_ID"), "extend_access", &id).await;
+    assert!(
+        reply.contains("Only the requester or a responder"),
+        "{reply}"
+    );
+    assert_eq!(
+        item(&id).await,
+        before,
+        "a stranger's clicks change nothing"
+    );
+
+    let reply = press(s().get("EMAIL_SLACK_USER_ID"), "end_access", &id).await;
+    assert!(reply.contains("being removed"), "{reply}");
+    let started = std::time::Instant::now();
+    eventually("the revoke", 30, || async {
+        (assignments(&carol, ps).await == 0).then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "removed well within a minute"
+    );
+    assert_eq!(
+        finished(&id).await,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+
+    let rec = item(&id).await;
+    let granted = time::OffsetDateTime::parse(
+        rec["granted_at"].as_s().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let revoked = time::OffsetDateTime::parse(
+        rec["revoked_at"].as_s().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        (revoked - granted).whole_seconds() < 50,
+        "the real window, not the 60 s lease"
+    );
+    assert_eq!(
+        rec["ended_by"].as_s().unwrap(),
+        s().get("EMAIL_SLACK_USER_ID")
+    );
+    let events: Vec<String> = audit(&id).await.into_iter().map(|(e, _)| e).collect();
+    assert!(events.contains(&"ended_early".to_owned()), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("reported"));
+}
+
+#[tokio::test]
+async fn extend_moves_the_end_up_to_the_maximum_and_a_responder_may_end_it() {
+    let ps = s().get("READONLY_PERMISSION_SET_ARN");
+    let dave_slack = s().get("GROUP_SLACK_USER_ID");
+    let dave = principal(s().get("GROUP_SSO_USER_NAME")).await;
+    // Dave's rule (by group, ReadOnly) allows at most 1h and needs a reason: use the modal.
+    let payload = json!({
+        "type": "view_submission", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": dave_slack},
+        "api_app_id": s().get("SLACK_API_APP_ID"),
+        "view": {"id": "V-extend-1", "callback_id": "break_glass_request", "private_metadata": "{}",
+                 "state": {"values": {
+                     "account": {"account": {"type": "static_select", "selected_option": {"value": s().get("EXAMPLE_ACCOUNT_ID")}}},
+                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": "ReadOnly"}}},
+                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": "15m"}}},
+                     "reason": {"reason": {"type": "plain_text_input", "value": "incident 42"}}}}}
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    assert_eq!(post_signed(body.as_bytes()).await.0, 200);
+    let id = break_glass::domain::RequestId::derive(&[
+        s().get("SLACK_TEAM_ID"),
+        dave_slack,
+        "modal",
+        "V-extend-1",
+    ])
+    .to_string();
+    eventually("the grant", 60, || async {
+        (status_of(&id).await == "granted").then_some(())
+    })
+    .await;
+    assert_eq!(assignments(&dave, ps).await, 1);
+    let expires =
+        |rec: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+            time::OffsetDateTime::parse(
+                rec["expires_at"].as_s().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+    let first = expires(&item(&id).await);
+
+    let reply = press(s().get("EXAMPLE_SLACK_USER_ID"), "extend_access", &id).await;
+    assert!(reply.contains("Only the requester"), "{reply}");
+    let reply = press(dave_slack, "extend_access", &id).await;
+    assert!(reply.contains("Extended until"), "{reply}");
+    let second = expires(&item(&id).await);
+    assert_eq!(
+        (second - first).whole_seconds(),
+        15 * 60,
+        "extended by the request's duration"
+    );
+    for _ in 0..2 {
+        let reply = press(dave_slack, "extend_access", &id).await;
+        assert!(reply.contains("Extended until"), "{reply}");
+    }
+    let granted = time::OffsetDateTime::parse(
+        item(&id).await["granted_at"].as_s().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        (expires(&item(&id).await) - granted).whole_seconds(),
+        3600,
+        "capped at the rule's 1h"
+    );
+    let reply = press(dave_slack, "extend_access", &id).await;
+    assert!(reply.contains("already at its maximum"), "{reply}");
+
+    // A responder may end anyone's access.
+    let reply = press(s().get("RESPONDER_SLACK_USER_ID"), "end_access", &id).await;
+    assert!(reply.contains("being removed"), "{reply}");
+    eventually("the revoke", 30, || async {
+        (assignments(&dave, ps).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        finished(&id).await,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+    let trail = audit(&id).await;
+    assert!(
+        trail.contains(&("extended".into(), dave_slack.into())),
+        "{trail:?}"
+    );
+    assert!(
+        trail.contains(&(
+            "ended_early".into(),
+            s().get("RESPONDER_SLACK_USER_ID").into()
+        )),
+        "{trail:?}"
+    );
+}
+
+#[tokio::test]
+async fn overlapping_leases_share_the_assignment_until_the_last_one_ends() {
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let alice_slack = s().get("EXAMPLE_SLACK_USER_ID");
+    let alice = principal(s().get("EXAMPLE_SSO_USER_NAME")).await;
+    let first = click_and_wait_granted(alice_slack, "1700000203.000100", ps).await;
+    let second = click_and_wait_granted(alice_slack, "1700000203.000200", ps).await;
+    assert_ne!(first, second);
+    assert_eq!(
+        assignments(&alice, ps).await,
+        1,
+        "one assignment for both leases"
+    );
+    assert_eq!(item(&second).await["shared"].as_bool().unwrap(), &true);
+
+    // A repeated delivery of the grant task acts nothing twice.
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        s().get("LAMBDA_ENDPOINT_URL"),
+        s().get("WORKER_FUNCTION")
+    );
+    let again = http_json(
+        Method::POST,
+        &url,
+        Some(json!({"type": "grant", "request_id": first, "poll_seconds": 1})),
+    )
+    .await;
+    assert_eq!(
+        again["expires_at"].as_str().unwrap(),
+        item(&first).await["expires_at"].as_s().unwrap()
+    );
+    assert_eq!(assignments(&alice, ps).await, 1, "no second assignment");
+
+    press(alice_slack, "end_access", &first).await;
+    assert_eq!(
+        finished(&first).await,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+    assert_eq!(
+        assignments(&alice, ps).await,
+        1,
+        "the second lease still needs it"
+    );
+    let events: Vec<String> = audit(&first).await.into_iter().map(|(e, _)| e).collect();
+    assert!(events.contains(&"revoked".to_owned()));
+
+    // A repeated delivery of the first lease's revoke changes nothing either.
+    http_json(
+        Method::POST,
+        &url,
+        Some(json!({"type": "revoke", "request_id": first})),
+    )
+    .await;
+    assert_eq!(assignments(&alice, ps).await, 1);
+
+    press(alice_slack, "end_access", &second).await;
+    eventually("the last lease's revoke", 30, || async {
+        (assignments(&alice, ps).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        finished(&second).await,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn standing_access_survives_a_whole_cycle() {
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let bob = principal(s().get("SECOND_SSO_USER_NAME")).await;
+    let sso = aws_sdk_ssoadmin::Client::new(&sdk().await);
+    sso.create_account_assignment()
+        .instance_arn(s().get("SSO_INSTANCE_ARN"))
+        .target_id(s().get("EXAMPLE_ACCOUNT_ID"))
+        .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+        .permission_set_arn(ps)
+        .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+        .principal_id(&bob)
+        .send()
+        .await
+        .unwrap();
+    let id = click_and_wait_granted(s().get("SECOND_SLACK_USER_ID"), "1700000204.000100", ps).await;
+    assert_eq!(item(&id).await["preexisting"].as_bool().unwrap(), &true);
+    press(s().get("SECOND_SLACK_USER_ID"), "end_access", &id).await;
+    assert_eq!(
+        finished(&id).await,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+    assert_eq!(
+        assignments(&bob, ps).await,
+        1,
+        "standing access is never deleted by us"
+    );
+    let revoked = audit(&id).await.into_iter().find(|(e, _)| e == "revoked");
+    assert!(revoked.is_some());
+}
