@@ -640,7 +640,11 @@ class TestbedMiddleware:
                 if rule:
                     log(f"fault injected: {rule}")
                     if rule.get("delay_seconds"):
+                        # A hung call: the client should give up first; the service never
+                        # sees it (forwarding it late would act on it behind the client's back).
                         time.sleep(float(rule["delay_seconds"]))
+                        rule.setdefault("status", 504)
+                        rule.setdefault("code", "RequestTimeout")
                     if "code" in rule or "body" in rule or "status" in rule:
                         status, headers, payload = fault_response(rule, not environ.get("HTTP_X_AMZ_TARGET"))
                         from werkzeug.wrappers import Response

@@ -353,10 +353,10 @@ impl Worker {
                     )
                     .await?;
                 tracing::info!(request = %id, outcome, "revoked");
-                let why = if ended_early {
-                    "ended early"
-                } else {
-                    "expired"
+                let why = match (rec.granted_at, ended_early) {
+                    (None, _) => "access could not be granted; anything partly granted was removed",
+                    (Some(_), true) => "ended early",
+                    (Some(_), false) => "expired",
                 };
                 self.tell(rec, |a| messages::revoked(a, why)).await
             }

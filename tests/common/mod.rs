@@ -66,6 +66,9 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             .args(["--binary", env!("CARGO_BIN_EXE_break-glass")])
             .args(["--cloudtrail-delay-seconds", "1", "--duration", duration])
             .args(["--lease-poll-seconds", "1", "--instances", "2"])
+            // Local calls answer in milliseconds; a short attempt timeout keeps the injected
+            // "hung call" faults quick.
+            .env("AWS_CALL_TIMEOUT_SECONDS", "3")
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
