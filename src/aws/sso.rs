@@ -142,13 +142,11 @@ impl Sso {
                 .await
                 .map_err(|e| from_sdk("Identity Store IsMemberInGroups", e))?;
             for r in out.results() {
-                if r.membership_exists() {
-                    if let Some((_, name)) = chunk
-                        .iter()
-                        .find(|(id, _)| Some(id.as_str()) == r.group_id())
-                    {
-                        member.insert(name.clone());
-                    }
+                if r.membership_exists()
+                    && let Some((_, name)) = chunk.iter().find(|(id, _)| Some(id.as_str()) == r.group_id())
+                {
+                    member.insert(name.clone());
+                }
                 }
             }
         }
@@ -391,5 +389,106 @@ impl PermissionSetNames {
             }
         }
         Err(Error::NotFound(format!("permission set named {name:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssoadmin::Client;
+    use aws_sdk_ssoadmin::operation::describe_account_assignment_creation_status::DescribeAccountAssignmentCreationStatusOutput as Out;
+    use aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn status(s: StatusValues, reason: Option<&str>) -> Out {
+        Out::builder()
+            .account_assignment_creation_status(
+                AccountAssignmentOperationStatus::builder()
+                    .status(s)
+                    .set_failure_reason(reason.map(str::to_owned))
+                    .request_id("r-1")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn sso(admin: Client) -> Sso {
+        let store = aws_sdk_identitystore::Client::from_conf(
+            aws_sdk_identitystore::Config::builder()
+                .behavior_version(aws_sdk_identitystore::config::BehaviorVersion::latest())
+                .region(aws_sdk_identitystore::config::Region::new("us-east-1"))
+                .build(),
+        );
+        Sso::new(admin, store)
+    }
+
+    fn instance() -> Instance {
+        Instance {
+            instance_arn: "arn:aws:sso:::instance/ssoins-1".into(),
+            identity_store_id: "d-1".into(),
+        }
+    }
+
+    /// Provisioning reported IN_PROGRESS (and a throttled poll) before SUCCEEDED: we keep
+    /// polling, with backoff, until it is done.
+    #[tokio::test(start_paused = true)]
+    async fn polls_in_progress_until_succeeded() {
+        let rule = mock!(Client::describe_account_assignment_creation_status)
+            .sequence()
+            .output(|| status(StatusValues::InProgress, None))
+            .times(3)
+            .http_status(
+                400,
+                Some(r#"{"__type":"ThrottlingException","message":"slow"}"#.into()),
+            )
+            .output(|| status(StatusValues::Succeeded, None))
+            .build();
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(aws_sdk_ssoadmin::config::retry::RetryConfig::disabled()));
+        assert!(sso(client).wait_created(&instance(), "r-1").await.is_ok());
+        assert_eq!(rule.num_calls(), 5);
+    }
+
+    /// FAILED is an error the state machine sees by name, with Identity Center's reason.
+    #[tokio::test(start_paused = true)]
+    async fn failed_provisioning_is_assignment_failed() {
+        let rule = mock!(Client::describe_account_assignment_creation_status)
+            .sequence()
+            .output(|| status(StatusValues::InProgress, None))
+            .output(|| {
+                status(
+                    StatusValues::Failed,
+                    Some("Received a 404 status error: the permission set is not provisioned"),
+                )
+            })
+            .build();
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::Sequential, [&rule]);
+        let e = sso(client)
+            .wait_created(&instance(), "r-1")
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "AssignmentFailed");
+        assert!(e.to_string().contains("not provisioned"), "{e}");
+    }
+
+    /// Provisioning that never finishes gives up after the deadline as a retryable error.
+    #[tokio::test(start_paused = true)]
+    async fn endless_in_progress_is_transient() {
+        let rule = mock!(Client::describe_account_assignment_creation_status)
+            .sequence()
+            .output(|| status(StatusValues::InProgress, None))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::Sequential, [&rule]);
+        let e = sso(client)
+            .wait_created(&instance(), "r-1")
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Transient");
+        assert!(
+            rule.num_calls() < 60,
+            "backed off: {} polls in 120 s",
+            rule.num_calls()
+        );
     }
 }
