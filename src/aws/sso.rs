@@ -143,10 +143,11 @@ impl Sso {
                 .map_err(|e| from_sdk("Identity Store IsMemberInGroups", e))?;
             for r in out.results() {
                 if r.membership_exists()
-                    && let Some((_, name)) = chunk.iter().find(|(id, _)| Some(id.as_str()) == r.group_id())
+                    && let Some((_, name)) = chunk
+                        .iter()
+                        .find(|(id, _)| Some(id.as_str()) == r.group_id())
                 {
                     member.insert(name.clone());
-                }
                 }
             }
         }
