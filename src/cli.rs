@@ -133,8 +133,11 @@ fn report_render(args: &[&str]) -> Result<(), String> {
         from: a.from.or(first).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         to: a.to.or(last).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         request_id: None,
+        reason: None,
+        slack_link: None,
     };
-    let view = View::new(&header, &events, &[]);
+    // A file is not a mail: show the whole timeline.
+    let view = View::new(&header, &events, &[], &[], events.len().max(1));
     let html = view.html().map_err(|e| format!("rendering HTML: {e}"))?;
     let text = view.text().map_err(|e| format!("rendering text: {e}"))?;
     // Both renders succeeded: only now write, so broken input leaves no partial output.
@@ -149,9 +152,19 @@ fn report_render(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads `{"Records": [...]}` (CloudTrail's S3 files) or `{"Events": [...]}` (LookupEvents).
+/// Reads `{"Records": [...]}` (CloudTrail's S3 files, also gzip) or `{"Events": [...]}`
+/// (LookupEvents).
 fn read_events(path: &Path) -> Result<Vec<Event>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+            &mut plain,
+        )
+        .map_err(|e| format!("{}: broken gzip: {e}", path.display()))?;
+        bytes = plain;
+    }
     #[derive(serde::Deserialize)]
     struct File {
         #[serde(rename = "Records")]

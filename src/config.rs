@@ -66,6 +66,10 @@ pub struct Config {
     pub cloudtrail_regions: Vec<String>,
     /// Added before the grant and after the revoke when reading CloudTrail.
     pub report_margin: Duration,
+    /// The read-only role assumed in the target account to read its CloudTrail.
+    pub report_role_name: Option<String>,
+    /// Most timeline rows the report mail carries; the full timeline goes as a CSV.
+    pub report_max_rows: usize,
 }
 
 /// Every problem with the environment at once, one per line.
@@ -135,6 +139,14 @@ impl Config {
         let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
         let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
         let lease_poll = seconds("LEASE_POLL_SECONDS", 60, &mut problems);
+        let report_max_rows = match opt("REPORT_MAX_ROWS").map(|v| v.parse::<usize>()) {
+            None => 2_000,
+            Some(Ok(n)) if (1..=20_000).contains(&n) => n,
+            Some(_) => {
+                problems.push("REPORT_MAX_ROWS must be a number between 1 and 20000".into());
+                2_000
+            }
+        };
         let aws_call_timeout = seconds("AWS_CALL_TIMEOUT_SECONDS", 10, &mut problems);
         if !(1..=120).contains(&aws_call_timeout.as_secs()) {
             problems.push("AWS_CALL_TIMEOUT_SECONDS must be between 1 and 120".into());
@@ -182,6 +194,8 @@ impl Config {
             report_recipients,
             cloudtrail_regions,
             report_margin,
+            report_role_name: opt("REPORT_ROLE_NAME"),
+            report_max_rows,
         })
     }
 }

@@ -332,3 +332,92 @@ async fn the_whole_cycle() {
         ]
     );
 }
+
+/// A session longer than the mail's timeline cap: the mail says how many events are left
+/// out, and the full timeline goes as a CSV attachment (a raw e-mail).
+#[tokio::test]
+async fn a_long_session_is_capped_with_the_full_timeline_attached() {
+    let s = stack();
+    let sdk = sdk().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let account = s.get("EXAMPLE_ACCOUNT_ID");
+    let user = s.get("EMAIL_SSO_USER_NAME");
+    let body = seed_click(
+        s.get("EMAIL_SLACK_USER_ID"),
+        "1700000007.000100",
+        s.get("EXAMPLE_PERMISSION_SET_ARN"),
+    );
+    let id = request_id_of(&body);
+    assert_eq!(post_signed(&body).await.0, 200);
+    let now = break_glass::time_util::rfc3339(time::OffsetDateTime::now_utc());
+    let arn = format!(
+        "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_BreakGlassAdmin_0123456789abcdef/{user}"
+    );
+    let mut events: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({"eventID": format!("long-{i}"), "eventTime": now, "awsRegion": "us-east-1",
+                   "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances", "readOnly": true,
+                   "recipientAccountId": account, "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": account},
+                   "sourceIPAddress": "198.51.100.7", "userAgent": "=cmd|' /C calc'!A0"})
+        })
+        .collect();
+    // Carol's portal sign-in, in the Identity Center account (the same account here).
+    events.push(json!({"eventID": "portal-1", "eventTime": now, "awsRegion": "us-east-1",
+        "eventSource": "sso.amazonaws.com", "eventName": "Authenticate", "readOnly": false,
+        "recipientAccountId": account, "userIdentity": {"type": "Unknown", "userName": user, "accountId": account},
+        "sourceIPAddress": "198.51.100.7", "userAgent": "Mozilla/5.0"}));
+    http_json(
+        Method::POST,
+        &format!("{}/_testbed/cloudtrail/events", s.get("MOTO_URL")),
+        Some(json!({"account_id": account, "region": "us-east-1", "events": events})),
+    )
+    .await;
+    let status = eventually("the execution to finish", 90, || async {
+        let e = executions_named(&sfn, &id).await;
+        let st = e.first()?.status().clone();
+        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
+    })
+    .await;
+    assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
+    let messages = http_json(
+        Method::GET,
+        &format!("{}/_testbed/ses/messages", s.get("MOTO_URL")),
+        None,
+    )
+    .await;
+    let raw = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["raw"].as_str())
+        .find(|r| mime_parts(r).iter().any(|p| p.contains(&id)))
+        .unwrap_or_else(|| panic!("no raw report mail for {id}"))
+        .to_owned();
+    assert!(
+        raw.contains(&format!("filename=\"break-glass-{id}.csv\"")),
+        "the CSV is attached"
+    );
+    let parts = mime_parts(&raw);
+    let html = parts
+        .iter()
+        .find(|p| p.contains("<html"))
+        .expect("an HTML part");
+    assert!(
+        html.contains("7 more events are not shown here"),
+        "the cap is stated"
+    );
+    assert!(
+        html.contains("Identity Center portal sign-ins (1)"),
+        "the portal sign-in is reported"
+    );
+    let csv = parts
+        .iter()
+        .find(|p| p.starts_with("time,region,service"))
+        .expect("a CSV part");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 12,
+        "every event of the session in the CSV"
+    );
+    assert!(csv.contains("\"'=cmd|"), "formula cells are defused");
+}

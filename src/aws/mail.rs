@@ -1,13 +1,28 @@
-//! SES: the report e-mail.
+//! SES: the report e-mail, HTML with a plain-text twin; with a CSV attachment (raw e-mail)
+//! when the timeline had to be capped.
 
-use aws_sdk_ses::types::{Body, Content, Destination, Message};
+use aws_sdk_ses::primitives::Blob;
+use aws_sdk_ses::types::{Body, Content, Destination, Message, RawMessage};
+use base64::Engine;
 
 use crate::error::{Error, from_sdk};
+
+/// SES refuses messages over 10 MB; stay clear of it (base64 grows content by a third).
+pub const MAX_ATTACHMENT_BYTES: usize = 6 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Mailer {
     client: aws_sdk_ses::Client,
     sender: String,
+}
+
+/// One message: subject, HTML and text, and optionally a CSV attachment.
+pub struct Mail<'a> {
+    pub to: &'a [String],
+    pub subject: &'a str,
+    pub html: &'a str,
+    pub text: &'a str,
+    pub attachment: Option<(&'a str, &'a str)>,
 }
 
 impl Mailer {
@@ -18,14 +33,26 @@ impl Mailer {
         }
     }
 
-    /// Sends one message with an HTML and a plain-text part; returns the SES message id.
-    pub async fn send(
-        &self,
-        to: &[String],
-        subject: &str,
-        html: &str,
-        text: &str,
-    ) -> Result<String, Error> {
+    /// Sends the message; returns the SES message id.
+    pub async fn send(&self, mail: &Mail<'_>) -> Result<String, Error> {
+        if let Some((name, csv)) = mail.attachment {
+            let raw = mime(&self.sender, mail, name, csv);
+            let out = self
+                .client
+                .send_raw_email()
+                .source(&self.sender)
+                .set_destinations(Some(mail.to.to_vec()))
+                .raw_message(
+                    RawMessage::builder()
+                        .data(Blob::new(raw))
+                        .build()
+                        .map_err(|e| Error::InvalidInput(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(|e| from_sdk("SES SendRawEmail", e))?;
+            return Ok(out.message_id);
+        }
         let content = |s: &str| {
             Content::builder()
                 .data(s)
@@ -39,16 +66,16 @@ impl Mailer {
             .source(&self.sender)
             .destination(
                 Destination::builder()
-                    .set_to_addresses(Some(to.to_vec()))
+                    .set_to_addresses(Some(mail.to.to_vec()))
                     .build(),
             )
             .message(
                 Message::builder()
-                    .subject(content(subject)?)
+                    .subject(content(mail.subject)?)
                     .body(
                         Body::builder()
-                            .html(content(html)?)
-                            .text(content(text)?)
+                            .html(content(mail.html)?)
+                            .text(content(mail.text)?)
                             .build(),
                     )
                     .build(),
@@ -57,5 +84,101 @@ impl Mailer {
             .await
             .map_err(|e| from_sdk("SES SendEmail", e))?;
         Ok(out.message_id)
+    }
+}
+
+/// `multipart/mixed` of a `multipart/alternative` (text, HTML) and the CSV, every part base64.
+pub fn mime(sender: &str, mail: &Mail<'_>, filename: &str, csv: &str) -> Vec<u8> {
+    let b64 = |s: &[u8]| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(s);
+        let mut wrapped = String::with_capacity(encoded.len() + encoded.len() / 76 * 2);
+        for chunk in encoded.as_bytes().chunks(76) {
+            wrapped.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+            wrapped.push_str("\r\n");
+        }
+        wrapped
+    };
+    let mixed = "bg-mixed-7d3f0c2a";
+    let alt = "bg-alt-91e4b6d8";
+    let csv = if csv.len() > MAX_ATTACHMENT_BYTES {
+        let mut cut = MAX_ATTACHMENT_BYTES;
+        while !csv.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let cut = csv[..cut].rfind('\n').map_or(cut, |i| i + 1);
+        format!(
+            "{}\"… cut: the full timeline exceeds the mail size limit\"\r\n",
+            &csv[..cut]
+        )
+    } else {
+        csv.to_owned()
+    };
+    let filename: String = filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let mut m = String::new();
+    m += &format!("From: {sender}\r\n");
+    m += &format!("To: {}\r\n", mail.to.join(", "));
+    m += &format!(
+        "Subject: =?UTF-8?B?{}?=\r\n",
+        base64::engine::general_purpose::STANDARD.encode(mail.subject)
+    );
+    m += "MIME-Version: 1.0\r\n";
+    m += &format!("Content-Type: multipart/mixed; boundary=\"{mixed}\"\r\n\r\n");
+    m += &format!("--{mixed}\r\nContent-Type: multipart/alternative; boundary=\"{alt}\"\r\n\r\n");
+    for (kind, body) in [("plain", mail.text), ("html", mail.html)] {
+        m += &format!(
+            "--{alt}\r\nContent-Type: text/{kind}; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            b64(body.as_bytes())
+        );
+    }
+    m += &format!("--{alt}--\r\n");
+    m += &format!(
+        "--{mixed}\r\nContent-Type: text/csv; charset=UTF-8; name=\"{filename}\"\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        b64(csv.as_bytes())
+    );
+    m += &format!("--{mixed}--\r\n");
+    m.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raw_message_carries_both_bodies_and_the_csv() {
+        let to = vec!["sec@example.com".to_owned()];
+        let mail = Mail {
+            to: &to,
+            subject: "Break-glass report — 3 events",
+            html: "<p>html</p>",
+            text: "text",
+            attachment: None,
+        };
+        let raw = String::from_utf8(mime(
+            "bg@example.com",
+            &mail,
+            "timeline bg-1.csv",
+            "a,b\r\n",
+        ))
+        .unwrap();
+        assert!(raw.contains("Subject: =?UTF-8?B?"));
+        assert!(raw.contains("Content-Disposition: attachment; filename=\"timelinebg-1.csv\""));
+        let decoded: Vec<String> = raw
+            .split("\r\n\r\n")
+            .filter_map(|part| {
+                let body: String = part.lines().take_while(|l| !l.starts_with("--")).collect();
+                base64::engine::general_purpose::STANDARD.decode(body).ok()
+            })
+            .map(|b| String::from_utf8(b).unwrap())
+            .collect();
+        assert!(
+            decoded.contains(&"text".to_owned())
+                && decoded.contains(&"<p>html</p>".to_owned())
+                && decoded.contains(&"a,b\r\n".to_owned()),
+            "{decoded:?}"
+        );
+        assert!(raw.lines().all(|l| l.len() <= 998), "RFC 5322 line length");
     }
 }

@@ -28,6 +28,8 @@ pub struct Event {
     /// `None` when CloudTrail does not say.
     pub read_only: Option<bool>,
     pub user_arn: String,
+    /// `userIdentity.userName`: who, for Identity Center portal and sign-in events.
+    pub user_name: String,
     pub account_id: String,
     pub source_ip: String,
     pub user_agent: String,
@@ -78,6 +80,7 @@ struct RawRecord {
 struct RawIdentity {
     arn: Option<String>,
     account_id: Option<String>,
+    user_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +134,7 @@ impl Event {
             name: o(raw.event_name),
             read_only,
             user_arn: identity.arn.unwrap_or_default(),
+            user_name: identity.user_name.unwrap_or_default(),
             account_id: raw
                 .recipient_account_id
                 .or(identity.account_id)
@@ -193,6 +197,15 @@ impl Session {
             .and_then(|r| r.strip_prefix('_'))
             .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
         account == self.account_id && suffix_ok && session == self.user_name
+    }
+}
+
+impl Session {
+    /// The user's own Identity Center portal and sign-in events (in the Identity Center
+    /// account): the user name compared exactly.
+    pub fn signed_in(&self, e: &Event) -> bool {
+        let portal = e.source == "signin.amazonaws.com" || e.source.ends_with("sso.amazonaws.com");
+        portal && e.user_name == self.user_name
     }
 }
 
@@ -318,6 +331,21 @@ pub(crate) mod tests {
         ] {
             assert!(!s.owns(&ev(&other)), "{other}");
         }
+    }
+
+    #[test]
+    fn portal_sign_ins_match_the_user_name_exactly() {
+        let s = session();
+        let portal = |user: &str, source: &str| {
+            let mut r = record("Authenticate", source, "", false);
+            r["userIdentity"] = serde_json::json!({"type": "Unknown", "userName": user, "accountId": "111111111111"});
+            Event::from_record(&r).unwrap()
+        };
+        assert!(s.signed_in(&portal("alice@example.com", "sso.amazonaws.com")));
+        assert!(s.signed_in(&portal("alice@example.com", "signin.amazonaws.com")));
+        assert!(!s.signed_in(&portal("alice@example.com.evil", "sso.amazonaws.com")));
+        assert!(!s.signed_in(&portal("ALICE@example.com", "sso.amazonaws.com")));
+        assert!(!s.signed_in(&portal("alice@example.com", "s3.amazonaws.com")));
     }
 
     #[test]

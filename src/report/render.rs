@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{Event, SummaryRow, flag, summarise};
 use crate::time_util::rfc3339;
 
-/// Most timeline rows a mail carries.
+/// Most timeline rows a mail carries by default (`REPORT_MAX_ROWS`).
 pub const MAX_TIMELINE_ROWS: usize = 2_000;
 
 /// Who, what and when: the report's header.
@@ -20,6 +20,9 @@ pub struct Header {
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
     pub request_id: Option<String>,
+    pub reason: Option<String>,
+    /// Where the request's conversation is in Slack.
+    pub slack_link: Option<String>,
 }
 
 /// One event as a table row: every value already a display string.
@@ -66,14 +69,21 @@ pub struct View<'a> {
     pub errors: usize,
     pub summary: Vec<SummaryRow>,
     pub flagged: Vec<Row<'a>>,
+    pub portal: Vec<Row<'a>>,
     pub timeline: Vec<Row<'a>>,
     pub omitted: usize,
     pub incomplete: &'a [String],
 }
 
 impl<'a> View<'a> {
-    pub fn new(header: &'a Header, events: &'a [Event], incomplete: &'a [String]) -> Self {
-        let shown = events.len().min(MAX_TIMELINE_ROWS);
+    pub fn new(
+        header: &'a Header,
+        events: &'a [Event],
+        portal: &'a [Event],
+        incomplete: &'a [String],
+        max_rows: usize,
+    ) -> Self {
+        let shown = events.len().min(max_rows);
         View {
             header,
             from: rfc3339(header.from),
@@ -87,6 +97,7 @@ impl<'a> View<'a> {
                 .filter(|e| flag(e).is_some())
                 .map(Row::new)
                 .collect(),
+            portal: portal.iter().take(max_rows).map(Row::new).collect(),
             timeline: events[..shown].iter().map(Row::new).collect(),
             omitted: events.len() - shown,
             incomplete,
@@ -111,6 +122,56 @@ impl<'a> View<'a> {
     pub fn text(&self) -> Result<String, askama::Error> {
         TextReport { v: self }.render()
     }
+}
+
+/// The full timeline as CSV (the mail's attachment when the timeline is capped). Cells that
+/// a spreadsheet would run as a formula are prefixed with `'`.
+pub fn csv(events: &[Event]) -> String {
+    fn cell(out: &mut String, v: &str) {
+        let formula = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
+        out.push('"');
+        if formula {
+            out.push('\'');
+        }
+        for c in v.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    let mut out = String::from(
+        "time,region,service,action,read_only,resource,source_ip,user_agent,error_code,error_message,event_id\r\n",
+    );
+    for e in events {
+        let read_only = match e.read_only {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "",
+        };
+        let fields = [
+            rfc3339(e.time),
+            e.region.clone(),
+            e.service().to_owned(),
+            e.name.clone(),
+            read_only.to_owned(),
+            e.resource.clone(),
+            e.source_ip.clone(),
+            e.user_agent.clone(),
+            e.error_code.clone(),
+            e.error_message.clone(),
+            e.id.clone(),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            cell(&mut out, f);
+        }
+        out.push_str("\r\n");
+    }
+    out
 }
 
 #[derive(Template)]
@@ -140,6 +201,8 @@ mod tests {
             from: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
             to: from_rfc3339("2026-11-24T09:00:00Z").unwrap(),
             request_id: Some("bg-0123".into()),
+            reason: Some("db <down>".into()),
+            slack_link: None,
         }
     }
 
@@ -151,7 +214,7 @@ mod tests {
         r["errorMessage"] = serde_json::json!("<img src=x onerror=alert(2)> & \"quoted\"");
         let events = vec![Event::from_record(&r).unwrap()];
         let h = header();
-        let v = View::new(&h, &events, &[]);
+        let v = View::new(&h, &events, &[], &[], MAX_TIMELINE_ROWS);
         let html = v.html().unwrap();
         assert!(!html.contains("<script>alert"), "raw script in HTML");
         assert!(!html.contains("<img src=x"), "raw img in HTML");
@@ -176,17 +239,37 @@ mod tests {
             Event::from_record(&record("ListBuckets", "s3.amazonaws.com", ALICE, true)).unwrap();
         let events = vec![one; MAX_TIMELINE_ROWS + 5];
         let h = header();
-        let v = View::new(&h, &events, &[]);
+        let v = View::new(&h, &events, &[], &[], MAX_TIMELINE_ROWS);
         assert_eq!(v.timeline.len(), MAX_TIMELINE_ROWS);
         assert_eq!(v.omitted, 5);
-        assert!(v.text().unwrap().contains("5 more events are not shown"));
+        assert!(
+            v.text()
+                .unwrap()
+                .contains("5 more events are not shown here")
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut r = record("PutObject", "s3.amazonaws.com", ALICE, false);
+        r["userAgent"] = serde_json::json!("=HYPERLINK(\"http://evil\")");
+        r["errorMessage"] = serde_json::json!("a,b\nc");
+        let events = vec![Event::from_record(&r).unwrap()];
+        let out = csv(&events);
+        let line = out.lines().nth(1).unwrap();
+        assert!(
+            line.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+            "{line}"
+        );
+        assert!(out.contains("\"a,b\nc\""));
+        assert!(out.starts_with("time,region,service,action"));
     }
 
     #[test]
     fn says_when_collection_was_incomplete() {
         let h = header();
         let incomplete = vec!["us-east-1: throttled".to_owned()];
-        let v = View::new(&h, &[], &incomplete);
+        let v = View::new(&h, &[], &[], &incomplete, MAX_TIMELINE_ROWS);
         assert!(v.html().unwrap().contains("us-east-1: throttled"));
         assert!(v.text().unwrap().contains("INCOMPLETE"));
     }

@@ -95,6 +95,22 @@ impl App {
             .await
     }
 
+    /// The account we run in (the Identity Center account), for telling the target account's
+    /// CloudTrail from ours.
+    async fn own_account(&self) -> Option<String> {
+        match aws_sdk_sts::Client::new(&self.sdk)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Ok(out) => out.account,
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&e), "could not tell our own account");
+                None
+            }
+        }
+    }
+
     fn slack(&self, secrets: &SlackSecrets) -> SlackApi {
         SlackApi::new(self.cfg.slack_api_url.clone(), secrets.bot_token.clone())
     }
@@ -146,7 +162,12 @@ impl App {
                     sso: self.sso(),
                     names: PermissionSetNames::new(self.sso(), instance.clone()),
                     instance,
-                    collector: Collector::new(&self.sdk, &self.cfg.cloudtrail_regions),
+                    collector: Collector::new(
+                        &self.sdk,
+                        &self.cfg.cloudtrail_regions,
+                        self.own_account().await,
+                        self.cfg.report_role_name.clone(),
+                    ),
                     mailer: Mailer::new(
                         aws_sdk_ses::Client::new(&self.sdk),
                         self.cfg.report_sender.clone().unwrap_or_default(),
@@ -155,6 +176,7 @@ impl App {
                     recipients: self.cfg.report_recipients.clone(),
                     policy: self.policy.clone(),
                     report_margin: self.cfg.report_margin,
+                    max_rows: self.cfg.report_max_rows,
                 })
             })
             .await

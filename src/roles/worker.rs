@@ -6,15 +6,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::aws::mail::Mailer;
+use crate::aws::mail::{Mail, Mailer};
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::{Audit, Lease, RequestRecord, Status, Store, flag, s, ts};
 use crate::domain::RequestId;
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::report::Session;
-use crate::report::collect::Collector;
-use crate::report::render::{Header, View};
+use crate::report::collect::{Collector, collect};
+use crate::report::render::{Header, View, csv};
 use crate::slack::api::SlackApi;
 use crate::slack::messages::{self, About, Flagged};
 use crate::time_util::rfc3339;
@@ -67,6 +67,8 @@ pub struct Worker {
     pub recipients: Vec<String>,
     pub policy: Policy,
     pub report_margin: crate::domain::Duration,
+    /// Most timeline rows the mail carries (the rest go in the CSV attachment).
+    pub max_rows: usize,
 }
 
 const ACTOR: &str = "break-glass";
@@ -416,7 +418,11 @@ impl Worker {
             permission_set_name: ps_name.clone(),
             user_name: rec.sso_user_name.clone(),
         };
-        let found = self.collector.collect(&session, from, to).await;
+        let sources = self
+            .collector
+            .sources(rec.account_id.as_str(), id.as_str())
+            .await;
+        let found = collect(sources, &session, from, to).await;
         let header = Header {
             user: rec.sso_user_name.clone(),
             account_id: rec.account_id.as_str().to_owned(),
@@ -425,15 +431,40 @@ impl Worker {
             from: granted,
             to: revoked,
             request_id: Some(id.as_str().to_owned()),
+            reason: rec.reason.clone(),
+            slack_link: rec
+                .notify_channel
+                .as_ref()
+                .or(rec.channel_id.as_ref())
+                .map(|c| {
+                    format!(
+                        "https://slack.com/app_redirect?team={}&channel={c}",
+                        rec.team_id
+                    )
+                }),
         };
-        let view = View::new(&header, &found.events, &found.incomplete);
+        let view = View::new(
+            &header,
+            &found.events,
+            &found.portal,
+            &found.incomplete,
+            self.max_rows,
+        );
         let render_err =
             |e: askama::Error| Error::InvalidInput(format!("rendering the report: {e}"));
         let html = view.html().map_err(render_err)?;
         let text = view.text().map_err(render_err)?;
+        let full = (view.omitted > 0).then(|| csv(&found.events));
+        let filename = format!("break-glass-{id}.csv");
         let message_id = self
             .mailer
-            .send(&self.recipients, &view.subject(), &html, &text)
+            .send(&Mail {
+                to: &self.recipients,
+                subject: &view.subject(),
+                html: &html,
+                text: &text,
+                attachment: full.as_deref().map(|c| (filename.as_str(), c)),
+            })
             .await?;
         let rec = self
             .store

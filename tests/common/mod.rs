@@ -69,6 +69,8 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             // Local calls answer in milliseconds; a short attempt timeout keeps the injected
             // "hung call" faults quick.
             .env("AWS_CALL_TIMEOUT_SECONDS", "3")
+            // Reports of more than 5 events are capped, with the full timeline as a CSV.
+            .env("REPORT_MAX_ROWS", "5")
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -220,4 +222,16 @@ where
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The decoded base64 parts of a raw MIME message (text, HTML, attachments), in order.
+pub fn mime_parts(raw: &str) -> Vec<String> {
+    use base64::Engine;
+    raw.split("\r\n\r\n")
+        .filter_map(|part| {
+            let body: String = part.lines().take_while(|l| !l.starts_with("--")).collect();
+            base64::engine::general_purpose::STANDARD.decode(body).ok()
+        })
+        .filter_map(|b| String::from_utf8(b).ok())
+        .collect()
 }
