@@ -90,11 +90,29 @@ struct RawResource {
     arn: Option<String>,
 }
 
-/// Cuts `s` to [`MAX_FIELD_CHARS`] characters, marking the cut.
+/// Cuts `s` to [`MAX_FIELD_CHARS`] characters, marking the cut, and makes control characters
+/// visible (`\n` stays two characters), so a hostile value cannot forge lines of the plain-text
+/// report.
 pub fn clip(s: &str) -> String {
+    let visible = |part: &str| -> String {
+        part.chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect()
+    };
     match s.char_indices().nth(MAX_FIELD_CHARS) {
-        Some((i, _)) => format!("{}… [{} more characters]", &s[..i], s[i..].chars().count()),
-        None => s.to_owned(),
+        Some((i, _)) => format!(
+            "{}… [{} more characters]",
+            visible(&s[..i]),
+            s[i..].chars().count()
+        ),
+        None => visible(s),
     }
 }
 
@@ -376,6 +394,15 @@ pub(crate) mod tests {
         assert!(!e.is_error());
         assert!(Event::from_record(&json!({"eventName": "NoTime"})).is_none());
         assert!(Event::from_record(&json!("not an object")).is_none());
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        assert_eq!(
+            clip("ok\nFLAGGED EVENTS\r\t\u{1b}[31m"),
+            "ok\\nFLAGGED EVENTS\\r\\t\\u{1b}[31m"
+        );
+        assert_eq!(clip("héllo"), "héllo");
     }
 
     #[test]

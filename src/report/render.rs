@@ -261,7 +261,10 @@ mod tests {
             line.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
             "{line}"
         );
-        assert!(out.contains("\"a,b\nc\""));
+        assert!(
+            out.contains("\"a,b\\nc\""),
+            "a newline stays visible, not a new row"
+        );
         assert!(out.starts_with("time,region,service,action"));
     }
 
