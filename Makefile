@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 BIN    := target/debug/break-glass
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help test test-rust test-testbed test-cdk lint demo dev bench build synth deploy clean-dev
+.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench build synth deploy clean-dev
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -40,7 +40,12 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 test-testbed: $(VENV)/.installed ## Self-tests of the local test bed (moto extension, Slack fake)
 	$(PY) -m unittest discover -s testbed -p 'test_*.py'
 
-test-rust: $(VENV)/.installed ## Unit tests, and integration tests against the local stack
+browser: ## Debian's chromium, for the test that looks at the HTML report in a real browser
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-rust: $(VENV)/.installed browser ## Unit tests, and integration tests against the local stack
 	cargo test --quiet
 
 test-cdk: $(VENV)/.installed cdk/node_modules/.installed ## ASL validation, CDK assertions, cdk-nag, cfn-lint
@@ -59,8 +64,8 @@ build: $(VENV)/.installed ## Release build for Lambda (arm64, falls back to x86_
 	cargo lambda build --release --arm64 --bin break-glass || \
 	  { echo "arm64 build failed; building x86_64 instead" >&2; cargo lambda build --release --x86-64 --bin break-glass; }
 
-synth: cdk/node_modules/.installed ## Synthesize the CloudFormation templates (offline, example values)
-	cd cdk && npx cdk synth -c example=true --quiet
+synth: cdk/node_modules/.installed ## Synthesize the templates into cdk/cdk.out (offline; example values fill what CDK_ARGS lacks)
+	cd cdk && npx cdk synth -c example=true --quiet $(CDK_ARGS)
 
 deploy: build cdk/node_modules/.installed ## Deploy: make deploy CDK_ARGS="-c ssoInstanceArn=... -c identityStoreId=..."
 	cd cdk && npx cdk deploy BreakGlassStack $(CDK_ARGS)

@@ -296,3 +296,72 @@ fn golden_rendering() {
         assert_eq!(got, want, "{name} differs from tests/golden/{name}");
     }
 }
+
+/// The HTML report as a person sees it: rendered by headless Chromium (Debian's `chromium`,
+/// installed by `make test`), the screenshot must show the report's styling (the red header
+/// rule, the yellow CloudTrail-lag note), not a blank or unstyled page. The screenshot is
+/// `target/report-screenshot.png`; `docs/report.png` in the README is one of these.
+#[test]
+fn the_html_report_renders_in_a_real_browser() {
+    let chromium = std::env::var("BG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: `make test` installs Debian's chromium"
+    );
+    let d = dir("browser");
+    let html = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/report.html");
+    let shot = d.join("report.png");
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", d.join("profile").display()))
+        .args(["--window-size=1100,1400"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::copy(
+        &shot,
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshot.png"),
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1100, 1400));
+    let channels = info.color_type.samples();
+    let has = |rgb: [u8; 3]| {
+        buf[..info.buffer_size()]
+            .chunks(channels)
+            .filter(|p| p[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 3))
+            .count()
+    };
+    assert!(
+        has([0xc9, 0x37, 0x2c]) > 500,
+        "the red header rule is drawn"
+    );
+    assert!(
+        has([0xff, 0xfa, 0xe6]) > 5_000,
+        "the CloudTrail-lag note is drawn"
+    );
+    assert!(
+        has([0xff, 0xff, 0xff]) > 100_000,
+        "the white report card is drawn"
+    );
+}
