@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 BIN    := target/debug/break-glass
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench build synth deploy clean-dev
+.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load build synth deploy clean-dev
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -57,8 +57,18 @@ demo: $(VENV)/.installed $(BIN) ## One whole break-glass cycle locally; the repo
 dev: $(VENV)/.installed $(BIN) ## Start the local stack in the foreground; writes target/dev/env
 	$(PY) testbed/stack.py --env-file target/dev/env --binary $(BIN)
 
-bench: ## Run the benchmarks and print their figures
+LAMBDA_TARGET := target/lambda-build
+bench: $(VENV)/.installed ## Build the release binaries (x86_64, arm64), run the benchmarks, print their figures
+	@for arch in x86-64 arm64; do \
+	  dir=target/lambda-$${arch/-/_}; \
+	  CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda build --quiet --release --$$arch --bin break-glass --lambda-dir $$dir \
+	    && $(PY) -c 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]+"/bootstrap.zip","w",zipfile.ZIP_DEFLATED); z.write(sys.argv[1]+"/bootstrap","bootstrap"); z.close()' $$dir/break-glass \
+	    || echo "the $$arch release build failed here; its size is not measured" >&2; \
+	done
 	cargo bench --quiet
+
+load: $(VENV)/.installed ## The bounded load test (loopback only, stops by itself), with its latency figures
+	cargo test --quiet --test load -- --nocapture
 
 build: $(VENV)/.installed ## Release build for Lambda (arm64, falls back to x86_64) into target/lambda/
 	cargo lambda build --release --arm64 --bin break-glass || \
