@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 BIN    := target/debug/break-glass
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load build synth deploy clean-dev
+.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load fuzz build synth deploy clean-dev
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -66,6 +66,13 @@ bench: $(VENV)/.installed ## Build the release binaries (x86_64, arm64), run the
 	    || echo "the $$arch release build failed here; its size is not measured" >&2; \
 	done
 	cargo bench --quiet
+
+FUZZ_SECONDS ?= 60
+fuzz: ## Run each cargo fuzz target for FUZZ_SECONDS (default 60); not part of make test
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	cd fuzz && for t in slack_request policy; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
 
 load: $(VENV)/.installed ## The bounded load test (loopback only, stops by itself), with its latency figures
 	cargo test --quiet --test load -- --nocapture

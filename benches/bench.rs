@@ -683,6 +683,14 @@ fn main() {
         let bootstrap = repo().join("target/lambda-x86_64/break-glass/bootstrap");
         if want("cold") {
             if bootstrap.exists() {
+                // The first webhook run records this request; the worker then looks at its lease.
+                let first_click = signed_click_event(&stack, 0);
+                let Ok(Interaction::BreakGlass(c)) = break_glass::slack::payload::parse_form(
+                    first_click["body"].as_str().unwrap().as_bytes(),
+                ) else {
+                    panic!("the bench click does not parse")
+                };
+                let first_request = break_glass::roles::webhook::request_id(&c).to_string();
                 cold_start(&mut rows, &stack, &bootstrap, "webhook", |i| {
                     signed_click_event(&stack, i)
                 });
@@ -691,7 +699,7 @@ fn main() {
                     &stack,
                     &bootstrap,
                     "worker",
-                    |_| json!({"type": "check", "request_id": "bg-000000000000000000000000", "poll_seconds": 60}),
+                    move |_| json!({"type": "check", "request_id": first_request, "poll_seconds": 60}),
                 );
             } else {
                 eprintln!(

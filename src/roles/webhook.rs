@@ -493,15 +493,14 @@ impl Webhook {
             ));
         };
         let (changes, audit, answer) = if l.extend {
-            let cap = granted_at + time::Duration::seconds(rec.max_duration.as_secs() as i64);
-            let step = time::Duration::seconds(rec.duration.as_secs() as i64);
-            let until = (expires_at.max(now) + step).min(cap);
-            if until <= expires_at {
+            let Some(until) =
+                extended_until(granted_at, expires_at, now, rec.duration, rec.max_duration)
+            else {
                 return Reply::ephemeral(&format!(
                     "This access is already at its maximum of {}.",
                     rec.max_duration
                 ));
-            }
+            };
             (
                 vec![("expires_at", crate::aws::store::ts(until))],
                 Audit {
@@ -547,6 +546,20 @@ impl Webhook {
             }
         }
     }
+}
+
+/// Where **Extend** moves a lease's end: by the request's duration from its end (or from now,
+/// if it already passed), never past `max` after the grant. `None` when there is no room.
+pub fn extended_until(
+    granted_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+    step: Duration,
+    max: Duration,
+) -> Option<OffsetDateTime> {
+    let cap = granted_at + time::Duration::seconds(max.as_secs() as i64);
+    let until = (expires_at.max(now) + time::Duration::seconds(step.as_secs() as i64)).min(cap);
+    (until > expires_at).then_some(until)
 }
 
 /// The channel the slash command was typed in, carried through the modal.
