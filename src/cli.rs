@@ -101,7 +101,6 @@ fn report_render(args: &[&str]) -> Result<(), String> {
     else {
         return Err("report render needs --events, --html and --text".into());
     };
-    let events = read_events(events_path)?;
     let session = match (&a.user, &a.account, &a.permission_set) {
         (Some(u), Some(acct), Some(ps)) => Some(Session {
             account_id: acct.clone(),
@@ -111,11 +110,11 @@ fn report_render(args: &[&str]) -> Result<(), String> {
         (None, None, None) => None,
         _ => return Err("--user, --account and --permission-set go together".into()),
     };
-    let mut events: Vec<Event> = events
-        .into_iter()
-        .filter(|e| session.as_ref().is_none_or(|s| s.owns(e)))
-        .filter(|e| a.from.is_none_or(|f| e.time >= f) && a.to.is_none_or(|t| e.time <= t))
-        .collect();
+    let mut events = read_events(events_path, |e| {
+        session.as_ref().is_none_or(|s| s.owns(e))
+            && a.from.is_none_or(|f| e.time >= f)
+            && a.to.is_none_or(|t| e.time <= t)
+    })?;
     events.sort_by_key(|x| x.time);
     let first = events.first().map(|e| e.time);
     let last = events.last().map(|e| e.time);
@@ -138,11 +137,14 @@ fn report_render(args: &[&str]) -> Result<(), String> {
     };
     // A file is not a mail: show the whole timeline.
     let view = View::new(&header, &events, &[], &[], events.len().max(1));
-    let html = view.html().map_err(|e| format!("rendering HTML: {e}"))?;
-    let text = view.text().map_err(|e| format!("rendering text: {e}"))?;
-    // Both renders succeeded: only now write, so broken input leaves no partial output.
-    write_atomic(html_path, &html)?;
-    write_atomic(text_path, &text)?;
+    // Rendered straight into temporary files, renamed into place only when both are complete:
+    // broken input leaves no partial output, and memory does not hold the rendered pages.
+    let html_tmp = render_to_temp(html_path, |w| view.write_html(w))?;
+    let text_tmp = render_to_temp(text_path, |w| view.write_text(w)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&html_tmp);
+    })?;
+    std::fs::rename(&html_tmp, html_path).map_err(|e| format!("{}: {e}", html_path.display()))?;
+    std::fs::rename(&text_tmp, text_path).map_err(|e| format!("{}: {e}", text_path.display()))?;
     println!(
         "{} events rendered to {} and {}",
         events.len(),
@@ -153,47 +155,41 @@ fn report_render(args: &[&str]) -> Result<(), String> {
 }
 
 /// Reads `{"Records": [...]}` (CloudTrail's S3 files, also gzip) or `{"Events": [...]}`
-/// (LookupEvents).
-fn read_events(path: &Path) -> Result<Vec<Event>, String> {
-    let mut bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut plain = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
-            &mut plain,
+/// (LookupEvents), streaming, keeping only what `keep` accepts.
+fn read_events(path: &Path, keep: impl FnMut(&Event) -> bool) -> Result<Vec<Event>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut head = [0u8; 2];
+    let gzip = std::io::Read::read(&mut &file, &mut head)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        == 2
+        && head == [0x1f, 0x8b];
+    std::io::Seek::rewind(&mut &file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let result = if gzip {
+        crate::report::read_file(
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+            keep,
         )
-        .map_err(|e| format!("{}: broken gzip: {e}", path.display()))?;
-        bytes = plain;
-    }
-    #[derive(serde::Deserialize)]
-    struct File {
-        #[serde(rename = "Records")]
-        records: Option<Vec<serde_json::Value>>,
-        #[serde(rename = "Events")]
-        events: Option<Vec<LookupEvent>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct LookupEvent {
-        #[serde(rename = "CloudTrailEvent")]
-        cloud_trail_event: Option<String>,
-    }
-    let file: File = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{}: not a CloudTrail file: {e}", path.display()))?;
-    match (file.records, file.events) {
-        (Some(records), None) => Ok(records.iter().filter_map(Event::from_record).collect()),
-        (None, Some(events)) => Ok(events
-            .iter()
-            .filter_map(|e| e.cloud_trail_event.as_deref().and_then(Event::from_json))
-            .collect()),
-        _ => Err(format!(
-            "{}: expected {{\"Records\": [...]}} or {{\"Events\": [...]}}",
-            path.display()
-        )),
-    }
+    } else {
+        crate::report::read_file(file, keep)
+    };
+    result.map_err(|e| format!("{}: not a CloudTrail file: {e}", path.display()))
 }
 
-fn write_atomic(path: &Path, content: &str) -> Result<(), String> {
-    let tmp = path.with_extension("tmp-break-glass");
-    std::fs::write(&tmp, content).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+fn render_to_temp(
+    path: &Path,
+    render: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<PathBuf, String> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp-break-glass");
+    let tmp = path.with_file_name(name);
+    let result = std::fs::File::create(&tmp).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        render(&mut w)?;
+        std::io::Write::flush(&mut w)
+    });
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })?;
+    Ok(tmp)
 }

@@ -423,3 +423,69 @@ async fn a_long_session_is_capped_with_the_full_timeline_attached() {
     );
     assert!(csv.contains("\"'=cmd|"), "formula cells are defused");
 }
+
+/// Reading another account's CloudTrail goes through the report role assumed there (STS on
+/// moto), and the session's events are found with those credentials.
+#[tokio::test]
+async fn the_target_account_is_read_through_the_assumed_report_role() {
+    let s = stack();
+    let sdk = sdk().await;
+    let account = s.get("EXAMPLE_ACCOUNT_ID");
+    let now = time::OffsetDateTime::now_utc();
+    let arn = format!(
+        "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_ReadOnly_0123456789abcdef/role-test@example.com"
+    );
+    let record = json!({"eventID": "assumed-1", "eventTime": break_glass::time_util::rfc3339(now), "awsRegion": "us-east-1",
+        "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "readOnly": true, "recipientAccountId": account,
+        "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": account}});
+    http_json(
+        Method::POST,
+        &format!("{}/_testbed/cloudtrail/events", s.get("MOTO_URL")),
+        Some(json!({"account_id": account, "region": "us-east-1", "events": [record]})),
+    )
+    .await;
+    // We pretend to run in another account, so the target account needs the role.
+    let collector = break_glass::report::collect::Collector::new(
+        &sdk,
+        &["us-east-1".to_owned()],
+        Some("999999999999".into()),
+        Some("break-glass-report-reader".into()),
+    );
+    let sources = collector.sources(account, "bg-roletest").await;
+    assert_eq!(
+        sources.len(),
+        2,
+        "the target account and the Identity Center account"
+    );
+    let session = break_glass::report::Session {
+        account_id: account.to_owned(),
+        permission_set_name: "ReadOnly".into(),
+        user_name: "role-test@example.com".into(),
+    };
+    let found = break_glass::report::collect::collect(
+        sources,
+        &session,
+        now - time::Duration::minutes(5),
+        now + time::Duration::minutes(5),
+    )
+    .await;
+    assert!(found.incomplete.is_empty(), "{:?}", found.incomplete);
+    assert_eq!(
+        found.events.len(),
+        1,
+        "found with the assumed role's credentials"
+    );
+    let calls = http_json(
+        Method::GET,
+        &format!("{}/_testbed/cloudtrail/calls", s.get("MOTO_URL")),
+        None,
+    )
+    .await;
+    assert!(
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["account_id"] == account)
+    );
+}

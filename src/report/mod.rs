@@ -166,6 +166,103 @@ impl Event {
     }
 }
 
+/// Streams a CloudTrail file, `{"Records": [...]}` as CloudTrail writes it to S3 or a
+/// LookupEvents response `{"Events": [{"CloudTrailEvent": "..."}]}`, keeping only the events
+/// `keep` accepts. Records are parsed one at a time, never held as JSON, so memory follows the
+/// events kept, not the file.
+pub fn read_file<R: std::io::Read>(
+    reader: R,
+    keep: impl FnMut(&Event) -> bool,
+) -> Result<Vec<Event>, String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct File<F>(F);
+    struct List<'a, F> {
+        keep: &'a mut F,
+        out: &'a mut Vec<Event>,
+        lookup: bool,
+    }
+    #[derive(Deserialize)]
+    struct LookupEvent {
+        #[serde(rename = "CloudTrailEvent")]
+        cloud_trail_event: Option<String>,
+    }
+
+    impl<'de, F: FnMut(&Event) -> bool> DeserializeSeed<'de> for List<'_, F> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de, F: FnMut(&Event) -> bool> Visitor<'de> for List<'_, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of CloudTrail records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            loop {
+                let event = if self.lookup {
+                    match seq.next_element::<LookupEvent>()? {
+                        None => return Ok(()),
+                        Some(e) => e.cloud_trail_event.as_deref().and_then(Event::from_json),
+                    }
+                } else {
+                    match seq.next_element::<RawRecord>()? {
+                        None => return Ok(()),
+                        Some(r) => Event::from_raw(r),
+                    }
+                };
+                if let Some(e) = event
+                    && (self.keep)(&e)
+                {
+                    self.out.push(e);
+                }
+            }
+        }
+    }
+    impl<'de, F: FnMut(&Event) -> bool> Visitor<'de> for File<F> {
+        type Value = Vec<Event>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(r#"{"Records": [...]} or {"Events": [...]}"#)
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Vec<Event>, A::Error> {
+            let mut out = Vec::new();
+            let mut found = false;
+            while let Some(key) = map.next_key::<String>()? {
+                let lookup = match key.as_str() {
+                    "Records" => false,
+                    "Events" => true,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                };
+                if found {
+                    return Err(serde::de::Error::custom("both Records and Events"));
+                }
+                found = true;
+                map.next_value_seed(List {
+                    keep: &mut self.0,
+                    out: &mut out,
+                    lookup,
+                })?;
+            }
+            if !found {
+                return Err(serde::de::Error::custom(
+                    r#"expected {"Records": [...]} or {"Events": [...]}"#,
+                ));
+            }
+            Ok(out)
+        }
+    }
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+    let events = de.deserialize_map(File(keep)).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(events)
+}
+
 /// The first string-valued request parameter whose name looks like a resource name.
 fn main_parameter(params: Option<&serde_json::Value>) -> Option<String> {
     let obj = params?.as_object()?;
@@ -403,6 +500,27 @@ pub(crate) mod tests {
             "ok\\nFLAGGED EVENTS\\r\\t\\u{1b}[31m"
         );
         assert_eq!(clip("héllo"), "héllo");
+    }
+
+    #[test]
+    fn reads_files_as_a_stream() {
+        let rec = record("ListBuckets", "s3.amazonaws.com", ALICE, true);
+        let s3 = json!({"Records": [rec.clone(), rec.clone()], "extra": 1}).to_string();
+        assert_eq!(read_file(s3.as_bytes(), |_| true).unwrap().len(), 2);
+        assert_eq!(read_file(s3.as_bytes(), |_| false).unwrap().len(), 0);
+        let lookup =
+            json!({"Events": [{"CloudTrailEvent": rec.to_string()}], "NextToken": "x"}).to_string();
+        assert_eq!(read_file(lookup.as_bytes(), |_| true).unwrap().len(), 1);
+        for bad in [
+            "{}",
+            "[]",
+            "{\"Records\": 3}",
+            "{\"Records\": [1]}",
+            "{\"Records\": []} trailing",
+            &s3[..s3.len() / 2],
+        ] {
+            assert!(read_file(bad.as_bytes(), |_| true).is_err(), "{bad}");
+        }
     }
 
     #[test]

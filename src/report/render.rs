@@ -122,6 +122,15 @@ impl<'a> View<'a> {
     pub fn text(&self) -> Result<String, askama::Error> {
         TextReport { v: self }.render()
     }
+
+    /// Renders the HTML straight into `w` (no page-sized string in memory).
+    pub fn write_html(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        HtmlReport { v: self }.write_into(w)
+    }
+
+    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        TextReport { v: self }.write_into(w)
+    }
 }
 
 /// The full timeline as CSV (the mail's attachment when the timeline is capped). Cells that

@@ -3,8 +3,9 @@
 //! In AWS each function pins its role with `APP_ROLE`. Under `cargo lambda watch` one process
 //! serves every event, so with `APP_ROLE` unset the event's shape decides: an API Gateway /
 //! function URL request goes to the webhook, anything else is a Step Functions task.
-//! Each role's clients are built once; with `APP_ROLE` set they are built during init (where
-//! Lambda gives full CPU), otherwise on first use, so a webhook never pays for the worker.
+//! Each role's clients are built once: the worker's during init (where Lambda gives full CPU),
+//! the webhook's on its first request (so its init makes no network call), and with `APP_ROLE`
+//! unset on first use, so a webhook never pays for the worker.
 
 pub mod webhook;
 pub mod worker;
@@ -53,10 +54,11 @@ impl App {
             webhook: OnceCell::new(),
             worker: OnceCell::new(),
         });
-        match app.cfg.role {
-            Role::Webhook => drop(app.webhook().await?),
-            Role::Worker => drop(app.worker().await?),
-            Role::Auto => {}
+        // The worker builds its clients during init, where Lambda gives full CPU. The webhook
+        // reads its secret on the first request instead: init then makes no network call, so
+        // the Runtime API is polled within milliseconds of a cold start.
+        if app.cfg.role == Role::Worker {
+            app.worker().await?;
         }
         Ok(app)
     }

@@ -192,13 +192,18 @@ impl Webhook {
                     )
                 }
             })?;
-        let permission_set_name = match self.names.name_of(permission_set).await {
-            Ok(n) => Some(n),
-            Err(e) if self.policy.uses_permission_set_names() => {
-                tracing::error!(error = %e, "permission set lookup failed");
-                return Err(refuse("permission_set", "unknown permission set"));
+        // Only rules that name permission sets by name need the name now (one Identity Center
+        // call); otherwise the worker looks it up at grant, off the click's critical path.
+        let permission_set_name = if self.policy.uses_permission_set_names() {
+            match self.names.name_of(permission_set).await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::error!(error = %e, "permission set lookup failed");
+                    return Err(refuse("permission_set", "unknown permission set"));
+                }
             }
-            Err(_) => None,
+        } else {
+            None
         };
         let subject = Subject {
             slack_user: &origin.user_id,
