@@ -256,12 +256,31 @@ pub fn read_file<R: std::io::Read>(
             Ok(out)
         }
     }
+    // Files up to IN_MEMORY_BYTES are parsed from memory (several times faster); larger ones
+    // stream, so memory stays bounded whatever the file's size.
+    let mut reader = reader;
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut reader, IN_MEMORY_BYTES + 1),
+        &mut head,
+    )
+    .map_err(|e| e.to_string())?;
+    if head.len() as u64 <= IN_MEMORY_BYTES {
+        let mut de = serde_json::Deserializer::from_slice(&head);
+        let events = de.deserialize_map(File(keep)).map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        return Ok(events);
+    }
+    let chained = std::io::Read::chain(std::io::Cursor::new(head), reader);
     let mut de =
-        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, chained));
     let events = de.deserialize_map(File(keep)).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(events)
 }
+
+/// Largest CloudTrail file parsed from memory; larger files stream.
+pub const IN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The first string-valued request parameter whose name looks like a resource name.
 fn main_parameter(params: Option<&serde_json::Value>) -> Option<String> {
