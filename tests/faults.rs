@@ -15,51 +15,8 @@ fn s() -> &'static Stack {
     stack_with("2s")
 }
 
-async fn principal(user_name: &str) -> String {
-    aws_sdk_identitystore::Client::new(&sdk().await)
-        .get_user_id()
-        .identity_store_id(s().get("IDENTITY_STORE_ID"))
-        .alternate_identifier(
-            aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
-                aws_sdk_identitystore::types::UniqueAttribute::builder()
-                    .attribute_path("userName")
-                    .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
-                    .build()
-                    .unwrap(),
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .user_id
-}
-
 async fn assigned(principal: &str) -> bool {
-    let out = aws_sdk_ssoadmin::Client::new(&sdk().await)
-        .list_account_assignments()
-        .instance_arn(s().get("SSO_INSTANCE_ARN"))
-        .account_id(s().get("EXAMPLE_ACCOUNT_ID"))
-        .permission_set_arn(s().get("EXAMPLE_PERMISSION_SET_ARN"))
-        .send()
-        .await
-        .unwrap();
-    out.account_assignments()
-        .iter()
-        .any(|a| a.principal_id() == Some(principal))
-}
-
-async fn audit(id: &str) -> Vec<String> {
-    let store = break_glass::aws::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk().await),
-        s().get("TABLE_NAME"),
-    );
-    store
-        .audit_trail(&break_glass::domain::RequestId::parse(id).unwrap())
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i["event"].as_s().unwrap().clone())
-        .collect()
+    assignment_count(principal, s().get("EXAMPLE_PERMISSION_SET_ARN")).await > 0
 }
 
 async fn inject(fault: Value) {
@@ -90,25 +47,7 @@ async fn run_cycle(
     let (status, reply) = post_signed(&body).await;
     assert_eq!(status, 200, "{reply}");
     assert!(reply.contains("Glass broken"), "{reply}");
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
-    let arn = eventually("the execution", 30, || async {
-        executions_named(&sfn, &id)
-            .await
-            .first()
-            .map(|e| e.execution_arn().to_owned())
-    })
-    .await;
-    let status = eventually("the execution to finish", secs, || async {
-        let d = sfn
-            .describe_execution()
-            .execution_arn(&arn)
-            .send()
-            .await
-            .ok()?;
-        (d.status() != &ExecutionStatus::Running)
-            .then(|| (d.status().clone(), d.error().map(str::to_owned)))
-    })
-    .await;
+    let status = finished(&id, secs).await;
     (id, status.0, status.1)
 }
 
@@ -221,7 +160,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
         assert!(hits > before, "{name}: the fault was never hit");
         assert_eq!(status, expected, "{name}: execution {status:?} ({error:?})");
         assert!(!assigned(&alice).await, "{name}: access left behind");
-        let trail = audit(&id).await;
+        let trail = audit_names(&id).await;
         if expected == ExecutionStatus::Succeeded {
             assert_eq!(trail, COMPLETE, "{name}");
         } else {
@@ -248,7 +187,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     let (id, status, error) = permanent.await.unwrap();
     assert_eq!(status, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("RevokeFailed"));
-    let trail = audit(&id).await;
+    let trail = audit_names(&id).await;
     assert_eq!(
         trail.last().map(String::as_str),
         Some("revoke_failed"),

@@ -17,43 +17,6 @@ async fn slack_requests() -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
 }
 
-async fn record(
-    id: &str,
-) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    let s = stack();
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
-    ddb.get_item()
-        .table_name(s.get("TABLE_NAME"))
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("request".into()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-}
-
-async fn audit_events(id: &str) -> Vec<String> {
-    let s = stack();
-    let store = break_glass::aws::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk().await),
-        s.get("TABLE_NAME"),
-    );
-    let rid = break_glass::domain::RequestId::parse(id).unwrap();
-    store
-        .audit_trail(&rid)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i["event"].as_s().unwrap().clone())
-        .collect()
-}
-
 fn slash_command(user: &str, trigger: &str) -> Vec<u8> {
     let s = stack();
     serde_urlencoded::to_string([
@@ -112,7 +75,7 @@ async fn an_unmapped_user_is_found_through_their_slack_email() {
     let (status, reply) = post_signed(&body).await;
     assert_eq!(status, 200);
     assert!(reply.contains("Glass broken - access incoming"), "{reply}");
-    let item = record(&id).await.expect("request recorded");
+    let item = request_item(&id).await.expect("request recorded");
     assert_eq!(
         item["sso_user_name"].as_s().unwrap(),
         s.get("EMAIL_SSO_USER_NAME")
@@ -157,9 +120,12 @@ async fn bots_guests_deactivated_users_and_strangers_are_refused_with_a_reason()
             executions_named(&sfn, &id).await.is_empty(),
             "{user}: nothing started"
         );
-        assert!(record(&id).await.is_none(), "{user}: no request recorded");
+        assert!(
+            request_item(&id).await.is_none(),
+            "{user}: no request recorded"
+        );
         assert_eq!(
-            audit_events(&id).await,
+            audit_names(&id).await,
             ["denied"],
             "{user}: the refusal is audited"
         );
@@ -303,7 +269,7 @@ async fn a_modal_submission_is_checked_again_and_errors_show_in_the_modal() {
     .to_string();
     let sfn = aws_sdk_sfn::Client::new(&sdk().await);
     assert_eq!(executions_named(&sfn, &id).await.len(), 1);
-    let item = record(&id).await.unwrap();
+    let item = request_item(&id).await.unwrap();
     assert_eq!(
         item["sso_user_name"].as_s().unwrap(),
         s.get("GROUP_SSO_USER_NAME")
@@ -326,7 +292,6 @@ async fn a_modal_submission_is_checked_again_and_errors_show_in_the_modal() {
 #[tokio::test]
 async fn the_requester_and_the_channel_hear_every_step() {
     let s = stack();
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
     let ts = "1700000105.000100";
     let body = seed_click(
         s.get("SECOND_SLACK_USER_ID"),
@@ -335,11 +300,7 @@ async fn the_requester_and_the_channel_hear_every_step() {
     );
     let id = request_id_of(&body);
     assert_eq!(post_signed(&body).await.0, 200);
-    eventually("the execution to finish", 90, || async {
-        let e = executions_named(&sfn, &id).await;
-        (e.first()?.status() != &aws_sdk_sfn::types::ExecutionStatus::Running).then_some(())
-    })
-    .await;
+    finished(&id, 90).await;
 
     let all = slack_requests().await;
     let replies: Vec<&Value> = all
@@ -391,14 +352,14 @@ async fn the_requester_and_the_channel_hear_every_step() {
         channel[0]["body"]["thread_ts"].is_null(),
         "the first message starts the thread"
     );
-    let thread = record(&id).await.unwrap()["thread_ts"]
+    let thread = request_item(&id).await.unwrap()["thread_ts"]
         .as_s()
         .unwrap()
         .clone();
     assert_eq!(channel[1]["body"]["thread_ts"], thread.as_str());
     assert_eq!(channel[2]["body"]["thread_ts"], thread.as_str());
     assert_eq!(
-        audit_events(&id).await,
+        audit_names(&id).await,
         [
             "requested",
             "granting",
@@ -414,7 +375,6 @@ async fn the_requester_and_the_channel_hear_every_step() {
 #[tokio::test]
 async fn a_failing_response_url_never_fails_the_cycle() {
     let s = stack();
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
     // Point this click's response_url at a path the fake answers 404 to.
     let mut payload: Value = serde_json::from_str(
         &serde_urlencoded::from_bytes::<Vec<(String, String)>>(&seed_click(
@@ -432,12 +392,7 @@ async fn a_failing_response_url_never_fails_the_cycle() {
         .into_bytes();
     let id = request_id_of(&body);
     assert_eq!(post_signed(&body).await.0, 200);
-    let status = eventually("the execution to finish", 90, || async {
-        let e = executions_named(&sfn, &id).await;
-        let st = e.first()?.status().clone();
-        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
-    })
-    .await;
+    let status = finished(&id, 90).await.0;
     assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
     let dms = slack_requests()
         .await

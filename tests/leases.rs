@@ -12,43 +12,6 @@ fn s() -> &'static Stack {
     stack_with("60s")
 }
 
-async fn principal(user_name: &str) -> String {
-    let sdk = sdk().await;
-    aws_sdk_identitystore::Client::new(&sdk)
-        .get_user_id()
-        .identity_store_id(s().get("IDENTITY_STORE_ID"))
-        .alternate_identifier(
-            aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
-                aws_sdk_identitystore::types::UniqueAttribute::builder()
-                    .attribute_path("userName")
-                    .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
-                    .build()
-                    .unwrap(),
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .user_id
-}
-
-/// How many assignments of `ps` on the example account `principal` has.
-async fn assignments(principal: &str, ps: &str) -> usize {
-    let sso = aws_sdk_ssoadmin::Client::new(&sdk().await);
-    let out = sso
-        .list_account_assignments()
-        .instance_arn(s().get("SSO_INSTANCE_ARN"))
-        .account_id(s().get("EXAMPLE_ACCOUNT_ID"))
-        .permission_set_arn(ps)
-        .send()
-        .await
-        .unwrap();
-    out.account_assignments()
-        .iter()
-        .filter(|a| a.principal_id() == Some(principal))
-        .count()
-}
-
 async fn press(user: &str, action: &str, request_id: &str) -> String {
     let payload = json!({
         "type": "block_actions", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user},
@@ -65,59 +28,11 @@ async fn press(user: &str, action: &str, request_id: &str) -> String {
         .to_owned()
 }
 
-async fn item(
-    id: &str,
-) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    aws_sdk_dynamodb::Client::new(&sdk().await)
-        .get_item()
-        .table_name(s().get("TABLE_NAME"))
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("request".into()),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("request recorded")
-}
-
 async fn status_of(id: &str) -> String {
-    item(id).await["status"].as_s().unwrap().clone()
-}
-
-async fn audit(id: &str) -> Vec<(String, String)> {
-    let store = break_glass::aws::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk().await),
-        s().get("TABLE_NAME"),
-    );
-    store
-        .audit_trail(&break_glass::domain::RequestId::parse(id).unwrap())
-        .await
+    request_item(id).await.unwrap()["status"]
+        .as_s()
         .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["event"].as_s().unwrap().clone(),
-                i["actor"].as_s().unwrap().clone(),
-            )
-        })
-        .collect()
-}
-
-async fn finished(id: &str) -> aws_sdk_sfn::types::ExecutionStatus {
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
-    eventually("the execution to finish", 90, || async {
-        let e = executions_named(&sfn, id).await;
-        let st = e.first()?.status().clone();
-        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
-    })
-    .await
+        .clone()
 }
 
 async fn click_and_wait_granted(user: &str, message_ts: &str, ps: &str) -> String {
@@ -137,9 +52,9 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
     let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
     let carol = principal(s().get("EMAIL_SSO_USER_NAME")).await;
     let id = click_and_wait_granted(s().get("EMAIL_SLACK_USER_ID"), "1700000201.000100", ps).await;
-    assert_eq!(assignments(&carol, ps).await, 1);
+    assert_eq!(assignment_count(&carol, ps).await, 1);
 
-    let before = item(&id).await;
+    let before = request_item(&id).await.unwrap();
     let reply = press(s().get("SECOND_SLACK_USER_ID"), "end_access", &id).await;
     assert!(
         reply.contains("Only the requester or a responder"),
@@ -151,7 +66,7 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
         "{reply}"
     );
     assert_eq!(
-        item(&id).await,
+        request_item(&id).await.unwrap(),
         before,
         "a stranger's clicks change nothing"
     );
@@ -160,7 +75,7 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
     assert!(reply.contains("being removed"), "{reply}");
     let started = std::time::Instant::now();
     eventually("the revoke", 30, || async {
-        (assignments(&carol, ps).await == 0).then_some(())
+        (assignment_count(&carol, ps).await == 0).then_some(())
     })
     .await;
     assert!(
@@ -168,11 +83,11 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
         "removed well within a minute"
     );
     assert_eq!(
-        finished(&id).await,
+        finished(&id, 90).await.0,
         aws_sdk_sfn::types::ExecutionStatus::Succeeded
     );
 
-    let rec = item(&id).await;
+    let rec = request_item(&id).await.unwrap();
     let granted = time::OffsetDateTime::parse(
         rec["granted_at"].as_s().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -191,7 +106,11 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
         rec["ended_by"].as_s().unwrap(),
         s().get("EMAIL_SLACK_USER_ID")
     );
-    let events: Vec<String> = audit(&id).await.into_iter().map(|(e, _)| e).collect();
+    let events: Vec<String> = audit_events(&id)
+        .await
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
     assert!(events.contains(&"ended_early".to_owned()), "{events:?}");
     assert_eq!(events.last().map(String::as_str), Some("reported"));
 }
@@ -225,7 +144,7 @@ async fn extend_moves_the_end_up_to_the_maximum_and_a_responder_may_end_it() {
         (status_of(&id).await == "granted").then_some(())
     })
     .await;
-    assert_eq!(assignments(&dave, ps).await, 1);
+    assert_eq!(assignment_count(&dave, ps).await, 1);
     let expires =
         |rec: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
             time::OffsetDateTime::parse(
@@ -234,13 +153,13 @@ async fn extend_moves_the_end_up_to_the_maximum_and_a_responder_may_end_it() {
             )
             .unwrap()
         };
-    let first = expires(&item(&id).await);
+    let first = expires(&request_item(&id).await.unwrap());
 
     let reply = press(s().get("EXAMPLE_SLACK_USER_ID"), "extend_access", &id).await;
     assert!(reply.contains("Only the requester"), "{reply}");
     let reply = press(dave_slack, "extend_access", &id).await;
     assert!(reply.contains("Extended until"), "{reply}");
-    let second = expires(&item(&id).await);
+    let second = expires(&request_item(&id).await.unwrap());
     assert_eq!(
         (second - first).whole_seconds(),
         15 * 60,
@@ -251,12 +170,14 @@ async fn extend_moves_the_end_up_to_the_maximum_and_a_responder_may_end_it() {
         assert!(reply.contains("Extended until"), "{reply}");
     }
     let granted = time::OffsetDateTime::parse(
-        item(&id).await["granted_at"].as_s().unwrap(),
+        request_item(&id).await.unwrap()["granted_at"]
+            .as_s()
+            .unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
     assert_eq!(
-        (expires(&item(&id).await) - granted).whole_seconds(),
+        (expires(&request_item(&id).await.unwrap()) - granted).whole_seconds(),
         3600,
         "capped at the rule's 1h"
     );
@@ -267,14 +188,14 @@ async fn extend_moves_the_end_up_to_the_maximum_and_a_responder_may_end_it() {
     let reply = press(s().get("RESPONDER_SLACK_USER_ID"), "end_access", &id).await;
     assert!(reply.contains("being removed"), "{reply}");
     eventually("the revoke", 30, || async {
-        (assignments(&dave, ps).await == 0).then_some(())
+        (assignment_count(&dave, ps).await == 0).then_some(())
     })
     .await;
     assert_eq!(
-        finished(&id).await,
+        finished(&id, 90).await.0,
         aws_sdk_sfn::types::ExecutionStatus::Succeeded
     );
-    let trail = audit(&id).await;
+    let trail = audit_events(&id).await;
     assert!(
         trail.contains(&("extended".into(), dave_slack.into())),
         "{trail:?}"
@@ -297,11 +218,16 @@ async fn overlapping_leases_share_the_assignment_until_the_last_one_ends() {
     let second = click_and_wait_granted(alice_slack, "1700000203.000200", ps).await;
     assert_ne!(first, second);
     assert_eq!(
-        assignments(&alice, ps).await,
+        assignment_count(&alice, ps).await,
         1,
         "one assignment for both leases"
     );
-    assert_eq!(item(&second).await["shared"].as_bool().unwrap(), &true);
+    assert_eq!(
+        request_item(&second).await.unwrap()["shared"]
+            .as_bool()
+            .unwrap(),
+        &true
+    );
 
     // A repeated delivery of the grant task acts nothing twice.
     let url = format!(
@@ -317,21 +243,31 @@ async fn overlapping_leases_share_the_assignment_until_the_last_one_ends() {
     .await;
     assert_eq!(
         again["expires_at"].as_str().unwrap(),
-        item(&first).await["expires_at"].as_s().unwrap()
+        request_item(&first).await.unwrap()["expires_at"]
+            .as_s()
+            .unwrap()
     );
-    assert_eq!(assignments(&alice, ps).await, 1, "no second assignment");
+    assert_eq!(
+        assignment_count(&alice, ps).await,
+        1,
+        "no second assignment"
+    );
 
     press(alice_slack, "end_access", &first).await;
     assert_eq!(
-        finished(&first).await,
+        finished(&first, 90).await.0,
         aws_sdk_sfn::types::ExecutionStatus::Succeeded
     );
     assert_eq!(
-        assignments(&alice, ps).await,
+        assignment_count(&alice, ps).await,
         1,
         "the second lease still needs it"
     );
-    let events: Vec<String> = audit(&first).await.into_iter().map(|(e, _)| e).collect();
+    let events: Vec<String> = audit_events(&first)
+        .await
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
     assert!(events.contains(&"revoked".to_owned()));
 
     // A repeated delivery of the first lease's revoke changes nothing either.
@@ -341,15 +277,15 @@ async fn overlapping_leases_share_the_assignment_until_the_last_one_ends() {
         Some(json!({"type": "revoke", "request_id": first})),
     )
     .await;
-    assert_eq!(assignments(&alice, ps).await, 1);
+    assert_eq!(assignment_count(&alice, ps).await, 1);
 
     press(alice_slack, "end_access", &second).await;
     eventually("the last lease's revoke", 30, || async {
-        (assignments(&alice, ps).await == 0).then_some(())
+        (assignment_count(&alice, ps).await == 0).then_some(())
     })
     .await;
     assert_eq!(
-        finished(&second).await,
+        finished(&second, 90).await.0,
         aws_sdk_sfn::types::ExecutionStatus::Succeeded
     );
 }
@@ -370,17 +306,25 @@ async fn standing_access_survives_a_whole_cycle() {
         .await
         .unwrap();
     let id = click_and_wait_granted(s().get("SECOND_SLACK_USER_ID"), "1700000204.000100", ps).await;
-    assert_eq!(item(&id).await["preexisting"].as_bool().unwrap(), &true);
+    assert_eq!(
+        request_item(&id).await.unwrap()["preexisting"]
+            .as_bool()
+            .unwrap(),
+        &true
+    );
     press(s().get("SECOND_SLACK_USER_ID"), "end_access", &id).await;
     assert_eq!(
-        finished(&id).await,
+        finished(&id, 90).await.0,
         aws_sdk_sfn::types::ExecutionStatus::Succeeded
     );
     assert_eq!(
-        assignments(&bob, ps).await,
+        assignment_count(&bob, ps).await,
         1,
         "standing access is never deleted by us"
     );
-    let revoked = audit(&id).await.into_iter().find(|(e, _)| e == "revoked");
+    let revoked = audit_events(&id)
+        .await
+        .into_iter()
+        .find(|(e, _)| e == "revoked");
     assert!(revoked.is_some());
 }

@@ -194,27 +194,10 @@ async fn the_whole_cycle() {
     let s = stack();
     let sdk = sdk().await;
     let sso = aws_sdk_ssoadmin::Client::new(&sdk);
-    let ids = aws_sdk_identitystore::Client::new(&sdk);
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let user = s.get("SECOND_SSO_USER_NAME");
     let ps = s.get("EXAMPLE_PERMISSION_SET_ARN");
     let account = s.get("EXAMPLE_ACCOUNT_ID");
-    let principal = ids
-        .get_user_id()
-        .identity_store_id(s.get("IDENTITY_STORE_ID"))
-        .alternate_identifier(
-            aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
-                aws_sdk_identitystore::types::UniqueAttribute::builder()
-                    .attribute_path("userName")
-                    .attribute_value(aws_smithy_types::Document::String(user.to_owned()))
-                    .build()
-                    .unwrap(),
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .user_id;
+    let principal = principal(user).await;
     let assigned = || async {
         let out = sso
             .list_account_assignments()
@@ -268,12 +251,7 @@ async fn the_whole_cycle() {
     )
     .await;
 
-    let status = eventually("the execution to finish", 90, || async {
-        let e = executions_named(&sfn, &id).await;
-        let st = e.first()?.status().clone();
-        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
-    })
-    .await;
+    let status = finished(&id, 90).await.0;
     assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
     assert!(!assigned().await, "access revoked");
 
@@ -309,18 +287,7 @@ async fn the_whole_cycle() {
         "sent to the configured recipients"
     );
 
-    let store = break_glass::aws::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        s.get("TABLE_NAME"),
-    );
-    let rid = break_glass::domain::RequestId::parse(&id).unwrap();
-    let trail: Vec<String> = store
-        .audit_trail(&rid)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i["event"].as_s().unwrap().clone())
-        .collect();
+    let trail = audit_names(&id).await;
     assert_eq!(
         trail,
         [
@@ -340,8 +307,6 @@ async fn the_whole_cycle() {
 #[tokio::test]
 async fn a_long_session_is_capped_with_the_full_timeline_attached() {
     let s = stack();
-    let sdk = sdk().await;
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let account = s.get("EXAMPLE_ACCOUNT_ID");
     let user = s.get("EMAIL_SSO_USER_NAME");
     let body = seed_click(
@@ -374,12 +339,7 @@ async fn a_long_session_is_capped_with_the_full_timeline_attached() {
         Some(json!({"account_id": account, "region": "us-east-1", "events": events})),
     )
     .await;
-    let status = eventually("the execution to finish", 90, || async {
-        let e = executions_named(&sfn, &id).await;
-        let st = e.first()?.status().clone();
-        (st != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(st)
-    })
-    .await;
+    let status = finished(&id, 90).await.0;
     assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
     let messages = http_json(
         Method::GET,

@@ -235,3 +235,112 @@ pub fn mime_parts(raw: &str) -> Vec<String> {
         .filter_map(|b| String::from_utf8(b).ok())
         .collect()
 }
+
+/// The Identity Store user id of a user name.
+pub async fn principal(user_name: &str) -> String {
+    aws_sdk_identitystore::Client::new(&sdk().await)
+        .get_user_id()
+        .identity_store_id(stack().get("IDENTITY_STORE_ID"))
+        .alternate_identifier(
+            aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
+                aws_sdk_identitystore::types::UniqueAttribute::builder()
+                    .attribute_path("userName")
+                    .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
+                    .build()
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .user_id
+}
+
+/// How many assignments of `ps` on the example account `principal` has.
+pub async fn assignment_count(principal: &str, ps: &str) -> usize {
+    let out = aws_sdk_ssoadmin::Client::new(&sdk().await)
+        .list_account_assignments()
+        .instance_arn(stack().get("SSO_INSTANCE_ARN"))
+        .account_id(stack().get("EXAMPLE_ACCOUNT_ID"))
+        .permission_set_arn(ps)
+        .send()
+        .await
+        .unwrap();
+    out.account_assignments()
+        .iter()
+        .filter(|a| a.principal_id() == Some(principal))
+        .count()
+}
+
+/// The request's item in the table, if recorded.
+pub async fn request_item(
+    id: &str,
+) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(&sdk().await)
+        .get_item()
+        .table_name(stack().get("TABLE_NAME"))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("request".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+/// The request's audit trail as (event, actor), oldest first.
+pub async fn audit_events(id: &str) -> Vec<(String, String)> {
+    let store = break_glass::aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk().await),
+        stack().get("TABLE_NAME"),
+    );
+    store
+        .audit_trail(&break_glass::domain::RequestId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["event"].as_s().unwrap().clone(),
+                i["actor"].as_s().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+/// The request's audit trail, event names only.
+pub async fn audit_names(id: &str) -> Vec<String> {
+    audit_events(id).await.into_iter().map(|(e, _)| e).collect()
+}
+
+/// Waits until the execution named `id` exists and has finished: its status and error.
+pub async fn finished(
+    id: &str,
+    secs: u64,
+) -> (aws_sdk_sfn::types::ExecutionStatus, Option<String>) {
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let arn = eventually("the execution", 30, || async {
+        executions_named(&sfn, id)
+            .await
+            .first()
+            .map(|e| e.execution_arn().to_owned())
+    })
+    .await;
+    eventually("the execution to finish", secs, || async {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .ok()?;
+        (d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running)
+            .then(|| (d.status().clone(), d.error().map(str::to_owned)))
+    })
+    .await
+}
