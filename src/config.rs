@@ -70,6 +70,8 @@ pub struct Config {
     pub report_role_name: Option<String>,
     /// Most timeline rows the report mail carries; the full timeline goes as a CSV.
     pub report_max_rows: usize,
+    /// Also mail the report to the requester (`REPORT_TO_REQUESTER=true`).
+    pub report_to_requester: bool,
 }
 
 /// Every problem with the environment at once, one per line.
@@ -139,6 +141,16 @@ impl Config {
         let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
         let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
         let lease_poll = seconds("LEASE_POLL_SECONDS", 60, &mut problems);
+        let report_to_requester = match opt("REPORT_TO_REQUESTER").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "REPORT_TO_REQUESTER must be true or false, got {other:?}"
+                ));
+                false
+            }
+        };
         let report_max_rows = match opt("REPORT_MAX_ROWS").map(|v| v.parse::<usize>()) {
             None => 2_000,
             Some(Ok(n)) if (1..=20_000).contains(&n) => n,
@@ -196,6 +208,7 @@ impl Config {
             report_margin,
             report_role_name: opt("REPORT_ROLE_NAME"),
             report_max_rows,
+            report_to_requester,
         })
     }
 }

@@ -523,7 +523,7 @@ class Stack:
             CLOUDTRAIL_REGIONS=REGION,
             RUST_LOG="info",
         )
-        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS")})
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER")})
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:

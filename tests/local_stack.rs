@@ -286,6 +286,11 @@ async fn the_whole_cycle() {
         text.contains("security@example.com"),
         "sent to the configured recipients"
     );
+    assert_eq!(
+        mail["destinations"]["ToAddresses"],
+        json!(["security@example.com", user]),
+        "and to the requester"
+    );
 
     let trail = audit_names(&id).await;
     assert_eq!(

@@ -97,6 +97,28 @@ impl Sso {
             .ok_or_else(|| Error::NotFound(format!("user name of {user_id}")))
     }
 
+    /// The user's primary e-mail address (or the first one), if the identity store has one.
+    pub async fn user_email(
+        &self,
+        inst: &Instance,
+        user_id: &str,
+    ) -> Result<Option<String>, Error> {
+        let out = self
+            .store
+            .describe_user()
+            .identity_store_id(&inst.identity_store_id)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk("Identity Store DescribeUser", e))?;
+        let emails = out.emails();
+        Ok(emails
+            .iter()
+            .find(|e| e.primary())
+            .or(emails.first())
+            .and_then(|e| e.value().map(str::to_owned)))
+    }
+
     /// Which of `groups` (display names) the user is a member of.
     pub async fn member_of(
         &self,

@@ -176,6 +176,7 @@ impl App {
                     ),
                     slack: self.slack(secrets),
                     recipients: self.cfg.report_recipients.clone(),
+                    report_to_requester: self.cfg.report_to_requester,
                     policy: self.policy.clone(),
                     report_margin: self.cfg.report_margin,
                     max_rows: self.cfg.report_max_rows,

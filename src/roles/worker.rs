@@ -65,6 +65,8 @@ pub struct Worker {
     pub collector: Collector,
     pub mailer: Mailer,
     pub recipients: Vec<String>,
+    /// Also send the report to the requester (their Identity Center e-mail).
+    pub report_to_requester: bool,
     pub policy: Policy,
     pub report_margin: crate::domain::Duration,
     /// Most timeline rows the mail carries (the rest go in the CSV attachment).
@@ -456,10 +458,21 @@ impl Worker {
         let text = view.text().map_err(render_err)?;
         let full = (view.omitted > 0).then(|| csv(&found.events));
         let filename = format!("break-glass-{id}.csv");
+        let mut to = self.recipients.clone();
+        if self.report_to_requester
+            && let Some(principal) = &rec.principal_id
+        {
+            match self.sso.user_email(&self.instance, principal).await {
+                Ok(Some(email)) if !to.contains(&email) => to.push(email),
+                Ok(_) => {}
+                // The security team's copy matters more than the requester's: send it anyway.
+                Err(e) => tracing::warn!(request = %id, error = %e, "no e-mail for the requester"),
+            }
+        }
         let message_id = self
             .mailer
             .send(&Mail {
-                to: &self.recipients,
+                to: &to,
                 subject: &view.subject(),
                 html: &html,
                 text: &text,
@@ -479,7 +492,7 @@ impl Worker {
                         "{} events in {} LookupEvents calls, mailed to {} (SES {message_id}){}",
                         found.events.len(),
                         found.calls,
-                        self.recipients.join(", "),
+                        to.join(", "),
                         if found.incomplete.is_empty() {
                             ""
                         } else {
@@ -503,7 +516,7 @@ impl Worker {
             })
             .collect();
         let counts = (view.total, view.writes, view.errors);
-        let recipients = self.recipients.join(", ");
+        let recipients = to.join(", ");
         let incomplete = !found.incomplete.is_empty();
         self.tell(rec, |a| {
             messages::reported(a, counts, &flagged, &recipients, incomplete)

@@ -71,6 +71,8 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             .env("AWS_CALL_TIMEOUT_SECONDS", "3")
             // Reports of more than 5 events are capped, with the full timeline as a CSV.
             .env("REPORT_MAX_ROWS", "5")
+            // The requester gets the report too.
+            .env("REPORT_TO_REQUESTER", "true")
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
