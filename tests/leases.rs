@@ -54,6 +54,15 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
     let id = click_and_wait_granted(s().get("EMAIL_SLACK_USER_ID"), "1700000201.000100", ps).await;
     assert_eq!(assignment_count(&carol, ps).await, 1);
 
+    // The grant's message to the channel records its thread; wait for it, then compare.
+    eventually("the thread", 30, || async {
+        request_item(&id)
+            .await
+            .unwrap()
+            .contains_key("thread_ts")
+            .then_some(())
+    })
+    .await;
     let before = request_item(&id).await.unwrap();
     let reply = press(s().get("SECOND_SLACK_USER_ID"), "end_access", &id).await;
     assert!(
