@@ -30,9 +30,6 @@ impl Role {
             )),
         }
     }
-    fn serves_webhook(self) -> bool {
-        matches!(self, Role::Webhook | Role::Auto)
-    }
     fn serves_worker(self) -> bool {
         matches!(self, Role::Worker | Role::Auto)
     }
@@ -43,7 +40,8 @@ pub struct Config {
     pub role: Role,
     pub table_name: String,
     pub policy_file: PathBuf,
-    /// Webhook: the state machine every allowed click starts.
+    /// The state machine every allowed click starts (webhook); whose executions the
+    /// reconciler looks at (worker).
     pub state_machine_arn: Option<String>,
     /// Secrets Manager id of `{"signing_secrets": [...], "bot_token": "..."}`.
     pub slack_secret_arn: Option<String>,
@@ -72,6 +70,12 @@ pub struct Config {
     pub report_max_rows: usize,
     /// Also mail the report to the requester (`REPORT_TO_REQUESTER=true`).
     pub report_to_requester: bool,
+    /// How long past its end a lease whose execution still runs is left to the state
+    /// machine before the reconciler revokes it.
+    pub reconcile_grace: Duration,
+    /// Added to the permission set's session duration before a deny on old sessions is
+    /// lifted (clock skew between us and AWS).
+    pub end_sessions_margin: Duration,
 }
 
 /// Every problem with the environment at once, one per line.
@@ -105,11 +109,19 @@ impl Config {
             v
         };
         let table_name = required("TABLE_NAME", true).unwrap_or_default();
-        let state_machine_arn = required("STATE_MACHINE_ARN", role.serves_webhook());
+        let state_machine_arn = required("STATE_MACHINE_ARN", true);
         let slack_secret_arn = required("SLACK_SECRET_ARN", true);
         let report_sender = required("REPORT_SENDER", role.serves_worker());
         let recipients = required("REPORT_RECIPIENTS", role.serves_worker());
         required("AWS_REGION", true);
+        if let Some(arn) = &state_machine_arn
+            && !(arn.starts_with("arn:") && arn.contains(":stateMachine:"))
+        {
+            problems.push(format!(
+                "STATE_MACHINE_ARN must be a state machine ARN (arn:…:states:…:stateMachine:…), got {:?}",
+                crate::domain::truncate(arn, 80)
+            ));
+        }
 
         let report_recipients: Vec<String> = recipients
             .unwrap_or_default()
@@ -141,6 +153,8 @@ impl Config {
         let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
         let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
         let lease_poll = seconds("LEASE_POLL_SECONDS", 60, &mut problems);
+        let reconcile_grace = seconds("RECONCILE_GRACE_SECONDS", 900, &mut problems);
+        let end_sessions_margin = seconds("END_SESSIONS_MARGIN_SECONDS", 300, &mut problems);
         let report_to_requester = match opt("REPORT_TO_REQUESTER").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -209,6 +223,8 @@ impl Config {
             report_role_name: opt("REPORT_ROLE_NAME"),
             report_max_rows,
             report_to_requester,
+            reconcile_grace,
+            end_sessions_margin,
         })
     }
 }
@@ -281,7 +297,10 @@ mod tests {
             ("APP_ROLE", "webhook"),
             ("TABLE_NAME", "t"),
             ("AWS_REGION", "r"),
-            ("STATE_MACHINE_ARN", "a"),
+            (
+                "STATE_MACHINE_ARN",
+                "arn:aws:states:r:123456789012:stateMachine:bg",
+            ),
             ("SLACK_SECRET_ARN", "s"),
         ])
         .unwrap();
@@ -293,7 +312,7 @@ mod tests {
         ])
         .unwrap_err();
         assert!(
-            e.to_string().contains("REPORT_SENDER") && !e.to_string().contains("STATE_MACHINE_ARN"),
+            e.to_string().contains("REPORT_SENDER") && e.to_string().contains("STATE_MACHINE_ARN"),
             "{e}"
         );
     }
@@ -305,7 +324,9 @@ mod tests {
         v.push(("CLOUDTRAIL_DELAY_SECONDS", "soon"));
         v.push(("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"));
         v.push(("REPORT_RECIPIENTS", "not-an-email"));
+        v.push(("STATE_MACHINE_ARN", "bg"));
+        v.push(("RECONCILE_GRACE_SECONDS", "-5"));
         let e = cfg(&v).unwrap_err();
-        assert_eq!(e.0.len(), 4, "{e}");
+        assert_eq!(e.0.len(), 6, "{e}");
     }
 }

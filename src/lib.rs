@@ -15,7 +15,8 @@
 //! - [`slack`]: request signatures, interactivity payloads, replies and follow-ups.
 //! - [`aws`]: one adapter per AWS service (DynamoDB store, SSO, Step Functions, SES, secrets).
 //! - [`report`]: CloudTrail collection, filtering to one session, summary, HTML/text rendering.
-//! - [`roles`]: the webhook and the worker tasks (grant, revoke, report), and event dispatch.
+//! - [`roles`]: the webhook and the worker tasks (grant, revoke, report, reconcile), and event dispatch.
+//! - [`sessions`]: ending a user's live sessions on revoke (the inline-policy deny).
 //! - [`cli`]: the operator's subcommands (`policy check`, `report render`).
 //! - [`error`]: errors with the stable names the state machine matches on.
 
@@ -28,5 +29,6 @@ pub mod identity;
 pub mod policy;
 pub mod report;
 pub mod roles;
+pub mod sessions;
 pub mod slack;
 pub mod time_util;

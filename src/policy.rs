@@ -48,9 +48,31 @@ pub struct Rule {
     pub max_duration: Duration,
     pub reason_required: bool,
     pub notify_channel: Option<String>,
+    /// When a lease ends, also deny the user's live sessions of the permission set.
+    pub end_sessions: bool,
+    /// What the reconciler does with standing access (assignments break glass never
+    /// granted) to the rule's accounts × permission sets.
+    pub standing_access: Standing,
+}
+
+/// What the reconciler does with an assignment break glass never granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Standing {
+    /// Keep it and name it in the summary (the default).
+    #[default]
+    Warn,
+    /// Delete it: the policy says this permission set is for break glass only.
+    Remove,
 }
 
 impl Rule {
+    fn targets(&self, account: &AccountId, ps: &PermissionSetArn, ps_name: Option<&str>) -> bool {
+        (self.accounts.contains(ANY) || self.accounts.contains(account.as_str()))
+            && (self.permission_sets.contains(ANY)
+                || self.permission_sets.contains(ps.as_str())
+                || ps_name.is_some_and(|n| self.permission_sets.contains(n)))
+    }
+
     fn covers(&self, who: &Subject<'_>) -> bool {
         self.slack_users.contains(ANY)
             || self.slack_users.contains(who.slack_user)
@@ -58,14 +80,19 @@ impl Rule {
     }
 
     fn matches(&self, who: &Subject<'_>, what: &Target<'_>) -> bool {
-        let ps_hit = self.permission_sets.contains(ANY)
-            || self.permission_sets.contains(what.permission_set.as_str())
-            || what
-                .permission_set_name
-                .is_some_and(|n| self.permission_sets.contains(n));
         self.covers(who)
-            && (self.accounts.contains(ANY) || self.accounts.contains(what.account.as_str()))
-            && ps_hit
+            && self.targets(what.account, what.permission_set, what.permission_set_name)
+    }
+
+    fn grant(&self) -> Grant {
+        Grant {
+            rule: self.name.clone(),
+            duration: self.default_duration,
+            max_duration: self.max_duration,
+            reason_required: self.reason_required,
+            notify_channel: self.notify_channel.clone(),
+            end_sessions: self.end_sessions,
+        }
     }
 
     /// Whether this rule names permission sets by name (so deciding needs the name).
@@ -100,6 +127,8 @@ pub struct Policy {
     /// Slack users who may end or extend anyone's access (besides the requester).
     pub responders: BTreeSet<String>,
     pub rules: Vec<Rule>,
+    /// Where the reconciler posts a summary when it revoked or removed something.
+    pub reconcile_channel: Option<String>,
 }
 
 /// The outcome of asking the policy about one request.
@@ -116,6 +145,8 @@ pub struct Grant {
     pub max_duration: Duration,
     pub reason_required: bool,
     pub notify_channel: Option<String>,
+    /// Deny the user's live sessions when the lease ends.
+    pub end_sessions: bool,
 }
 
 impl Policy {
@@ -146,13 +177,7 @@ impl Policy {
             }
         }
         match allow {
-            Some(rule) => Decision::Allow(Grant {
-                rule: rule.name.clone(),
-                duration: rule.default_duration,
-                max_duration: rule.max_duration,
-                reason_required: rule.reason_required,
-                notify_channel: rule.notify_channel.clone(),
-            }),
+            Some(rule) => Decision::Allow(rule.grant()),
             None => Decision::Deny(format!(
                 "no policy rule lets you break glass into account {} with this permission set",
                 what.account
@@ -201,21 +226,45 @@ impl Policy {
                     if out.iter().any(|(acc, ps, _)| *acc == account && ps == p) {
                         continue;
                     }
-                    out.push((
-                        account,
-                        p.clone(),
-                        Grant {
-                            rule: r.name.clone(),
-                            duration: r.default_duration,
-                            max_duration: r.max_duration,
-                            reason_required: r.reason_required,
-                            notify_channel: r.notify_channel.clone(),
-                        },
-                    ));
+                    out.push((account, p.clone(), r.grant()));
                 }
             }
         }
         out
+    }
+
+    /// The break-glass (account, permission set) pairs the allow rules name explicitly; the
+    /// permission set as written (an ARN or a name). Wildcards cannot be listed.
+    pub fn break_glass_pairs(&self) -> BTreeSet<(AccountId, String)> {
+        let mut out = BTreeSet::new();
+        for r in self.rules.iter().filter(|r| r.effect == Effect::Allow) {
+            for a in r.accounts.iter().filter_map(|a| AccountId::parse(a).ok()) {
+                for p in r.permission_sets.iter().filter(|p| *p != ANY) {
+                    out.insert((a.clone(), p.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// What the reconciler does with standing access to `ps` on `account`: `Remove` (with
+    /// the rule that says so) only where an allow rule covering the pair says so explicitly.
+    pub fn standing_access(
+        &self,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        ps_name: Option<&str>,
+    ) -> (Standing, Option<&str>) {
+        self.rules
+            .iter()
+            .find(|r| {
+                r.effect == Effect::Allow
+                    && r.standing_access == Standing::Remove
+                    && r.targets(account, ps, ps_name)
+            })
+            .map_or((Standing::Warn, None), |r| {
+                (Standing::Remove, Some(r.name.as_str()))
+            })
     }
 
     /// Friendly name of an account, if the policy gives one.
@@ -238,6 +287,13 @@ struct RawPolicy {
     responders: Vec<String>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
+    reconcile: Option<RawReconcile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    notify_channel: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +312,9 @@ struct RawRule {
     #[serde(default)]
     reason_required: bool,
     notify_channel: Option<String>,
+    #[serde(default)]
+    end_sessions: bool,
+    standing_access: Option<String>,
 }
 
 fn is_slack_user_id(s: &str) -> bool {
@@ -398,6 +457,26 @@ impl RawPolicy {
                     "not a Slack channel id (C… or G…)",
                 ));
             }
+            if effect == Effect::Deny && r.end_sessions {
+                return Err(err(at("end_sessions"), "a deny rule grants nothing to end"));
+            }
+            let standing_access = match (effect, r.standing_access.as_deref()) {
+                (_, None) => Standing::Warn,
+                (Effect::Deny, Some(_)) => {
+                    return Err(err(
+                        at("standing_access"),
+                        "only an allow rule says what happens to standing access",
+                    ));
+                }
+                (Effect::Allow, Some("warn")) => Standing::Warn,
+                (Effect::Allow, Some("remove")) => Standing::Remove,
+                (Effect::Allow, Some(other)) => {
+                    return Err(err(
+                        at("standing_access"),
+                        format!("expected \"warn\" or \"remove\", got {other:?}"),
+                    ));
+                }
+            };
             rules.push(Rule {
                 name: r.name,
                 effect,
@@ -409,13 +488,25 @@ impl RawPolicy {
                 max_duration,
                 reason_required: r.reason_required,
                 notify_channel: r.notify_channel,
+                end_sessions: r.end_sessions,
+                standing_access,
             });
+        }
+        let reconcile_channel = self.reconcile.and_then(|r| r.notify_channel);
+        if let Some(ch) = &reconcile_channel
+            && !is_slack_channel_id(ch)
+        {
+            return Err(err(
+                "reconcile.notify_channel",
+                "not a Slack channel id (C… or G…)",
+            ));
         }
         Ok(Policy {
             users: self.users,
             accounts,
             responders,
             rules,
+            reconcile_channel,
         })
     }
 }
@@ -668,11 +759,80 @@ max_duration = "4h"
             ),
             ("version = 1\n".to_owned(), "rule"),
             ("version = \n".to_owned(), "line 1"),
+            (
+                policy("standing_access = \"delete\""),
+                "rule[0].standing_access",
+            ),
+            (
+                policy(
+                    "[[rule]]\nname = \"x\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\nend_sessions = true",
+                ),
+                "rule[1].end_sessions",
+            ),
+            (
+                policy(
+                    "[[rule]]\nname = \"x\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\nstanding_access = \"warn\"",
+                ),
+                "rule[1].standing_access",
+            ),
+            (
+                format!(
+                    "{}\n[reconcile]\nnotify_channel = \"#security\"",
+                    policy("")
+                ),
+                "reconcile.notify_channel",
+            ),
         ];
         for (text, field) in cases {
             let e = Policy::parse(&text).expect_err(field);
             assert_eq!(e.field, field, "{e}");
             assert!(!e.to_string().contains('\n'), "one line: {e}");
         }
+    }
+
+    #[test]
+    fn end_sessions_and_standing_access_are_per_rule() {
+        let text = format!(
+            "{}[[rule]]\nname = \"ro\"\neffect = \"allow\"\nslack_users = [\"U0ALICE\"]\naccounts = [\"123456789012\"]\npermission_sets = [\"ReadOnly\"]\ndefault_duration = \"30m\"\nmax_duration = \"1h\"\nend_sessions = true\nstanding_access = \"remove\"\n[reconcile]\nnotify_channel = \"C0RECONCILE\"\n",
+            policy("")
+        );
+        let p = Policy::parse(&text).unwrap();
+        assert_eq!(p.reconcile_channel.as_deref(), Some("C0RECONCILE"));
+        let Decision::Allow(g) = ask(&p, "U0ALICE", &[], "123456789012", PS, None) else {
+            panic!("expected allow")
+        };
+        assert!(!g.end_sessions, "opt-in: off unless the rule says so");
+        let Decision::Allow(g) = ask(&p, "U0ALICE", &[], "123456789012", PS2, Some("ReadOnly"))
+        else {
+            panic!("expected allow")
+        };
+        assert!(g.end_sessions);
+        let prod = acct("123456789012");
+        assert_eq!(
+            p.standing_access(&prod, &ps(PS), Some("Admin")),
+            (Standing::Warn, None),
+            "warn is the default"
+        );
+        assert_eq!(
+            p.standing_access(&prod, &ps(PS2), Some("ReadOnly")),
+            (Standing::Remove, Some("ro"))
+        );
+        assert_eq!(
+            p.standing_access(&acct("210987654321"), &ps(PS2), Some("ReadOnly")),
+            (Standing::Warn, None),
+            "only where the rule applies"
+        );
+        let pairs: Vec<(String, String)> = p
+            .break_glass_pairs()
+            .into_iter()
+            .map(|(a, p)| (a.to_string(), p))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("123456789012".to_owned(), "ReadOnly".to_owned()),
+                ("123456789012".to_owned(), PS.to_owned()),
+            ]
+        );
     }
 }

@@ -179,5 +179,9 @@ fn sample_record() -> break_glass::aws::store::RequestRecord {
         expires_at: Some(t + time::Duration::hours(1)),
         revoked_at: None,
         reported_at: None,
+        end_sessions: false,
+        sessions_to_end: false,
+        sessions_denied_until: None,
+        sessions_lifted_at: None,
     }
 }

@@ -40,4 +40,42 @@ impl Executions {
             Err(e) => Err(from_sdk("Step Functions StartExecution", e)),
         }
     }
+
+    /// The execution of a request: `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`
+    /// (or `PENDING_REDRIVE`); `None` if it was never started.
+    pub async fn status(&self, id: &RequestId) -> Result<Option<String>, Error> {
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn(&self.state_machine_arn, id))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.status.as_str().to_owned())),
+            Err(e) if code_of(&e) == Some("ExecutionDoesNotExist") => Ok(None),
+            Err(e) => Err(from_sdk("Step Functions DescribeExecution", e)),
+        }
+    }
+}
+
+/// `arn:…:stateMachine:<name>` + request id → `arn:…:execution:<name>:<request id>`.
+pub fn execution_arn(state_machine_arn: &str, id: &RequestId) -> String {
+    format!(
+        "{}:{id}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_arns() {
+        let id = RequestId::derive(&["x"]);
+        assert_eq!(
+            execution_arn("arn:aws:states:eu-west-1:123456789012:stateMachine:bg", &id),
+            format!("arn:aws:states:eu-west-1:123456789012:execution:bg:{id}")
+        );
+    }
 }

@@ -227,12 +227,60 @@ impl Sso {
         request_id(out.account_assignment_creation_status())
     }
 
-    /// Starts deleting the assignment. `None` when there was nothing to delete.
+    /// Every assignment of `ps` on `account`, users and groups.
+    pub async fn assignments(
+        &self,
+        inst: &Instance,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+    ) -> Result<Vec<Assignment>, Error> {
+        let mut pages = self
+            .admin
+            .list_account_assignments()
+            .instance_arn(&inst.instance_arn)
+            .account_id(account.as_str())
+            .permission_set_arn(ps.as_str())
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk("SSO Admin ListAccountAssignments", e))?;
+            for a in page.account_assignments() {
+                let kind = match a.principal_type() {
+                    Some(PrincipalType::User) => Principal::User,
+                    Some(PrincipalType::Group) => Principal::Group,
+                    _ => continue,
+                };
+                if let Some(id) = a.principal_id() {
+                    out.push(Assignment {
+                        kind,
+                        principal_id: id.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts deleting a user's assignment. `None` when there was nothing to delete.
     pub async fn delete_assignment(
         &self,
         inst: &Instance,
         account: &AccountId,
         ps: &PermissionSetArn,
+        principal: &str,
+    ) -> Result<Option<String>, Error> {
+        self.delete_assignment_of(inst, account, ps, Principal::User, principal)
+            .await
+    }
+
+    /// Starts deleting a user's or group's assignment. `None` when there was nothing to delete.
+    pub async fn delete_assignment_of(
+        &self,
+        inst: &Instance,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        kind: Principal,
         principal: &str,
     ) -> Result<Option<String>, Error> {
         let result = self
@@ -242,7 +290,10 @@ impl Sso {
             .target_id(account.as_str())
             .target_type(TargetType::AwsAccount)
             .permission_set_arn(ps.as_str())
-            .principal_type(PrincipalType::User)
+            .principal_type(match kind {
+                Principal::User => PrincipalType::User,
+                Principal::Group => PrincipalType::Group,
+            })
             .principal_id(principal)
             .send()
             .await;
@@ -293,6 +344,130 @@ impl Sso {
         .await
     }
 
+    /// How long the permission set's sessions last (`SessionDuration`, 1 h when unset).
+    pub async fn session_duration(
+        &self,
+        inst: &Instance,
+        ps: &PermissionSetArn,
+    ) -> Result<Duration, Error> {
+        let out = self
+            .admin
+            .describe_permission_set()
+            .instance_arn(&inst.instance_arn)
+            .permission_set_arn(ps.as_str())
+            .send()
+            .await
+            .map_err(|e| from_sdk("SSO Admin DescribePermissionSet", e))?;
+        Ok(out
+            .permission_set()
+            .and_then(|p| p.session_duration())
+            .map_or(Duration::from_secs(3600), crate::sessions::session_duration))
+    }
+
+    /// The permission set's inline policy; `None` when it has none.
+    pub async fn inline_policy(
+        &self,
+        inst: &Instance,
+        ps: &PermissionSetArn,
+    ) -> Result<Option<String>, Error> {
+        let out = self
+            .admin
+            .get_inline_policy_for_permission_set()
+            .instance_arn(&inst.instance_arn)
+            .permission_set_arn(ps.as_str())
+            .send()
+            .await
+            .map_err(|e| from_sdk("SSO Admin GetInlinePolicyForPermissionSet", e))?;
+        Ok(out.inline_policy.filter(|p| !p.trim().is_empty()))
+    }
+
+    /// Replaces the permission set's inline policy (`None` deletes it).
+    pub async fn set_inline_policy(
+        &self,
+        inst: &Instance,
+        ps: &PermissionSetArn,
+        policy: Option<&str>,
+    ) -> Result<(), Error> {
+        match policy {
+            Some(p) => self
+                .admin
+                .put_inline_policy_to_permission_set()
+                .instance_arn(&inst.instance_arn)
+                .permission_set_arn(ps.as_str())
+                .inline_policy(p)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| from_sdk("SSO Admin PutInlinePolicyToPermissionSet", e)),
+            None => match self
+                .admin
+                .delete_inline_policy_from_permission_set()
+                .instance_arn(&inst.instance_arn)
+                .permission_set_arn(ps.as_str())
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
+                Err(e) => Err(from_sdk("SSO Admin DeleteInlinePolicyFromPermissionSet", e)),
+            },
+        }
+    }
+
+    /// Provisions the permission set's current version to `account` and waits until done.
+    pub async fn provision(
+        &self,
+        inst: &Instance,
+        ps: &PermissionSetArn,
+        account: &AccountId,
+    ) -> Result<(), Error> {
+        let out = self
+            .admin
+            .provision_permission_set()
+            .instance_arn(&inst.instance_arn)
+            .permission_set_arn(ps.as_str())
+            .target_type(aws_sdk_ssoadmin::types::ProvisionTargetType::AwsAccount)
+            .target_id(account.as_str())
+            .send()
+            .await
+            .map_err(|e| from_sdk("SSO Admin ProvisionPermissionSet", e))?;
+        let status = out.permission_set_provisioning_status();
+        match status.and_then(|s| s.status()) {
+            Some(StatusValues::Succeeded) => return Ok(()),
+            Some(StatusValues::Failed) => {
+                return Err(Error::AssignmentFailed(
+                    status
+                        .and_then(|s| s.failure_reason())
+                        .unwrap_or("provisioning failed")
+                        .to_owned(),
+                ));
+            }
+            _ => {}
+        }
+        let request_id = status
+            .and_then(|s| s.request_id())
+            .ok_or_else(|| {
+                Error::Aws("Identity Center returned no provisioning request id".into())
+            })?
+            .to_owned();
+        poll(|| async {
+            let out = self
+                .admin
+                .describe_permission_set_provisioning_status()
+                .instance_arn(&inst.instance_arn)
+                .provision_permission_set_request_id(&request_id)
+                .send()
+                .await
+                .map_err(|e| from_sdk("SSO Admin DescribePermissionSetProvisioningStatus", e))?;
+            let st = out.permission_set_provisioning_status();
+            Ok((
+                st.and_then(|s| s.status().cloned()),
+                st.and_then(|s| s.failure_reason().map(str::to_owned)),
+            ))
+        })
+        .await
+    }
+
     /// The permission set's name (the `<name>` in `AWSReservedSSO_<name>_<suffix>` roles).
     pub async fn permission_set_name(
         &self,
@@ -312,6 +487,29 @@ impl Sso {
             .map(str::to_owned)
             .ok_or_else(|| Error::NotFound(format!("name of permission set {ps}")))
     }
+}
+
+/// Who an assignment is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Principal {
+    User,
+    Group,
+}
+
+impl Principal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Principal::User => "USER",
+            Principal::Group => "GROUP",
+        }
+    }
+}
+
+/// One assignment of a permission set on an account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assignment {
+    pub kind: Principal,
+    pub principal_id: String,
 }
 
 fn request_id(

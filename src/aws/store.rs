@@ -95,6 +95,14 @@ pub struct RequestRecord {
     pub expires_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
     pub reported_at: Option<OffsetDateTime>,
+    /// The rule asks to end the user's live sessions when the lease ends.
+    pub end_sessions: bool,
+    /// Revoke deleted the assignment of a request with `end_sessions`: its sessions must be
+    /// denied (until `sessions_denied_until` says it was done).
+    pub sessions_to_end: bool,
+    /// When the deny on the user's old sessions may be lifted (they have all expired).
+    pub sessions_denied_until: Option<OffsetDateTime>,
+    pub sessions_lifted_at: Option<OffsetDateTime>,
 }
 
 /// An entry of the audit trail: who did what, when, and anything worth keeping.
@@ -340,6 +348,15 @@ impl Lease {
     pub fn key(principal: &str, account: &AccountId, ps: &PermissionSetArn) -> String {
         format!("lease#{principal}#{account}#{ps}")
     }
+
+    /// (principal, account, permission set) of a lease key; `None` if it is not one.
+    pub fn parse_key(key: &str) -> Option<(String, AccountId, PermissionSetArn)> {
+        let mut parts = key.strip_prefix("lease#")?.splitn(3, '#');
+        let principal = parts.next().filter(|p| !p.is_empty())?;
+        let account = AccountId::parse(parts.next()?).ok()?;
+        let ps = PermissionSetArn::parse(parts.next()?).ok()?;
+        Some((principal.to_owned(), account, ps))
+    }
 }
 
 const LEASE_SK: &str = "lease";
@@ -440,6 +457,131 @@ impl Store {
     }
 }
 
+/// The deny statements break glass keeps on one permission set (see [`crate::sessions`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Denies {
+    pub denies: Vec<crate::sessions::Deny>,
+    /// 0 when there is no item yet.
+    pub version: u64,
+}
+
+const DENIES_SK: &str = "denies";
+
+/// What the reconciler finds in the table besides requests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// `lease#…` keys.
+    pub leases: Vec<String>,
+    /// Permission sets with a `sessions#…` item.
+    pub sessions: Vec<String>,
+}
+
+impl Store {
+    fn denies_key(ps: &PermissionSetArn) -> String {
+        format!("sessions#{ps}")
+    }
+
+    pub async fn denies(&self, ps: &PermissionSetArn) -> Result<Denies, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::denies_key(ps)))
+            .key("sk", s(DENIES_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(Denies::default());
+        };
+        let bad = || Error::InvalidInput(format!("the session denies of {ps} are malformed"));
+        let denies = item
+            .get("denies")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(bad)?;
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(bad)?;
+        Ok(Denies { denies, version })
+    }
+
+    /// Writes the denies of `ps` only if they are still at `seen.version`. `Ok(false)` when
+    /// someone else changed them first.
+    pub async fn put_denies(
+        &self,
+        ps: &PermissionSetArn,
+        seen: &Denies,
+        denies: &[crate::sessions::Deny],
+    ) -> Result<bool, Error> {
+        let json = serde_json::to_string(denies)
+            .map_err(|e| Error::InvalidInput(format!("session denies: {e}")))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(Self::denies_key(ps)))
+            .item("sk", s(DENIES_SK))
+            .item("denies", s(json))
+            .item("version", AttributeValue::N((seen.version + 1).to_string()));
+        let put = if seen.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(seen.version.to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(false)
+            }
+            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// Every lease and every permission set with session denies (a Scan of keys only: the
+    /// reconciler's view of what break glass holds).
+    pub async fn keys(&self) -> Result<Keys, Error> {
+        let mut keys = Keys::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression("pk, sk")
+                .filter_expression("begins_with(pk, :lease) OR begins_with(pk, :sessions)")
+                .expression_attribute_values(":lease", s("lease#"))
+                .expression_attribute_values(":sessions", s("sessions#"))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| from_sdk("DynamoDB Scan", e))?;
+            for item in out.items() {
+                match item.get("pk").and_then(|v| v.as_s().ok()) {
+                    Some(pk) if pk.starts_with("lease#") => keys.leases.push(pk.clone()),
+                    Some(pk) => {
+                        if let Some(ps) = pk.strip_prefix("sessions#") {
+                            keys.sessions.push(ps.to_owned());
+                        }
+                    }
+                    None => {}
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                keys.leases.sort();
+                keys.sessions.sort();
+                return Ok(keys);
+            }
+        }
+    }
+}
+
 fn condition_failed<R>(
     e: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
@@ -485,6 +627,8 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("requested_at".to_owned(), ts(r.requested_at)),
         ("preexisting".to_owned(), flag(r.preexisting)),
         ("shared".to_owned(), flag(r.shared)),
+        ("end_sessions".to_owned(), flag(r.end_sessions)),
+        ("sessions_to_end".to_owned(), flag(r.sessions_to_end)),
     ]);
     let opt_s = [
         ("ended_by", &r.ended_by),
@@ -507,6 +651,8 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("expires_at", r.expires_at),
         ("revoked_at", r.revoked_at),
         ("reported_at", r.reported_at),
+        ("sessions_denied_until", r.sessions_denied_until),
+        ("sessions_lifted_at", r.sessions_lifted_at),
     ];
     for (k, v) in opt_t {
         if let Some(v) = v {
@@ -525,6 +671,12 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| bad(k))
+    };
+    let opt_b = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
     };
     let opt_t = |k: &str| -> Result<Option<OffsetDateTime>, Error> {
         opt_s(k)
@@ -552,22 +704,18 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         response_url: opt_s("response_url"),
         requested_at: opt_t("requested_at")?.ok_or_else(|| bad("requested_at"))?,
         principal_id: opt_s("principal_id"),
-        preexisting: item
-            .get("preexisting")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        preexisting: opt_b("preexisting"),
         creation_request_id: opt_s("creation_request_id"),
-        shared: item
-            .get("shared")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        shared: opt_b("shared"),
         ended_by: opt_s("ended_by"),
         granted_at: opt_t("granted_at")?,
         expires_at: opt_t("expires_at")?,
         revoked_at: opt_t("revoked_at")?,
         reported_at: opt_t("reported_at")?,
+        end_sessions: opt_b("end_sessions"),
+        sessions_to_end: opt_b("sessions_to_end"),
+        sessions_denied_until: opt_t("sessions_denied_until")?,
+        sessions_lifted_at: opt_t("sessions_lifted_at")?,
     })
 }
 
@@ -607,6 +755,28 @@ pub(crate) mod tests {
             expires_at: from_rfc3339("2026-11-24T09:00:00Z"),
             revoked_at: None,
             reported_at: None,
+            end_sessions: true,
+            sessions_to_end: false,
+            sessions_denied_until: from_rfc3339("2026-11-24T10:05:00Z"),
+            sessions_lifted_at: None,
+        }
+    }
+
+    #[test]
+    fn lease_keys_round_trip() {
+        let r = sample();
+        let key = Lease::key("u-1", &r.account_id, &r.permission_set_arn);
+        assert_eq!(
+            Lease::parse_key(&key),
+            Some(("u-1".to_owned(), r.account_id, r.permission_set_arn))
+        );
+        for bad in [
+            "lease#",
+            "lease##123456789012#x",
+            "request",
+            "lease#u#1#arn",
+        ] {
+            assert_eq!(Lease::parse_key(bad), None, "{bad}");
         }
     }
 

@@ -7,6 +7,8 @@
 //! the webhook's on its first request (so its init makes no network call), and with `APP_ROLE`
 //! unset on first use, so a webhook never pays for the worker.
 
+mod end_sessions;
+mod reconcile;
 pub mod webhook;
 pub mod worker;
 
@@ -161,6 +163,12 @@ impl App {
                         aws_sdk_dynamodb::Client::new(&self.sdk),
                         &self.cfg.table_name,
                     ),
+                    executions: Executions::new(
+                        aws_sdk_sfn::Client::new(&self.sdk),
+                        self.cfg.state_machine_arn.clone().unwrap_or_default(),
+                    ),
+                    reconcile_grace: self.cfg.reconcile_grace,
+                    end_sessions_margin: self.cfg.end_sessions_margin,
                     sso: self.sso(),
                     names: PermissionSetNames::new(self.sso(), instance.clone()),
                     instance,

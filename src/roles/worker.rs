@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::aws::mail::{Mail, Mailer};
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::{Audit, Lease, RequestRecord, Status, Store, flag, s, ts};
-use crate::domain::RequestId;
+use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::report::Session;
@@ -44,6 +44,14 @@ pub enum Task {
     Report {
         request_id: RequestId,
     },
+    /// Once the request's sessions have expired: lift the deny on them (and any other
+    /// expired deny on the same permission set).
+    LiftSessions {
+        request_id: RequestId,
+    },
+    /// The safety net (scheduled, or invoked by hand): compare every break-glass assignment
+    /// with the leases, revoke what outlived its lease, report standing access.
+    Reconcile,
 }
 
 /// How often the Hold loop looks at the lease by default: ending early takes effect within
@@ -58,6 +66,11 @@ impl Task {
 
 pub struct Worker {
     pub store: Store,
+    pub executions: crate::aws::sfn::Executions,
+    /// How long past its end a lease whose execution still runs is left to the state machine.
+    pub reconcile_grace: crate::domain::Duration,
+    /// Added to the session duration before a deny on old sessions is lifted.
+    pub end_sessions_margin: crate::domain::Duration,
     pub sso: Sso,
     pub names: PermissionSetNames,
     pub slack: SlackApi,
@@ -75,6 +88,23 @@ pub struct Worker {
 
 const ACTOR: &str = "break-glass";
 
+/// What leaving a lease did.
+pub(crate) struct Left {
+    /// For the audit trail.
+    pub outcome: String,
+    /// The assignment was deleted (this was the last lease, and not standing access).
+    pub deleted: bool,
+}
+
+impl Left {
+    fn kept(outcome: impl Into<String>) -> Self {
+        Left {
+            outcome: outcome.into(),
+            deleted: false,
+        }
+    }
+}
+
 impl Worker {
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
         match Task::parse(payload)? {
@@ -89,10 +119,12 @@ impl Worker {
             Task::Revoke { request_id } => self.revoke(&request_id).await,
             Task::RevokeFailed { request_id } => self.revoke_failed(&request_id).await,
             Task::Report { request_id } => self.report(&request_id).await,
+            Task::LiftSessions { request_id } => self.lift_sessions(&request_id).await,
+            Task::Reconcile => self.reconcile().await,
         }
     }
 
-    async fn load(&self, id: &RequestId) -> Result<RequestRecord, Error> {
+    pub(crate) async fn load(&self, id: &RequestId) -> Result<RequestRecord, Error> {
         self.store
             .get(id)
             .await?
@@ -269,18 +301,26 @@ impl Worker {
         )))
     }
 
-    /// Leaves the lease set; the last lease out deletes the assignment unless it was standing
-    /// access. Returns what happened, for the audit trail.
-    async fn leave_lease(&self, rec: &RequestRecord, principal: &str) -> Result<String, Error> {
-        let key = Lease::key(principal, &rec.account_id, &rec.permission_set_arn);
+    /// Leaves the lease set (`holder` None: only finish a release left half-way); the last
+    /// lease out deletes the assignment unless it was standing access.
+    pub(crate) async fn leave(
+        &self,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        principal: &str,
+        holder: Option<&str>,
+    ) -> Result<Left, Error> {
+        let key = Lease::key(principal, account, ps);
         for _ in 0..5 {
             let Some(l) = self.store.lease(&key).await? else {
-                return Ok("nothing to delete: the lease was already released".into());
+                return Ok(Left::kept(
+                    "nothing to delete: the lease was already released",
+                ));
             };
-            let mine = l.holders.iter().any(|h| h == rec.id.as_str());
-            let next = if mine {
+            let mine = holder.is_some_and(|h| l.holders.iter().any(|x| x == h));
+            let next = if let (true, Some(h)) = (mine, holder) {
                 let mut n = l.clone();
-                n.holders.retain(|h| h != rec.id.as_str());
+                n.holders.retain(|x| x != h);
                 n.releasing = n.holders.is_empty();
                 n.version += 1;
                 if !self.store.put_lease(&n, Some(l.version)).await? {
@@ -291,36 +331,34 @@ impl Worker {
                 // An earlier attempt left the lease and stopped half-way: finish its release.
                 l
             } else {
-                return Ok(format!(
+                return Ok(Left::kept(format!(
                     "already left the lease; {} other lease(s) hold it",
                     l.holders.len()
-                ));
+                )));
             };
             if !next.holders.is_empty() {
-                return Ok(format!(
+                return Ok(Left::kept(format!(
                     "assignment kept: {} other live lease(s) still need it",
                     next.holders.len()
-                ));
+                )));
             }
-            let outcome = if next.standing {
-                "standing access kept: the assignment existed before break glass".to_owned()
+            let left = if next.standing {
+                Left::kept("standing access kept: the assignment existed before break glass")
             } else {
                 if let Some(req) = self
                     .sso
-                    .delete_assignment(
-                        &self.instance,
-                        &rec.account_id,
-                        &rec.permission_set_arn,
-                        principal,
-                    )
+                    .delete_assignment(&self.instance, account, ps, principal)
                     .await?
                 {
                     self.sso.wait_deleted(&self.instance, &req).await?;
                 }
-                "assignment deleted".to_owned()
+                Left {
+                    outcome: "assignment deleted".to_owned(),
+                    deleted: true,
+                }
             };
             self.store.delete_lease(&key, next.version).await?;
-            return Ok(outcome);
+            return Ok(left);
         }
         Err(Error::Transient(format!(
             "lease {key} kept changing under us"
@@ -335,11 +373,17 @@ impl Worker {
         let rec = match rec.status {
             Status::Revoked | Status::Reported => rec,
             Status::Requested | Status::Granting | Status::Granted => {
-                let outcome = match (&rec.principal_id, rec.status) {
+                let left = match (&rec.principal_id, rec.status) {
                     (Some(p), Status::Granting | Status::Granted) => {
-                        self.leave_lease(&rec, p).await?
+                        self.leave(
+                            &rec.account_id,
+                            &rec.permission_set_arn,
+                            p,
+                            Some(id.as_str()),
+                        )
+                        .await?
                     }
-                    _ => "nothing to delete: access was never granted".to_owned(),
+                    _ => Left::kept("nothing to delete: access was never granted"),
                 };
                 let now = OffsetDateTime::now_utc();
                 let ended_early = rec.ended_by.is_some();
@@ -348,15 +392,18 @@ impl Worker {
                     .advance(
                         &rec,
                         Status::Revoked,
-                        vec![("revoked_at", ts(now))],
+                        vec![
+                            ("revoked_at", ts(now)),
+                            ("sessions_to_end", flag(rec.end_sessions && left.deleted)),
+                        ],
                         Audit {
                             event: "revoked",
                             actor: ACTOR,
-                            detail: outcome.clone(),
+                            detail: left.outcome.clone(),
                         },
                     )
                     .await?;
-                tracing::info!(request = %id, outcome, "revoked");
+                tracing::info!(request = %id, outcome = left.outcome, "revoked");
                 let why = match (rec.granted_at, ended_early) {
                     (None, _) => "access could not be granted; anything partly granted was removed",
                     (Some(_), true) => "ended early",
@@ -365,7 +412,11 @@ impl Worker {
                 self.tell(rec, |a| messages::revoked(a, why)).await
             }
         };
-        Ok(json!({"revoked_at": rec.revoked_at.map(rfc3339)}))
+        let rec = self.end_sessions(rec).await?;
+        Ok(json!({
+            "revoked_at": rec.revoked_at.map(rfc3339),
+            "sessions_denied_until": rec.sessions_denied_until.map(rfc3339),
+        }))
     }
 
     /// The state machine gave up on Revoke: mark the request, raise the alarm (the
@@ -373,6 +424,8 @@ impl Worker {
     pub async fn revoke_failed(&self, id: &RequestId) -> Result<Value, Error> {
         let rec = self.load(id).await?;
         tracing::error!(request = %id, user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
+        // The assignment is gone; what failed is ending the live sessions.
+        let sessions_only = rec.status == Status::Revoked;
         let status = rec.status;
         let rec = self
             .store
@@ -383,11 +436,19 @@ impl Worker {
                 Audit {
                     event: "revoke_failed",
                     actor: ACTOR,
-                    detail: "Revoke failed after every retry: remove the assignment by hand".into(),
+                    detail: if sessions_only {
+                        "the assignment was deleted, but ending the user's live sessions failed after every retry".into()
+                    } else {
+                        "Revoke failed after every retry: remove the assignment by hand".into()
+                    },
                 },
             )
             .await?;
-        self.tell(rec, messages::revoke_failed).await;
+        if sessions_only {
+            self.tell(rec, messages::sessions_not_ended).await;
+        } else {
+            self.tell(rec, messages::revoke_failed).await;
+        }
         Ok(json!({"alarm": true}))
     }
 
@@ -536,7 +597,7 @@ impl Worker {
     /// the policy's channel (in the request's thread; the first message starts it). Best
     /// effort: a failed follow-up is logged and never fails the task. Returns the record
     /// as it is afterwards (with the thread's `ts` once known).
-    async fn tell(
+    pub(crate) async fn tell(
         &self,
         rec: RequestRecord,
         message: impl FnOnce(&About<'_>) -> Value,

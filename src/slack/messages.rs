@@ -81,6 +81,27 @@ pub fn revoke_failed(a: &About<'_>) -> Value {
     json!({"text": text, "blocks": [section(text.clone())]})
 }
 
+/// Access is gone, but the deny on the user's live sessions could not be put in place.
+pub fn sessions_not_ended(a: &About<'_>) -> Value {
+    let text = format!(
+        ":rotating_light: Access to {} for {} was removed, but their live sessions could *not* be ended. The security team has been alerted.",
+        a.target(),
+        escape(a.user)
+    );
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+/// The reconciler's summary for its channel: one line per assignment it acted on (or
+/// failed to), already written as Slack text.
+pub fn reconciled(lines: &[String]) -> Value {
+    let text = format!(
+        ":broom: The break-glass reconciler acted on {} assignment(s):\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
 /// One flagged event in the summary.
 pub struct Flagged<'a> {
     pub time: OffsetDateTime,

@@ -1,0 +1,538 @@
+//! The safety net: compare what Identity Center says with what break glass holds.
+//!
+//! For each break-glass (account, permission set) pair (those the policy names, plus any a
+//! lease is on) every assignment is looked at:
+//!
+//! - ours (it has a lease) and some lease is live → kept;
+//! - ours and no lease is live (the execution was stopped, failed or timed out, or the lease
+//!   is long over) → each request is marked revoked (a fenced write, so a late task of the
+//!   stopped execution can never act on it again), the lease released and the assignment
+//!   deleted, live sessions ended where the rule says so, Slack told;
+//! - not ours (standing access) → kept and named (warn), or deleted where a policy rule says
+//!   `standing_access = "remove"`.
+//!
+//! Expired denies on old sessions are lifted too. The summary names every assignment, what
+//! was done and why; it is returned, logged, and posted to the policy's reconcile channel
+//! when something was revoked, removed or failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::worker::Worker;
+use crate::aws::sso::Principal;
+use crate::aws::store::{Audit, Lease, RequestRecord, Status, flag, ts};
+use crate::domain::{AccountId, PermissionSetArn, RequestId};
+use crate::error::Error;
+use crate::policy::Standing;
+use crate::slack::{escape, messages};
+use crate::time_util::rfc3339;
+
+const ACTOR: &str = "reconciler";
+
+/// What the reconciler did with one assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Left as it is: a live lease needs it, or it is standing access (warn mode).
+    Kept,
+    /// Ours, with no live lease: revoked.
+    Revoked,
+    /// Standing access the policy says must not exist: deleted.
+    Removed,
+    /// A lease left over with no assignment behind it: released.
+    Cleared,
+    /// Could not be checked or fixed; the next run tries again.
+    Failed,
+}
+
+/// One assignment (or left-over lease) the reconciler looked at.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub account_id: String,
+    pub permission_set_arn: String,
+    pub permission_set: Option<String>,
+    pub principal_type: &'static str,
+    pub principal_id: String,
+    /// The Identity Center user name, when known.
+    pub user: Option<String>,
+    /// Granted by break glass (it has a lease), as opposed to standing access.
+    pub break_glass: bool,
+    pub action: Action,
+    pub why: String,
+    /// The break-glass requests behind it.
+    pub requests: Vec<String>,
+}
+
+/// Whether a request's lease still counts, and why (not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Live(String),
+    Over(String),
+}
+
+/// Whether a request still counts as holding access.
+pub fn active(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Requested | Status::Granting | Status::Granted
+    )
+}
+
+/// Judges one lease holder from its record and its execution's status (`None`: never
+/// started). A running execution is trusted until `grace` past the lease's end.
+pub fn judge(
+    rec: Option<&RequestRecord>,
+    execution: Option<&str>,
+    now: OffsetDateTime,
+    grace: time::Duration,
+) -> Verdict {
+    let Some(rec) = rec else {
+        return Verdict::Over("its request is not in the table".into());
+    };
+    if !active(rec.status) {
+        return Verdict::Over(format!("its request is already {}", rec.status.as_str()));
+    }
+    match execution {
+        None if now - rec.requested_at > grace => {
+            Verdict::Over("its execution never started".into())
+        }
+        None => Verdict::Live("its execution is starting".into()),
+        Some("RUNNING") => match (rec.status, rec.expires_at) {
+            (Status::Granted, Some(end)) if now - end > grace => Verdict::Over(format!(
+                "its lease ended at {} and its execution has not revoked it {} min later",
+                rfc3339(end),
+                (now - end).whole_minutes()
+            )),
+            (Status::Granted, Some(end)) => {
+                Verdict::Live(format!("live lease until {}", rfc3339(end)))
+            }
+            _ => Verdict::Live("being granted".into()),
+        },
+        Some("ABORTED") => Verdict::Over("its execution was stopped".into()),
+        Some("TIMED_OUT") => Verdict::Over("its execution timed out".into()),
+        Some("FAILED") => Verdict::Over("its execution failed".into()),
+        Some(other) => Verdict::Over(format!("its execution is {other}, not running")),
+    }
+}
+
+type Pair = (AccountId, PermissionSetArn);
+
+impl Worker {
+    pub async fn reconcile(&self) -> Result<Value, Error> {
+        let now = OffsetDateTime::now_utc();
+        let keys = self.store.keys().await?;
+        let mut errors = Vec::new();
+        let mut pairs: BTreeMap<Pair, BTreeSet<String>> = BTreeMap::new();
+        for (account, ps) in self.policy.break_glass_pairs() {
+            let arn = match PermissionSetArn::parse(&ps) {
+                Ok(arn) => Ok(arn),
+                Err(_) => self.names.arn_of(&ps).await,
+            };
+            match arn {
+                Ok(arn) => {
+                    pairs.entry((account, arn)).or_default();
+                }
+                Err(e) => errors.push(format!("permission set {ps:?} of the policy: {e}")),
+            }
+        }
+        for key in &keys.leases {
+            if let Some((principal, account, ps)) = Lease::parse_key(key) {
+                pairs.entry((account, ps)).or_default().insert(principal);
+            }
+        }
+
+        let mut findings = Vec::new();
+        for ((account, ps), leased) in &pairs {
+            let name = self.names.name_of(ps).await.ok();
+            let assigned = match self.sso.assignments(&self.instance, account, ps).await {
+                Ok(a) => a,
+                Err(e) => {
+                    errors.push(format!("listing the assignments of {ps} on {account}: {e}"));
+                    continue;
+                }
+            };
+            let mut principals: BTreeMap<(Principal, String), bool> = assigned
+                .into_iter()
+                .map(|a| ((a.kind, a.principal_id), true))
+                .collect();
+            for p in leased {
+                principals
+                    .entry((Principal::User, p.clone()))
+                    .or_insert(false);
+            }
+            for ((kind, principal), is_assigned) in principals {
+                let mut f = Finding {
+                    account_id: account.to_string(),
+                    permission_set_arn: ps.to_string(),
+                    permission_set: name.clone(),
+                    principal_type: kind.as_str(),
+                    principal_id: principal.clone(),
+                    user: None,
+                    break_glass: false,
+                    action: Action::Kept,
+                    why: String::new(),
+                    requests: Vec::new(),
+                };
+                if let Err(e) = self
+                    .reconcile_one(&mut f, account, ps, kind, is_assigned, now)
+                    .await
+                {
+                    f.action = Action::Failed;
+                    f.why = format!("{}{e}", if f.why.is_empty() { "" } else { "; " });
+                }
+                if f.user.is_none() && kind == Principal::User {
+                    f.user = self.sso.user_name(&self.instance, &principal).await.ok();
+                }
+                if f.why.is_empty() {
+                    continue; // a lease that went away while we looked: nothing to say
+                }
+                findings.push(f);
+            }
+        }
+
+        let mut lifted = Vec::new();
+        let with_denies: BTreeSet<PermissionSetArn> = keys
+            .sessions
+            .iter()
+            .filter_map(|p| PermissionSetArn::parse(p).ok())
+            .collect();
+        for ps in with_denies {
+            match self.lift_expired(&ps, now).await {
+                Ok(l) => lifted.extend(l.into_iter().map(|d| {
+                    json!({"permission_set_arn": ps.as_str(), "request_id": d.request_id,
+                           "user_id": d.user_id, "account_id": d.account_id, "until": rfc3339(d.until)})
+                })),
+                Err(e) => errors.push(format!("lifting expired session denies on {ps}: {e}")),
+            }
+        }
+
+        self.announce(&findings, &errors).await;
+        let count = |a: Action| findings.iter().filter(|f| f.action == a).count();
+        let summary = json!({
+            "checked_at": rfc3339(now),
+            "pairs": pairs.keys().map(|(a, p)| json!({"account_id": a.as_str(), "permission_set_arn": p.as_str()})).collect::<Vec<_>>(),
+            "assignments": findings,
+            "lifted_session_denies": lifted,
+            "errors": errors,
+            "counts": {
+                "kept": count(Action::Kept),
+                "revoked": count(Action::Revoked),
+                "removed": count(Action::Removed),
+                "cleared": count(Action::Cleared),
+                "failed": count(Action::Failed),
+            },
+        });
+        tracing::info!(summary = %summary, "reconciled");
+        Ok(summary)
+    }
+
+    /// Looks at one principal's assignment (or lease) and acts; fills in `f`.
+    async fn reconcile_one(
+        &self,
+        f: &mut Finding,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        kind: Principal,
+        assigned: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let lease = match kind {
+            Principal::User => {
+                self.store
+                    .lease(&Lease::key(&f.principal_id, account, ps))
+                    .await?
+            }
+            Principal::Group => None,
+        };
+        let Some(lease) = lease else {
+            return if assigned {
+                self.standing(f, account, ps, kind).await
+            } else {
+                Ok(())
+            };
+        };
+        f.break_glass = !lease.standing;
+        f.requests = lease.holders.clone();
+        let grace = time::Duration::seconds(self.reconcile_grace.as_secs() as i64);
+        let mut over = Vec::new();
+        for h in &lease.holders {
+            let rec = match RequestId::parse(h) {
+                Ok(id) => self.store.get(&id).await?,
+                Err(_) => None,
+            };
+            let execution = match &rec {
+                Some(r) if active(r.status) => self.executions.status(&r.id).await?,
+                _ => None,
+            };
+            if let Some(r) = &rec {
+                f.user = Some(r.sso_user_name.clone());
+            }
+            match judge(rec.as_ref(), execution.as_deref(), now, grace) {
+                Verdict::Live(why) => {
+                    f.why = format!("{h}: {why}");
+                    return Ok(());
+                }
+                Verdict::Over(why) => over.push((h.clone(), rec, why)),
+            }
+        }
+        let mut why = Vec::new();
+        let mut deleted = false;
+        for (h, rec, reason) in over {
+            why.push(format!("{h}: {reason}"));
+            f.why = why.join("; ");
+            deleted |= match rec {
+                Some(rec) => self.retire(rec, &f.principal_id, &reason).await?,
+                None => {
+                    self.leave(account, ps, &f.principal_id, Some(&h))
+                        .await?
+                        .deleted
+                }
+            };
+        }
+        if lease.holders.is_empty() {
+            why.push("a release left half-way".into());
+            deleted |= self
+                .leave(account, ps, &f.principal_id, None)
+                .await?
+                .deleted;
+        }
+        f.why = why.join("; ");
+        if lease.standing && assigned {
+            // The lease is gone; what remains is the standing access it recorded.
+            let before = std::mem::take(&mut f.why);
+            self.standing(f, account, ps, kind).await?;
+            f.why = format!("{before}; {}", f.why);
+        } else if deleted {
+            f.action = Action::Revoked;
+            tracing::warn!(account = %account, permission_set = %ps, principal = %f.principal_id, why = %f.why, "reconciler revoked");
+        } else {
+            f.action = Action::Cleared;
+            f.why = format!("{}; no assignment was left to delete", f.why);
+        }
+        Ok(())
+    }
+
+    /// Revokes one request whose lease is over: marks it revoked first (so that nothing of
+    /// its execution can act on it again), then leaves its lease (the last one out deletes
+    /// the assignment) and ends live sessions where its rule says so. Returns whether the
+    /// assignment was deleted.
+    async fn retire(&self, rec: RequestRecord, principal: &str, why: &str) -> Result<bool, Error> {
+        let rec = if active(rec.status) {
+            let rec = self
+                .store
+                .advance(
+                    &rec,
+                    Status::Revoked,
+                    vec![("revoked_at", ts(OffsetDateTime::now_utc()))],
+                    Audit {
+                        event: "reconciled",
+                        actor: ACTOR,
+                        detail: format!("revoking: {why}"),
+                    },
+                )
+                .await?;
+            let message = format!("revoked by the reconciler: {why}");
+            self.tell(rec, |a| messages::revoked(a, &message)).await
+        } else {
+            rec
+        };
+        let left = self
+            .leave(
+                &rec.account_id,
+                &rec.permission_set_arn,
+                principal,
+                Some(rec.id.as_str()),
+            )
+            .await?;
+        let status = rec.status;
+        let rec = self
+            .store
+            .advance(
+                &rec,
+                status,
+                vec![(
+                    "sessions_to_end",
+                    flag(rec.sessions_to_end || (rec.end_sessions && left.deleted)),
+                )],
+                Audit {
+                    event: "released",
+                    actor: ACTOR,
+                    detail: left.outcome,
+                },
+            )
+            .await?;
+        self.end_sessions(rec).await?;
+        Ok(left.deleted)
+    }
+
+    /// Standing access: kept and named, or deleted where the policy says so explicitly.
+    async fn standing(
+        &self,
+        f: &mut Finding,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        kind: Principal,
+    ) -> Result<(), Error> {
+        let (mode, rule) = self
+            .policy
+            .standing_access(account, ps, f.permission_set.as_deref());
+        f.break_glass = false;
+        f.why = "standing access: break glass never granted it".into();
+        if mode == Standing::Warn {
+            f.action = Action::Kept;
+            f.why
+                .push_str(" (kept: the policy does not say to remove it)");
+            return Ok(());
+        }
+        let rule = rule.unwrap_or_default();
+        f.why.push_str(&format!(
+            "; rule {rule:?} says standing_access = \"remove\""
+        ));
+        match kind {
+            Principal::User => {
+                // A lease being released fences the key: a break-glass grant arriving now
+                // waits instead of taking this assignment for its own standing access.
+                let fence = Lease {
+                    key: Lease::key(&f.principal_id, account, ps),
+                    holders: Vec::new(),
+                    standing: false,
+                    releasing: true,
+                    version: 1,
+                };
+                if !self.store.put_lease(&fence, None).await? {
+                    return Err(Error::StateConflict(
+                        "a break-glass lease appeared while we looked; left for the next run"
+                            .into(),
+                    ));
+                }
+                self.leave(account, ps, &f.principal_id, None).await?;
+            }
+            Principal::Group => {
+                if let Some(req) = self
+                    .sso
+                    .delete_assignment_of(&self.instance, account, ps, kind, &f.principal_id)
+                    .await?
+                {
+                    self.sso.wait_deleted(&self.instance, &req).await?;
+                }
+            }
+        }
+        f.action = Action::Removed;
+        tracing::warn!(account = %account, permission_set = %ps, principal = %f.principal_id, rule, "standing access removed");
+        Ok(())
+    }
+
+    /// Logs what needs a human, and tells the reconcile channel.
+    async fn announce(&self, findings: &[Finding], errors: &[String]) {
+        let mut lines = Vec::new();
+        for f in findings.iter().filter(|f| f.action != Action::Kept) {
+            if f.action == Action::Failed {
+                tracing::error!(account = %f.account_id, permission_set = %f.permission_set_arn, principal = %f.principal_id, why = %f.why, "reconcile failed");
+            }
+            lines.push(format!(
+                "• *{:?}* {} {} on `{}` as *{}*: {}",
+                f.action,
+                f.principal_type.to_lowercase(),
+                escape(f.user.as_deref().unwrap_or(&f.principal_id)),
+                f.account_id,
+                escape(f.permission_set.as_deref().unwrap_or(&f.permission_set_arn)),
+                escape(&f.why)
+            ));
+        }
+        for e in errors {
+            tracing::error!(error = %e, "reconcile failed");
+            lines.push(format!("• *Failed*: {}", escape(e)));
+        }
+        let Some(channel) = &self.policy.reconcile_channel else {
+            return;
+        };
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .slack
+            .post_message(channel, &messages::reconciled(&lines), None)
+            .await
+        {
+            tracing::warn!(error = %e, "could not post the reconcile summary");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time_util::from_rfc3339;
+
+    fn rec(status: Status) -> RequestRecord {
+        let mut r = crate::aws::store::tests::sample();
+        r.status = status;
+        r
+    }
+
+    #[test]
+    fn judging_lease_holders() {
+        let grace = time::Duration::minutes(15);
+        let end = from_rfc3339("2026-11-24T09:00:00Z").unwrap();
+        let at = |m: i64| end + time::Duration::minutes(m);
+        let granted = rec(Status::Granted);
+        let live = |v: Verdict| matches!(v, Verdict::Live(_));
+        assert!(live(judge(Some(&granted), Some("RUNNING"), at(-30), grace)));
+        assert!(
+            live(judge(Some(&granted), Some("RUNNING"), at(10), grace)),
+            "the state machine is trusted within the grace"
+        );
+        assert_eq!(
+            judge(Some(&granted), Some("RUNNING"), at(20), grace),
+            Verdict::Over(
+                "its lease ended at 2026-11-24T09:00:00Z and its execution has not revoked it 20 min later"
+                    .into()
+            )
+        );
+        for (status, why) in [
+            ("ABORTED", "its execution was stopped"),
+            ("FAILED", "its execution failed"),
+            ("TIMED_OUT", "its execution timed out"),
+            ("SUCCEEDED", "its execution is SUCCEEDED, not running"),
+        ] {
+            assert_eq!(
+                judge(Some(&granted), Some(status), at(-30), grace),
+                Verdict::Over(why.into()),
+                "a lease whose execution is {status} is over even before it ends"
+            );
+        }
+        let granting = rec(Status::Granting);
+        assert!(live(judge(
+            Some(&granting),
+            Some("RUNNING"),
+            at(600),
+            grace
+        )));
+        // Not started (yet): the webhook records the request before it starts the execution.
+        let requested = rec(Status::Requested);
+        let asked = requested.requested_at;
+        assert!(live(judge(
+            Some(&requested),
+            None,
+            asked + time::Duration::seconds(5),
+            grace
+        )));
+        assert_eq!(
+            judge(
+                Some(&requested),
+                None,
+                asked + time::Duration::hours(1),
+                grace
+            ),
+            Verdict::Over("its execution never started".into())
+        );
+        assert_eq!(
+            judge(Some(&rec(Status::Revoked)), None, at(0), grace),
+            Verdict::Over("its request is already revoked".into())
+        );
+        assert!(!live(judge(None, Some("RUNNING"), at(0), grace)));
+    }
+}

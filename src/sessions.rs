@@ -1,0 +1,237 @@
+//! Ending a user's live sessions when their access ends, the way AWS documents it for IAM
+//! Identity Center: deleting an assignment stops *new* sessions, but credentials already
+//! issued stay valid for up to the permission set's session duration. So we add a Deny to
+//! the permission set's inline policy for exactly that user's sessions, in exactly that
+//! account, issued before the moment access ended:
+//!
+//! ```json
+//! {"Sid": "BreakGlassEndSessions<request>", "Effect": "Deny", "Action": "*", "Resource": "*",
+//!  "Condition": {"StringEquals": {"identitystore:userId": "<user>", "aws:PrincipalAccount": "<account>"},
+//!                "DateLessThan": {"aws:TokenIssueTime": "<revoked at>"}}}
+//! ```
+//!
+//! Other users, and the same user's later sessions (a new grant), are untouched. Once the
+//! session duration has passed every such session has expired and the statement is lifted.
+//!
+//! The statements we own live in DynamoDB (one item per permission set, versioned); the
+//! inline policy is rendered from them plus whatever statements the operator put there
+//! (kept as they are). Writers re-render until the version they rendered is still the
+//! latest after their write, so concurrent revokes on one permission set never lose a
+//! statement.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::error::Error;
+use crate::time_util::rfc3339;
+
+/// Prefix of the `Sid` of every statement break glass owns.
+pub const SID_PREFIX: &str = "BreakGlassEndSessions";
+
+/// One deny on a user's old sessions of a permission set in one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deny {
+    /// `BreakGlassEndSessions` + the request id's hex: one statement per request.
+    pub sid: String,
+    pub request_id: String,
+    /// Identity Store user id (what `identitystore:userId` holds).
+    pub user_id: String,
+    pub account_id: String,
+    /// Sessions issued before this are denied (when access ended).
+    #[serde(with = "time::serde::rfc3339")]
+    pub before: OffsetDateTime,
+    /// When every such session has expired and the statement can go.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
+impl Deny {
+    pub fn sid_for(request_id: &str) -> String {
+        let hex: String = request_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        format!("{SID_PREFIX}{hex}")
+    }
+
+    pub fn statement(&self) -> Value {
+        json!({
+            "Sid": self.sid,
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "identitystore:userId": self.user_id,
+                    "aws:PrincipalAccount": self.account_id,
+                },
+                "DateLessThan": {"aws:TokenIssueTime": rfc3339(self.before)},
+            },
+        })
+    }
+}
+
+fn ours(statement: &Value) -> bool {
+    statement
+        .get("Sid")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with(SID_PREFIX))
+}
+
+/// The inline policy with our statements replaced by `denies`; the operator's statements
+/// are kept as they are. `None` when nothing is left (the inline policy is deleted).
+pub fn render(current: Option<&str>, denies: &[Deny]) -> Result<Option<String>, Error> {
+    let mut doc = match current {
+        Some(text) => serde_json::from_str::<Value>(text).map_err(|e| {
+            Error::Aws(format!(
+                "the permission set's inline policy is not JSON ({e}); not touching it"
+            ))
+        })?,
+        None => json!({"Version": "2012-10-17"}),
+    };
+    let Some(obj) = doc.as_object_mut() else {
+        return Err(Error::Aws(
+            "the permission set's inline policy is not a JSON object; not touching it".into(),
+        ));
+    };
+    let mut statements: Vec<Value> = match obj.remove("Statement") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(one) => vec![one],
+    };
+    statements.retain(|s| !ours(s));
+    statements.extend(denies.iter().map(Deny::statement));
+    if statements.is_empty() {
+        return Ok(None);
+    }
+    obj.entry("Version").or_insert_with(|| json!("2012-10-17"));
+    obj.insert("Statement".into(), Value::Array(statements));
+    Ok(Some(doc.to_string()))
+}
+
+/// Whether two inline policies say the same (so an unchanged one is not written again).
+pub fn same_policy(a: Option<&str>, b: Option<&str>) -> bool {
+    let parse = |s: Option<&str>| s.and_then(|t| serde_json::from_str::<Value>(t).ok());
+    match (a, b) {
+        (None, None) => true,
+        (Some(_), Some(_)) => parse(a).is_some() && parse(a) == parse(b),
+        _ => false,
+    }
+}
+
+/// An ISO 8601 `SessionDuration` such as `PT1H`, `PT8H30M`, `PT900S`. Anything else reads
+/// as 12 hours, the longest Identity Center allows: a deny lasting too long is safe, one
+/// lifted too early is not.
+pub fn session_duration(iso: &str) -> std::time::Duration {
+    const LONGEST: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+    let Some(rest) = iso.trim().strip_prefix("PT") else {
+        return LONGEST;
+    };
+    let (mut total, mut digits) = (0u64, String::new());
+    for c in rest.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let Ok(n) = digits.parse::<u64>() else {
+            return LONGEST;
+        };
+        digits.clear();
+        total += match c {
+            'H' => n * 3600,
+            'M' => n * 60,
+            'S' => n,
+            _ => return LONGEST,
+        };
+    }
+    if !digits.is_empty() || total == 0 {
+        return LONGEST;
+    }
+    std::time::Duration::from_secs(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time_util::from_rfc3339;
+
+    fn deny(user: &str) -> Deny {
+        Deny {
+            sid: Deny::sid_for("bg-0123456789abcdef01234567"),
+            request_id: "bg-0123456789abcdef01234567".into(),
+            user_id: user.into(),
+            account_id: "123456789012".into(),
+            before: from_rfc3339("2026-11-24T10:00:00Z").unwrap(),
+            until: from_rfc3339("2026-11-24T11:05:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_statement_denies_exactly_that_users_old_sessions_in_that_account() {
+        let s = deny("u-1").statement();
+        assert_eq!(s["Sid"], "BreakGlassEndSessionsbg0123456789abcdef01234567");
+        assert_eq!(s["Effect"], "Deny");
+        assert_eq!(
+            s["Condition"]["StringEquals"]["identitystore:userId"],
+            "u-1"
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+            "123456789012"
+        );
+        assert_eq!(
+            s["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-11-24T10:00:00Z"
+        );
+    }
+
+    #[test]
+    fn render_keeps_the_operators_statements() {
+        let operator = r#"{"Version":"2012-10-17","Statement":{"Sid":"Mine","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#;
+        let with = render(Some(operator), &[deny("u-1")]).unwrap().unwrap();
+        let v: Value = serde_json::from_str(&with).unwrap();
+        let sids: Vec<&str> = v["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sids,
+            ["Mine", "BreakGlassEndSessionsbg0123456789abcdef01234567"]
+        );
+        // Rendering again with the same denies changes nothing; without them restores the
+        // operator's statement alone.
+        assert!(same_policy(
+            render(Some(&with), &[deny("u-1")]).unwrap().as_deref(),
+            Some(&with)
+        ));
+        let back = render(Some(&with), &[]).unwrap().unwrap();
+        let v: Value = serde_json::from_str(&back).unwrap();
+        assert_eq!(v["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(v["Statement"][0]["Sid"], "Mine");
+    }
+
+    #[test]
+    fn render_without_an_inline_policy() {
+        assert_eq!(render(None, &[]).unwrap(), None);
+        let p = render(None, &[deny("u-1")]).unwrap().unwrap();
+        let v: Value = serde_json::from_str(&p).unwrap();
+        assert_eq!(v["Version"], "2012-10-17");
+        assert_eq!(render(Some(&p), &[]).unwrap(), None, "ours only: deleted");
+        assert!(render(Some("not json"), &[]).is_err());
+        assert!(render(Some("[1]"), &[]).is_err());
+    }
+
+    #[test]
+    fn session_durations() {
+        let h = |n| std::time::Duration::from_secs(n);
+        assert_eq!(session_duration("PT1H"), h(3600));
+        assert_eq!(session_duration("PT8H30M"), h(8 * 3600 + 1800));
+        assert_eq!(session_duration("PT45S"), h(45));
+        for bad in ["", "1H", "PT", "PTXH", "P1D", "PT1H5"] {
+            assert_eq!(session_duration(bad), h(12 * 3600), "{bad:?}");
+        }
+    }
+}
