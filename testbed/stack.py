@@ -62,6 +62,7 @@ REFUSED_SLACK_USERS = {
     "U0STRANGE1": {"team_id": "T0OTHERTEAM"},
 }
 NOTIFY_CHANNEL = "C0BREAKGLASS"
+RECONCILE_CHANNEL = "C0RECONCILE"  # the reconciler's summaries
 RESPONDER = "U0RESPOND1"  # may end or extend anyone's access
 
 
@@ -207,7 +208,7 @@ def http_json(method: str, url: str, body: Any = None) -> Any:
         return json.loads(resp.read() or b"null")
 
 
-def seed_aws(moto_url: str, asl_path: Path) -> dict[str, str]:
+def seed_aws(moto_url: str, asl_path: Path, session_duration: str = "PT1H") -> dict[str, str]:
     """Create everything the binary expects in moto; returns the ids/ARNs it needs."""
     out: dict[str, str] = {}
     sso = aws_client("sso-admin", moto_url)
@@ -241,7 +242,7 @@ def seed_aws(moto_url: str, asl_path: Path) -> dict[str, str]:
             InstanceArn=out["SSO_INSTANCE_ARN"],
             Name=name,
             Description=description,
-            SessionDuration="PT1H",
+            SessionDuration=session_duration,
         )
         out[key] = ps["PermissionSet"]["PermissionSetArn"]
 
@@ -334,6 +335,10 @@ permission_sets = ["ReadOnly"]
 default_duration = "{duration}"
 max_duration = "1h"
 reason_required = true
+end_sessions = true
+standing_access = "remove"
+[reconcile]
+notify_channel = "{RECONCILE_CHANNEL}"
 """
 
 
@@ -360,6 +365,7 @@ class Stack:
         no_binary: bool = False,
         asl: str | Path | None = None,
         startup_timeout: float = 60.0,
+        session_duration: str = "PT1H",
     ):
         self.env_file = Path(env_file).resolve()
         self.env_dir = self.env_file.parent
@@ -370,6 +376,7 @@ class Stack:
         self.cloudtrail_delay_seconds = cloudtrail_delay_seconds
         self.duration = duration
         self.lease_poll_seconds = lease_poll_seconds
+        self.session_duration = session_duration
         self.asl = Path(asl or REPO / "sfn" / "break-glass.asl.json").resolve()
         self.startup_timeout = startup_timeout
         self.children: list[Child] = []
@@ -438,7 +445,7 @@ class Stack:
             raise watch.failure("did not open its port")
 
         # 2. seed
-        ids = seed_aws(moto_url, self.asl)
+        ids = seed_aws(moto_url, self.asl, self.session_duration)
         seed_slack(slack_url)
         write_atomically(self.policy_file, policy_toml(ids["EXAMPLE_PERMISSION_SET_ARN"], self.duration))
 
@@ -483,6 +490,7 @@ class Stack:
             "GROUP_SLACK_USER_ID": EMAIL_USERS[1][0],
             "GROUP_SSO_USER_NAME": EMAIL_USERS[1][1],
             "NOTIFY_CHANNEL": NOTIFY_CHANNEL,
+            "RECONCILE_CHANNEL": RECONCILE_CHANNEL,
             "RESPONDER_SLACK_USER_ID": RESPONDER,
             "POLICY_FILE": str(self.policy_file),
             "LOG_DIR": str(self.log_dir),
@@ -523,7 +531,7 @@ class Stack:
             CLOUDTRAIL_REGIONS=REGION,
             RUST_LOG="info",
         )
-        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER")})
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER", "END_SESSIONS_MARGIN_SECONDS", "RECONCILE_GRACE_SECONDS")})
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
@@ -579,6 +587,11 @@ def main() -> int:
     parser.add_argument("--lease-poll-seconds", type=int, default=60, help="End access now acts within this (default 60)")
     parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
+    parser.add_argument(
+        "--session-duration",
+        default="PT1H",
+        help="SessionDuration of the seeded permission sets (default PT1H); a rule with end_sessions lifts its deny this long after revoke",
+    )
     args = parser.parse_args()
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -593,6 +606,7 @@ def main() -> int:
         lease_poll_seconds=args.lease_poll_seconds,
         no_binary=args.no_binary,
         asl=args.asl,
+        session_duration=args.session_duration,
     )
     status = 0
     try:

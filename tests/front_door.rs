@@ -4,18 +4,7 @@
 mod common;
 
 use common::*;
-use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn slack_requests() -> Vec<Value> {
-    let v = http_json(
-        Method::GET,
-        &format!("{}/_testbed/requests", stack().get("SLACK_FAKE_URL")),
-        None,
-    )
-    .await;
-    v.as_array().cloned().unwrap_or_default()
-}
 
 fn slash_command(user: &str, trigger: &str) -> Vec<u8> {
     let s = stack();

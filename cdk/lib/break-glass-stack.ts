@@ -1,16 +1,18 @@
 // The main stack, deployed in the account that hosts IAM Identity Center (the management
 // account or a delegated administrator): the Slack endpoint, the two functions, the state
-// machine, the table, the Slack secret, and the alarms.
+// machine, the table, the Slack secret, the reconciler's schedule, and the alarms.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Annotations, Aws, CfnCondition, CfnOutput, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, CfnCondition, CfnOutput, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -22,7 +24,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { CDK_DIR, DeploymentConfig } from './config';
-import { ANY, assignmentResources, grantScope, parseInstanceArn, readPolicyRules } from './policy';
+import { ANY, assignmentResources, endSessionsScope, grantScope, parseInstanceArn, permissionSetResources, readPolicyRules } from './policy';
 
 export interface BreakGlassStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -41,12 +43,14 @@ export class BreakGlassStack extends Stack {
   public readonly slackSecret: secretsmanager.Secret;
   public readonly alarmTopic: sns.Topic;
   public readonly api: apigw.HttpApi;
+  public readonly reconcileRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: BreakGlassStackProps) {
     super(scope, id, props);
     const cfg = props.config;
     const rules = readPolicyRules(cfg.policyFile);
     const scopeOfGrants = grantScope(rules, cfg.ssoInstanceArn);
+    const scopeOfEndSessions = endSessionsScope(rules, cfg.ssoInstanceArn);
     if (cfg.example) {
       Annotations.of(this).addWarningV2('break-glass:example', 'synthesized with example context values (-c example=true): do not deploy this');
     }
@@ -121,6 +125,13 @@ export class BreakGlassStack extends Stack {
       description: 'break-glass webhook: verifies Slack requests, checks the policy, starts executions',
     });
 
+    // The worker needs the state machine's ARN (the reconciler describes its executions), and
+    // the state machine's definition needs the worker's ARN. A fixed name, from which the ARN
+    // is built without referring to the state machine resource, breaks that cycle.
+    const stateMachineName = this.stackName.slice(0, 80);
+    const stateMachineArn = this.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const executionsArn = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+
     const workerLogs = this.logGroup('WorkerLogs');
     this.worker = this.function('Worker', {
       code,
@@ -137,8 +148,9 @@ export class BreakGlassStack extends Stack {
         REPORT_RECIPIENTS: cfg.reportRecipients.join(','),
         CLOUDTRAIL_REGIONS: this.cloudtrailRegions(cfg),
         REPORT_ROLE_NAME: cfg.reportRoleName,
+        STATE_MACHINE_ARN: stateMachineArn,
       },
-      description: 'break-glass worker: grant, revoke and report tasks of the state machine',
+      description: 'break-glass worker: grant, revoke and report tasks of the state machine, and the scheduled reconcile',
     });
 
     // ---- Workflow ----------------------------------------------------------------------
@@ -150,6 +162,7 @@ export class BreakGlassStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       // Inline rather than an S3 asset: the template shows the definition and cfn-lint checks it.
       definitionBody: sfn.DefinitionBody.fromString(fs.readFileSync(definitionFile, 'utf8')),
@@ -268,6 +281,65 @@ export class BreakGlassStack extends Stack {
       });
     }
 
+    // ---- IAM: the reconciler ------------------------------------------------------------
+    // It lists the assignments of every break-glass permission set (AccountAssignmentsFromPolicy
+    // above), scans the table for lease# and sessions# keys (grantReadWriteData includes
+    // dynamodb:Scan) and asks whether the execution behind a lease is still running: the
+    // execution ARN is the state machine's name and the request id.
+    this.worker.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'ReconcileReadsExecutions',
+      actions: ['states:DescribeExecution'],
+      resources: [executionsArn],
+    }));
+    Validations.of(workerPolicy).acknowledge({
+      // cdk-nag names the resource with the pseudo parameters as <AWS::…>.
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*]`,
+      reason: 'The reconciler describes the execution behind each lease; executions are named by request id at run time. Bounded to the executions of this stack\'s state machine, read-only.',
+    });
+
+    // ---- IAM: ending live sessions (rules with end_sessions = true only) -----------------
+    // When such a lease ends, the worker adds a Deny on the user's older sessions to the
+    // permission set's inline policy, provisions it to the lease's account, and later lifts it.
+    // The caller needs no iam:* for this: Identity Center's service-linked role updates the
+    // AWSReservedSSO_* roles. (A delegated administrator cannot provision permission sets into
+    // the management account at all; deploy in the management account for that.)
+    if (scopeOfEndSessions !== undefined) {
+      const endSessions = new iam.Policy(this, 'WorkerEndSessions', {
+        roles: [this.worker.role!],
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'EndSessionsInlinePolicy',
+            actions: ['sso:GetInlinePolicyForPermissionSet', 'sso:PutInlinePolicyToPermissionSet', 'sso:DeleteInlinePolicyFromPermissionSet'],
+            resources: permissionSetResources(scopeOfEndSessions, cfg.ssoInstanceArn),
+          }),
+          new iam.PolicyStatement({
+            sid: 'EndSessionsProvision',
+            actions: ['sso:ProvisionPermissionSet'],
+            resources: assignmentResources(scopeOfEndSessions, cfg.ssoInstanceArn),
+          }),
+          new iam.PolicyStatement({
+            sid: 'EndSessionsProvisioningStatus',
+            // Authorizes on the instance only.
+            actions: ['sso:DescribePermissionSetProvisioningStatus'],
+            resources: [cfg.ssoInstanceArn],
+          }),
+        ],
+      });
+      const { widenedBy: wide } = scopeOfEndSessions;
+      if (wide.accounts.length > 0) {
+        Validations.of(endSessions).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:${partition}:sso:::account/*]`,
+          reason: `Policy rule(s) ${wide.accounts.join(', ')} end live sessions in any account ("*"); the permission sets of the end_sessions rules still bound the provisioning.`,
+        });
+      }
+      if (wide.permissionSets.length > 0) {
+        Validations.of(endSessions).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${anyPermissionSet}]`,
+          reason: `Policy rule(s) ${wide.permissionSets.join(', ')} end live sessions of any permission set ("*") or of permission sets named by name, whose ARNs are only known at run time; bounded to our instance.`,
+        });
+      }
+    }
+
     // Callback tokens (ending a hold early from Slack) come back through SendTask*. A separate
     // policy, not the roles' default policies: the state machine already depends on the worker.
     new iam.Policy(this, 'TaskCallbacks', {
@@ -308,20 +380,41 @@ export class BreakGlassStack extends Stack {
       reason: 'Slack cannot present AWS credentials or a JWT; the webhook verifies every request\'s Slack signature (HMAC-SHA256, 5-minute window) before anything else.',
     });
 
+    // ---- Reconciler schedule ---------------------------------------------------------------
+    // Compares Identity Center with the leases: revokes grants whose execution is over, and
+    // reports (or, where a rule says standing_access = "remove", deletes) standing access.
+    this.reconcileRule = new events.Rule(this, 'Reconcile', {
+      description: 'break-glass: run the reconciler (worker payload {"type":"reconcile"})',
+      schedule: events.Schedule.expression(cfg.reconcileSchedule),
+    });
+    this.reconcileRule.addTarget(new targets.LambdaFunction(this.worker, {
+      event: events.RuleTargetInput.fromObject({ type: 'reconcile' }),
+      // A run that could not be delivered within the hour is superseded by the next one.
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+    }));
+
     // ---- Alarms --------------------------------------------------------------------------
     this.alarmTopic = this.topic(cfg.alarmEmail);
-    const revokeFailures = new logs.MetricFilter(this, 'RevokeFailuresFilter', {
+    // tracing-subscriber's JSON lines: {"level":"ERROR","fields":{"message":"revoke failed",…}}
+    const logCount = (id: string, message: string, metricName: string) => new logs.MetricFilter(this, id, {
       logGroup: workerLogs,
-      // tracing-subscriber's JSON lines: {"level":"ERROR","fields":{"message":"revoke failed",…}}
-      filterPattern: logs.FilterPattern.stringValue('$.fields.message', '=', 'revoke failed'),
+      filterPattern: logs.FilterPattern.stringValue('$.fields.message', '=', message),
       metricNamespace: 'BreakGlass',
-      metricName: 'RevokeFailures',
+      metricName,
       metricValue: '1',
-    });
+    }).metric({ statistic: cloudwatch.Stats.SUM });
+    const revokeFailures = logCount('RevokeFailuresFilter', 'revoke failed', 'RevokeFailures');
+    // The reconciler could not check or fix something: access may be left that nothing will take away.
+    const reconcileFailures = logCount('ReconcileFailuresFilter', 'reconcile failed', 'ReconcileFailures');
+    // The reconciler took away access whose execution had ended: the execution died while access was live.
+    const reconcilerRevocations = logCount('ReconcilerRevokedFilter', 'reconciler revoked', 'ReconcilerRevocations');
     const alarms: Record<string, [cloudwatch.IMetric, string]> = {
       ExecutionsFailed: [this.stateMachine.metricFailed(), 'A break-glass execution failed: check that access was revoked.'],
       ExecutionsTimedOut: [this.stateMachine.metricTimedOut(), 'A break-glass execution timed out: check that access was revoked.'],
-      RevokeFailures: [revokeFailures.metric({ statistic: cloudwatch.Stats.SUM }), 'Revoking break-glass access failed: remove the assignment by hand.'],
+      RevokeFailures: [revokeFailures, 'Revoking break-glass access failed: remove the assignment by hand.'],
+      ReconcileFailures: [reconcileFailures, 'The break-glass reconciler could not check or fix an assignment: see the worker logs ("reconcile failed") and check Identity Center by hand.'],
+      ReconcilerRevocations: [reconcilerRevocations, 'The break-glass reconciler revoked access whose execution had ended while access was live: find out why the execution died.'],
       WebhookErrors: [this.webhook.metricErrors(), 'The Slack webhook function failed.'],
       WebhookThrottles: [this.webhook.metricThrottles(), 'The Slack webhook function was throttled: clicks were lost.'],
       WorkerErrors: [this.worker.metricErrors(), 'A break-glass worker task failed (the state machine retries it).'],
@@ -343,6 +436,7 @@ export class BreakGlassStack extends Stack {
     new CfnOutput(this, 'SlackSecretArn', { value: this.slackSecret.secretArn, description: 'Put {"signing_secrets": ["..."], "bot_token": "xoxb-..."} here' });
     new CfnOutput(this, 'WorkerRoleArn', { value: this.worker.role!.roleArn, description: 'WorkerRoleArn parameter of the member-account stack (StackSet)' });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'ReconcileSchedule', { value: cfg.reconcileSchedule, description: 'When the reconciler runs (-c reconcileSchedule=…)' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }

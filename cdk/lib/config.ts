@@ -9,6 +9,9 @@ export const CDK_DIR = path.resolve(__dirname, '..');
 
 export const DEFAULT_REPORT_ROLE_NAME = 'break-glass-report-reader';
 
+/** How often the reconciler compares Identity Center with the leases, unless -c reconcileSchedule=… says otherwise. */
+export const DEFAULT_RECONCILE_SCHEDULE = 'rate(1 hour)';
+
 /** Everything a deployment of the main stack is parameterised by. */
 export interface DeploymentConfig {
   /** Directory holding the `bootstrap` binary (cargo lambda build output). */
@@ -36,6 +39,8 @@ export interface DeploymentConfig {
   readonly createSenderIdentity: boolean;
   /** The worker's role ARN, for the member stack's trust policy (else a stack parameter). */
   readonly workerRoleArn?: string;
+  /** EventBridge schedule expression of the reconciler run: `rate(…)` or `cron(…)`. */
+  readonly reconcileSchedule: string;
   /** True when example values filled gaps: fine for synth, never for deploy (the stack warns). */
   readonly example: boolean;
 }
@@ -102,6 +107,12 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
   const badRegion = regions.filter((r) => !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(r));
   if (badRegion.length > 0) problems.push(`cloudtrailRegions: not region names: ${badRegion.join(', ')}`);
 
+  const reconcileSchedule = str('reconcileSchedule') ?? DEFAULT_RECONCILE_SCHEDULE;
+  const scheduleProblem = scheduleExpressionProblem(reconcileSchedule);
+  if (scheduleProblem !== undefined) {
+    problems.push(`reconcileSchedule must be an EventBridge schedule expression such as "rate(1 hour)", "rate(15 minutes)" or "cron(0 * * * ? *)", got ${JSON.stringify(reconcileSchedule)}: ${scheduleProblem}`);
+  }
+
   const assetDir = resolvePath(str('assetDir'), '../target/lambda/break-glass');
   const policyFile = str('policyFile') !== undefined ? resolvePath(str('policyFile'), '') : defaultPolicyFile();
   if (!fs.existsSync(policyFile)) problems.push(`policy file ${policyFile} does not exist (-c policyFile=…)`);
@@ -122,6 +133,7 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     reportRoleName: str('reportRoleName') ?? DEFAULT_REPORT_ROLE_NAME,
     createSenderIdentity: str('createSenderIdentity') === 'true',
     workerRoleArn: str('workerRoleArn'),
+    reconcileSchedule,
     example,
   };
 }
@@ -135,4 +147,70 @@ function defaultPolicyFile(): string {
 /** A path given on the command line is relative to the working directory; a default to cdk/. */
 function resolvePath(given: string | undefined, fallback: string): string {
   return given !== undefined ? path.resolve(given) : path.resolve(CDK_DIR, fallback);
+}
+
+// ---- EventBridge schedule expressions ------------------------------------------------------
+// CloudFormation takes any string and only the deployment fails, minutes later, on a typo:
+// check the expression here, as EventBridge documents it, so that synth fails instead.
+
+const RATE = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/;
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+interface CronField { readonly name: string; readonly min: number; readonly max: number; readonly names?: readonly string[]; readonly extra?: RegExp }
+const CRON_FIELDS: readonly CronField[] = [
+  { name: 'minutes', min: 0, max: 59 },
+  { name: 'hours', min: 0, max: 23 },
+  { name: 'day-of-month', min: 1, max: 31, extra: /^(\?|L|LW|\d{1,2}W)$/ },
+  { name: 'month', min: 1, max: 12, names: MONTHS },
+  { name: 'day-of-week', min: 1, max: 7, names: DAYS, extra: /^(\?|L|[1-7]L|[1-7]#[1-5])$/ },
+  { name: 'year', min: 1970, max: 2199 },
+];
+
+/** Why `expr` is not an EventBridge `rate(…)` or `cron(…)` expression, or undefined when it is one. */
+export function scheduleExpressionProblem(expr: string): string | undefined {
+  if (expr.startsWith('rate(')) {
+    const m = RATE.exec(expr);
+    if (!m) return 'rate(VALUE UNIT) takes a whole number and minute(s), hour(s) or day(s)';
+    const n = Number(m[1]);
+    if (n < 1) return 'the rate must be at least 1';
+    if ((n === 1) !== !m[2].endsWith('s')) return `write "${n} ${n === 1 ? m[2].replace(/s$/, '') : `${m[2]}s`}" (EventBridge wants the singular for 1, the plural otherwise)`;
+    return undefined;
+  }
+  if (expr.startsWith('cron(') && expr.endsWith(')')) {
+    const fields = expr.slice(5, -1).trim().split(/\s+/);
+    if (fields.length !== 6) return `cron(…) takes 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
+    for (const [i, f] of CRON_FIELDS.entries()) {
+      const bad = cronFieldProblem(fields[i], f);
+      if (bad !== undefined) return `${f.name} field ${JSON.stringify(fields[i])}: ${bad}`;
+    }
+    const [dom, dow] = [fields[2], fields[4]];
+    if ((dom === '?') === (dow === '?')) return 'exactly one of day-of-month and day-of-week must be "?"';
+    return undefined;
+  }
+  return 'it must start with rate( or cron(';
+}
+
+function cronFieldProblem(field: string, f: CronField): string | undefined {
+  const value = (v: string): number | undefined => {
+    if (/^\d+$/.test(v)) return Number(v);
+    const i = f.names?.indexOf(v.toUpperCase()) ?? -1;
+    return i >= 0 ? i + f.min : undefined;
+  };
+  for (const item of field.split(',')) {
+    if (f.extra?.test(item)) {
+      const n = /^\d+/.exec(item);
+      if (n && (Number(n[0]) < f.min || Number(n[0]) > f.max)) return `${n[0]} is outside ${f.min}-${f.max}`;
+      continue;
+    }
+    const m = /^(\*|[A-Za-z0-9]+(?:-[A-Za-z0-9]+)?)(?:\/(\d+))?$/.exec(item);
+    if (!m) return `${JSON.stringify(item)} is not a value, a range, a list or */step`;
+    if (m[2] !== undefined && Number(m[2]) < 1) return 'a step must be at least 1';
+    if (m[1] === '*') continue;
+    for (const v of m[1].split('-')) {
+      const n = value(v);
+      if (n === undefined || n < f.min || n > f.max) return `${JSON.stringify(v)} is outside ${f.min}-${f.max}${f.names ? ` (or ${f.names[0]}-${f.names[f.names.length - 1]})` : ''}`;
+    }
+  }
+  return undefined;
 }

@@ -66,7 +66,7 @@ describe('main stack', () => {
     const env = (role: string) => resourcesOf(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables).find((v) => v.APP_ROLE === role);
     const common = ['APP_ROLE', 'CLOUDTRAIL_DELAY_SECONDS', 'IDENTITY_STORE_ID', 'POLICY_FILE', 'RUST_LOG', 'SLACK_API_APP_ID', 'SLACK_SECRET_ARN', 'SLACK_TEAM_ID', 'SSO_INSTANCE_ARN', 'TABLE_NAME'];
     assert.deepEqual(Object.keys(env('webhook')).sort(), [...common, 'STATE_MACHINE_ARN'].sort());
-    assert.deepEqual(Object.keys(env('worker')).sort(), [...common, 'CLOUDTRAIL_REGIONS', 'REPORT_RECIPIENTS', 'REPORT_ROLE_NAME', 'REPORT_SENDER'].sort());
+    assert.deepEqual(Object.keys(env('worker')).sort(), [...common, 'CLOUDTRAIL_REGIONS', 'REPORT_RECIPIENTS', 'REPORT_ROLE_NAME', 'REPORT_SENDER', 'STATE_MACHINE_ARN'].sort());
     const worker = env('worker');
     assert.equal(worker.POLICY_FILE, '/opt/policy.toml');
     assert.equal(worker.SSO_INSTANCE_ARN, INSTANCE_ARN);
@@ -126,7 +126,8 @@ describe('main stack', () => {
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', TopicArn: { Ref: topic } });
     const alarms = resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     assert.deepEqual(alarms.map((a) => `${a.Namespace}/${a.MetricName}`).sort(), [
-      'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Throttles', 'AWS/States/ExecutionsFailed', 'AWS/States/ExecutionsTimedOut', 'BreakGlass/RevokeFailures',
+      'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Throttles', 'AWS/States/ExecutionsFailed', 'AWS/States/ExecutionsTimedOut',
+      'BreakGlass/ReconcileFailures', 'BreakGlass/ReconcilerRevocations', 'BreakGlass/RevokeFailures',
     ]);
     for (const a of alarms) {
       assert.deepEqual(a.AlarmActions, [{ Ref: topic }]);
@@ -140,7 +141,121 @@ describe('main stack', () => {
       FilterPattern: '{ $.fields.message = "revoke failed" }',
       MetricTransformations: [{ MetricNamespace: 'BreakGlass', MetricName: 'RevokeFailures', MetricValue: '1' }],
     });
+    // The reconciler's two alarms: any "reconcile failed" or "reconciler revoked" line in a period.
+    for (const [message, metric] of [['reconcile failed', 'ReconcileFailures'], ['reconciler revoked', 'ReconcilerRevocations']]) {
+      t.hasResourceProperties('AWS::Logs::MetricFilter', {
+        LogGroupName: workerLogs,
+        FilterPattern: `{ $.fields.message = "${message}" }`,
+        MetricTransformations: [{ MetricNamespace: 'BreakGlass', MetricName: metric, MetricValue: '1' }],
+      });
+      const [alarm] = alarms.filter((a) => a.MetricName === metric);
+      assert.deepEqual([alarm.Threshold, alarm.EvaluationPeriods, alarm.TreatMissingData], [1, 1, 'notBreaching']);
+    }
+    assert.deepEqual(Object.keys(t.findResources('AWS::CloudWatch::Alarm')).filter((id) => /^Reconcile/.test(id)).map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort(), [
+      'ReconcileFailuresAlarm', 'ReconcilerRevocationsAlarm',
+    ]);
   });
+
+  it('runs the reconciler hourly: the worker with {"type":"reconcile"}, retried, stale runs dropped', () => {
+    const worker = logicalId(t, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker' }) } });
+    const rules = resourcesOf(t, 'AWS::Events::Rule');
+    assert.equal(rules.length, 1);
+    const [[ruleId, rule]] = rules;
+    assert.equal(rule.Properties.ScheduleExpression, 'rate(1 hour)');
+    assert.equal(rule.Properties.State, 'ENABLED');
+    assert.equal(rule.Properties.Targets.length, 1);
+    const [target] = rule.Properties.Targets;
+    assert.deepEqual(target.Arn, { 'Fn::GetAtt': [worker, 'Arn'] });
+    assert.deepEqual(JSON.parse(target.Input), { type: 'reconcile' });
+    assert.deepEqual(target.RetryPolicy, { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [worker, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+  });
+
+  it('tells the worker the state machine\'s ARN from its fixed name, without depending on it', () => {
+    const [[smId, sm]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+    assert.equal(sm.Properties.StateMachineName, 'BreakGlassStack');
+    const env = (role: string) => resourcesOf(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables).find((v) => v.APP_ROLE === role);
+    assert.deepEqual(env('worker').STATE_MACHINE_ARN, { 'Fn::Join': ['', [
+      'arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':stateMachine:BreakGlassStack',
+    ]] });
+    assert.deepEqual(env('webhook').STATE_MACHINE_ARN, { Ref: smId });
+  });
+
+  it('has no dependency cycle between its resources', () => {
+    const resources = t.toJSON().Resources as Resources;
+    const refs = (node: unknown, out: Set<string>): Set<string> => {
+      if (Array.isArray(node)) node.forEach((n) => refs(n, out));
+      else if (node && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) {
+          if (k === 'Ref' && typeof v === 'string' && v in resources) out.add(v);
+          else if (k === 'Fn::GetAtt' && Array.isArray(v) && v[0] in resources) out.add(v[0]);
+          else if (k === 'Fn::Sub') for (const m of JSON.stringify(v).matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) { if (m[1] in resources) out.add(m[1]); }
+          else refs(v, out);
+        }
+      }
+      return out;
+    };
+    const deps = new Map(Object.entries(resources as Record<string, any>).map(([id, r]) => [id, new Set([...refs(r.Properties, new Set()), ...[r.DependsOn ?? []].flat()])]));
+    const state = new Map<string, 'visiting' | 'done'>();
+    const visit = (id: string, path: string[]) => {
+      if (state.get(id) === 'done') return;
+      assert.notEqual(state.get(id), 'visiting', `dependency cycle: ${[...path, id].join(' -> ')}`);
+      state.set(id, 'visiting');
+      for (const d of deps.get(id) ?? []) visit(d, [...path, id]);
+      state.set(id, 'done');
+    };
+    for (const id of deps.keys()) visit(id, []);
+    const worker = logicalId(t, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker' }) } });
+    const [[smId]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+    assert.ok(deps.get(smId)!.has(worker), 'the state machine refers to the worker');
+  });
+
+  it('lets the reconciler describe only this state machine\'s executions, and scan the table', () => {
+    const describes = iamStatements(t).filter((s) => asList(s.Action).some((a) => a === 'states:DescribeExecution' || a === 'states:*'));
+    assert.equal(describes.length, 1);
+    assert.equal(describes[0].Sid, 'ReconcileReadsExecutions');
+    assert.deepEqual(asList(describes[0].Action), ['states:DescribeExecution']);
+    assert.deepEqual(describes[0].Resource, { 'Fn::Join': ['', [
+      'arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':execution:BreakGlassStack:*',
+    ]] });
+    const workerRole = resourcesOf(t, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Environment.Variables.APP_ROLE === 'worker')![1].Properties.Role['Fn::GetAtt'][0];
+    const workerStatements = resourcesOf(t, 'AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: any) => r.Ref === workerRole))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    assert.ok(workerStatements.some((s: any) => s.Sid === 'ReconcileReadsExecutions'));
+    const [[table]] = resourcesOf(t, 'AWS::DynamoDB::Table');
+    const scan = workerStatements.filter((s: any) => asList(s.Action).includes('dynamodb:Scan'));
+    assert.equal(scan.length, 1);
+    assert.deepEqual(scan[0].Resource, [{ 'Fn::GetAtt': [table, 'Arn'] }]);
+    for (const a of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem']) {
+      assert.ok(asList(scan[0].Action).includes(a), a);
+    }
+  });
+
+  it('lets the worker change inline policies and provision only the permission sets of end_sessions rules', () => {
+    const END = ['sso:GetInlinePolicyForPermissionSet', 'sso:PutInlinePolicyToPermissionSet', 'sso:DeleteInlinePolicyFromPermissionSet', 'sso:ProvisionPermissionSet', 'sso:DescribePermissionSetProvisioningStatus'];
+    const withEnd = iamStatements(t).filter((s) => asList(s.Action).some((a) => END.includes(a) || a === 'sso:*'));
+    assert.deepEqual(Object.fromEntries(withEnd.map((s) => [s.Sid, [asList(s.Action).sort(), s.Resource]])), {
+      EndSessionsInlinePolicy: [
+        ['sso:DeleteInlinePolicyFromPermissionSet', 'sso:GetInlinePolicyForPermissionSet', 'sso:PutInlinePolicyToPermissionSet'],
+        [INSTANCE_ARN, PS_ONCALL],
+      ],
+      EndSessionsProvision: [['sso:ProvisionPermissionSet'], [INSTANCE_ARN, PS_ONCALL, 'arn:aws:sso:::account/111111111111', 'arn:aws:sso:::account/222222222222']],
+      EndSessionsProvisioningStatus: [['sso:DescribePermissionSetProvisioningStatus'], INSTANCE_ARN],
+    });
+    assert.doesNotMatch(JSON.stringify(withEnd), new RegExp(PS_DBA));
+    // Only the worker, through a policy of its own; and no iam:* for it.
+    const workerRole = resourcesOf(t, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Environment.Variables.APP_ROLE === 'worker')![1].Properties.Role['Fn::GetAtt'][0];
+    const [[, policy]] = resourcesOf(t, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) => s.Sid === 'EndSessionsProvision'));
+    assert.deepEqual(policy.Properties.Roles, [{ Ref: workerRole }]);
+    assert.ok(!iamStatements(t).some((s) => asList(s.Action).some((a) => a.startsWith('iam:'))));
+  });
+
 
   it('never allows account assignment on Resource "*", nor any wildcard action', () => {
     for (const tpl of [t, built.memberTemplate]) {
@@ -218,6 +333,45 @@ describe('main stack over a policy with "*"', () => {
     assert.equal(reader.Resource, 'arn:aws:iam::*:role/break-glass-report-reader');
     const report = new AwsSolutionsChecks(built.app).validateScope(built.app);
     assert.deepEqual(report.violations.map((v) => v.ruleName), []);
+  });
+
+  it('grants no inline-policy or provisioning action when no rule has end_sessions', () => {
+    const built = synth(deployContext({ policyFile: path.join(FIXTURES, 'policy-wildcard.toml') }));
+    const json = JSON.stringify(built.template.toJSON());
+    for (const a of ['InlinePolicy', 'ProvisionPermissionSet', 'PermissionSetProvisioningStatus']) assert.doesNotMatch(json, new RegExp(a));
+  });
+
+  it('widens ending sessions only for the rules that opt in with "*" or names, and still passes cdk-nag', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bg-policy-')), 'policy.toml');
+    fs.writeFileSync(file, `version = 1
+[[rule]]
+name = "admins-anywhere"
+effect = "allow"
+sso_groups = ["oncall"]
+accounts = ["*"]
+permission_sets = ["AdministratorAccess"]
+default_duration = "1h"
+max_duration = "1h"
+end_sessions = true
+`);
+    const built = synth(deployContext({ policyFile: file }));
+    const bySid = (sid: string) => iamStatements(built.template).find((s) => s.Sid === sid)!;
+    assert.deepEqual(bySid('EndSessionsInlinePolicy').Resource, [INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*']);
+    assert.deepEqual(bySid('EndSessionsProvision').Resource, [INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*', 'arn:aws:sso:::account/*']);
+    const report = new AwsSolutionsChecks(built.app).validateScope(built.app);
+    assert.deepEqual(report.violations.map((v) => v.ruleName), []);
+  });
+});
+
+describe('reconcile schedule', () => {
+  it('takes its expression from -c reconcileSchedule=…', () => {
+    const built = synth(deployContext({ reconcileSchedule: 'cron(0/15 * * * ? *)' }));
+    built.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(0/15 * * * ? *)' });
+  });
+
+  it('refuses to synthesize with a malformed one', () => {
+    assert.throws(() => synth(deployContext({ reconcileSchedule: 'hourly' })), /reconcileSchedule must be an EventBridge schedule expression.*"hourly"/);
+    assert.throws(() => synth(deployContext({ reconcileSchedule: 'rate(1 hours)' })), /reconcileSchedule.*write "1 hour"/);
   });
 });
 

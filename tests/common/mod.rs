@@ -73,6 +73,10 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             .env("REPORT_MAX_ROWS", "5")
             // The requester gets the report too.
             .env("REPORT_TO_REQUESTER", "true")
+            // Sessions of the seeded permission sets last 5 s, so that a deny on old
+            // sessions (rules with end_sessions) is lifted within seconds.
+            .args(["--session-duration", "PT5S"])
+            .env("END_SESSIONS_MARGIN_SECONDS", "1")
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -345,4 +349,26 @@ pub async fn finished(
             .then(|| (d.status().clone(), d.error().map(str::to_owned)))
     })
     .await
+}
+
+/// Invokes the worker through the Lambda Invoke API, as an operator (or EventBridge) would.
+pub async fn invoke_worker(payload: Value) -> Value {
+    let s = stack();
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        s.get("LAMBDA_ENDPOINT_URL"),
+        s.get("WORKER_FUNCTION")
+    );
+    http_json(reqwest::Method::POST, &url, Some(payload)).await
+}
+
+/// What the Slack fake has received (Web API calls and response_url posts), oldest first.
+pub async fn slack_requests() -> Vec<Value> {
+    let v = http_json(
+        reqwest::Method::GET,
+        &format!("{}/_testbed/requests", stack().get("SLACK_FAKE_URL")),
+        None,
+    )
+    .await;
+    v.as_array().cloned().unwrap_or_default()
 }

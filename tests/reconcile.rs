@@ -1,0 +1,298 @@
+//! The safety net on the local stack: the reconciler (invoked through the Lambda Invoke API,
+//! as EventBridge or an operator would) and ending live sessions on revoke. Leases last an
+//! hour here, so nothing ends by itself while a test looks. The reconciler looks at the
+//! whole stack, so these tests take turns.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn s() -> &'static Stack {
+    stack_with("1h")
+}
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn reconcile() -> Value {
+    let summary = invoke_worker(json!({"type": "reconcile"})).await;
+    assert!(summary["assignments"].is_array(), "{summary}");
+    summary
+}
+
+/// The summary's finding for `principal` on `ps`, if any.
+fn finding<'a>(summary: &'a Value, principal: &str, ps: &str) -> Option<&'a Value> {
+    summary["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["principal_id"] == principal && f["permission_set_arn"] == ps)
+}
+
+async fn sso() -> aws_sdk_ssoadmin::Client {
+    aws_sdk_ssoadmin::Client::new(&sdk().await)
+}
+
+/// Standing access: an assignment made outside break glass.
+async fn assign(principal: &str, ps: &str) {
+    sso()
+        .await
+        .create_account_assignment()
+        .instance_arn(s().get("SSO_INSTANCE_ARN"))
+        .target_id(s().get("EXAMPLE_ACCOUNT_ID"))
+        .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+        .permission_set_arn(ps)
+        .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+        .principal_id(principal)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn status_of(id: &str) -> String {
+    request_item(id).await.unwrap()["status"]
+        .as_s()
+        .unwrap()
+        .clone()
+}
+
+async fn wait_granted(id: &str) {
+    eventually("the grant", 60, || async {
+        (request_item(id).await?["status"].as_s().ok()? == "granted").then_some(())
+    })
+    .await;
+}
+
+async fn inline_policy(ps: &str) -> Option<Value> {
+    let out = sso()
+        .await
+        .get_inline_policy_for_permission_set()
+        .instance_arn(s().get("SSO_INSTANCE_ARN"))
+        .permission_set_arn(ps)
+        .send()
+        .await
+        .unwrap();
+    out.inline_policy
+        .filter(|p| !p.is_empty())
+        .map(|p| serde_json::from_str(&p).unwrap())
+}
+
+fn sids(policy: &Option<Value>) -> Vec<String> {
+    policy
+        .as_ref()
+        .and_then(|p| p["Statement"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|st| st["Sid"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The done-when of the issue: a grant whose execution is stopped by hand is revoked by the
+/// reconciler, another user's standing assignment to the same permission set is kept and
+/// named, and a second run changes nothing.
+#[tokio::test]
+async fn a_stopped_execution_is_revoked_and_standing_access_is_kept() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let alice = principal(s().get("EXAMPLE_SSO_USER_NAME")).await;
+    let bob = principal(s().get("SECOND_SSO_USER_NAME")).await;
+    assign(&bob, ps).await;
+
+    let body = seed_click(s().get("EXAMPLE_SLACK_USER_ID"), "1800000100.000100", ps);
+    let id = request_id_of(&body);
+    assert_eq!(post_signed(&body).await.0, 200);
+    wait_granted(&id).await;
+    assert_eq!(assignment_count(&alice, ps).await, 1);
+
+    // The on-call engineer's execution is stopped by hand: nothing would ever revoke it.
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let execution = executions_named(&sfn, &id).await[0]
+        .execution_arn()
+        .to_owned();
+    sfn.stop_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_of(&id).await, "granted");
+
+    let summary = reconcile().await;
+    let a = finding(&summary, &alice, ps).expect("alice's assignment is named");
+    assert_eq!(a["action"], "revoked", "{a}");
+    assert_eq!(a["break_glass"], true);
+    assert_eq!(a["user"], s().get("EXAMPLE_SSO_USER_NAME"));
+    assert!(
+        a["why"].as_str().unwrap().contains("execution was stopped"),
+        "{a}"
+    );
+    assert_eq!(a["requests"], json!([id]));
+    let b = finding(&summary, &bob, ps).expect("bob's standing assignment is named");
+    assert_eq!(b["action"], "kept", "{b}");
+    assert_eq!(b["break_glass"], false);
+    assert_eq!(b["user"], s().get("SECOND_SSO_USER_NAME"));
+    assert!(
+        b["why"].as_str().unwrap().contains("standing access"),
+        "{b}"
+    );
+    assert_eq!(summary["errors"], json!([]));
+
+    assert_eq!(assignment_count(&alice, ps).await, 0, "the orphan is gone");
+    assert_eq!(assignment_count(&bob, ps).await, 1, "standing access stays");
+    assert_eq!(status_of(&id).await, "revoked");
+    let trail = audit_events(&id).await;
+    let tail: Vec<(&str, &str)> = trail[trail.len() - 2..]
+        .iter()
+        .map(|(e, a)| (e.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(
+        tail,
+        [("reconciled", "reconciler"), ("released", "reconciler")]
+    );
+
+    // Slack heard it: the request's thread and the reconcile channel.
+    let posts = slack_requests().await;
+    let said = |channel: &str, what: &str| {
+        posts.iter().any(|r| {
+            r["path"] == "/api/chat.postMessage"
+                && r["body"]["channel"] == channel
+                && r["body"]["text"].as_str().is_some_and(|t| t.contains(what))
+        })
+    };
+    assert!(said(s().get("NOTIFY_CHANNEL"), "revoked by the reconciler"));
+    assert!(said(s().get("RECONCILE_CHANNEL"), "alice@example.com"));
+
+    // Again: nothing left to do, nothing changes.
+    let again = reconcile().await;
+    assert_eq!(
+        again["counts"],
+        json!({"kept": again["counts"]["kept"], "revoked": 0, "removed": 0, "cleared": 0, "failed": 0}),
+        "{again}"
+    );
+    assert!(finding(&again, &alice, ps).is_none(), "{again}");
+    assert_eq!(finding(&again, &bob, ps).unwrap()["action"], "kept");
+    assert_eq!(audit_events(&id).await.len(), trail.len());
+    assert_eq!(assignment_count(&bob, ps).await, 1);
+}
+
+/// The sre-readonly rule says `standing_access = "remove"`: an assignment of ReadOnly that
+/// break glass never made is deleted, and named.
+#[tokio::test]
+async fn standing_access_is_removed_where_the_policy_says_so() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("READONLY_PERMISSION_SET_ARN");
+    let carol = principal(s().get("EMAIL_SSO_USER_NAME")).await;
+    assign(&carol, ps).await;
+
+    let summary = reconcile().await;
+    let c = finding(&summary, &carol, ps).expect("carol's assignment is named");
+    assert_eq!(c["action"], "removed", "{c}");
+    assert!(c["why"].as_str().unwrap().contains("sre-readonly"), "{c}");
+    assert_eq!(assignment_count(&carol, ps).await, 0);
+
+    let again = reconcile().await;
+    assert!(finding(&again, &carol, ps).is_none(), "{again}");
+    assert_eq!(again["counts"]["removed"], 0);
+}
+
+/// Dave's rule ends live sessions: End access now puts a deny on exactly his sessions
+/// issued before then, next to the operator's own statement, and the state machine lifts it
+/// once they have expired (sessions last 5 s here).
+#[tokio::test]
+async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("READONLY_PERMISSION_SET_ARN");
+    let operator = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "OperatorReadsLogs", "Effect": "Allow", "Action": "logs:Get*", "Resource": "*"}]});
+    sso()
+        .await
+        .put_inline_policy_to_permission_set()
+        .instance_arn(s().get("SSO_INSTANCE_ARN"))
+        .permission_set_arn(ps)
+        .inline_policy(operator.to_string())
+        .send()
+        .await
+        .unwrap();
+    let dave_slack = s().get("GROUP_SLACK_USER_ID");
+    let dave = principal(s().get("GROUP_SSO_USER_NAME")).await;
+    let payload = json!({
+        "type": "view_submission", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": dave_slack},
+        "api_app_id": s().get("SLACK_API_APP_ID"),
+        "view": {"id": "V-sessions-1", "callback_id": "break_glass_request", "private_metadata": "{}",
+                 "state": {"values": {
+                     "account": {"account": {"type": "static_select", "selected_option": {"value": s().get("EXAMPLE_ACCOUNT_ID")}}},
+                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": "ReadOnly"}}},
+                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": "15m"}}},
+                     "reason": {"reason": {"type": "plain_text_input", "value": "incident 77"}}}}}
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    assert_eq!(post_signed(body.as_bytes()).await.0, 200);
+    let id = break_glass::domain::RequestId::derive(&[
+        s().get("SLACK_TEAM_ID"),
+        dave_slack,
+        "modal",
+        "V-sessions-1",
+    ])
+    .to_string();
+    wait_granted(&id).await;
+    assert_eq!(sids(&inline_policy(ps).await), ["OperatorReadsLogs"]);
+
+    let end = json!({
+        "type": "block_actions", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": dave_slack},
+        "api_app_id": s().get("SLACK_API_APP_ID"),
+        "actions": [{"action_id": "end_access", "block_id": "lease", "value": id, "type": "button", "action_ts": "1.2"}]
+    });
+    let body = serde_urlencoded::to_string([("payload", end.to_string())]).unwrap();
+    assert_eq!(post_signed(body.as_bytes()).await.0, 200);
+
+    let denied = eventually("the deny on dave's sessions", 60, || async {
+        let policy = inline_policy(ps).await?;
+        (sids(&Some(policy.clone())).len() == 2).then_some(policy)
+    })
+    .await;
+    let statements = denied["Statement"].as_array().unwrap();
+    assert_eq!(statements[0]["Sid"], "OperatorReadsLogs", "kept as it was");
+    let deny = &statements[1];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Action"], "*");
+    let equals = &deny["Condition"]["StringEquals"];
+    assert_eq!(
+        equals,
+        &json!({"identitystore:userId": dave, "aws:PrincipalAccount": s().get("EXAMPLE_ACCOUNT_ID")}),
+        "exactly that user, in that account"
+    );
+    let before = deny["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let item = request_item(&id).await.unwrap();
+    let revoked = item["revoked_at"].as_s().unwrap();
+    assert!(
+        before.as_str() >= revoked.as_str(),
+        "sessions issued up to the revoke are denied: {before} vs {revoked}"
+    );
+    assert_eq!(assignment_count(&dave, ps).await, 0);
+
+    // Once the sessions (5 s) and the margin (1 s) have passed, the execution lifts it.
+    let (status, error) = finished(&id, 90).await;
+    assert_eq!(
+        status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{error:?}"
+    );
+    assert_eq!(sids(&inline_policy(ps).await), ["OperatorReadsLogs"]);
+    let names = audit_names(&id).await;
+    for event in [
+        "revoked",
+        "sessions_ended",
+        "reported",
+        "sessions_deny_lifted",
+    ] {
+        assert!(names.iter().any(|n| n == event), "{event} in {names:?}");
+    }
+
+    // A repeated lift changes nothing.
+    let again = invoke_worker(json!({"type": "lift_sessions", "request_id": id})).await;
+    assert_eq!(again["lifted"], json!([]));
+    assert_eq!(audit_names(&id).await, names);
+    assert_eq!(sids(&inline_policy(ps).await), ["OperatorReadsLogs"]);
+}
