@@ -570,7 +570,8 @@ class Faults:
     POST /_testbed/faults {"operation": "CreateAccountAssignment", "times": 4,
                            "status": 400, "code": "ThrottlingException",   # an error, or
                            "body": {...},                                   # a 200 body, or
-                           "delay_seconds": 3,                              # a slow answer
+                           "delay_seconds": 3,                              # a hung call, or
+                           "slow_seconds": 2,                               # a slow success
                            "match": "<substring of the request body>"}
     """
 
@@ -639,6 +640,10 @@ class TestbedMiddleware:
                 rule = FAULTS.take(operation_of(environ, body), body)
                 if rule:
                     log(f"fault injected: {rule}")
+                    if rule.get("slow_seconds"):
+                        # A slow success: the call reaches moto late (to open a race window).
+                        time.sleep(float(rule["slow_seconds"]))
+                        return self.moto_app(environ, start_response)
                     if rule.get("delay_seconds"):
                         # A hung call: the client should give up first; the service never
                         # sees it (forwarding it late would act on it behind the client's back).

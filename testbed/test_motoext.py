@@ -328,6 +328,19 @@ class FaultsTest(Base):
                          ["ListPermissionSets", "DescribeAccountAssignmentCreationStatus", "SendEmail"])
 
 
+    def test_a_slow_call_still_succeeds(self) -> None:
+        sso = client("sso-admin")
+        instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+        arn = sso.create_permission_set(InstanceArn=instance, Name="Slow")["PermissionSet"]["PermissionSetArn"]
+        call("POST", f"{SERVER.url}/_testbed/faults",
+             {"operation": "PutInlinePolicyToPermissionSet", "times": 1, "slow_seconds": 0.5})
+        started = time.monotonic()
+        sso.put_inline_policy_to_permission_set(InstanceArn=instance, PermissionSetArn=arn, InlinePolicy='{"a": 1}')
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        self.assertEqual(sso.get_inline_policy_for_permission_set(InstanceArn=instance, PermissionSetArn=arn)
+                         ["InlinePolicy"], '{"a": 1}')
+
+
 class SesOutboxTest(Base):
     def test_send_email_and_raw(self) -> None:
         ses = client("ses")

@@ -296,3 +296,122 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
     assert_eq!(audit_names(&id).await, names);
     assert_eq!(sids(&inline_policy(ps).await), ["OperatorReadsLogs"]);
 }
+
+/// A request as the webhook records it, already revoked by a Revoke whose rule ends live
+/// sessions: the next `revoke` task only has the deny left to do.
+fn revoked_request(
+    n: usize,
+    user: &str,
+    principal: &str,
+    ps: &str,
+) -> break_glass::aws::store::RequestRecord {
+    use break_glass::aws::store::{RequestRecord, Status};
+    use break_glass::domain::{AccountId, Duration, PermissionSetArn, RequestId};
+    let now = time::OffsetDateTime::now_utc();
+    RequestRecord {
+        id: RequestId::derive(&[
+            "concurrent-deny",
+            &n.to_string(),
+            &now.unix_timestamp_nanos().to_string(),
+        ]),
+        status: Status::Revoked,
+        version: 1,
+        team_id: s().get("SLACK_TEAM_ID").into(),
+        slack_user_id: "U0NOBODY01".into(),
+        sso_user_name: user.into(),
+        account_id: AccountId::parse(s().get("EXAMPLE_ACCOUNT_ID")).unwrap(),
+        permission_set_arn: PermissionSetArn::parse(ps).unwrap(),
+        duration: Duration::from_secs(900),
+        rule: "sre-readonly".into(),
+        reason: Some("race".into()),
+        max_duration: Duration::from_secs(3600),
+        channel_id: None,
+        response_url: None,
+        notify_channel: None,
+        thread_ts: None,
+        permission_set_name: Some("ReadOnly".into()),
+        requested_at: now,
+        principal_id: Some(principal.into()),
+        preexisting: false,
+        shared: false,
+        ended_by: None,
+        creation_request_id: None,
+        granted_at: Some(now),
+        expires_at: Some(now),
+        revoked_at: Some(now),
+        reported_at: None,
+        end_sessions: true,
+        sessions_to_end: true,
+        sessions_denied_until: None,
+        sessions_lifted_at: None,
+    }
+}
+
+/// Revokes on one permission set that overlap each add their deny to the same inline
+/// policy: none is lost. The first one's write is held back (a slow call, injected by the
+/// test bed) until the others have written theirs, so it lands last with a stale rendering:
+/// it must notice and render again. Once they have expired, the reconciler lifts them all.
+#[tokio::test]
+async fn concurrent_denies_on_one_permission_set_are_never_lost() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("READONLY_PERMISSION_SET_ARN");
+    let store = break_glass::aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk().await),
+        s().get("TABLE_NAME"),
+    );
+    let users = [
+        s().get("EXAMPLE_SSO_USER_NAME"),
+        s().get("SECOND_SSO_USER_NAME"),
+        s().get("EMAIL_SSO_USER_NAME"),
+        s().get("GROUP_SSO_USER_NAME"),
+    ];
+    let mut ids = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        let rec = revoked_request(n, user, &principal(user).await, ps);
+        let audit = break_glass::aws::store::Audit {
+            event: "requested",
+            actor: "test",
+            detail: "a revoked request whose sessions are still to be ended".into(),
+        };
+        store.create(&rec, audit).await.unwrap();
+        ids.push(rec.id.to_string());
+    }
+    let before = sids(&inline_policy(ps).await);
+    http_json(
+        reqwest::Method::POST,
+        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
+        Some(json!({"operation": "PutInlinePolicyToPermissionSet", "times": 1, "slow_seconds": 3})),
+    )
+    .await;
+    let first = tokio::spawn(invoke_worker(
+        json!({"type": "revoke", "request_id": ids[0]}),
+    ));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let others = ids[1..]
+        .iter()
+        .map(|id| invoke_worker(json!({"type": "revoke", "request_id": id})));
+    let mut results = futures_util::future::join_all(others).await;
+    results.push(first.await.unwrap());
+    for r in &results {
+        assert!(r["sessions_denied_until"].is_string(), "{r}");
+    }
+    let after = sids(&inline_policy(ps).await);
+    let ours: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
+    assert_eq!(ours.len(), ids.len(), "every deny is there: {after:?}");
+    for id in &ids {
+        let sid = break_glass::sessions::Deny::sid_for(id);
+        assert!(after.contains(&sid), "{sid} in {after:?}");
+    }
+
+    // Sessions last 5 s, plus 1 s of margin: then a reconcile lifts every one.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let summary = reconcile().await;
+    let lifted = summary["lifted_session_denies"].as_array().unwrap();
+    for id in &ids {
+        assert!(
+            lifted.iter().any(|l| l["request_id"] == id.as_str()),
+            "{id} lifted: {summary}"
+        );
+    }
+    assert_eq!(sids(&inline_policy(ps).await), before);
+}

@@ -712,4 +712,119 @@ mod tests {
             rule.num_calls()
         );
     }
+
+    fn provisioning(
+        s: StatusValues,
+        reason: Option<&str>,
+    ) -> aws_sdk_ssoadmin::types::PermissionSetProvisioningStatus {
+        aws_sdk_ssoadmin::types::PermissionSetProvisioningStatus::builder()
+            .status(s)
+            .set_failure_reason(reason.map(str::to_owned))
+            .request_id("p-1")
+            .build()
+    }
+
+    fn ps() -> PermissionSetArn {
+        PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-1/ps-1").unwrap()
+    }
+
+    fn account() -> AccountId {
+        AccountId::parse("123456789012").unwrap()
+    }
+
+    /// Provisioning the deny on old sessions: IN_PROGRESS is polled until SUCCEEDED.
+    #[tokio::test(start_paused = true)]
+    async fn provisioning_in_progress_is_polled_until_done() {
+        use aws_sdk_ssoadmin::operation::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput as Status;
+        use aws_sdk_ssoadmin::operation::provision_permission_set::ProvisionPermissionSetOutput as Started;
+        let start = mock!(Client::provision_permission_set)
+            .match_requests(|r| {
+                r.target_id() == Some("123456789012")
+                    && r.target_type()
+                        == Some(&aws_sdk_ssoadmin::types::ProvisionTargetType::AwsAccount)
+            })
+            .then_output(|| {
+                Started::builder()
+                    .permission_set_provisioning_status(provisioning(
+                        StatusValues::InProgress,
+                        None,
+                    ))
+                    .build()
+            });
+        let poll = mock!(Client::describe_permission_set_provisioning_status)
+            .match_requests(|r| r.provision_permission_set_request_id() == Some("p-1"))
+            .sequence()
+            .output(|| {
+                Status::builder()
+                    .permission_set_provisioning_status(provisioning(
+                        StatusValues::InProgress,
+                        None,
+                    ))
+                    .build()
+            })
+            .times(2)
+            .output(|| {
+                Status::builder()
+                    .permission_set_provisioning_status(provisioning(StatusValues::Succeeded, None))
+                    .build()
+            })
+            .build();
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, [&start, &poll]);
+        sso(client)
+            .provision(&instance(), &ps(), &account())
+            .await
+            .unwrap();
+        assert_eq!((start.num_calls(), poll.num_calls()), (1, 3));
+    }
+
+    /// A provisioning that fails is an error by name, with Identity Center's reason.
+    #[tokio::test(start_paused = true)]
+    async fn failed_provisioning_of_the_deny_is_an_error() {
+        use aws_sdk_ssoadmin::operation::provision_permission_set::ProvisionPermissionSetOutput as Started;
+        let start = mock!(Client::provision_permission_set).then_output(|| {
+            Started::builder()
+                .permission_set_provisioning_status(provisioning(
+                    StatusValues::Failed,
+                    Some("inline policy too large"),
+                ))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, [&start]);
+        let e = sso(client)
+            .provision(&instance(), &ps(), &account())
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "AssignmentFailed");
+        assert!(e.to_string().contains("too large"), "{e}");
+    }
+
+    /// Lifting the last deny deletes the inline policy; one already gone is fine, other
+    /// errors are not swallowed.
+    #[tokio::test]
+    async fn deleting_an_absent_inline_policy_is_fine() {
+        let gone = mock!(Client::delete_inline_policy_from_permission_set)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    r#"{"__type":"ResourceNotFoundException","message":"no inline policy"}"#.into(),
+                ),
+            )
+            .http_status(
+                400,
+                Some(r#"{"__type":"AccessDeniedException","message":"no"}"#.into()),
+            )
+            .build();
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::Sequential, [&gone], |c| c
+            .retry_config(aws_sdk_ssoadmin::config::retry::RetryConfig::disabled()));
+        let sso = sso(client);
+        sso.set_inline_policy(&instance(), &ps(), None)
+            .await
+            .unwrap();
+        let e = sso
+            .set_inline_policy(&instance(), &ps(), None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("DeleteInlinePolicy"), "{e}");
+    }
 }
