@@ -469,6 +469,14 @@ impl RawPolicy {
                     ));
                 }
                 (Effect::Allow, Some("warn")) => Standing::Warn,
+                (Effect::Allow, Some("remove"))
+                    if accounts.contains(ANY) || permission_sets.contains(ANY) =>
+                {
+                    return Err(err(
+                        at("standing_access"),
+                        "\"remove\" needs the rule to name its accounts and permission sets (no \"*\"): it deletes access",
+                    ));
+                }
                 (Effect::Allow, Some("remove")) => Standing::Remove,
                 (Effect::Allow, Some(other)) => {
                     return Err(err(
@@ -761,6 +769,10 @@ max_duration = "4h"
             ("version = \n".to_owned(), "line 1"),
             (
                 policy("standing_access = \"delete\""),
+                "rule[0].standing_access",
+            ),
+            (
+                policy("standing_access = \"remove\"").replace("\"123456789012\"]", "\"*\"]"),
                 "rule[0].standing_access",
             ),
             (

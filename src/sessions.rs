@@ -2,7 +2,8 @@
 //! Identity Center: deleting an assignment stops *new* sessions, but credentials already
 //! issued stay valid for up to the permission set's session duration. So we add a Deny to
 //! the permission set's inline policy for exactly that user's sessions, in exactly that
-//! account, issued before the moment access ended:
+//! account, issued before the moment access ended (the deny is put in place once the
+//! assignment is gone, while the lease still keeps a new grant out):
 //!
 //! ```json
 //! {"Sid": "BreakGlassEndSessions<request>", "Effect": "Deny", "Action": "*", "Resource": "*",
@@ -25,6 +26,11 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::time_util::rfc3339;
+
+/// Added to "now" when a deny is put in place: sessions issued until then, by AWS's clock,
+/// are old ones. (Once the assignment is gone no session can be issued, and the lease being
+/// released keeps a new grant of the same access out until the deny is in place.)
+pub const CLOCK_SKEW: time::Duration = time::Duration::seconds(5);
 
 /// Prefix of the `Sid` of every statement break glass owns.
 pub const SID_PREFIX: &str = "BreakGlassEndSessions";

@@ -26,32 +26,6 @@ fn slash_command(user: &str, trigger: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn submission(
-    user: &str,
-    view_id: &str,
-    account: &str,
-    ps: &str,
-    duration: &str,
-    reason: Option<&str>,
-) -> Vec<u8> {
-    let s = stack();
-    let payload = json!({
-        "type": "view_submission",
-        "team": {"id": s.get("SLACK_TEAM_ID")}, "user": {"id": user}, "api_app_id": s.get("SLACK_API_APP_ID"),
-        "view": {"id": view_id, "callback_id": "break_glass_request",
-                 "private_metadata": "{\"channel_id\":\"C0INCIDENT1\"}",
-                 "state": {"values": {
-                     "account": {"account": {"type": "static_select", "selected_option": {"value": account}}},
-                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": ps}}},
-                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
-                     "reason": {"reason": {"type": "plain_text_input", "value": reason}}
-                 }}}
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())])
-        .unwrap()
-        .into_bytes()
-}
-
 #[tokio::test]
 async fn an_unmapped_user_is_found_through_their_slack_email() {
     let s = stack();

@@ -130,18 +130,15 @@ async fn extend_moves_the_end_up_to_the_maximum_and_a_responder_may_end_it() {
     let dave_slack = s().get("GROUP_SLACK_USER_ID");
     let dave = principal(s().get("GROUP_SSO_USER_NAME")).await;
     // Dave's rule (by group, ReadOnly) allows at most 1h and needs a reason: use the modal.
-    let payload = json!({
-        "type": "view_submission", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": dave_slack},
-        "api_app_id": s().get("SLACK_API_APP_ID"),
-        "view": {"id": "V-extend-1", "callback_id": "break_glass_request", "private_metadata": "{}",
-                 "state": {"values": {
-                     "account": {"account": {"type": "static_select", "selected_option": {"value": s().get("EXAMPLE_ACCOUNT_ID")}}},
-                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": "ReadOnly"}}},
-                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": "15m"}}},
-                     "reason": {"reason": {"type": "plain_text_input", "value": "incident 42"}}}}}
-    });
-    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-    assert_eq!(post_signed(body.as_bytes()).await.0, 200);
+    let body = submission(
+        dave_slack,
+        "V-extend-1",
+        s().get("EXAMPLE_ACCOUNT_ID"),
+        "ReadOnly",
+        "15m",
+        Some("incident 42"),
+    );
+    assert_eq!(post_signed(&body).await.0, 200);
     let id = break_glass::domain::RequestId::derive(&[
         s().get("SLACK_TEAM_ID"),
         dave_slack,

@@ -180,7 +180,6 @@ fn sample_record() -> break_glass::aws::store::RequestRecord {
         revoked_at: None,
         reported_at: None,
         end_sessions: false,
-        sessions_to_end: false,
         sessions_denied_until: None,
         sessions_lifted_at: None,
     }

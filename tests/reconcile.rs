@@ -163,11 +163,9 @@ async fn a_stopped_execution_is_revoked_and_standing_access_is_kept() {
 
     // Again: nothing left to do, nothing changes.
     let again = reconcile().await;
-    assert_eq!(
-        again["counts"],
-        json!({"kept": again["counts"]["kept"], "revoked": 0, "removed": 0, "cleared": 0, "failed": 0}),
-        "{again}"
-    );
+    for count in ["revoked", "removed", "cleared", "failed"] {
+        assert_eq!(again["counts"][count], 0, "{count}: {again}");
+    }
     assert!(finding(&again, &alice, ps).is_none(), "{again}");
     assert_eq!(finding(&again, &bob, ps).unwrap()["action"], "kept");
     assert_eq!(audit_events(&id).await.len(), trail.len());
@@ -214,18 +212,15 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
         .unwrap();
     let dave_slack = s().get("GROUP_SLACK_USER_ID");
     let dave = principal(s().get("GROUP_SSO_USER_NAME")).await;
-    let payload = json!({
-        "type": "view_submission", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": dave_slack},
-        "api_app_id": s().get("SLACK_API_APP_ID"),
-        "view": {"id": "V-sessions-1", "callback_id": "break_glass_request", "private_metadata": "{}",
-                 "state": {"values": {
-                     "account": {"account": {"type": "static_select", "selected_option": {"value": s().get("EXAMPLE_ACCOUNT_ID")}}},
-                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": "ReadOnly"}}},
-                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": "15m"}}},
-                     "reason": {"reason": {"type": "plain_text_input", "value": "incident 77"}}}}}
-    });
-    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-    assert_eq!(post_signed(body.as_bytes()).await.0, 200);
+    let body = submission(
+        dave_slack,
+        "V-sessions-1",
+        s().get("EXAMPLE_ACCOUNT_ID"),
+        "ReadOnly",
+        "15m",
+        Some("incident 77"),
+    );
+    assert_eq!(post_signed(&body).await.0, 200);
     let id = break_glass::domain::RequestId::derive(&[
         s().get("SLACK_TEAM_ID"),
         dave_slack,
@@ -242,14 +237,30 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
         "actions": [{"action_id": "end_access", "block_id": "lease", "value": id, "type": "button", "action_ts": "1.2"}]
     });
     let body = serde_urlencoded::to_string([("payload", end.to_string())]).unwrap();
+    // Provisioning the deny fails twice: Revoke's retries finish the release they started
+    // (the lease stays "releasing" until the deny is in place).
+    http_json(
+        reqwest::Method::POST,
+        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
+        Some(
+            json!({"operation": "ProvisionPermissionSet", "times": 2, "status": 500,
+                    "code": "InternalServerException", "match": ps}),
+        ),
+    )
+    .await;
+    let pressed = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
     assert_eq!(post_signed(body.as_bytes()).await.0, 200);
 
     let denied = eventually("the deny on dave's sessions", 60, || async {
         let policy = inline_policy(ps).await?;
-        (sids(&Some(policy.clone())).len() == 2).then_some(policy)
+        let sid = break_glass::sessions::Deny::sid_for(&id);
+        sids(&Some(policy.clone())).contains(&sid).then_some(policy)
     })
     .await;
     let statements = denied["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{denied}");
     assert_eq!(statements[0]["Sid"], "OperatorReadsLogs", "kept as it was");
     let deny = &statements[1];
     assert_eq!(deny["Effect"], "Deny");
@@ -264,11 +275,25 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
         .as_str()
         .unwrap()
         .to_owned();
-    let item = request_item(&id).await.unwrap();
-    let revoked = item["revoked_at"].as_s().unwrap();
+    // The deny is in place before the request is marked revoked (it is part of the release).
+    let revoked_at = eventually("the revoke", 30, || async {
+        request_item(&id)
+            .await?
+            .get("revoked_at")?
+            .as_s()
+            .ok()
+            .cloned()
+    })
+    .await;
+    let revoked =
+        time::OffsetDateTime::parse(&revoked_at, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let before =
+        time::OffsetDateTime::parse(&before, &time::format_description::well_known::Rfc3339)
+            .unwrap();
     assert!(
-        before.as_str() >= revoked.as_str(),
-        "sessions issued up to the revoke are denied: {before} vs {revoked}"
+        before >= pressed && before <= revoked + time::Duration::seconds(6),
+        "sessions issued up to the deny (plus 5 s of clock skew) are denied: {before} vs pressed {pressed}, revoked {revoked}"
     );
     assert_eq!(assignment_count(&dave, ps).await, 0);
 
@@ -289,6 +314,26 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
     ] {
         assert!(names.iter().any(|n| n == event), "{event} in {names:?}");
     }
+    let trail = audit_details(&id).await;
+    assert!(
+        trail.iter().any(
+            |(e, d)| e == "revoked" && d.contains("assignment deleted; sessions issued before")
+        ),
+        "{trail:?}"
+    );
+    let faults = http_json(
+        reqwest::Method::GET,
+        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
+        None,
+    )
+    .await;
+    let met = faults["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["operation"] == "ProvisionPermissionSet")
+        .count();
+    assert_eq!(met, 2, "both injected failures were met: {faults}");
 
     // A repeated lift changes nothing.
     let again = invoke_worker(json!({"type": "lift_sessions", "request_id": id})).await;
@@ -297,8 +342,7 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
     assert_eq!(sids(&inline_policy(ps).await), ["OperatorReadsLogs"]);
 }
 
-/// A request as the webhook records it, already revoked by a Revoke whose rule ends live
-/// sessions: the next `revoke` task only has the deny left to do.
+/// A granted request whose rule ends live sessions, as Grant leaves it (with its lease).
 fn revoked_request(
     n: usize,
     user: &str,
@@ -314,7 +358,7 @@ fn revoked_request(
             &n.to_string(),
             &now.unix_timestamp_nanos().to_string(),
         ]),
-        status: Status::Revoked,
+        status: Status::Granted,
         version: 1,
         team_id: s().get("SLACK_TEAM_ID").into(),
         slack_user_id: "U0NOBODY01".into(),
@@ -338,10 +382,9 @@ fn revoked_request(
         creation_request_id: None,
         granted_at: Some(now),
         expires_at: Some(now),
-        revoked_at: Some(now),
+        revoked_at: None,
         reported_at: None,
         end_sessions: true,
-        sessions_to_end: true,
         sessions_denied_until: None,
         sessions_lifted_at: None,
     }
@@ -371,9 +414,23 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
         let audit = break_glass::aws::store::Audit {
             event: "requested",
             actor: "test",
-            detail: "a revoked request whose sessions are still to be ended".into(),
+            detail: "a granted request whose rule ends live sessions".into(),
         };
         store.create(&rec, audit).await.unwrap();
+        let lease = break_glass::aws::store::Lease {
+            key: break_glass::aws::store::Lease::key(
+                rec.principal_id.as_deref().unwrap(),
+                &rec.account_id,
+                &rec.permission_set_arn,
+            ),
+            holders: vec![rec.id.to_string()],
+            standing: false,
+            releasing: false,
+            released_at: None,
+            end_sessions_for: None,
+            version: 1,
+        };
+        assert!(store.put_lease(&lease, None).await.unwrap());
         ids.push(rec.id.to_string());
     }
     let before = sids(&inline_policy(ps).await);
@@ -403,8 +460,20 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
         assert!(after.contains(&sid), "{sid} in {after:?}");
     }
 
-    // Sessions last 5 s, plus 1 s of margin: then a reconcile lifts every one.
-    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    // Once the sessions (5 s) and the margin (1 s) have passed, a reconcile lifts every one.
+    let until = results
+        .iter()
+        .map(|r| {
+            time::OffsetDateTime::parse(
+                r["sessions_denied_until"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        })
+        .max()
+        .unwrap();
+    let wait = until - time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
     let summary = reconcile().await;
     let lifted = summary["lifted_session_denies"].as_array().unwrap();
     for id in &ids {

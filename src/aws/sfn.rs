@@ -11,6 +11,14 @@ pub enum Started {
     AlreadyFinished,
 }
 
+/// What the reconciler needs to know of an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED` (or `PENDING_REDRIVE`).
+    pub status: String,
+    pub stopped_at: Option<time::OffsetDateTime>,
+}
+
 #[derive(Clone)]
 pub struct Executions {
     client: aws_sdk_sfn::Client,
@@ -41,9 +49,8 @@ impl Executions {
         }
     }
 
-    /// The execution of a request: `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`
-    /// (or `PENDING_REDRIVE`); `None` if it was never started.
-    pub async fn status(&self, id: &RequestId) -> Result<Option<String>, Error> {
+    /// The execution of a request; `None` if it was never started.
+    pub async fn status(&self, id: &RequestId) -> Result<Option<Execution>, Error> {
         let result = self
             .client
             .describe_execution()
@@ -51,7 +58,12 @@ impl Executions {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Some(out.status.as_str().to_owned())),
+            Ok(out) => Ok(Some(Execution {
+                status: out.status.as_str().to_owned(),
+                stopped_at: out
+                    .stop_date
+                    .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
+            })),
             Err(e) if code_of(&e) == Some("ExecutionDoesNotExist") => Ok(None),
             Err(e) => Err(from_sdk("Step Functions DescribeExecution", e)),
         }

@@ -350,6 +350,20 @@ impl Sso {
         inst: &Instance,
         ps: &PermissionSetArn,
     ) -> Result<Duration, Error> {
+        Ok(self
+            .describe_permission_set(inst, ps)
+            .await?
+            .and_then(|p| p.session_duration)
+            .map_or(Duration::from_secs(3600), |d| {
+                crate::sessions::session_duration(&d)
+            }))
+    }
+
+    async fn describe_permission_set(
+        &self,
+        inst: &Instance,
+        ps: &PermissionSetArn,
+    ) -> Result<Option<aws_sdk_ssoadmin::types::PermissionSet>, Error> {
         let out = self
             .admin
             .describe_permission_set()
@@ -358,10 +372,7 @@ impl Sso {
             .send()
             .await
             .map_err(|e| from_sdk("SSO Admin DescribePermissionSet", e))?;
-        Ok(out
-            .permission_set()
-            .and_then(|p| p.session_duration())
-            .map_or(Duration::from_secs(3600), crate::sessions::session_duration))
+        Ok(out.permission_set)
     }
 
     /// The permission set's inline policy; `None` when it has none.
@@ -474,17 +485,9 @@ impl Sso {
         inst: &Instance,
         ps: &PermissionSetArn,
     ) -> Result<String, Error> {
-        let out = self
-            .admin
-            .describe_permission_set()
-            .instance_arn(&inst.instance_arn)
-            .permission_set_arn(ps.as_str())
-            .send()
-            .await
-            .map_err(|e| from_sdk("SSO Admin DescribePermissionSet", e))?;
-        out.permission_set()
-            .and_then(|p| p.name())
-            .map(str::to_owned)
+        self.describe_permission_set(inst, ps)
+            .await?
+            .and_then(|p| p.name)
             .ok_or_else(|| Error::NotFound(format!("name of permission set {ps}")))
     }
 }

@@ -97,9 +97,6 @@ pub struct RequestRecord {
     pub reported_at: Option<OffsetDateTime>,
     /// The rule asks to end the user's live sessions when the lease ends.
     pub end_sessions: bool,
-    /// Revoke deleted the assignment of a request with `end_sessions`: its sessions must be
-    /// denied (until `sessions_denied_until` says it was done).
-    pub sessions_to_end: bool,
     /// When the deny on the user's old sessions may be lifted (they have all expired).
     pub sessions_denied_until: Option<OffsetDateTime>,
     pub sessions_lifted_at: Option<OffsetDateTime>,
@@ -250,6 +247,16 @@ impl Store {
         }
     }
 
+    /// Records fields and an audit entry without changing the status (fenced all the same).
+    pub async fn note(
+        &self,
+        rec: &RequestRecord,
+        changes: Changes,
+        audit: Audit<'_>,
+    ) -> Result<RequestRecord, Error> {
+        self.advance(rec, rec.status, changes, audit).await
+    }
+
     /// Records a refused request in the audit trail (no request item is created). A repeated
     /// refusal of the same click is recorded once.
     pub async fn audit_denied(
@@ -278,6 +285,31 @@ impl Store {
             }
             Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
         }
+    }
+
+    /// Records what the reconciler did to an assignment break glass never granted (standing
+    /// access has no request to hang its audit trail on): `pk = standing#<key>`.
+    pub async fn audit_standing(
+        &self,
+        key: &str,
+        actor: &str,
+        event: &str,
+        detail: String,
+    ) -> Result<(), Error> {
+        let now = OffsetDateTime::now_utc();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("standing#{key}")))
+            .item("sk", s(format!("audit#{}", rfc3339(now))))
+            .item("event", s(event))
+            .item("actor", s(actor))
+            .item("detail", s(detail))
+            .item("at", ts(now))
+            .send()
+            .await
+            .map_err(|e| from_sdk("DynamoDB PutItem", e))?;
+        Ok(())
     }
 
     /// The audit trail of a request, oldest first.
@@ -341,6 +373,11 @@ pub struct Lease {
     pub standing: bool,
     /// The last holder left and the assignment is being deleted; joiners must wait.
     pub releasing: bool,
+    /// When the last holder left: the moment access ended.
+    pub released_at: Option<OffsetDateTime>,
+    /// The last holder's rule ends live sessions: whoever finishes the release denies them
+    /// (the request id names the deny).
+    pub end_sessions_for: Option<String>,
     pub version: u64,
 }
 
@@ -396,6 +433,14 @@ impl Store {
                 .and_then(|v| v.as_bool().ok())
                 .copied()
                 .unwrap_or(false),
+            released_at: match item.get("released_at").and_then(|v| v.as_s().ok()) {
+                Some(t) => Some(from_rfc3339(t).ok_or_else(bad)?),
+                None => None,
+            },
+            end_sessions_for: item
+                .get("end_sessions_for")
+                .and_then(|v| v.as_s().ok())
+                .cloned(),
             version: item
                 .get("version")
                 .and_then(|v| v.as_n().ok())
@@ -420,6 +465,12 @@ impl Store {
             .item("standing", flag(lease.standing))
             .item("releasing", flag(lease.releasing))
             .item("version", AttributeValue::N(lease.version.to_string()));
+        if let Some(at) = lease.released_at {
+            put = put.item("released_at", ts(at));
+        }
+        if let Some(id) = &lease.end_sessions_for {
+            put = put.item("end_sessions_for", s(id));
+        }
         put = match expected {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
@@ -628,7 +679,6 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("preexisting".to_owned(), flag(r.preexisting)),
         ("shared".to_owned(), flag(r.shared)),
         ("end_sessions".to_owned(), flag(r.end_sessions)),
-        ("sessions_to_end".to_owned(), flag(r.sessions_to_end)),
     ]);
     let opt_s = [
         ("ended_by", &r.ended_by),
@@ -713,7 +763,6 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         revoked_at: opt_t("revoked_at")?,
         reported_at: opt_t("reported_at")?,
         end_sessions: opt_b("end_sessions"),
-        sessions_to_end: opt_b("sessions_to_end"),
         sessions_denied_until: opt_t("sessions_denied_until")?,
         sessions_lifted_at: opt_t("sessions_lifted_at")?,
     })
@@ -756,7 +805,6 @@ pub(crate) mod tests {
             revoked_at: None,
             reported_at: None,
             end_sessions: true,
-            sessions_to_end: false,
             sessions_denied_until: from_rfc3339("2026-11-24T10:05:00Z"),
             sessions_lifted_at: None,
         }

@@ -1,5 +1,14 @@
-//! Worker side of ending live sessions (see [`crate::sessions`]): put a deny on the user's
-//! old sessions when Revoke deleted their assignment, lift it once they have expired.
+//! Worker side of ending live sessions (see [`crate::sessions`]): deny the user's old
+//! sessions when the last lease of a rule with `end_sessions` is released, lift the deny once
+//! they have expired.
+//!
+//! The deny is part of the release: the lease item records, when the last holder leaves, the
+//! moment access ended and which request's rule ends sessions; whoever finishes the release
+//! (Revoke, its retry, or the reconciler) deletes the assignment, puts the deny in place and
+//! only then deletes the lease. A failure anywhere leaves the lease "releasing", so the deny
+//! is never skipped; and while the lease is releasing no new grant of the same access can
+//! start, so the deny (of sessions issued until it is put in place) never reaches a new
+//! grant's sessions.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -16,30 +25,29 @@ const ACTOR: &str = "break-glass";
 const ATTEMPTS: usize = 8;
 
 impl Worker {
-    /// Denies the user's sessions issued before now, if Revoke deleted the assignment of a
-    /// request whose rule ends live sessions. Idempotent: a retry finds the deny recorded.
-    pub(crate) async fn end_sessions(&self, rec: RequestRecord) -> Result<RequestRecord, Error> {
-        if !rec.sessions_to_end || rec.sessions_denied_until.is_some() {
-            return Ok(rec);
-        }
-        let Some(user_id) = rec.principal_id.clone() else {
-            return Ok(rec);
-        };
-        let ps = &rec.permission_set_arn;
-        let sid = Deny::sid_for(rec.id.as_str());
+    /// Denies `user_id`'s sessions of `ps` in `account` issued before `before`, named after
+    /// `request_id`, and provisions the permission set. Idempotent: a retry finds the deny
+    /// recorded and keeps its times. Returns the deny in force.
+    pub(crate) async fn deny_sessions(
+        &self,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        user_id: &str,
+        request_id: &str,
+        before: OffsetDateTime,
+    ) -> Result<Deny, Error> {
+        let sid = Deny::sid_for(request_id);
         let session = self.sso.session_duration(&self.instance, ps).await?;
-        let now = OffsetDateTime::now_utc();
         let fresh = Deny {
             sid: sid.clone(),
-            request_id: rec.id.to_string(),
-            user_id: user_id.clone(),
-            account_id: rec.account_id.to_string(),
-            before: now,
-            until: now
+            request_id: request_id.to_owned(),
+            user_id: user_id.to_owned(),
+            account_id: account.to_string(),
+            before,
+            until: before
                 + session
                 + std::time::Duration::from_secs(self.end_sessions_margin.as_secs()),
         };
-        // A retry keeps the deny an earlier attempt recorded (and its times).
         let mut deny = fresh.clone();
         self.change_denies(ps, |denies| match denies.iter().find(|d| d.sid == sid) {
             Some(existing) => {
@@ -52,32 +60,43 @@ impl Worker {
             }
         })
         .await?;
-        self.apply_denies(ps).await?;
-        self.sso
-            .provision(&self.instance, ps, &rec.account_id)
-            .await?;
-        let status = rec.status;
-        let rec = self
-            .store
-            .advance(
+        self.apply_denies(ps, &[], true).await?;
+        tracing::info!(request = request_id, user = user_id, account = %account, until = %rfc3339(deny.until), "sessions ended");
+        Ok(deny)
+    }
+
+    /// Records on the request the deny its release put in place (found by its statement id),
+    /// for the state machine's lift and the audit trail. A no-op when there is none.
+    pub(crate) async fn note_sessions_denied(
+        &self,
+        rec: RequestRecord,
+    ) -> Result<RequestRecord, Error> {
+        if !rec.end_sessions || rec.sessions_denied_until.is_some() {
+            return Ok(rec);
+        }
+        let sid = Deny::sid_for(rec.id.as_str());
+        let denies = self.store.denies(&rec.permission_set_arn).await?;
+        let Some(deny) = denies.denies.into_iter().find(|d| d.sid == sid) else {
+            return Ok(rec);
+        };
+        self.store
+            .note(
                 &rec,
-                status,
                 vec![("sessions_denied_until", ts(deny.until))],
                 Audit {
                     event: "sessions_ended",
                     actor: ACTOR,
                     detail: format!(
-                        "denied the sessions of user {user_id} in {} issued before {} (inline policy statement {}), until {}",
-                        rec.account_id,
+                        "denied the sessions of user {} in {} issued before {} (inline policy statement {}), until {}",
+                        deny.user_id,
+                        deny.account_id,
                         rfc3339(deny.before),
                         deny.sid,
                         rfc3339(deny.until)
                     ),
                 },
             )
-            .await?;
-        tracing::info!(request = %rec.id, until = %rfc3339(deny.until), "sessions ended");
-        Ok(rec)
+            .await
     }
 
     /// The state machine's last step: lifts this request's deny once its sessions have all
@@ -96,29 +115,11 @@ impl Worker {
             )));
         }
         let lifted = self.lift_expired(&rec.permission_set_arn, now).await?;
-        if rec.sessions_lifted_at.is_none() {
-            let status = rec.status;
-            self.store
-                .advance(
-                    &rec,
-                    status,
-                    vec![("sessions_lifted_at", ts(now))],
-                    Audit {
-                        event: "sessions_deny_lifted",
-                        actor: ACTOR,
-                        detail: format!(
-                            "removed statement {} from the permission set: every session it denied has expired",
-                            Deny::sid_for(id.as_str())
-                        ),
-                    },
-                )
-                .await?;
-        }
         Ok(json!({"lifted": lifted.iter().map(|d| &d.sid).collect::<Vec<_>>()}))
     }
 
-    /// Removes every deny on `ps` whose sessions have all expired, and provisions the
-    /// accounts concerned. Returns what was removed.
+    /// Removes every deny on `ps` whose sessions have all expired, provisions the accounts
+    /// concerned, and records the lift on each request. Returns what was removed.
     pub(crate) async fn lift_expired(
         &self,
         ps: &PermissionSetArn,
@@ -132,17 +133,39 @@ impl Worker {
         })
         .await?;
         // Render even when nothing was removed now: an earlier attempt may have recorded
-        // the removal and failed before the inline policy caught up.
-        let changed = self.apply_denies(ps).await?;
-        let mut accounts: Vec<&str> = lifted.iter().map(|d| d.account_id.as_str()).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        for account in accounts {
-            let account = AccountId::parse(account)
-                .map_err(|e| Error::InvalidInput(format!("stored deny: {e}")))?;
-            self.sso.provision(&self.instance, ps, &account).await?;
+        // the removal and failed before the inline policy caught up. (If it failed after
+        // writing but before provisioning, the account keeps the lifted statement until its
+        // next provisioning: harmless, it only matches sessions that have expired.)
+        self.apply_denies(ps, &lifted, false).await?;
+        for d in &lifted {
+            let Ok(id) = RequestId::parse(&d.request_id) else {
+                continue;
+            };
+            let noted = match self.store.get(&id).await {
+                Ok(Some(rec)) if rec.sessions_lifted_at.is_none() => self
+                    .store
+                    .note(
+                        &rec,
+                        vec![("sessions_lifted_at", ts(now))],
+                        Audit {
+                            event: "sessions_deny_lifted",
+                            actor: ACTOR,
+                            detail: format!(
+                                "removed statement {} from the permission set: every session it denied has expired",
+                                d.sid
+                            ),
+                        },
+                    )
+                    .await
+                    .map(drop),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = noted {
+                tracing::warn!(request = %id, error = %e, "could not record the lift of a session deny");
+            }
         }
-        if changed || !lifted.is_empty() {
+        if !lifted.is_empty() {
             tracing::info!(permission_set = %ps, lifted = lifted.len(), "session denies lifted");
         }
         Ok(lifted)
@@ -168,10 +191,18 @@ impl Worker {
     }
 
     /// Makes the permission set's inline policy say what the recorded denies say (keeping the
-    /// operator's own statements). Re-renders until the version it rendered is still the
-    /// latest after its write, so a concurrent writer's statement is never lost. Returns
-    /// whether it wrote anything.
-    async fn apply_denies(&self, ps: &PermissionSetArn) -> Result<bool, Error> {
+    /// operator's own statements), then provisions it to every account a deny is for, and to
+    /// the accounts of `removed`. It renders again until the version it rendered is still the
+    /// latest after its write, so a concurrent writer's statement is never lost; and since
+    /// every writer provisions all those accounts after its last write, the last provisioning
+    /// of each account carries the final policy. Without `force`, a call that neither wrote
+    /// nor removed anything provisions nothing (the hourly reconcile stays quiet).
+    async fn apply_denies(
+        &self,
+        ps: &PermissionSetArn,
+        removed: &[Deny],
+        force: bool,
+    ) -> Result<(), Error> {
         let mut wrote = false;
         for _ in 0..ATTEMPTS {
             let seen = self.store.denies(ps).await?;
@@ -183,9 +214,26 @@ impl Worker {
                     .await?;
                 wrote = true;
             }
-            if self.store.denies(ps).await?.version == seen.version {
-                return Ok(wrote);
+            if self.store.denies(ps).await?.version != seen.version {
+                continue;
             }
+            if !(wrote || force || !removed.is_empty()) {
+                return Ok(());
+            }
+            let mut accounts: Vec<&str> = seen
+                .denies
+                .iter()
+                .chain(removed)
+                .map(|d| d.account_id.as_str())
+                .collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            for account in accounts {
+                let account = AccountId::parse(account)
+                    .map_err(|e| Error::InvalidInput(format!("stored deny: {e}")))?;
+                self.sso.provision(&self.instance, ps, &account).await?;
+            }
+            return Ok(());
         }
         Err(Error::Transient(format!(
             "the session denies of {ps} kept changing under us"

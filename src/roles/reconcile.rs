@@ -22,8 +22,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::worker::Worker;
+use crate::aws::sfn::Execution;
 use crate::aws::sso::Principal;
-use crate::aws::store::{Audit, Lease, RequestRecord, Status, flag, ts};
+use crate::aws::store::{Audit, Lease, RequestRecord, Status, ts};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::policy::Standing;
@@ -71,6 +72,8 @@ pub struct Finding {
 pub enum Verdict {
     Live(String),
     Over(String),
+    /// Something is inconsistent: neither keep nor revoke, but raise it.
+    Doubt(String),
 }
 
 /// Whether a request still counts as holding access.
@@ -81,11 +84,13 @@ pub fn active(status: Status) -> bool {
     )
 }
 
-/// Judges one lease holder from its record and its execution's status (`None`: never
-/// started). A running execution is trusted until `grace` past the lease's end.
+/// Judges one lease holder from its record and its execution (`None`: never started). A
+/// running execution is trusted until `grace` past the lease's end; a stopped one that was
+/// still granting, until `grace` after it stopped (its grant task may still be running: the
+/// Lambda outlives the execution).
 pub fn judge(
     rec: Option<&RequestRecord>,
-    execution: Option<&str>,
+    execution: Option<&Execution>,
     now: OffsetDateTime,
     grace: time::Duration,
 ) -> Verdict {
@@ -95,12 +100,30 @@ pub fn judge(
     if !active(rec.status) {
         return Verdict::Over(format!("its request is already {}", rec.status.as_str()));
     }
-    match execution {
-        None if now - rec.requested_at > grace => {
-            Verdict::Over("its execution never started".into())
-        }
-        None => Verdict::Live("its execution is starting".into()),
-        Some("RUNNING") => match (rec.status, rec.expires_at) {
+    let Some(execution) = execution else {
+        return match rec.status {
+            Status::Requested if now - rec.requested_at > grace => {
+                Verdict::Over("its execution never started".into())
+            }
+            Status::Requested => Verdict::Live("its execution is starting".into()),
+            // Only an execution grants: is STATE_MACHINE_ARN the state machine that did?
+            _ => Verdict::Doubt(format!(
+                "its request is {} but its execution does not exist (check STATE_MACHINE_ARN)",
+                rec.status.as_str()
+            )),
+        };
+    };
+    if execution.status != "RUNNING"
+        && matches!(rec.status, Status::Requested | Status::Granting)
+        && execution.stopped_at.is_some_and(|at| now - at < grace)
+    {
+        return Verdict::Live(format!(
+            "its execution stopped while granting; waiting until {} for a grant task still running",
+            rfc3339(execution.stopped_at.unwrap_or(now) + grace)
+        ));
+    }
+    match execution.status.as_str() {
+        "RUNNING" => match (rec.status, rec.expires_at) {
             (Status::Granted, Some(end)) if now - end > grace => Verdict::Over(format!(
                 "its lease ended at {} and its execution has not revoked it {} min later",
                 rfc3339(end),
@@ -111,10 +134,10 @@ pub fn judge(
             }
             _ => Verdict::Live("being granted".into()),
         },
-        Some("ABORTED") => Verdict::Over("its execution was stopped".into()),
-        Some("TIMED_OUT") => Verdict::Over("its execution timed out".into()),
-        Some("FAILED") => Verdict::Over("its execution failed".into()),
-        Some(other) => Verdict::Over(format!("its execution is {other}, not running")),
+        "ABORTED" => Verdict::Over("its execution was stopped".into()),
+        "TIMED_OUT" => Verdict::Over("its execution timed out".into()),
+        "FAILED" => Verdict::Over("its execution failed".into()),
+        other => Verdict::Over(format!("its execution is {other}, not running")),
     }
 }
 
@@ -270,10 +293,13 @@ impl Worker {
             if let Some(r) = &rec {
                 f.user = Some(r.sso_user_name.clone());
             }
-            match judge(rec.as_ref(), execution.as_deref(), now, grace) {
+            match judge(rec.as_ref(), execution.as_ref(), now, grace) {
                 Verdict::Live(why) => {
                     f.why = format!("{h}: {why}");
                     return Ok(());
+                }
+                Verdict::Doubt(why) => {
+                    return Err(Error::StateConflict(format!("{h}: {why}")));
                 }
                 Verdict::Over(why) => over.push((h.clone(), rec, why)),
             }
@@ -286,18 +312,18 @@ impl Worker {
             deleted |= match rec {
                 Some(rec) => self.retire(rec, &f.principal_id, &reason).await?,
                 None => {
-                    self.leave(account, ps, &f.principal_id, Some(&h))
+                    self.leave(account, ps, &f.principal_id, Some((&h, false)), grace)
                         .await?
                         .deleted
                 }
             };
         }
         if lease.holders.is_empty() {
-            why.push("a release left half-way".into());
-            deleted |= self
-                .leave(account, ps, &f.principal_id, None)
-                .await?
-                .deleted;
+            let left = self
+                .leave(account, ps, &f.principal_id, None, grace)
+                .await?;
+            why.push(format!("a release left half-way: {}", left.outcome));
+            deleted |= left.deleted;
         }
         f.why = why.join("; ");
         if lease.standing && assigned {
@@ -339,24 +365,21 @@ impl Worker {
         } else {
             rec
         };
+        let grace = time::Duration::seconds(self.reconcile_grace.as_secs() as i64);
         let left = self
             .leave(
                 &rec.account_id,
                 &rec.permission_set_arn,
                 principal,
-                Some(rec.id.as_str()),
+                Some((rec.id.as_str(), rec.end_sessions)),
+                grace,
             )
             .await?;
-        let status = rec.status;
         let rec = self
             .store
-            .advance(
+            .note(
                 &rec,
-                status,
-                vec![(
-                    "sessions_to_end",
-                    flag(rec.sessions_to_end || (rec.end_sessions && left.deleted)),
-                )],
+                vec![],
                 Audit {
                     event: "released",
                     actor: ACTOR,
@@ -364,7 +387,7 @@ impl Worker {
                 },
             )
             .await?;
-        self.end_sessions(rec).await?;
+        self.note_sessions_denied(rec).await?;
         Ok(left.deleted)
     }
 
@@ -400,6 +423,8 @@ impl Worker {
                     holders: Vec::new(),
                     standing: false,
                     releasing: true,
+                    released_at: Some(OffsetDateTime::now_utc()),
+                    end_sessions_for: None,
                     version: 1,
                 };
                 if !self.store.put_lease(&fence, None).await? {
@@ -408,7 +433,16 @@ impl Worker {
                             .into(),
                     ));
                 }
-                self.leave(account, ps, &f.principal_id, None).await?;
+                let removed = self
+                    .leave(account, ps, &f.principal_id, None, time::Duration::ZERO)
+                    .await;
+                if let Err(e) = removed {
+                    // Take the fence down again, or it would keep break glass out of this pair.
+                    if let Err(e2) = self.store.delete_lease(&fence.key, fence.version).await {
+                        tracing::warn!(error = %e2, "could not take down the fence of a failed removal");
+                    }
+                    return Err(e);
+                }
             }
             Principal::Group => {
                 if let Some(req) = self
@@ -421,6 +455,14 @@ impl Worker {
             }
         }
         f.action = Action::Removed;
+        self.store
+            .audit_standing(
+                &format!("{}#{}#{account}#{ps}", kind.as_str(), f.principal_id),
+                ACTOR,
+                "standing_removed",
+                f.why.clone(),
+            )
+            .await?;
         tracing::warn!(account = %account, permission_set = %ps, principal = %f.principal_id, rule, "standing access removed");
         Ok(())
     }
@@ -473,20 +515,28 @@ mod tests {
         r
     }
 
+    fn ran(status: &str, stopped_at: Option<OffsetDateTime>) -> Execution {
+        Execution {
+            status: status.into(),
+            stopped_at,
+        }
+    }
+
     #[test]
     fn judging_lease_holders() {
         let grace = time::Duration::minutes(15);
         let end = from_rfc3339("2026-11-24T09:00:00Z").unwrap();
         let at = |m: i64| end + time::Duration::minutes(m);
         let granted = rec(Status::Granted);
+        let running = ran("RUNNING", None);
         let live = |v: Verdict| matches!(v, Verdict::Live(_));
-        assert!(live(judge(Some(&granted), Some("RUNNING"), at(-30), grace)));
+        assert!(live(judge(Some(&granted), Some(&running), at(-30), grace)));
         assert!(
-            live(judge(Some(&granted), Some("RUNNING"), at(10), grace)),
+            live(judge(Some(&granted), Some(&running), at(10), grace)),
             "the state machine is trusted within the grace"
         );
         assert_eq!(
-            judge(Some(&granted), Some("RUNNING"), at(20), grace),
+            judge(Some(&granted), Some(&running), at(20), grace),
             Verdict::Over(
                 "its lease ended at 2026-11-24T09:00:00Z and its execution has not revoked it 20 min later"
                     .into()
@@ -499,18 +549,25 @@ mod tests {
             ("SUCCEEDED", "its execution is SUCCEEDED, not running"),
         ] {
             assert_eq!(
-                judge(Some(&granted), Some(status), at(-30), grace),
+                judge(
+                    Some(&granted),
+                    Some(&ran(status, Some(at(-31)))),
+                    at(-30),
+                    grace
+                ),
                 Verdict::Over(why.into()),
-                "a lease whose execution is {status} is over even before it ends"
+                "a granted lease whose execution is {status} is over even before it ends"
             );
         }
+        // Stopped while granting: its grant task may still be creating the assignment.
         let granting = rec(Status::Granting);
-        assert!(live(judge(
-            Some(&granting),
-            Some("RUNNING"),
-            at(600),
-            grace
-        )));
+        assert!(live(judge(Some(&granting), Some(&running), at(600), grace)));
+        let stopped = ran("ABORTED", Some(at(-30)));
+        assert!(live(judge(Some(&granting), Some(&stopped), at(-25), grace)));
+        assert_eq!(
+            judge(Some(&granting), Some(&stopped), at(-10), grace),
+            Verdict::Over("its execution was stopped".into())
+        );
         // Not started (yet): the webhook records the request before it starts the execution.
         let requested = rec(Status::Requested);
         let asked = requested.requested_at;
@@ -529,10 +586,15 @@ mod tests {
             ),
             Verdict::Over("its execution never started".into())
         );
+        // Granted without an execution: the reconciler looks at the wrong state machine.
+        assert!(matches!(
+            judge(Some(&granted), None, at(-30), grace),
+            Verdict::Doubt(_)
+        ));
         assert_eq!(
             judge(Some(&rec(Status::Revoked)), None, at(0), grace),
             Verdict::Over("its request is already revoked".into())
         );
-        assert!(!live(judge(None, Some("RUNNING"), at(0), grace)));
+        assert!(!live(judge(None, Some(&running), at(0), grace)));
     }
 }

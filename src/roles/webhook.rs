@@ -293,7 +293,6 @@ impl Webhook {
             revoked_at: None,
             reported_at: None,
             end_sessions: a.grant.end_sessions,
-            sessions_to_end: false,
             sessions_denied_until: None,
             sessions_lifted_at: None,
         };

@@ -271,6 +271,8 @@ impl Worker {
                         holders: vec![id.to_string()],
                         standing,
                         releasing: false,
+                        released_at: None,
+                        end_sessions_for: None,
                         version: 1,
                     };
                     if self.store.put_lease(&lease, None).await? {
@@ -301,14 +303,17 @@ impl Worker {
         )))
     }
 
-    /// Leaves the lease set (`holder` None: only finish a release left half-way); the last
-    /// lease out deletes the assignment unless it was standing access.
+    /// Leaves the lease set; the last lease out deletes the assignment unless it was standing
+    /// access, and ends live sessions when its rule says so. `holder` is the leaving request
+    /// and whether its rule ends sessions; `None` only finishes a release left half-way, and
+    /// only one started at least `settle` ago (a Revoke may be finishing it right now).
     pub(crate) async fn leave(
         &self,
         account: &AccountId,
         ps: &PermissionSetArn,
         principal: &str,
-        holder: Option<&str>,
+        holder: Option<(&str, bool)>,
+        settle: time::Duration,
     ) -> Result<Left, Error> {
         let key = Lease::key(principal, account, ps);
         for _ in 0..5 {
@@ -317,17 +322,27 @@ impl Worker {
                     "nothing to delete: the lease was already released",
                 ));
             };
-            let mine = holder.is_some_and(|h| l.holders.iter().any(|x| x == h));
-            let next = if let (true, Some(h)) = (mine, holder) {
+            let now = OffsetDateTime::now_utc();
+            let mine = holder.filter(|(h, _)| l.holders.iter().any(|x| x == h));
+            let next = if let Some((h, end_sessions)) = mine {
                 let mut n = l.clone();
                 n.holders.retain(|x| x != h);
                 n.releasing = n.holders.is_empty();
+                if n.releasing {
+                    // The moment access ends, recorded before anything is deleted: whoever
+                    // finishes the release ends the sessions issued before it.
+                    n.released_at = Some(now);
+                    n.end_sessions_for = end_sessions.then(|| h.to_owned());
+                }
                 n.version += 1;
                 if !self.store.put_lease(&n, Some(l.version)).await? {
                     continue;
                 }
                 n
             } else if l.releasing && l.holders.is_empty() {
+                if holder.is_none() && l.released_at.is_some_and(|at| now - at < settle) {
+                    return Ok(Left::kept("a release in progress: left to it"));
+                }
                 // An earlier attempt left the lease and stopped half-way: finish its release.
                 l
             } else {
@@ -345,16 +360,35 @@ impl Worker {
             let left = if next.standing {
                 Left::kept("standing access kept: the assignment existed before break glass")
             } else {
-                if let Some(req) = self
+                let deletion = self
                     .sso
                     .delete_assignment(&self.instance, account, ps, principal)
-                    .await?
-                {
-                    self.sso.wait_deleted(&self.instance, &req).await?;
+                    .await?;
+                if let Some(req) = &deletion {
+                    self.sso.wait_deleted(&self.instance, req).await?;
+                }
+                let mut outcome = if deletion.is_some() {
+                    "assignment deleted".to_owned()
+                } else {
+                    "the assignment was already gone".to_owned()
+                };
+                if let Some(request) = &next.end_sessions_for {
+                    // The assignment is gone, so no session can be issued any more, and the
+                    // releasing lease keeps a new grant out until the deny is in place: every
+                    // session up to now (plus clock skew) is an old one.
+                    let before = OffsetDateTime::now_utc() + crate::sessions::CLOCK_SKEW;
+                    let deny = self
+                        .deny_sessions(account, ps, principal, request, before)
+                        .await?;
+                    outcome.push_str(&format!(
+                        "; sessions issued before {} denied until {}",
+                        rfc3339(deny.before),
+                        rfc3339(deny.until)
+                    ));
                 }
                 Left {
-                    outcome: "assignment deleted".to_owned(),
-                    deleted: true,
+                    outcome,
+                    deleted: deletion.is_some(),
                 }
             };
             self.store.delete_lease(&key, next.version).await?;
@@ -379,7 +413,8 @@ impl Worker {
                             &rec.account_id,
                             &rec.permission_set_arn,
                             p,
-                            Some(id.as_str()),
+                            Some((id.as_str(), rec.end_sessions)),
+                            time::Duration::ZERO,
                         )
                         .await?
                     }
@@ -392,10 +427,7 @@ impl Worker {
                     .advance(
                         &rec,
                         Status::Revoked,
-                        vec![
-                            ("revoked_at", ts(now)),
-                            ("sessions_to_end", flag(rec.end_sessions && left.deleted)),
-                        ],
+                        vec![("revoked_at", ts(now))],
                         Audit {
                             event: "revoked",
                             actor: ACTOR,
@@ -412,7 +444,7 @@ impl Worker {
                 self.tell(rec, |a| messages::revoked(a, why)).await
             }
         };
-        let rec = self.end_sessions(rec).await?;
+        let rec = self.note_sessions_denied(rec).await?;
         Ok(json!({
             "revoked_at": rec.revoked_at.map(rfc3339),
             "sessions_denied_until": rec.sessions_denied_until.map(rfc3339),
@@ -424,14 +456,20 @@ impl Worker {
     pub async fn revoke_failed(&self, id: &RequestId) -> Result<Value, Error> {
         let rec = self.load(id).await?;
         tracing::error!(request = %id, user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
-        // The assignment is gone; what failed is ending the live sessions.
-        let sessions_only = rec.status == Status::Revoked;
-        let status = rec.status;
+        // With the assignment gone, what failed is ending the live sessions.
+        let gone = match &rec.principal_id {
+            Some(p) => self
+                .sso
+                .has_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, p)
+                .await
+                .is_ok_and(|held| !held),
+            None => false,
+        };
+        let sessions_only = gone && rec.end_sessions;
         let rec = self
             .store
-            .advance(
+            .note(
                 &rec,
-                status,
                 vec![("revoke_failed_at", ts(OffsetDateTime::now_utc()))],
                 Audit {
                     event: "revoke_failed",
@@ -638,7 +676,6 @@ impl Worker {
             .await
         {
             Ok(ts) if rec.thread_ts.is_none() && !ts.is_empty() => {
-                let status = rec.status;
                 let audit = Audit {
                     event: "announced",
                     actor: ACTOR,
@@ -646,7 +683,7 @@ impl Worker {
                 };
                 match self
                     .store
-                    .advance(&rec, status, vec![("thread_ts", s(&ts))], audit)
+                    .note(&rec, vec![("thread_ts", s(&ts))], audit)
                     .await
                 {
                     Ok(updated) => updated,

@@ -320,6 +320,26 @@ pub async fn audit_events(id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The request's audit trail as (event, detail), oldest first.
+pub async fn audit_details(id: &str) -> Vec<(String, String)> {
+    let store = break_glass::aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk().await),
+        stack().get("TABLE_NAME"),
+    );
+    store
+        .audit_trail(&break_glass::domain::RequestId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["event"].as_s().unwrap().clone(),
+                i["detail"].as_s().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
 /// The request's audit trail, event names only.
 pub async fn audit_names(id: &str) -> Vec<String> {
     audit_events(id).await.into_iter().map(|(e, _)| e).collect()
@@ -371,4 +391,31 @@ pub async fn slack_requests() -> Vec<Value> {
     )
     .await;
     v.as_array().cloned().unwrap_or_default()
+}
+
+/// A signed-to-be `/break-glass` modal submission (form body) by `user`.
+pub fn submission(
+    user: &str,
+    view_id: &str,
+    account: &str,
+    ps: &str,
+    duration: &str,
+    reason: Option<&str>,
+) -> Vec<u8> {
+    let s = stack();
+    let payload = json!({
+        "type": "view_submission",
+        "team": {"id": s.get("SLACK_TEAM_ID")}, "user": {"id": user}, "api_app_id": s.get("SLACK_API_APP_ID"),
+        "view": {"id": view_id, "callback_id": "break_glass_request",
+                 "private_metadata": "{\"channel_id\":\"C0INCIDENT1\"}",
+                 "state": {"values": {
+                     "account": {"account": {"type": "static_select", "selected_option": {"value": account}}},
+                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": ps}}},
+                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
+                     "reason": {"reason": {"type": "plain_text_input", "value": reason}}
+                 }}}
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())])
+        .unwrap()
+        .into_bytes()
 }
