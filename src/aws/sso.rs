@@ -315,11 +315,7 @@ impl Sso {
                 .send()
                 .await
                 .map_err(|e| from_sdk("SSO Admin DescribeAccountAssignmentCreationStatus", e))?;
-            let st = out.account_assignment_creation_status();
-            Ok((
-                st.and_then(|s| s.status().cloned()),
-                st.and_then(|s| s.failure_reason().map(str::to_owned)),
-            ))
+            Ok(progress(out.account_assignment_creation_status()))
         })
         .await
     }
@@ -335,11 +331,7 @@ impl Sso {
                 .send()
                 .await
                 .map_err(|e| from_sdk("SSO Admin DescribeAccountAssignmentDeletionStatus", e))?;
-            let st = out.account_assignment_deletion_status();
-            Ok((
-                st.and_then(|s| s.status().cloned()),
-                st.and_then(|s| s.failure_reason().map(str::to_owned)),
-            ))
+            Ok(progress(out.account_assignment_deletion_status()))
         })
         .await
     }
@@ -513,6 +505,16 @@ impl Principal {
 pub struct Assignment {
     pub kind: Principal,
     pub principal_id: String,
+}
+
+/// Status and failure reason of a provisioning request, for [`poll`].
+fn progress(
+    st: Option<&aws_sdk_ssoadmin::types::AccountAssignmentOperationStatus>,
+) -> (Option<StatusValues>, Option<String>) {
+    (
+        st.and_then(|s| s.status().cloned()),
+        st.and_then(|s| s.failure_reason().map(str::to_owned)),
+    )
 }
 
 fn request_id(

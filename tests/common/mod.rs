@@ -300,8 +300,8 @@ pub async fn request_item(
         .item
 }
 
-/// The request's audit trail as (event, actor), oldest first.
-pub async fn audit_events(id: &str) -> Vec<(String, String)> {
+/// The request's audit trail as (event, `field`), oldest first.
+async fn audit_pairs(id: &str, field: &str) -> Vec<(String, String)> {
     let store = break_glass::aws::store::Store::new(
         aws_sdk_dynamodb::Client::new(&sdk().await),
         stack().get("TABLE_NAME"),
@@ -314,30 +314,20 @@ pub async fn audit_events(id: &str) -> Vec<(String, String)> {
         .map(|i| {
             (
                 i["event"].as_s().unwrap().clone(),
-                i["actor"].as_s().unwrap().clone(),
+                i[field].as_s().unwrap().clone(),
             )
         })
         .collect()
 }
 
+/// The request's audit trail as (event, actor), oldest first.
+pub async fn audit_events(id: &str) -> Vec<(String, String)> {
+    audit_pairs(id, "actor").await
+}
+
 /// The request's audit trail as (event, detail), oldest first.
 pub async fn audit_details(id: &str) -> Vec<(String, String)> {
-    let store = break_glass::aws::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&sdk().await),
-        stack().get("TABLE_NAME"),
-    );
-    store
-        .audit_trail(&break_glass::domain::RequestId::parse(id).unwrap())
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["event"].as_s().unwrap().clone(),
-                i["detail"].as_s().unwrap().clone(),
-            )
-        })
-        .collect()
+    audit_pairs(id, "detail").await
 }
 
 /// The request's audit trail, event names only.
