@@ -129,6 +129,8 @@ export function readPolicyRules(file: string): PolicyRule[] {
         problems.push(`${where}.standing_access: only an allow rule says what happens to standing access`);
       } else if (standing !== 'warn' && standing !== 'remove') {
         problems.push(`${where}.standing_access: expected "warn" or "remove", got ${JSON.stringify(standing)}`);
+      } else if (standing === 'remove' && (accounts.includes(ANY) || permissionSets.includes(ANY))) {
+        problems.push(`${where}.standing_access: "remove" needs the rule to name its accounts and permission sets (no "*"): it deletes access`);
       }
     }
     rules.push({

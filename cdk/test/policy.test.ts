@@ -69,6 +69,15 @@ accounts = ["*"]
 permission_sets = ["*"]
 end_sessions = true
 standing_access = "warn"
+[[rule]]
+name = "wild"
+effect = "allow"
+slack_users = ["*"]
+accounts = ["*"]
+permission_sets = ["${PS_ONCALL}"]
+default_duration = "1h"
+max_duration = "1h"
+standing_access = "remove"
 `;
     assert.throws(() => readPolicyRules(policyFile(deny)), (e: Error) => {
       for (const part of [
@@ -76,6 +85,7 @@ standing_access = "warn"
         'rule[0].end_sessions must be true or false, got "yes"',
         'rule[1].end_sessions: a deny rule grants nothing to end',
         'rule[1].standing_access: only an allow rule says what happens to standing access',
+        'rule[2].standing_access: "remove" needs the rule to name its accounts and permission sets',
       ]) {
         assert.ok(e.message.includes(part), `${part} in ${e.message}`);
       }
