@@ -484,3 +484,48 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
     }
     assert_eq!(sids(&inline_policy(ps).await), before);
 }
+
+/// Two reconciles at once over the same orphan (two worker instances): the fenced writes let
+/// exactly one of them revoke it; the other changes nothing, and the audit trail has one
+/// `reconciled` entry.
+#[tokio::test]
+async fn two_reconciles_at_once_revoke_once() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let carol = principal(s().get("EMAIL_SSO_USER_NAME")).await;
+    let body = seed_click(s().get("EMAIL_SLACK_USER_ID"), "1800000200.000200", ps);
+    let id = request_id_of(&body);
+    assert_eq!(post_signed(&body).await.0, 200);
+    wait_granted(&id).await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let execution = executions_named(&sfn, &id).await[0]
+        .execution_arn()
+        .to_owned();
+    sfn.stop_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+
+    let (a, b) = tokio::join!(reconcile(), reconcile());
+    let actions: Vec<String> = [&a, &b]
+        .iter()
+        .filter_map(|summary| finding(summary, &carol, ps))
+        .map(|f| f["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "revoked").count(),
+        1,
+        "exactly one run revoked it: {actions:?}\n{a}\n{b}"
+    );
+    assert_eq!(assignment_count(&carol, ps).await, 0);
+    assert_eq!(status_of(&id).await, "revoked");
+    let reconciled = audit_names(&id)
+        .await
+        .into_iter()
+        .filter(|e| e == "reconciled")
+        .count();
+    assert_eq!(reconciled, 1);
+    let again = reconcile().await;
+    assert!(finding(&again, &carol, ps).is_none(), "{again}");
+}
