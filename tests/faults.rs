@@ -19,24 +19,6 @@ async fn assigned(principal: &str) -> bool {
     assignment_count(principal, s().get("EXAMPLE_PERMISSION_SET_ARN")).await > 0
 }
 
-async fn inject(fault: Value) {
-    http_json(
-        Method::POST,
-        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
-        Some(fault),
-    )
-    .await;
-}
-
-async fn faults() -> Value {
-    http_json(
-        Method::GET,
-        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
-        None,
-    )
-    .await
-}
-
 async fn run_cycle(
     user: &str,
     message_ts: &str,
@@ -67,7 +49,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     let bob = principal(s().get("SECOND_SSO_USER_NAME")).await;
 
     // The permanent failure: Bob's revoke never succeeds. It runs while the other cases do.
-    inject(
+    inject_fault(
         json!({"operation": "DeleteAccountAssignment", "times": 10000, "status": 500,
                   "code": "InternalServerException", "match": bob}),
     )
@@ -153,20 +135,20 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     let mut outcomes = Vec::new();
     for (i, (name, fault, expected)) in cases.into_iter().enumerate() {
         let operation = fault["operation"].as_str().unwrap().to_owned();
-        let before = faults().await["hits"]
+        let before = fault_hits().await["hits"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|h| h["operation"] == operation)
             .count();
-        inject(fault).await;
+        inject_fault(fault).await;
         let (id, status, error) = run_cycle(
             s().get("EXAMPLE_SLACK_USER_ID"),
             &format!("1700000301.{i:06}"),
             300,
         )
         .await;
-        let hits = faults().await["hits"]
+        let hits = fault_hits().await["hits"]
             .as_array()
             .unwrap()
             .iter()
@@ -245,17 +227,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
         None,
     )
     .await;
-    let url = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        s().get("LAMBDA_ENDPOINT_URL"),
-        s().get("WORKER_FUNCTION")
-    );
-    http_json(
-        Method::POST,
-        &url,
-        Some(json!({"type": "revoke", "request_id": id})),
-    )
-    .await;
+    invoke_worker(json!({"type": "revoke", "request_id": id})).await;
     assert!(!assigned(&bob).await);
     println!("fault injection outcomes:\n  {}", outcomes.join("\n  "));
 }

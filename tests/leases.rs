@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 fn s() -> &'static Stack {
@@ -236,17 +235,8 @@ async fn overlapping_leases_share_the_assignment_until_the_last_one_ends() {
     );
 
     // A repeated delivery of the grant task acts nothing twice.
-    let url = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        s().get("LAMBDA_ENDPOINT_URL"),
-        s().get("WORKER_FUNCTION")
-    );
-    let again = http_json(
-        Method::POST,
-        &url,
-        Some(json!({"type": "grant", "request_id": first, "poll_seconds": 1})),
-    )
-    .await;
+    let again =
+        invoke_worker(json!({"type": "grant", "request_id": first, "poll_seconds": 1})).await;
     assert_eq!(
         again["expires_at"].as_str().unwrap(),
         request_item(&first).await.unwrap()["expires_at"]
@@ -277,12 +267,7 @@ async fn overlapping_leases_share_the_assignment_until_the_last_one_ends() {
     assert!(events.contains(&"revoked".to_owned()));
 
     // A repeated delivery of the first lease's revoke changes nothing either.
-    http_json(
-        Method::POST,
-        &url,
-        Some(json!({"type": "revoke", "request_id": first})),
-    )
-    .await;
+    invoke_worker(json!({"type": "revoke", "request_id": first})).await;
     assert_eq!(assignment_count(&alice, ps).await, 1);
 
     press(alice_slack, "end_access", &second).await;

@@ -192,25 +192,11 @@ async fn the_worker_names_unknown_tasks() {
 #[tokio::test]
 async fn the_whole_cycle() {
     let s = stack();
-    let sdk = sdk().await;
-    let sso = aws_sdk_ssoadmin::Client::new(&sdk);
     let user = s.get("SECOND_SSO_USER_NAME");
     let ps = s.get("EXAMPLE_PERMISSION_SET_ARN");
     let account = s.get("EXAMPLE_ACCOUNT_ID");
     let principal = principal(user).await;
-    let assigned = || async {
-        let out = sso
-            .list_account_assignments()
-            .instance_arn(s.get("SSO_INSTANCE_ARN"))
-            .account_id(account)
-            .permission_set_arn(ps)
-            .send()
-            .await
-            .unwrap();
-        out.account_assignments()
-            .iter()
-            .any(|a| a.principal_id() == Some(principal.as_str()))
-    };
+    let assigned = || async { assignment_count(&principal, ps).await > 0 };
     assert!(!assigned().await, "no access before the click");
 
     let body = seed_click(s.get("SECOND_SLACK_USER_ID"), "1700000004.000100", ps);

@@ -49,6 +49,19 @@ async fn assign(principal: &str, ps: &str) {
         .unwrap();
 }
 
+/// Stops the request's execution by hand, as an operator might.
+async fn stop_execution(id: &str) {
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let execution = executions_named(&sfn, id).await[0]
+        .execution_arn()
+        .to_owned();
+    sfn.stop_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn status_of(id: &str) -> String {
     request_item(id).await.unwrap()["status"]
         .as_s()
@@ -105,15 +118,7 @@ async fn a_stopped_execution_is_revoked_and_standing_access_is_kept() {
     assert_eq!(assignment_count(&alice, ps).await, 1);
 
     // The on-call engineer's execution is stopped by hand: nothing would ever revoke it.
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
-    let execution = executions_named(&sfn, &id).await[0]
-        .execution_arn()
-        .to_owned();
-    sfn.stop_execution()
-        .execution_arn(&execution)
-        .send()
-        .await
-        .unwrap();
+    stop_execution(&id).await;
     assert_eq!(status_of(&id).await, "granted");
 
     let summary = reconcile().await;
@@ -239,13 +244,9 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
     let body = serde_urlencoded::to_string([("payload", end.to_string())]).unwrap();
     // Provisioning the deny fails twice: Revoke's retries finish the release they started
     // (the lease stays "releasing" until the deny is in place).
-    http_json(
-        reqwest::Method::POST,
-        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
-        Some(
-            json!({"operation": "ProvisionPermissionSet", "times": 2, "status": 500,
-                    "code": "InternalServerException", "match": ps}),
-        ),
+    inject_fault(
+        json!({"operation": "ProvisionPermissionSet", "times": 2, "status": 500,
+                        "code": "InternalServerException", "match": ps}),
     )
     .await;
     let pressed = time::OffsetDateTime::now_utc()
@@ -321,12 +322,7 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
         ),
         "{trail:?}"
     );
-    let faults = http_json(
-        reqwest::Method::GET,
-        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
-        None,
-    )
-    .await;
+    let faults = fault_hits().await;
     let met = faults["hits"]
         .as_array()
         .unwrap()
@@ -434,10 +430,8 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
         ids.push(rec.id.to_string());
     }
     let before = sids(&inline_policy(ps).await);
-    http_json(
-        reqwest::Method::POST,
-        &format!("{}/_testbed/faults", s().get("MOTO_URL")),
-        Some(json!({"operation": "PutInlinePolicyToPermissionSet", "times": 1, "slow_seconds": 3})),
+    inject_fault(
+        json!({"operation": "PutInlinePolicyToPermissionSet", "times": 1, "slow_seconds": 3}),
     )
     .await;
     let first = tokio::spawn(invoke_worker(
@@ -497,15 +491,7 @@ async fn two_reconciles_at_once_revoke_once() {
     let id = request_id_of(&body);
     assert_eq!(post_signed(&body).await.0, 200);
     wait_granted(&id).await;
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
-    let execution = executions_named(&sfn, &id).await[0]
-        .execution_arn()
-        .to_owned();
-    sfn.stop_execution()
-        .execution_arn(&execution)
-        .send()
-        .await
-        .unwrap();
+    stop_execution(&id).await;
 
     let (a, b) = tokio::join!(reconcile(), reconcile());
     let actions: Vec<String> = [&a, &b]

@@ -83,17 +83,25 @@ impl Sso {
         self.get_user_id(inst, "emails.value", email).await
     }
 
-    /// The user name of an Identity Store user (what their CloudTrail sessions are named).
-    pub async fn user_name(&self, inst: &Instance, user_id: &str) -> Result<String, Error> {
-        let out = self
-            .store
+    async fn describe_user(
+        &self,
+        inst: &Instance,
+        user_id: &str,
+    ) -> Result<aws_sdk_identitystore::operation::describe_user::DescribeUserOutput, Error> {
+        self.store
             .describe_user()
             .identity_store_id(&inst.identity_store_id)
             .user_id(user_id)
             .send()
             .await
-            .map_err(|e| from_sdk("Identity Store DescribeUser", e))?;
-        out.user_name
+            .map_err(|e| from_sdk("Identity Store DescribeUser", e))
+    }
+
+    /// The user name of an Identity Store user (what their CloudTrail sessions are named).
+    pub async fn user_name(&self, inst: &Instance, user_id: &str) -> Result<String, Error> {
+        self.describe_user(inst, user_id)
+            .await?
+            .user_name
             .ok_or_else(|| Error::NotFound(format!("user name of {user_id}")))
     }
 
@@ -103,14 +111,7 @@ impl Sso {
         inst: &Instance,
         user_id: &str,
     ) -> Result<Option<String>, Error> {
-        let out = self
-            .store
-            .describe_user()
-            .identity_store_id(&inst.identity_store_id)
-            .user_id(user_id)
-            .send()
-            .await
-            .map_err(|e| from_sdk("Identity Store DescribeUser", e))?;
+        let out = self.describe_user(inst, user_id).await?;
         let emails = out.emails();
         Ok(emails
             .iter()

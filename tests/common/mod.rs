@@ -409,3 +409,23 @@ pub fn submission(
         .unwrap()
         .into_bytes()
 }
+
+/// Injects a fault into the test bed's AWS (see `testbed/motoext.py`).
+pub async fn inject_fault(fault: Value) {
+    http_json(
+        reqwest::Method::POST,
+        &format!("{}/_testbed/faults", stack().get("MOTO_URL")),
+        Some(fault),
+    )
+    .await;
+}
+
+/// The test bed's fault rules and the faults met so far (`{"rules": [...], "hits": [...]}`).
+pub async fn fault_hits() -> Value {
+    http_json(
+        reqwest::Method::GET,
+        &format!("{}/_testbed/faults", stack().get("MOTO_URL")),
+        None,
+    )
+    .await
+}
