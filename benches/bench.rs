@@ -57,7 +57,6 @@ fn hot_path(rows: &mut Vec<Row>) {
         team_id: Some("T0TESTTEAM".into()),
         api_app_id: Some("A0TESTAPP1".into()),
         cloudtrail_delay: break_glass::domain::Duration::from_secs(900),
-        lease_poll: break_glass::domain::Duration::from_secs(60),
     };
     let policy = Policy::parse(&format!(
         "version = 1\n[users]\nU0ALICE0001 = \"alice@example.com\"\n[[rule]]\nname = \"oncall\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"123456789012\"]\npermission_sets = [\"{PS}\"]\ndefault_duration = \"1h\"\nmax_duration = \"4h\"\n"
@@ -754,7 +753,7 @@ fn main() {
                     &stack,
                     &bootstrap,
                     "worker",
-                    move |_| json!({"type": "check", "request_id": first_request, "poll_seconds": 60}),
+                    move |_| json!({"type": "check", "request_id": first_request}),
                 );
             } else {
                 eprintln!(

@@ -54,8 +54,9 @@ pub struct Config {
     pub cloudtrail_delay: Duration,
     /// Longest one attempt of an AWS call may take before the SDK retries it.
     pub aws_call_timeout: Duration,
-    /// How often the Hold loop looks at the lease: End access now takes effect within this.
-    pub lease_poll: Duration,
+    /// The longest one Hold waits before it looks at the lease again: a lost End access now
+    /// callback holds access at most this long past the lease's end.
+    pub hold_recheck: Duration,
     /// Identity Center instance; discovered with `ListInstances` when not set.
     pub sso_instance_arn: Option<String>,
     pub identity_store_id: Option<String>,
@@ -152,7 +153,10 @@ impl Config {
         };
         let cloudtrail_delay = seconds("CLOUDTRAIL_DELAY_SECONDS", 900, &mut problems);
         let report_margin = seconds("REPORT_MARGIN_SECONDS", 300, &mut problems);
-        let lease_poll = seconds("LEASE_POLL_SECONDS", 60, &mut problems);
+        let hold_recheck = seconds("HOLD_RECHECK_SECONDS", 3600, &mut problems);
+        if opt("LEASE_POLL_SECONDS").is_some() {
+            problems.push("LEASE_POLL_SECONDS is no longer used: End access now acts at once; HOLD_RECHECK_SECONDS (default 3600) sets how often a hold re-checks its lease".into());
+        }
         let reconcile_grace = seconds("RECONCILE_GRACE_SECONDS", 900, &mut problems);
         let end_sessions_margin = seconds("END_SESSIONS_MARGIN_SECONDS", 300, &mut problems);
         let report_to_requester = match opt("REPORT_TO_REQUESTER").as_deref() {
@@ -177,8 +181,8 @@ impl Config {
         if !(1..=120).contains(&aws_call_timeout.as_secs()) {
             problems.push("AWS_CALL_TIMEOUT_SECONDS must be between 1 and 120".into());
         }
-        if lease_poll.as_secs() == 0 || lease_poll.as_secs() > 3600 {
-            problems.push("LEASE_POLL_SECONDS must be between 1 and 3600".into());
+        if hold_recheck.as_secs() == 0 {
+            problems.push("HOLD_RECHECK_SECONDS must be between 1 and 86400".into());
         }
 
         let sso_instance_arn = opt("SSO_INSTANCE_ARN");
@@ -212,7 +216,7 @@ impl Config {
             slack_api_app_id: opt("SLACK_API_APP_ID"),
             slack_api_url: opt("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
             cloudtrail_delay,
-            lease_poll,
+            hold_recheck,
             aws_call_timeout,
             sso_instance_arn,
             identity_store_id,
@@ -326,7 +330,14 @@ mod tests {
         v.push(("REPORT_RECIPIENTS", "not-an-email"));
         v.push(("STATE_MACHINE_ARN", "bg"));
         v.push(("RECONCILE_GRACE_SECONDS", "-5"));
+        v.push(("HOLD_RECHECK_SECONDS", "0"));
+        v.push(("LEASE_POLL_SECONDS", "60"));
         let e = cfg(&v).unwrap_err();
-        assert_eq!(e.0.len(), 6, "{e}");
+        assert_eq!(e.0.len(), 8, "{e}");
+        assert!(
+            e.to_string()
+                .contains("LEASE_POLL_SECONDS is no longer used"),
+            "a setting that means nothing any more is named: {e}"
+        );
     }
 }

@@ -14,6 +14,10 @@ Serves moto on 127.0.0.1 and fills these gaps (DESIGN.md §6):
 * ``GET /_testbed/ses/messages``: every e-mail sent through SES (v1 or v2), text and HTML kept.
 * Permission set ARNs have the AWS shape ``arn:aws:sso:::permissionSet/ssoins-…/ps-…``.
 * ``DescribeExecution`` no longer fails (HTTP 500) when the output holds a timestamp.
+* ``StopExecution`` ends an execution that waits on a task token (``.waitForTaskToken``) at
+  once; moto 5.2.5 leaves it RUNNING until the wait times out.
+* ``GET /_testbed/calls?operation=X``: when each AWS operation reached the server (the last
+  10 000 calls), e.g. to time End access now → ``DeleteAccountAssignment``.
 * ``POST /_testbed/reset``: moto reset plus our stores.
 
 Fixture endpoints (JSON):
@@ -24,6 +28,7 @@ Fixture endpoints (JSON):
     POST   /_testbed/cloudtrail/throttle  {"every": N}: every Nth call → ThrottlingException
                                           (also BG_CLOUDTRAIL_THROTTLE_EVERY=N at start)
     GET    /_testbed/ses/messages
+    GET    /_testbed/calls?operation=X    [{"operation", "at"}] (epoch seconds); DELETE clears
     POST   /_testbed/reset
     GET    /_testbed/health
 
@@ -470,6 +475,66 @@ def patch_stepfunctions_output() -> None:
     responses.json = types.SimpleNamespace(dumps=lambda obj, **_: to_json_str(obj))
 
 
+def patch_stepfunctions_stop() -> None:
+    """StopExecution sets the program's state to stopped, but a task waiting on a callback
+    token sits in ``CallbackEndpoint.wait`` until its timeout: the execution stays RUNNING
+    (for up to a lease's length). Interrupt every callback wait of the stopped program, as
+    AWS does: the execution is ABORTED at once. The interrupted wait then fails its task;
+    that failure must not turn the stopped program into a failed one."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original_stop = Environment.set_stop
+    original_error = Environment.set_error
+    original_timed_out = Environment.set_timed_out
+
+    def set_stop(self, stop_date, cause, error):  # type: ignore[no-untyped-def]
+        original_stop(self, stop_date=stop_date, cause=cause, error=error)
+        pool = getattr(self.callback_pool_manager, "_pool", {})
+        for endpoint in list(pool.values()):
+            endpoint.interrupt_all()
+
+    def set_error(self, error):  # type: ignore[no-untyped-def]
+        if not isinstance(self._program_state, ProgramStopped):
+            original_error(self, error)
+
+    def set_timed_out(self):  # type: ignore[no-untyped-def]
+        if not isinstance(self._program_state, ProgramStopped):
+            original_timed_out(self)
+
+    Environment.set_stop = set_stop
+    Environment.set_error = set_error
+    Environment.set_timed_out = set_timed_out
+
+
+# --------------------------------------------------------------------------- calls
+
+
+class Calls:
+    """When each operation reached the server (bounded)."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        import collections
+
+        self.lock = threading.Lock()
+        self.seen: "collections.deque[dict[str, Any]]" = collections.deque(maxlen=keep)
+
+    def add(self, operation: str) -> None:
+        with self.lock:
+            self.seen.append({"operation": operation, "at": time.time()})
+
+    def of(self, operation: str | None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [c for c in self.seen if operation in (None, c["operation"])]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.seen.clear()
+
+
+CALLS = Calls()
+
+
 # --------------------------------------------------------------------------- server
 
 
@@ -486,6 +551,7 @@ def install() -> None:
     patch_ssoadmin()
     patch_stepfunctions_sdk()
     patch_stepfunctions_output()
+    patch_stepfunctions_stop()
     apply_config()
 
 
@@ -497,6 +563,7 @@ def reset_all() -> None:
     with FAULTS.lock:
         FAULTS.rules.clear()
         FAULTS.hits.clear()
+    CALLS.clear()
     apply_config()
 
 
@@ -560,6 +627,12 @@ def testbed_app(request) -> tuple[int, Any]:  # type: ignore[no-untyped-def]
             return 200, {"ok": True}
     if path == "/_testbed/ses/messages" and method == "GET":
         return 200, ses_messages()
+    if path == "/_testbed/calls":
+        if method == "GET":
+            return 200, CALLS.of(request.args.get("operation"))
+        if method == "DELETE":
+            CALLS.clear()
+            return 200, {"ok": True}
     return 404, {"error": f"no testbed route {method} {path}"}
 
 
@@ -631,13 +704,16 @@ class TestbedMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("PATH_INFO", "").startswith("/_testbed/"):
-            if FAULTS.rules:
-                import io
+            import io
 
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = environ["wsgi.input"].read(length) if length else b""
-                environ["wsgi.input"] = io.BytesIO(body)
-                rule = FAULTS.take(operation_of(environ, body), body)
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            operation = operation_of(environ, body)
+            if operation:
+                CALLS.add(operation)
+            if FAULTS.rules:
+                rule = FAULTS.take(operation, body)
                 if rule:
                     log(f"fault injected: {rule}")
                     if rule.get("slow_seconds"):

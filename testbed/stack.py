@@ -2,6 +2,7 @@
 
     python testbed/stack.py --env-file target/dev/env [--binary PATH] [--instances N]
                             [--cloudtrail-delay-seconds S] [--duration D] [--no-binary]
+                            [--hold-recheck-seconds S]
 
 Starts moto (with testbed/motoext.py), the Slack fake and `cargo lambda watch
 --only-lambda-apis`; seeds moto (Identity Center users and permission sets, DynamoDB table,
@@ -47,6 +48,11 @@ SECRET_NAME = "break-glass/slack"
 USERS = [  # (Slack user id, SSO user name = e-mail, display name, Slack handle)
     ("U0ALICE0001", "alice@example.com", "Alice Example", "alice"),
     ("U0BOB00001", "bob@example.com", "Bob Example", "bob"),
+    # More on-call engineers, so that concurrent tests each have a lease of their own.
+    ("U0ERIN0001", "erin@example.com", "Erin Example", "erin"),
+    ("U0FRANK001", "frank@example.com", "Frank Example", "frank"),
+    ("U0GRACE001", "grace@example.com", "Grace Example", "grace"),
+    ("U0HEIDI001", "heidi@example.com", "Heidi Example", "heidi"),
 ]
 # Identity Center users the policy does not map: found through their Slack e-mail.
 EMAIL_USERS = [
@@ -305,6 +311,14 @@ def seed_slack(slack_url: str) -> None:
     http_json("POST", f"{slack_url}/_testbed/users", users)
 
 
+def seconds_of(duration: str) -> int:
+    """`1h30m` → 5400 (the policy's duration syntax)."""
+    total = 0
+    for number, unit in re.findall(r"(\d+)([hms])", duration):
+        total += int(number) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return total
+
+
 def policy_toml(permission_set_arn: str, duration: str) -> str:
     users = "\n".join(f'{uid} = "{email}"' for uid, email, _, _ in USERS)
     covered = [uid for uid, _, _, _ in USERS] + [EMAIL_USERS[0][0]] + list(REFUSED_SLACK_USERS)
@@ -324,7 +338,7 @@ slack_users = [{slack_users}]
 accounts = ["{ACCOUNT_ID}"]
 permission_sets = ["{permission_set_arn}"]
 default_duration = "{duration}"
-max_duration = "4h"
+max_duration = "{"24h" if seconds_of(duration) > 4 * 3600 else "4h"}"
 notify_channel = "{NOTIFY_CHANNEL}"
 [[rule]]
 name = "sre-readonly"
@@ -361,7 +375,7 @@ class Stack:
         instances: int = 2,
         cloudtrail_delay_seconds: int = 900,
         duration: str = "1h",
-        lease_poll_seconds: int = 60,
+        hold_recheck_seconds: int | None = None,
         no_binary: bool = False,
         asl: str | Path | None = None,
         startup_timeout: float = 60.0,
@@ -375,7 +389,7 @@ class Stack:
         self.instances = 0 if no_binary else instances
         self.cloudtrail_delay_seconds = cloudtrail_delay_seconds
         self.duration = duration
-        self.lease_poll_seconds = lease_poll_seconds
+        self.hold_recheck_seconds = hold_recheck_seconds
         self.session_duration = session_duration
         self.asl = Path(asl or REPO / "sfn" / "break-glass.asl.json").resolve()
         self.startup_timeout = startup_timeout
@@ -485,6 +499,8 @@ class Stack:
             "SLACK_SECRET_ARN": ids["SLACK_SECRET_ARN"],
             "SECOND_SLACK_USER_ID": USERS[1][0],
             "SECOND_SSO_USER_NAME": USERS[1][1],
+            # More allowed users, one lease each for concurrent tests: slack=sso pairs.
+            "SPARE_USERS": ",".join(f"{uid}={email}" for uid, email, _, _ in USERS[2:]),
             "EMAIL_SLACK_USER_ID": EMAIL_USERS[0][0],
             "EMAIL_SSO_USER_NAME": EMAIL_USERS[0][1],
             "GROUP_SLACK_USER_ID": EMAIL_USERS[1][0],
@@ -527,10 +543,11 @@ class Stack:
             REPORT_SENDER=SENDER,
             REPORT_RECIPIENTS=RECIPIENTS,
             CLOUDTRAIL_DELAY_SECONDS=str(self.cloudtrail_delay_seconds),
-            LEASE_POLL_SECONDS=str(self.lease_poll_seconds),
             CLOUDTRAIL_REGIONS=REGION,
             RUST_LOG="info",
         )
+        if self.hold_recheck_seconds is not None:
+            env["HOLD_RECHECK_SECONDS"] = str(self.hold_recheck_seconds)
         env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER", "END_SESSIONS_MARGIN_SECONDS", "RECONCILE_GRACE_SECONDS")})
         return env
 
@@ -584,7 +601,11 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=2, help="copies of the binary (default 2)")
     parser.add_argument("--cloudtrail-delay-seconds", type=int, default=900)
     parser.add_argument("--duration", default="1h", help="policy default_duration (default 1h)")
-    parser.add_argument("--lease-poll-seconds", type=int, default=60, help="End access now acts within this (default 60)")
+    parser.add_argument(
+        "--hold-recheck-seconds",
+        type=int,
+        help="the longest a hold waits before it looks at its lease again (default: the binary's, 3600)",
+    )
     parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     parser.add_argument(
@@ -603,7 +624,7 @@ def main() -> int:
         instances=args.instances,
         cloudtrail_delay_seconds=args.cloudtrail_delay_seconds,
         duration=args.duration,
-        lease_poll_seconds=args.lease_poll_seconds,
+        hold_recheck_seconds=args.hold_recheck_seconds,
         no_binary=args.no_binary,
         asl=args.asl,
         session_duration=args.session_duration,

@@ -288,6 +288,81 @@ class LambdaForwardingTest(Base):
         self.assertTrue(output["sso"]["Instances"][0]["InstanceArn"].startswith("arn:aws:sso:::instance/"))
 
 
+    def _token_machine(self, name: str, timeout: dict[str, Any]) -> str:
+        worker = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:break-glass"
+        definition = {
+            "StartAt": "Hold",
+            "States": {
+                "Hold": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                         "Parameters": {"FunctionName": worker,
+                                        "Payload": {"type": "hold", "task_token.$": "$$.Task.Token"}},
+                         **timeout, "ResultPath": "$.hold",
+                         "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": "TimedOut"}],
+                         "Next": "Done"},
+                "TimedOut": {"Type": "Pass", "End": True},
+                "Done": {"Type": "Pass", "End": True},
+            },
+        }
+        return client("stepfunctions").create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/t"
+        )["stateMachineArn"]
+
+    def _wait_for(self, what: str, check: Any, seconds: float = 10) -> Any:
+        deadline = time.monotonic() + seconds
+        while not (result := check()):
+            self.assertLess(time.monotonic(), deadline, f"timed out waiting for {what}")
+            time.sleep(0.05)
+        return result
+
+    def _token_of_hold(self) -> str:
+        return self._wait_for("the hold task", lambda: next(
+            (e["task_token"] for _, e in FakeFunction.received if isinstance(e, dict) and e.get("task_token")), None))
+
+    def _status(self, execution: str) -> dict[str, Any]:
+        return client("stepfunctions").describe_execution(executionArn=execution)
+
+    def test_a_callback_completes_a_token_wait(self) -> None:
+        sfn = client("stepfunctions")
+        machine = self._token_machine("cb", {"TimeoutSeconds": 60})
+        execution = sfn.start_execution(stateMachineArn=machine, name="cb-1", input="{}")["executionArn"]
+        sfn.send_task_success(taskToken=self._token_of_hold(), output=json.dumps({"release": True}))
+        done = self._wait_for("the execution", lambda: (d := self._status(execution))["status"] != "RUNNING" and d)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(json.loads(done["output"])["hold"], {"release": True})
+
+    def test_the_timeout_path_is_states_timeout(self) -> None:
+        sfn = client("stepfunctions")
+        machine = self._token_machine("to", {"TimeoutSecondsPath": "$.wait"})
+        execution = sfn.start_execution(stateMachineArn=machine, name="to-1", input=json.dumps({"wait": 1}))["executionArn"]
+        done = self._wait_for("the timeout", lambda: (d := self._status(execution))["status"] != "RUNNING" and d)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(json.loads(done["output"])["timeout"]["Error"], "States.Timeout")
+
+    def test_stop_execution_ends_a_token_wait_at_once(self) -> None:
+        # moto 5.2.5 alone leaves the execution RUNNING until the 120 s wait times out.
+        sfn = client("stepfunctions")
+        machine = self._token_machine("stop", {"TimeoutSeconds": 120})
+        execution = sfn.start_execution(stateMachineArn=machine, name="stop-1", input="{}")["executionArn"]
+        token = self._token_of_hold()
+        sfn.stop_execution(executionArn=execution, error="Stopped", cause="test")
+        done = self._wait_for("the stop", lambda: (d := self._status(execution))["status"] != "RUNNING" and d)
+        self.assertEqual(done["status"], "ABORTED", done)
+        with self.assertRaises(ClientError, msg="a stopped execution's token is no longer valid"):
+            sfn.send_task_success(taskToken=token, output="{}")
+
+
+class CallsTest(Base):
+    def test_calls_are_logged_with_their_time(self) -> None:
+        before = time.time()
+        client("sso-admin").list_instances()
+        status, calls = call("GET", f"{SERVER.url}/_testbed/calls?operation=ListInstances")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(calls), 1, calls)
+        self.assertGreaterEqual(calls[0]["at"], before)
+        self.assertEqual(call("DELETE", f"{SERVER.url}/_testbed/calls")[0], 200)
+        self.assertEqual(call("GET", f"{SERVER.url}/_testbed/calls")[1], [])
+
+
 class SsoAdminTest(Base):
     def test_permission_set_arn_has_the_aws_shape(self) -> None:
         sso = client("sso-admin")

@@ -326,6 +326,8 @@ async fn the_requester_and_the_channel_hear_every_step() {
         [
             "requested",
             "granting",
+            "lease_joined",
+            "creating",
             "assignment_requested",
             "granted",
             "announced",

@@ -11,12 +11,20 @@ fn s() -> &'static Stack {
     stack_with("60s")
 }
 
+/// A new click (its own `action_ts`) on a lease button.
 async fn press(user: &str, action: &str, request_id: &str) -> String {
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    press_click(user, action, request_id, &format!("1.{n}")).await
+}
+
+/// A click on a lease button as Slack delivers it (`action_ts` identifies the click).
+async fn press_click(user: &str, action: &str, request_id: &str, action_ts: &str) -> String {
     let payload = json!({
         "type": "block_actions", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user},
         "api_app_id": s().get("SLACK_API_APP_ID"),
         "response_url": format!("{}/response/lease", s().get("SLACK_FAKE_URL")),
-        "actions": [{"action_id": action, "block_id": "lease", "value": request_id, "type": "button", "action_ts": "1.2"}]
+        "actions": [{"action_id": action, "block_id": "lease", "value": request_id, "type": "button", "action_ts": action_ts}]
     });
     let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
     let (status, reply) = post_signed(body.as_bytes()).await;
@@ -53,13 +61,11 @@ async fn end_access_now_from_the_requester_revokes_and_a_stranger_changes_nothin
     let id = click_and_wait_granted(s().get("EMAIL_SLACK_USER_ID"), "1700000201.000100", ps).await;
     assert_eq!(assignment_count(&carol, ps).await, 1);
 
-    // The grant's message to the channel records its thread; wait for it, then compare.
-    eventually("the thread", 30, || async {
-        request_item(&id)
-            .await
-            .unwrap()
-            .contains_key("thread_ts")
-            .then_some(())
+    // The grant's message to the channel records its thread, and the Hold its callback
+    // token; wait for both, then compare.
+    eventually("the thread and the hold", 30, || async {
+        let rec = request_item(&id).await.unwrap();
+        (rec.contains_key("thread_ts") && rec.contains_key("hold_token")).then_some(())
     })
     .await;
     let before = request_item(&id).await.unwrap();

@@ -43,7 +43,7 @@ async fn one_click_starts_one_execution_however_often_it_arrives() {
     let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
     assert_eq!(
         input,
-        json!({"request_id": id, "cloudtrail_delay_seconds": 1, "lease_poll_seconds": 1})
+        json!({"request_id": id, "cloudtrail_delay_seconds": 1})
     );
 }
 
@@ -284,6 +284,8 @@ async fn the_whole_cycle() {
         [
             "requested",
             "granting",
+            "lease_joined",
+            "creating",
             "assignment_requested",
             "granted",
             "announced",

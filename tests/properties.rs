@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use break_glass::domain::{AccountId, Duration, PermissionSetArn};
 use break_glass::policy::{Decision, Policy, Subject, Target};
-use break_glass::roles::webhook::{Settings, extended_until, screen};
+use break_glass::roles::hold::LeaseState;
+use break_glass::roles::webhook::{LeaseChange, Settings, extended_until, lease_change, screen};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
@@ -112,19 +113,50 @@ proptest! {
         }
     }
 
-    /// The Hold loop's look at the lease: wait between 1 s and the poll interval, release
+    /// The Hold's look at the lease: wait between 1 s and the re-check interval, release
     /// exactly when the end has come.
     #[test]
-    fn lease_state_waits_at_most_the_poll(left in -10_000i64..100_000, poll in 1u64..3_600) {
+    fn lease_state_waits_at_most_the_recheck(left in -10_000i64..100_000, cap in 1u64..86_400) {
         let mut rec = sample_record();
         let now = rec.expires_at.unwrap() - time::Duration::seconds(left);
-        let v = break_glass::roles::worker::lease_state(&rec, now, poll);
-        let release = v["release"].as_bool().unwrap();
-        prop_assert_eq!(release, left <= 0);
-        let wait = v["wait_seconds"].as_u64().unwrap();
-        if release { prop_assert_eq!(wait, 0); } else { prop_assert!((1..=poll).contains(&wait)); }
+        let v = LeaseState::of(&rec, now, cap);
+        prop_assert_eq!(v.release, left <= 0);
+        if v.release { prop_assert_eq!(v.wait_seconds, 0); } else { prop_assert!((1..=cap).contains(&v.wait_seconds)); }
         rec.status = break_glass::aws::store::Status::Revoked;
-        prop_assert!(break_glass::roles::worker::lease_state(&rec, now, poll)["release"].as_bool().unwrap());
+        prop_assert!(LeaseState::of(&rec, now, cap).release);
+    }
+
+    /// End is final: whatever the order of End and Extend presses (by anyone), once End was
+    /// applied no Extend moves the end again and the lease stays released.
+    #[test]
+    fn end_is_final(mut presses in prop::collection::vec((any::<bool>(), 0i64..7_200), 1..24)) {
+        presses.sort_by_key(|(_, at)| *at);
+        let mut rec = sample_record();
+        let granted = rec.granted_at.unwrap();
+        let mut ended = false;
+        for (extend, at) in presses {
+            let now = granted + time::Duration::seconds(at);
+            let before = rec.expires_at;
+            match lease_change(&rec, "U", extend, now) {
+                LeaseChange::End => {
+                    prop_assert!(!ended && !extend);
+                    rec.ended_by = Some("U".into());
+                    rec.ended_at = Some(now);
+                    rec.expires_at = Some(now);
+                    ended = true;
+                }
+                LeaseChange::Extend(until) => {
+                    prop_assert!(!ended, "Extend after End");
+                    prop_assert!(until > now && Some(until) > before);
+                    rec.expires_at = Some(until);
+                }
+                LeaseChange::EndedAlready => prop_assert!(ended && !extend),
+                LeaseChange::Refused(_) | LeaseChange::Repeated => prop_assert_eq!(rec.expires_at, before),
+            }
+            if ended {
+                prop_assert!(LeaseState::of(&rec, now, 3_600).release);
+            }
+        }
     }
 
     /// Hostile bodies and headers never panic the first stage, and without a valid signature
@@ -136,7 +168,6 @@ proptest! {
             team_id: None,
             api_app_id: None,
             cloudtrail_delay: Duration::from_secs(900),
-            lease_poll: Duration::from_secs(60),
         };
         let mut h = http::HeaderMap::new();
         if let Ok(v) = ts.parse() { h.insert("x-slack-request-timestamp", v); }
@@ -174,6 +205,9 @@ fn sample_record() -> break_glass::aws::store::RequestRecord {
         preexisting: false,
         shared: false,
         ended_by: None,
+        ended_at: None,
+        hold_token: None,
+        clicks: Vec::new(),
         creation_request_id: None,
         granted_at: Some(t),
         expires_at: Some(t + time::Duration::hours(1)),

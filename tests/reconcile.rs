@@ -375,6 +375,9 @@ fn revoked_request(
         preexisting: false,
         shared: false,
         ended_by: None,
+        ended_at: None,
+        hold_token: None,
+        clicks: Vec::new(),
         creation_request_id: None,
         granted_at: Some(now),
         expires_at: Some(now),
@@ -412,7 +415,7 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
             actor: "test",
             detail: "a granted request whose rule ends live sessions".into(),
         };
-        store.create(&rec, audit).await.unwrap();
+        store.create(&rec, audit, None).await.unwrap();
         let lease = break_glass::aws::store::Lease {
             key: break_glass::aws::store::Lease::key(
                 rec.principal_id.as_deref().unwrap(),
@@ -424,6 +427,7 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
             releasing: false,
             released_at: None,
             end_sessions_for: None,
+            provisioned: true,
             version: 1,
         };
         assert!(store.put_lease(&lease, None).await.unwrap());

@@ -15,7 +15,6 @@ fuzz_target!(|data: &[u8]| {
         team_id: Some("T0TESTTEAM".into()),
         api_app_id: None,
         cloudtrail_delay: break_glass::domain::Duration::from_secs(900),
-        lease_poll: break_glass::domain::Duration::from_secs(60),
     };
     let now = 1_800_000_000i64;
     let ts = now.to_string();

@@ -1,4 +1,5 @@
-//! Step Functions: starting one execution per request, named by the request id.
+//! Step Functions: starting one execution per request, named by the request id, and
+//! completing the Hold state's callback when a lease ends early.
 
 use crate::domain::RequestId;
 use crate::error::{Error, code_of, from_sdk};
@@ -46,6 +47,31 @@ impl Executions {
             Ok(out) => Ok(Started::Running(out.execution_arn)),
             Err(e) if code_of(&e) == Some("ExecutionAlreadyExists") => Ok(Started::AlreadyFinished),
             Err(e) => Err(from_sdk("Step Functions StartExecution", e)),
+        }
+    }
+
+    /// Completes a waiting task (the Hold state) with `output`. `Ok(false)` when the token is
+    /// no longer waiting (timed out, already completed, or its execution ended): whoever
+    /// waits next reads the request and sees the same end.
+    pub async fn complete(&self, token: &str, output: &serde_json::Value) -> Result<bool, Error> {
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    code_of(&e),
+                    Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(from_sdk("Step Functions SendTaskSuccess", e)),
         }
     }
 

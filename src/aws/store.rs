@@ -2,6 +2,12 @@
 //!
 //! - `pk = <request id>`, `sk = "request"`: the request's current state, with a `version`.
 //! - `pk = <request id>`, `sk = "audit#<version, zero-padded>"`: one item per state change.
+//! - `pk = lease#<principal>#<account>#<permission set>`: the live requests sharing one
+//!   assignment ([`Lease`]).
+//! - `pk = created#<principal>#<account>#<permission set>`: break glass may have created that
+//!   assignment ([`Intent`]).
+//! - `pk = button#<key>`: the request a person's Break Glass button last started ([`Button`]).
+//! - `pk = sessions#<permission set>`: the deny statements on old sessions ([`Denies`]).
 //!
 //! Every state change is one transaction: a conditional update of the request (expected
 //! status and version) plus the audit item. A stale timer or a duplicated task therefore
@@ -88,8 +94,17 @@ pub struct RequestRecord {
     pub preexisting: bool,
     /// Joined another live lease's assignment instead of creating one.
     pub shared: bool,
-    /// Who pressed **End access now**, if anyone.
+    /// Who pressed **End access now**, if anyone. Once set, the access is over for good:
+    /// no Extend can bring it back.
     pub ended_by: Option<String>,
+    /// When **End access now** was pressed.
+    pub ended_at: Option<OffsetDateTime>,
+    /// The Hold state's callback token while it waits for the lease to end; End access now
+    /// completes it (`SendTaskSuccess`).
+    pub hold_token: Option<String>,
+    /// The lease button clicks already applied (`<user>:<action_ts>`, the latest few), so
+    /// that a click delivered twice acts once.
+    pub clicks: Vec<String>,
     pub creation_request_id: Option<String>,
     pub granted_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
@@ -110,6 +125,13 @@ pub struct Audit<'a> {
     pub detail: String,
 }
 
+/// A transaction that did not go through.
+enum TxError {
+    /// Conditions lost, item by item (true: that item's condition failed).
+    Lost(Vec<bool>),
+    Failed(Error),
+}
+
 /// Fields a transition sets besides status and version.
 pub type Changes = Vec<(&'static str, AttributeValue)>;
 
@@ -122,6 +144,9 @@ pub fn ts(t: OffsetDateTime) -> AttributeValue {
 pub fn flag(b: bool) -> AttributeValue {
     AttributeValue::Bool(b)
 }
+pub fn clicks(ids: &[String]) -> AttributeValue {
+    AttributeValue::L(ids.iter().map(s).collect())
+}
 
 /// The outcome of recording a new request.
 #[derive(Debug)]
@@ -129,6 +154,50 @@ pub enum Created {
     New(RequestRecord),
     /// The same request was recorded before (a repeated delivery of the same click).
     Existing(RequestRecord),
+    /// The button already points at another request (a concurrent click on it won).
+    ButtonTaken(RequestId),
+}
+
+/// A Break Glass button as one person sees it: which of their requests it last started.
+/// Clicking it again while that request is live changes nothing; after it ended, a click
+/// starts a new request and moves the pointer (`pk = button#<key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub key: String,
+    /// The request the button last started.
+    pub request_id: Option<RequestId>,
+}
+
+/// Break glass is about to create (or may have created) the assignment of `key`
+/// (`<principal>#<account>#<permission set>`): recorded before `CreateAccountAssignment` is
+/// called and kept after the lease ends, so that an assignment a late grant creates is
+/// never taken for standing access. The reconciler deletes it once no grant can be in
+/// flight any more and no assignment is left (`pk = created#<key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub key: String,
+    pub request_id: String,
+    pub at: OffsetDateTime,
+}
+
+impl Intent {
+    pub fn key(principal: &str, account: &AccountId, ps: &PermissionSetArn) -> String {
+        format!("{principal}#{account}#{ps}")
+    }
+
+    /// (principal, account, permission set) of an intent key; `None` if it is not one.
+    pub fn parse_key(key: &str) -> Option<(String, AccountId, PermissionSetArn)> {
+        Lease::parse_key(&format!("lease#{key}"))
+    }
+}
+
+/// Which condition of a transaction failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Lost {
+    /// The request moved on (status or version).
+    Request,
+    /// One of the writes that rode along (its index among them).
+    Also(usize),
 }
 
 #[derive(Clone)]
@@ -138,6 +207,10 @@ pub struct Store {
 }
 
 const REQUEST_SK: &str = "request";
+const BUTTON_SK: &str = "button";
+const INTENT_SK: &str = "intent";
+/// How many applied lease clicks a request remembers.
+const CLICKS_KEPT: usize = 20;
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -148,29 +221,47 @@ impl Store {
     }
 
     /// Records a new request unless one with the same id exists; returns whichever is stored.
-    pub async fn create(&self, rec: &RequestRecord, audit: Audit<'_>) -> Result<Created, Error> {
+    /// With `button`, the button's pointer moves to the new request in the same transaction,
+    /// but only if it still points where the caller saw it (`Created::ButtonTaken` if not).
+    pub async fn create(
+        &self,
+        rec: &RequestRecord,
+        audit: Audit<'_>,
+        button: Option<&Button>,
+    ) -> Result<Created, Error> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(rec)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(self.audit_item(&rec.id, rec.version, rec.requested_at, &audit)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Created::New(rec.clone())),
-            Err(e) if condition_failed(&e) => match self.get(&rec.id).await? {
-                Some(existing) => Ok(Created::Existing(existing)),
-                None => Err(Error::Transient(
-                    "request vanished after a conflicting write".into(),
-                )),
-            },
-            Err(e) => Err(from_sdk("DynamoDB TransactWriteItems", e)),
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.audit_item(&rec.id, rec.version, rec.requested_at, &audit)?,
+        ];
+        if let Some(b) = button {
+            items.push(self.button_put(&b.key, &rec.id, b.request_id.as_ref())?);
+        }
+        match self.transact(items, "DynamoDB TransactWriteItems").await {
+            Ok(()) => Ok(Created::New(rec.clone())),
+            Err(TxError::Lost(reasons)) if reasons.first() == Some(&true) => {
+                match self.get(&rec.id).await? {
+                    Some(existing) => Ok(Created::Existing(existing)),
+                    None => Err(Error::Transient(
+                        "request vanished after a conflicting write".into(),
+                    )),
+                }
+            }
+            Err(TxError::Lost(_)) => {
+                let key = button.map(|b| b.key.as_str()).unwrap_or_default();
+                match self.button(key).await?.request_id {
+                    Some(other) => Ok(Created::ButtonTaken(other)),
+                    None => Err(Error::Transient(
+                        "the button changed under us; try again".into(),
+                    )),
+                }
+            }
+            Err(TxError::Failed(e)) => Err(e),
         }
     }
 
@@ -197,6 +288,118 @@ impl Store {
         changes: Changes,
         audit: Audit<'_>,
     ) -> Result<RequestRecord, Error> {
+        match self
+            .advance_with(rec, to, changes, Some(audit), vec![])
+            .await?
+        {
+            Ok(r) => Ok(r),
+            Err(lost) => Err(self.conflict(rec, lost)),
+        }
+    }
+
+    fn conflict(&self, rec: &RequestRecord, lost: Lost) -> Error {
+        Error::StateConflict(match lost {
+            Lost::Request => format!(
+                "request {} is no longer {} at version {}",
+                rec.id,
+                rec.status.as_str(),
+                rec.version
+            ),
+            Lost::Also(i) => format!("request {}: write {i} lost its condition", rec.id),
+        })
+    }
+
+    /// Joins (or creates) a lease in the same transaction as the request's change: the lease
+    /// is written only while the request is still what the caller read, so a request that
+    /// was revoked meanwhile can never hold a lease. `Ok(None)` when the lease changed first
+    /// (read it again); `StateConflict` when the request did.
+    pub async fn join_lease(
+        &self,
+        rec: &RequestRecord,
+        lease: &Lease,
+        expected: Option<u64>,
+        changes: Changes,
+        audit: Audit<'_>,
+    ) -> Result<Option<RequestRecord>, Error> {
+        let lease_put = TransactWriteItem::builder()
+            .put(self.lease_put(lease, expected)?)
+            .build();
+        match self
+            .advance_with(rec, rec.status, changes, Some(audit), vec![lease_put])
+            .await?
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(Lost::Also(_)) => Ok(None),
+            Err(lost) => Err(self.conflict(rec, lost)),
+        }
+    }
+
+    /// The fence right before `CreateAccountAssignment`: the request must still be what the
+    /// caller read (a grant whose request moved on creates nothing), and the creation intent
+    /// is recorded in the same transaction.
+    pub async fn intend_creation(
+        &self,
+        rec: &RequestRecord,
+        intent: &Intent,
+        audit: Audit<'_>,
+    ) -> Result<RequestRecord, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("created#{}", intent.key)))
+            .item("sk", s(INTENT_SK))
+            .item("request_id", s(&intent.request_id))
+            .item("at", ts(intent.at))
+            .build()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let also = vec![TransactWriteItem::builder().put(put).build()];
+        match self
+            .advance_with(rec, rec.status, vec![], Some(audit), also)
+            .await?
+        {
+            Ok(r) => Ok(r),
+            Err(lost) => Err(self.conflict(rec, lost)),
+        }
+    }
+
+    /// Stores the Hold state's callback token (fenced like every change; not an event of the
+    /// audit trail).
+    pub async fn arm_hold(&self, rec: &RequestRecord, token: &str) -> Result<RequestRecord, Error> {
+        match self
+            .advance_with(
+                rec,
+                rec.status,
+                vec![("hold_token", s(token))],
+                None,
+                vec![],
+            )
+            .await?
+        {
+            Ok(r) => Ok(r),
+            Err(lost) => Err(self.conflict(rec, lost)),
+        }
+    }
+
+    /// Records a lease button click with its change, so that the same click delivered again
+    /// finds it applied.
+    pub fn with_click(rec: &RequestRecord, click: &str, mut changes: Changes) -> Changes {
+        let mut applied = rec.clicks.clone();
+        applied.push(click.to_owned());
+        let drop = applied.len().saturating_sub(CLICKS_KEPT);
+        applied.drain(..drop);
+        changes.push(("clicks", clicks(&applied)));
+        changes
+    }
+
+    /// The conditional update of a request (and its audit item, and any writes that ride
+    /// along), as one transaction. The inner `Err` says which condition lost.
+    async fn advance_with(
+        &self,
+        rec: &RequestRecord,
+        to: Status,
+        changes: Changes,
+        audit: Option<Audit<'_>>,
+        also: Vec<TransactWriteItem>,
+    ) -> Result<Result<RequestRecord, Lost>, Error> {
         let now = OffsetDateTime::now_utc();
         let next = rec.version + 1;
         let mut set = vec!["#status = :to".to_owned(), "#version = :next".to_owned()];
@@ -225,25 +428,161 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        let first_also = match &audit {
+            Some(a) => {
+                items.push(self.audit_item(&rec.id, next, now, a)?);
+                2
+            }
+            None => 1,
+        };
+        items.extend(also);
+        match self.transact(items, "DynamoDB TransactWriteItems").await {
+            Ok(()) => Ok(Ok(self
+                .get(&rec.id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("request {}", rec.id)))?)),
+            Err(TxError::Lost(reasons)) => {
+                if reasons.first() == Some(&true) {
+                    Ok(Err(Lost::Request))
+                } else {
+                    let i = reasons.iter().skip(first_also).position(|r| *r);
+                    Ok(Err(i.map_or(Lost::Request, Lost::Also)))
+                }
+            }
+            Err(TxError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Runs a transaction. A lost condition comes back as which items lost theirs.
+    async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> Result<(), TxError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.audit_item(&rec.id, next, now, &audit)?)
+            .set_transact_items(Some(items))
             .send()
             .await;
         match result {
-            Ok(_) => self
-                .get(&rec.id)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("request {}", rec.id))),
-            Err(e) if condition_failed(&e) => Err(Error::StateConflict(format!(
-                "request {} is no longer {} at version {}",
-                rec.id,
-                rec.status.as_str(),
-                rec.version
-            ))),
-            Err(e) => Err(from_sdk("DynamoDB TransactWriteItems", e)),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    e.as_service_error()
+                {
+                    let reasons: Vec<bool> = c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect();
+                    if reasons.iter().any(|r| *r) {
+                        return Err(TxError::Lost(reasons));
+                    }
+                }
+                Err(TxError::Failed(from_sdk(what, e)))
+            }
+        }
+    }
+
+    /// The button's pointer.
+    pub async fn button(&self, key: &str) -> Result<Button, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("button#{key}")))
+            .key("sk", s(BUTTON_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
+        let request_id = out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("request_id"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|id| RequestId::parse(id).ok());
+        Ok(Button {
+            key: key.to_owned(),
+            request_id,
+        })
+    }
+
+    fn button_put(
+        &self,
+        key: &str,
+        to: &RequestId,
+        seen: Option<&RequestId>,
+    ) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("button#{key}")))
+            .item("sk", s(BUTTON_SK))
+            .item("request_id", s(to.as_str()));
+        let put = match seen {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(prev) => put
+                .condition_expression("request_id = :prev")
+                .expression_attribute_values(":prev", s(prev.as_str())),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(
+                put.build()
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
+            )
+            .build())
+    }
+
+    /// The creation intent of a key, if one is recorded.
+    pub async fn intent(&self, key: &str) -> Result<Option<Intent>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("created#{key}")))
+            .key("sk", s(INTENT_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let bad = || Error::InvalidInput(format!("the creation intent of {key} is malformed"));
+        Ok(Some(Intent {
+            key: key.to_owned(),
+            request_id: item
+                .get("request_id")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .ok_or_else(bad)?,
+            at: item
+                .get("at")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|t| from_rfc3339(t))
+                .ok_or_else(bad)?,
+        }))
+    }
+
+    /// Deletes a creation intent, only if it is still the one read (no grant recorded a new
+    /// one since).
+    pub async fn delete_intent(&self, intent: &Intent) -> Result<bool, Error> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("created#{}", intent.key)))
+            .key("sk", s(INTENT_SK))
+            .condition_expression("#at = :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", ts(intent.at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(false)
+            }
+            Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
         }
     }
 
@@ -378,6 +717,9 @@ pub struct Lease {
     /// The last holder's rule ends live sessions: whoever finishes the release denies them
     /// (the request id names the deny).
     pub end_sessions_for: Option<String>,
+    /// The assignment is in place (created and provisioned, or standing): a request that
+    /// joins the lease is granted only once this is true.
+    pub provisioned: bool,
     pub version: u64,
 }
 
@@ -441,6 +783,11 @@ impl Store {
                 .get("end_sessions_for")
                 .and_then(|v| v.as_s().ok())
                 .cloned(),
+            provisioned: item
+                .get("provisioned")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
             version: item
                 .get("version")
                 .and_then(|v| v.as_n().ok())
@@ -452,38 +799,55 @@ impl Store {
     /// Writes a lease: a new one (`expected` = None) only if none exists, otherwise only if it
     /// is still at `expected`. `Ok(false)` when someone else changed it first.
     pub async fn put_lease(&self, lease: &Lease, expected: Option<u64>) -> Result<bool, Error> {
-        let mut put = self
+        let put = self.lease_put(lease, expected)?;
+        let result = self
             .client
             .put_item()
-            .table_name(&self.table)
-            .item("pk", s(&lease.key))
-            .item("sk", s(LEASE_SK))
-            .item(
-                "holders",
-                AttributeValue::L(lease.holders.iter().map(s).collect()),
-            )
-            .item("standing", flag(lease.standing))
-            .item("releasing", flag(lease.releasing))
-            .item("version", AttributeValue::N(lease.version.to_string()));
-        if let Some(at) = lease.released_at {
-            put = put.item("released_at", ts(at));
-        }
-        if let Some(id) = &lease.end_sessions_for {
-            put = put.item("end_sessions_for", s(id));
-        }
-        put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => put
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
-        };
-        match put.send().await {
+            .table_name(put.table_name())
+            .set_item(Some(put.item().clone()))
+            .set_condition_expression(put.condition_expression().map(str::to_owned))
+            .set_expression_attribute_values(put.expression_attribute_values().cloned())
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
             Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
                 Ok(false)
             }
             Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
         }
+    }
+
+    fn lease_put(&self, lease: &Lease, expected: Option<u64>) -> Result<Put, Error> {
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(&lease.key)),
+            ("sk".to_owned(), s(LEASE_SK)),
+            (
+                "holders".to_owned(),
+                AttributeValue::L(lease.holders.iter().map(s).collect()),
+            ),
+            ("standing".to_owned(), flag(lease.standing)),
+            ("releasing".to_owned(), flag(lease.releasing)),
+            ("provisioned".to_owned(), flag(lease.provisioned)),
+            (
+                "version".to_owned(),
+                AttributeValue::N(lease.version.to_string()),
+            ),
+        ]);
+        if let Some(at) = lease.released_at {
+            item.insert("released_at".to_owned(), ts(at));
+        }
+        if let Some(id) = &lease.end_sessions_for {
+            item.insert("end_sessions_for".to_owned(), s(id));
+        }
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        put.build().map_err(|e| Error::InvalidInput(e.to_string()))
     }
 
     /// Deletes a lease only if it is still at `version`.
@@ -525,6 +889,8 @@ pub struct Keys {
     pub leases: Vec<String>,
     /// Permission sets with a `sessions#…` item.
     pub sessions: Vec<String>,
+    /// Keys (`<principal>#<account>#<permission set>`) with a creation intent.
+    pub intents: Vec<String>,
 }
 
 impl Store {
@@ -604,9 +970,12 @@ impl Store {
                 .scan()
                 .table_name(&self.table)
                 .projection_expression("pk, sk")
-                .filter_expression("begins_with(pk, :lease) OR begins_with(pk, :sessions)")
+                .filter_expression(
+                    "begins_with(pk, :lease) OR begins_with(pk, :sessions) OR begins_with(pk, :created)",
+                )
                 .expression_attribute_values(":lease", s("lease#"))
                 .expression_attribute_values(":sessions", s("sessions#"))
+                .expression_attribute_values(":created", s("created#"))
                 .set_exclusive_start_key(start)
                 .consistent_read(true)
                 .send()
@@ -615,6 +984,9 @@ impl Store {
             for item in out.items() {
                 match item.get("pk").and_then(|v| v.as_s().ok()) {
                     Some(pk) if pk.starts_with("lease#") => keys.leases.push(pk.clone()),
+                    Some(pk) if pk.starts_with("created#") => {
+                        keys.intents.push(pk["created#".len()..].to_owned())
+                    }
                     Some(pk) => {
                         if let Some(ps) = pk.strip_prefix("sessions#") {
                             keys.sessions.push(ps.to_owned());
@@ -627,25 +999,10 @@ impl Store {
             if start.is_none() {
                 keys.leases.sort();
                 keys.sessions.sort();
+                keys.intents.sort();
                 return Ok(keys);
             }
         }
-    }
-}
-
-fn condition_failed<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
     }
 }
 
@@ -680,6 +1037,9 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("shared".to_owned(), flag(r.shared)),
         ("end_sessions".to_owned(), flag(r.end_sessions)),
     ]);
+    if !r.clicks.is_empty() {
+        m.insert("clicks".to_owned(), clicks(&r.clicks));
+    }
     let opt_s = [
         ("ended_by", &r.ended_by),
         ("reason", &r.reason),
@@ -690,6 +1050,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("response_url", &r.response_url),
         ("principal_id", &r.principal_id),
         ("creation_request_id", &r.creation_request_id),
+        ("hold_token", &r.hold_token),
     ];
     for (k, v) in opt_s {
         if let Some(v) = v {
@@ -703,6 +1064,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("reported_at", r.reported_at),
         ("sessions_denied_until", r.sessions_denied_until),
         ("sessions_lifted_at", r.sessions_lifted_at),
+        ("ended_at", r.ended_at),
     ];
     for (k, v) in opt_t {
         if let Some(v) = v {
@@ -758,6 +1120,13 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         creation_request_id: opt_s("creation_request_id"),
         shared: opt_b("shared"),
         ended_by: opt_s("ended_by"),
+        ended_at: opt_t("ended_at")?,
+        hold_token: opt_s("hold_token"),
+        clicks: item
+            .get("clicks")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
         granted_at: opt_t("granted_at")?,
         expires_at: opt_t("expires_at")?,
         revoked_at: opt_t("revoked_at")?,
@@ -799,6 +1168,9 @@ pub(crate) mod tests {
             preexisting: false,
             shared: false,
             ended_by: None,
+            ended_at: None,
+            hold_token: None,
+            clicks: Vec::new(),
             creation_request_id: None,
             granted_at: None,
             expires_at: from_rfc3339("2026-11-24T09:00:00Z"),

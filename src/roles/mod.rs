@@ -8,6 +8,8 @@
 //! unset on first use, so a webhook never pays for the worker.
 
 mod end_sessions;
+mod grant;
+pub mod hold;
 mod reconcile;
 pub mod webhook;
 pub mod worker;
@@ -130,7 +132,6 @@ impl App {
                         team_id: self.cfg.slack_team_id.clone(),
                         api_app_id: self.cfg.slack_api_app_id.clone(),
                         cloudtrail_delay: self.cfg.cloudtrail_delay,
-                        lease_poll: self.cfg.lease_poll,
                     },
                     policy: self.policy.clone(),
                     store: Store::new(
@@ -168,6 +169,7 @@ impl App {
                         self.cfg.state_machine_arn.clone().unwrap_or_default(),
                     ),
                     reconcile_grace: self.cfg.reconcile_grace,
+                    hold_recheck: self.cfg.hold_recheck,
                     end_sessions_margin: self.cfg.end_sessions_margin,
                     sso: self.sso(),
                     names: PermissionSetNames::new(self.sso(), instance.clone()),

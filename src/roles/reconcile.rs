@@ -7,9 +7,14 @@
 //! - ours and no lease is live (the execution was stopped, failed or timed out, or the lease
 //!   is long over) → each request is marked revoked (a fenced write, so a late task of the
 //!   stopped execution can never act on it again), the lease released and the assignment
-//!   deleted, live sessions ended where the rule says so, Slack told;
+//!   deleted, live sessions ended where the rule says so, Slack told. Finished holders are
+//!   retired even when another holder is live (the assignment then stays for it);
+//! - ours with no lease at all (a creation intent is recorded: a grant that landed after its
+//!   request had ended) → revoked, audited on that request, announced;
 //! - not ours (standing access) → kept and named (warn), or deleted where a policy rule says
 //!   `standing_access = "remove"`.
+//!
+//! Creation intents with no assignment left are forgotten once no grant can be in flight.
 //!
 //! Expired denies on old sessions are lifted too. The summary names every assignment, what
 //! was done and why; it is returned, logged, and posted to the policy's reconcile channel
@@ -24,7 +29,7 @@ use time::OffsetDateTime;
 use super::worker::Worker;
 use crate::aws::sfn::Execution;
 use crate::aws::sso::Principal;
-use crate::aws::store::{Audit, Lease, RequestRecord, Status, ts};
+use crate::aws::store::{Audit, Intent, Lease, RequestRecord, Status, ts};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::policy::Standing;
@@ -166,6 +171,11 @@ impl Worker {
                 pairs.entry((account, ps)).or_default().insert(principal);
             }
         }
+        for key in &keys.intents {
+            if let Some((principal, account, ps)) = Intent::parse_key(key) {
+                pairs.entry((account, ps)).or_default().insert(principal);
+            }
+        }
 
         let mut findings = Vec::new();
         for ((account, ps), leased) in &pairs {
@@ -262,24 +272,36 @@ impl Worker {
         assigned: bool,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let lease = match kind {
-            Principal::User => {
+        let grace = time::Duration::seconds(self.reconcile_grace.as_secs() as i64);
+        let (lease, intent) = match kind {
+            Principal::User => (
                 self.store
                     .lease(&Lease::key(&f.principal_id, account, ps))
-                    .await?
-            }
-            Principal::Group => None,
+                    .await?,
+                self.store
+                    .intent(&Intent::key(&f.principal_id, account, ps))
+                    .await?,
+            ),
+            Principal::Group => (None, None),
         };
         let Some(lease) = lease else {
-            return if assigned {
-                self.standing(f, account, ps, kind).await
-            } else {
-                Ok(())
+            return match (assigned, intent) {
+                (true, Some(intent)) => self.late_grant(f, account, ps, &intent).await,
+                (true, None) => self.standing(f, account, ps, kind).await,
+                (false, Some(intent)) => {
+                    // No grant can still be in flight once the grace (at least a Lambda's
+                    // lifetime) has passed since the intent: forget it.
+                    if now - intent.at > grace {
+                        self.store.delete_intent(&intent).await?;
+                    }
+                    Ok(())
+                }
+                (false, None) => Ok(()),
             };
         };
         f.break_glass = !lease.standing;
         f.requests = lease.holders.clone();
-        let grace = time::Duration::seconds(self.reconcile_grace.as_secs() as i64);
+        let mut live = None;
         let mut over = Vec::new();
         for h in &lease.holders {
             let rec = match RequestId::parse(h) {
@@ -295,8 +317,7 @@ impl Worker {
             }
             match judge(rec.as_ref(), execution.as_ref(), now, grace) {
                 Verdict::Live(why) => {
-                    f.why = format!("{h}: {why}");
-                    return Ok(());
+                    live.get_or_insert(format!("{h}: {why}"));
                 }
                 Verdict::Doubt(why) => {
                     return Err(Error::StateConflict(format!("{h}: {why}")));
@@ -304,6 +325,7 @@ impl Worker {
                 Verdict::Over(why) => over.push((h.clone(), rec, why)),
             }
         }
+        // Every finished holder is retired, whether or not another one is live.
         let mut why = Vec::new();
         let mut deleted = false;
         for (h, rec, reason) in over {
@@ -317,6 +339,12 @@ impl Worker {
                         .deleted
                 }
             };
+        }
+        if let Some(live) = live {
+            why.push(live);
+            f.why = why.join("; ");
+            f.action = Action::Kept;
+            return Ok(());
         }
         if lease.holders.is_empty() {
             let left = self
@@ -337,6 +365,58 @@ impl Worker {
         } else {
             f.action = Action::Cleared;
             f.why = format!("{}; no assignment was left to delete", f.why);
+        }
+        Ok(())
+    }
+
+    /// An assignment with no lease that break glass created (its intent is recorded): a
+    /// grant that landed after its request had ended. Revoked, audited on that request, and
+    /// announced; never kept as standing access.
+    async fn late_grant(
+        &self,
+        f: &mut Finding,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        intent: &Intent,
+    ) -> Result<(), Error> {
+        f.break_glass = true;
+        f.requests = vec![intent.request_id.clone()];
+        f.why = format!(
+            "{}: break glass created this assignment after its request had ended (a late grant)",
+            intent.request_id
+        );
+        self.delete_unleased(f, account, ps, Principal::User)
+            .await?;
+        f.action = Action::Revoked;
+        tracing::warn!(account = %account, permission_set = %ps, principal = %f.principal_id, why = %f.why, "reconciler revoked");
+        let rec = match RequestId::parse(&intent.request_id) {
+            Ok(id) => self.store.get(&id).await?,
+            Err(_) => None,
+        };
+        if let Some(rec) = rec {
+            f.user = Some(rec.sso_user_name.clone());
+            let rec = self
+                .store
+                .note(
+                    &rec,
+                    vec![],
+                    Audit {
+                        event: "late_grant_revoked",
+                        actor: ACTOR,
+                        detail: format!(
+                            "an assignment created after the request had ended (creation intent of {}) was deleted",
+                            rfc3339(intent.at)
+                        ),
+                    },
+                )
+                .await?;
+            self.tell(rec, |a| {
+                messages::revoked(
+                    a,
+                    "a grant that landed after the access had ended was removed by the reconciler",
+                )
+            })
+            .await;
         }
         Ok(())
     }
@@ -414,10 +494,32 @@ impl Worker {
         f.why.push_str(&format!(
             "; rule {rule:?} says standing_access = \"remove\""
         ));
+        self.delete_unleased(f, account, ps, kind).await?;
+        f.action = Action::Removed;
+        self.store
+            .audit_standing(
+                &format!("{}#{}#{account}#{ps}", kind.as_str(), f.principal_id),
+                ACTOR,
+                "standing_removed",
+                f.why.clone(),
+            )
+            .await?;
+        tracing::warn!(account = %account, permission_set = %ps, principal = %f.principal_id, rule, "standing access removed");
+        Ok(())
+    }
+
+    /// Deletes an assignment no lease holds. A user's is deleted under a lease fence: a
+    /// break-glass grant arriving meanwhile waits instead of taking this assignment for its
+    /// own standing access; the fence goes when the assignment does (or the delete fails).
+    async fn delete_unleased(
+        &self,
+        f: &Finding,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        kind: Principal,
+    ) -> Result<(), Error> {
         match kind {
             Principal::User => {
-                // A lease being released fences the key: a break-glass grant arriving now
-                // waits instead of taking this assignment for its own standing access.
                 let fence = Lease {
                     key: Lease::key(&f.principal_id, account, ps),
                     holders: Vec::new(),
@@ -425,6 +527,7 @@ impl Worker {
                     releasing: true,
                     released_at: Some(OffsetDateTime::now_utc()),
                     end_sessions_for: None,
+                    provisioned: true,
                     version: 1,
                 };
                 if !self.store.put_lease(&fence, None).await? {
@@ -454,16 +557,6 @@ impl Worker {
                 }
             }
         }
-        f.action = Action::Removed;
-        self.store
-            .audit_standing(
-                &format!("{}#{}#{account}#{ps}", kind.as_str(), f.principal_id),
-                ACTOR,
-                "standing_removed",
-                f.why.clone(),
-            )
-            .await?;
-        tracing::warn!(account = %account, permission_set = %ps, principal = %f.principal_id, rule, "standing access removed");
         Ok(())
     }
 

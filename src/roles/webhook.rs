@@ -16,10 +16,11 @@ use time::OffsetDateTime;
 
 use crate::aws::sfn::{Executions, Started};
 use crate::aws::sso::PermissionSetNames;
-use crate::aws::store::{Audit, Created, RequestRecord, Status, Store};
+use crate::aws::store::{Audit, Button, Created, RequestRecord, Status, Store};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
 use crate::policy::{Decision, Grant, Policy, Subject, Target};
+use crate::roles::hold::LeaseState;
 use crate::slack::payload::{
     Click, Command, Interaction, LeaseClick, Origin, Submission, parse_form,
 };
@@ -78,7 +79,6 @@ pub struct Settings {
     pub team_id: Option<String>,
     pub api_app_id: Option<String>,
     pub cloudtrail_delay: Duration,
-    pub lease_poll: Duration,
 }
 
 pub struct Webhook {
@@ -133,6 +133,10 @@ impl Webhook {
         }
     }
 
+    /// A Break Glass click. The button is reusable: while the same person's request from it
+    /// is live, a click answers with that request; once its access has ended, a click
+    /// starts a new request (checked against the policy again). The same click delivered
+    /// twice maps to one request and one execution.
     async fn click(&self, click: Click, now: OffsetDateTime) -> Reply {
         let id = request_id(&click);
         let origin = Origin {
@@ -140,6 +144,20 @@ impl Webhook {
             api_app_id: click.api_app_id.clone(),
             user_id: click.user_id.clone(),
         };
+        let button = match self.store.button(&button_key(&click)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(request = %id, error = %e, "could not read the button");
+                return Reply::ephemeral(
+                    "Could not read this button's state; try again in a moment.",
+                );
+            }
+        };
+        if let Some(prev) = &button.request_id
+            && let Some(reply) = self.while_live(prev, &id, now).await
+        {
+            return reply;
+        }
         let approved = self
             .approve(
                 &id,
@@ -152,8 +170,15 @@ impl Webhook {
             .await;
         match approved {
             Ok(a) => {
-                self.start(a, &origin, click.channel_id, click.response_url, now)
-                    .await
+                self.start(
+                    a,
+                    &origin,
+                    click.channel_id,
+                    click.response_url,
+                    now,
+                    Some(&button),
+                )
+                .await
             }
             Err(r) => {
                 self.audit_denied(&id, &origin.user_id, &r.message).await;
@@ -163,6 +188,32 @@ impl Webhook {
                 ))
             }
         }
+    }
+
+    /// The answer to a click while the button's last request (`prev`) is still live; `None`
+    /// when it is over (or unreadable: the conditional write decides then).
+    async fn while_live(
+        &self,
+        prev: &RequestId,
+        clicked: &RequestId,
+        now: OffsetDateTime,
+    ) -> Option<Reply> {
+        let rec = match self.store.get(prev).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(request = %prev, error = %e, "could not read the button's last request");
+                return None;
+            }
+        };
+        if !live(&rec, now) {
+            return None;
+        }
+        if rec.status == Status::Requested {
+            // Recorded, but its execution may have failed to start: start it (idempotent).
+            return Some(self.run(prev).await);
+        }
+        Some(Reply::ephemeral(&already(&rec, prev == clicked)))
     }
 
     /// Identity, then policy, then the request's own terms (duration, reason).
@@ -262,6 +313,7 @@ impl Webhook {
         channel_id: Option<String>,
         response_url: Option<String>,
         now: OffsetDateTime,
+        button: Option<&Button>,
     ) -> Reply {
         let id = a.id.clone();
         let record = RequestRecord {
@@ -287,6 +339,9 @@ impl Webhook {
             preexisting: false,
             shared: false,
             ended_by: None,
+            ended_at: None,
+            hold_token: None,
+            clicks: Vec::new(),
             creation_request_id: None,
             granted_at: None,
             expires_at: None,
@@ -312,12 +367,20 @@ impl Webhook {
                     .unwrap_or_default()
             ),
         };
-        match self.store.create(&record, audit).await {
+        match self.store.create(&record, audit, button).await {
             Ok(Created::New(_)) => {
                 tracing::info!(request = %id, user = %origin.user_id, account = %a.account, "request recorded")
             }
             Ok(Created::Existing(r)) => {
                 tracing::info!(request = %id, status = r.status.as_str(), "repeated request")
+            }
+            Ok(Created::ButtonTaken(other)) => {
+                // A concurrent click on the same button won: answer with its request.
+                tracing::info!(request = %id, other = %other, "the button started another request first");
+                return match self.store.get(&other).await {
+                    Ok(Some(r)) => Reply::ephemeral(&already(&r, false)),
+                    _ => Reply::ephemeral(slack::ACCESS_INCOMING),
+                };
             }
             Err(e) => {
                 tracing::error!(request = %id, error = %e, "could not record the request");
@@ -326,20 +389,23 @@ impl Webhook {
                 );
             }
         }
-        // The input is a pure function of the request, so a repeated StartExecution with the
-        // same name is idempotent while the first execution runs.
+        self.run(&id).await
+    }
+
+    /// Starts the request's execution. The input is a pure function of the request, so a
+    /// repeated StartExecution with the same name is idempotent while the first one runs.
+    async fn run(&self, id: &RequestId) -> Reply {
         let input = json!({
             "request_id": id.as_str(),
             "cloudtrail_delay_seconds": self.settings.cloudtrail_delay.as_secs(),
-            "lease_poll_seconds": self.settings.lease_poll.as_secs(),
         });
-        match self.executions.start(&id, &input).await {
+        match self.executions.start(id, &input).await {
             Ok(Started::Running(arn)) => {
                 tracing::info!(request = %id, execution = %arn, "execution running");
                 Reply::ephemeral(slack::ACCESS_INCOMING)
             }
             Ok(Started::AlreadyFinished) => Reply::ephemeral(&format!(
-                "This button was already used for request `{id}`, which has finished. Ask for a new Break Glass message."
+                "The request this click started (`{id}`) has ended. Click Break Glass again for new access."
             )),
             Err(e) => {
                 tracing::error!(request = %id, error = %e, "could not start the execution");
@@ -445,7 +511,7 @@ impl Webhook {
         {
             Ok(a) => {
                 let channel = modal_channel(&sub.private_metadata);
-                let reply = self.start(a, &sub.origin, channel, None, now).await;
+                let reply = self.start(a, &sub.origin, channel, None, now, None).await;
                 // The modal closes; the requester hears back in a direct message.
                 let text = reply
                     .body
@@ -471,88 +537,225 @@ impl Webhook {
         }
     }
 
-    /// **End access now** and **Extend**: only the requester or a responder; a fenced write
-    /// moves `expires_at`, and the Hold loop acts on it at its next look.
+    /// **End access now** and **Extend**: only the requester or a responder, each a fenced
+    /// write that also records the click (delivered twice, it acts once). End is final: it
+    /// marks the request ended and wakes the Hold at once, and no Extend brings it back.
     async fn lease(&self, l: LeaseClick, now: OffsetDateTime) -> Reply {
         let Ok(id) = RequestId::parse(&l.request_id) else {
             return Reply::ephemeral("This button does not name a break-glass request.");
         };
-        let rec = match self.store.get(&id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return Reply::ephemeral("This break-glass request does not exist."),
-            Err(e) => {
-                tracing::error!(request = %id, error = %e, "could not read the request");
-                return Reply::ephemeral("Could not read the request; try again in a moment.");
-            }
-        };
         let user = l.origin.user_id.as_str();
-        if rec.slack_user_id != user && !self.policy.responders.contains(user) {
-            tracing::warn!(request = %id, user, "refused a lease button from someone else");
-            return Reply::ephemeral(
-                "Only the requester or a responder can end or extend this access.",
-            );
-        }
-        let (Status::Granted, Some(granted_at), Some(expires_at)) =
-            (rec.status, rec.granted_at, rec.expires_at)
-        else {
-            return Reply::ephemeral(&format!(
-                "This access is not active (it is {}).",
-                rec.status.as_str()
-            ));
-        };
-        let (changes, audit, answer) = if l.extend {
-            let Some(until) =
-                extended_until(granted_at, expires_at, now, rec.duration, rec.max_duration)
-            else {
-                return Reply::ephemeral(&format!(
-                    "This access is already at its maximum of {}.",
-                    rec.max_duration
-                ));
+        let click = format!("{user}:{}", l.action_ts);
+        for _ in 0..4 {
+            let rec = match self.store.get(&id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Reply::ephemeral("This break-glass request does not exist."),
+                Err(e) => {
+                    tracing::error!(request = %id, error = %e, "could not read the request");
+                    return Reply::ephemeral("Could not read the request; try again in a moment.");
+                }
             };
-            (
-                vec![("expires_at", crate::aws::store::ts(until))],
-                Audit {
-                    event: "extended",
-                    actor: user,
-                    detail: format!("until {}", crate::time_util::rfc3339(until)),
-                },
-                format!(
-                    "Extended until <!date^{}^{{time}}|{}>.",
-                    until.unix_timestamp(),
-                    crate::time_util::hhmm(until)
-                ),
-            )
-        } else {
-            (
-                vec![
-                    ("expires_at", crate::aws::store::ts(now)),
-                    ("ended_by", crate::aws::store::s(user)),
-                ],
-                Audit {
-                    event: "ended_early",
-                    actor: user,
-                    detail: format!("End access now pressed by {user}"),
-                },
-                "Access is being removed; the report follows.".to_owned(),
-            )
-        };
-        match self
-            .store
-            .advance(&rec, Status::Granted, changes, audit)
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(request = %id, user, extend = l.extend, "lease changed");
-                Reply::ephemeral(&answer)
+            if rec.slack_user_id != user && !self.policy.responders.contains(user) {
+                tracing::warn!(request = %id, user, "refused a lease button from someone else");
+                return Reply::ephemeral(
+                    "Only the requester or a responder can end or extend this access.",
+                );
             }
-            Err(crate::error::Error::StateConflict(_)) => Reply::ephemeral(
-                "This access changed at the same moment; look at its latest state and try again.",
-            ),
-            Err(e) => {
-                tracing::error!(request = %id, error = %e, "could not change the lease");
-                Reply::ephemeral("Could not change the access; try again in a moment.")
+            let change = if rec.clicks.contains(&click) {
+                LeaseChange::Repeated
+            } else {
+                lease_change(&rec, user, l.extend, now)
+            };
+            let (changes, audit, answer) = match change {
+                LeaseChange::Refused(why) => return Reply::ephemeral(&why),
+                LeaseChange::Repeated | LeaseChange::EndedAlready if l.extend => {
+                    return Reply::ephemeral(&repeated_answer(&rec, true));
+                }
+                LeaseChange::Repeated | LeaseChange::EndedAlready => {
+                    // The Hold may not have heard: wake it again (harmless if it did).
+                    return self.wake(&rec, &repeated_answer(&rec, false)).await;
+                }
+                LeaseChange::Extend(until) => (
+                    vec![("expires_at", crate::aws::store::ts(until))],
+                    Audit {
+                        event: "extended",
+                        actor: user,
+                        detail: format!("until {}", crate::time_util::rfc3339(until)),
+                    },
+                    format!("Extended until {}.", slack_time(until)),
+                ),
+                LeaseChange::End => (
+                    vec![
+                        ("expires_at", crate::aws::store::ts(now)),
+                        ("ended_by", crate::aws::store::s(user)),
+                        ("ended_at", crate::aws::store::ts(now)),
+                    ],
+                    Audit {
+                        event: "ended_early",
+                        actor: user,
+                        detail: format!("End access now pressed by {user}"),
+                    },
+                    "Access is being removed now; the report follows.".to_owned(),
+                ),
+            };
+            let changes = Store::with_click(&rec, &click, changes);
+            match self
+                .store
+                .advance(&rec, Status::Granted, changes, audit)
+                .await
+            {
+                Ok(updated) => {
+                    tracing::info!(request = %id, user, extend = l.extend, "lease changed");
+                    return if l.extend {
+                        Reply::ephemeral(&answer)
+                    } else {
+                        self.wake(&updated, &answer).await
+                    };
+                }
+                // The Hold stored its token, or another click landed: look again.
+                Err(crate::error::Error::StateConflict(_)) => continue,
+                Err(e) => {
+                    tracing::error!(request = %id, error = %e, "could not change the lease");
+                    return Reply::ephemeral("Could not change the access; try again in a moment.");
+                }
             }
         }
+        Reply::ephemeral(
+            "This access changed at the same moment; look at its latest state and try again.",
+        )
+    }
+
+    /// Completes the Hold's callback of an ended request, so that Revoke starts now. Without
+    /// a token the Hold has not stored one yet, and it finds the lease ended when it does.
+    async fn wake(&self, rec: &RequestRecord, answer: &str) -> Reply {
+        let Some(token) = &rec.hold_token else {
+            return Reply::ephemeral(answer);
+        };
+        let released = LeaseState::of(rec, OffsetDateTime::now_utc(), 1);
+        match self.executions.complete(token, &released.json()).await {
+            Ok(delivered) => {
+                tracing::info!(request = %rec.id, delivered, "hold woken");
+                Reply::ephemeral(answer)
+            }
+            Err(e) => {
+                tracing::error!(request = %rec.id, error = %e, "could not wake the hold");
+                Reply::ephemeral(
+                    "Access is ended, but its removal could not be started right now: press End access now again (otherwise it is removed at the hold's next check).",
+                )
+            }
+        }
+    }
+}
+
+/// What a lease button press does to a request (pure: the caller writes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// End the access now, for good.
+    End,
+    /// Move the end to this moment.
+    Extend(OffsetDateTime),
+    /// The access was ended already (End pressed again: wake the Hold again).
+    EndedAlready,
+    /// This very click was applied already.
+    Repeated,
+    /// Nothing changes; the answer says why.
+    Refused(String),
+}
+
+/// Decides a press of **End access now** (`extend` false) or **Extend** on `rec`. End is
+/// final: once the access was ended (by anyone) or has expired, Extend is refused with the
+/// reason; Extend is capped by the rule's maximum.
+pub fn lease_change(
+    rec: &RequestRecord,
+    _user: &str,
+    extend: bool,
+    now: OffsetDateTime,
+) -> LeaseChange {
+    let (Status::Granted, Some(granted_at), Some(expires_at)) =
+        (rec.status, rec.granted_at, rec.expires_at)
+    else {
+        return LeaseChange::Refused(match rec.status {
+            Status::Revoked | Status::Reported => {
+                "This access has already ended. Break glass again if you still need access."
+                    .to_owned()
+            }
+            other => format!("This access is not active yet (it is {}).", other.as_str()),
+        });
+    };
+    if let Some(by) = &rec.ended_by {
+        if !extend {
+            return LeaseChange::EndedAlready;
+        }
+        let at = rec.ended_at.map(slack_time).unwrap_or_default();
+        return LeaseChange::Refused(format!(
+            "This access was ended by <@{}> {at} and cannot be extended. Break glass again if you still need access.",
+            slack::escape(by)
+        ));
+    }
+    if !extend {
+        return LeaseChange::End;
+    }
+    if expires_at <= now {
+        return LeaseChange::Refused(
+            "This access has expired and is being removed; it cannot be extended. Break glass again if you still need access."
+                .to_owned(),
+        );
+    }
+    match extended_until(granted_at, expires_at, now, rec.duration, rec.max_duration) {
+        Some(until) => LeaseChange::Extend(until),
+        None => LeaseChange::Refused(format!(
+            "This access is already at its maximum of {}.",
+            rec.max_duration
+        )),
+    }
+}
+
+/// The answer to a lease click that was applied already (or to End on ended access).
+fn repeated_answer(rec: &RequestRecord, extend: bool) -> String {
+    match (extend, rec.expires_at) {
+        (true, Some(until)) if rec.ended_by.is_none() => {
+            format!("Extended until {}.", slack_time(until))
+        }
+        (true, _) => "This access has ended and cannot be extended.".to_owned(),
+        (false, _) => "Access is being removed now; the report follows.".to_owned(),
+    }
+}
+
+/// `<!date^…>` renders in each reader's time zone; the fallback is UTC.
+fn slack_time(t: OffsetDateTime) -> String {
+    format!(
+        "<!date^{}^{{time}}|{}>",
+        t.unix_timestamp(),
+        crate::time_util::hhmm(t)
+    )
+}
+
+/// Whether a request still holds (or is about to hold) its access: a click on its button
+/// then starts nothing new. Ended means the access was revoked, ended early or expired,
+/// even while the old execution still waits for CloudTrail. A request stuck before its
+/// grant for an hour (its execution never ran) no longer blocks the button.
+pub fn live(rec: &RequestRecord, now: OffsetDateTime) -> bool {
+    match rec.status {
+        Status::Requested | Status::Granting => now - rec.requested_at < time::Duration::HOUR,
+        Status::Granted => rec.ended_by.is_none() && rec.expires_at.is_some_and(|e| e > now),
+        Status::Revoked | Status::Reported => false,
+    }
+}
+
+/// The answer to a click while the button's request is live. The same click delivered
+/// again gets the first delivery's answer.
+fn already(rec: &RequestRecord, same_click: bool) -> String {
+    match (rec.status, rec.expires_at) {
+        _ if same_click => slack::ACCESS_INCOMING.to_owned(),
+        (Status::Granted, Some(until)) => format!(
+            "You already have this access until {} (request `{}`): use its End access now and Extend buttons.",
+            slack_time(until),
+            rec.id
+        ),
+        _ => format!(
+            "Your access from this button is on its way (request `{}`).",
+            rec.id
+        ),
     }
 }
 
@@ -642,9 +845,9 @@ pub fn modal(
     })
 }
 
-/// One click, one id: the same click delivered again (or double-clicked) maps to the same
-/// request. The account and permission set are part of it, so a different button in the
-/// same message is a different request.
+/// One click, one id: the same click delivered again maps to the same request (Slack gives
+/// every click its own `action_ts`). A second click on the same button is a new candidate
+/// request; [`button_key`] ties it to the first.
 pub fn request_id(c: &Click) -> RequestId {
     RequestId::derive(&[
         &c.team_id,
@@ -653,7 +856,23 @@ pub fn request_id(c: &Click) -> RequestId {
         c.message_ts.as_deref().unwrap_or(&c.action_ts),
         c.account_id.as_str(),
         c.permission_set_arn.as_str(),
+        &c.action_ts,
     ])
+}
+
+/// One Break Glass button as one person sees it: the message it is in, the account and the
+/// permission set (a different button in the same message is a different one).
+pub fn button_key(c: &Click) -> String {
+    RequestId::derive(&[
+        "button",
+        &c.team_id,
+        &c.user_id,
+        c.channel_id.as_deref().unwrap_or(""),
+        c.message_ts.as_deref().unwrap_or(&c.action_ts),
+        c.account_id.as_str(),
+        c.permission_set_arn.as_str(),
+    ])
+    .to_string()
 }
 
 /// The pure first stage: size, signature, form, payload, workspace. No I/O; with
@@ -735,7 +954,6 @@ mod tests {
             team_id: Some("T0TESTTEAM".into()),
             api_app_id: Some("A0TESTAPP1".into()),
             cloudtrail_delay: Duration::from_secs(900),
-            lease_poll: Duration::from_secs(60),
         }
     }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::aws::mail::{Mail, Mailer};
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
-use crate::aws::store::{Audit, Lease, RequestRecord, Status, Store, flag, s, ts};
+use crate::aws::store::{Audit, Lease, RequestRecord, Status, Store, s, ts};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::policy::Policy;
@@ -23,12 +23,20 @@ use crate::time_util::rfc3339;
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Task {
+    /// `poll_seconds` comes from executions started before the Hold waited on a callback
+    /// (their Wait loop needs at most that long a wait); it caps the wait.
     Grant {
         request_id: RequestId,
         #[serde(default)]
         poll_seconds: Option<u64>,
     },
-    /// Between waits of the Hold loop: has the lease ended (expired, or ended early)?
+    /// The Hold state: store its callback token (`$$.Task.Token`) on the request, or
+    /// complete it at once if the lease is already over.
+    Hold {
+        request_id: RequestId,
+        task_token: String,
+    },
+    /// After a Hold timed out: has the lease ended (expired, or ended early)?
     Check {
         request_id: RequestId,
         #[serde(default)]
@@ -54,10 +62,6 @@ pub enum Task {
     Reconcile,
 }
 
-/// How often the Hold loop looks at the lease by default: ending early takes effect within
-/// this many seconds.
-pub const DEFAULT_POLL_SECONDS: u64 = 60;
-
 impl Task {
     pub fn parse(v: Value) -> Result<Self, Error> {
         serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("task payload: {e}")))
@@ -75,6 +79,9 @@ pub struct Worker {
     pub names: PermissionSetNames,
     pub slack: SlackApi,
     pub instance: Instance,
+    /// The longest one Hold waits before it looks at the lease again (the safety net for a
+    /// lost End access now callback).
+    pub hold_recheck: crate::domain::Duration,
     pub collector: Collector,
     pub mailer: Mailer,
     pub recipients: Vec<String>,
@@ -86,7 +93,7 @@ pub struct Worker {
     pub max_rows: usize,
 }
 
-const ACTOR: &str = "break-glass";
+pub(crate) const ACTOR: &str = "break-glass";
 
 /// What leaving a lease did.
 pub(crate) struct Left {
@@ -94,6 +101,8 @@ pub(crate) struct Left {
     pub outcome: String,
     /// The assignment was deleted (this was the last lease, and not standing access).
     pub deleted: bool,
+    /// The requests that still hold the assignment (it was kept for them).
+    pub others: Vec<String>,
 }
 
 impl Left {
@@ -101,6 +110,7 @@ impl Left {
         Left {
             outcome: outcome.into(),
             deleted: false,
+            others: Vec::new(),
         }
     }
 }
@@ -111,11 +121,24 @@ impl Worker {
             Task::Grant {
                 request_id,
                 poll_seconds,
-            } => self.grant(&request_id, poll(poll_seconds)).await,
+            } => Ok(self
+                .grant(&request_id, self.recheck(poll_seconds))
+                .await?
+                .json()),
+            Task::Hold {
+                request_id,
+                task_token,
+            } => {
+                self.hold(&request_id, &task_token, self.recheck(None))
+                    .await
+            }
             Task::Check {
                 request_id,
                 poll_seconds,
-            } => self.check(&request_id, poll(poll_seconds)).await,
+            } => Ok(self
+                .check(&request_id, self.recheck(poll_seconds))
+                .await?
+                .json()),
             Task::Revoke { request_id } => self.revoke(&request_id).await,
             Task::RevokeFailed { request_id } => self.revoke_failed(&request_id).await,
             Task::Report { request_id } => self.report(&request_id).await,
@@ -129,178 +152,6 @@ impl Worker {
             .get(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("request {id}")))
-    }
-
-    /// Joins the lease set of (user, account, permission set); the first lease creates the
-    /// assignment and waits until it is provisioned. Returns the lease's state for the Hold
-    /// loop: `expires_at`, `wait_seconds` until the next look, `release`.
-    pub async fn grant(&self, id: &RequestId, poll: u64) -> Result<Value, Error> {
-        let mut rec = self.load(id).await?;
-        if rec.status == Status::Requested {
-            let principal = match &rec.principal_id {
-                Some(p) => p.clone(),
-                None => self.sso.user_id(&self.instance, &rec.sso_user_name).await?,
-            };
-            let ps_name = match &rec.permission_set_name {
-                Some(n) => n.clone(),
-                None => self.names.name_of(&rec.permission_set_arn).await?,
-            };
-            let key = Lease::key(&principal, &rec.account_id, &rec.permission_set_arn);
-            let (first, standing) = self.join_lease(&key, id, &rec, &principal).await?;
-            let shared = !first && !standing;
-            rec = self
-                .store
-                .advance(
-                    &rec,
-                    Status::Granting,
-                    vec![
-                        ("principal_id", s(&principal)),
-                        ("preexisting", flag(standing)),
-                        ("shared", flag(shared)),
-                        ("permission_set_name", s(&ps_name)),
-                    ],
-                    Audit {
-                        event: "granting",
-                        actor: ACTOR,
-                        detail: if standing {
-                            format!("principal {principal} already holds this assignment (standing access): it will be kept")
-                        } else if shared {
-                            format!("joined the live lease of principal {principal}: the assignment is shared")
-                        } else {
-                            format!("assigning to principal {principal}")
-                        },
-                    },
-                )
-                .await?;
-        }
-        if rec.status == Status::Granting {
-            if let (Some(principal), false, false) =
-                (rec.principal_id.clone(), rec.preexisting, rec.shared)
-            {
-                // A retried task resumes here and polls the provisioning request it started.
-                let creation = match rec.creation_request_id.clone() {
-                    Some(c) => c,
-                    None => {
-                        let c = self
-                            .sso
-                            .create_assignment(
-                                &self.instance,
-                                &rec.account_id,
-                                &rec.permission_set_arn,
-                                &principal,
-                            )
-                            .await?;
-                        rec = self
-                            .store
-                            .advance(
-                                &rec,
-                                Status::Granting,
-                                vec![("creation_request_id", s(&c))],
-                                Audit {
-                                    event: "assignment_requested",
-                                    actor: ACTOR,
-                                    detail: format!("CreateAccountAssignment request {c}"),
-                                },
-                            )
-                            .await?;
-                        c
-                    }
-                };
-                self.sso.wait_created(&self.instance, &creation).await?;
-            }
-            let now = OffsetDateTime::now_utc();
-            let expires = now + time::Duration::seconds(rec.duration.as_secs() as i64);
-            rec = self
-                .store
-                .advance(
-                    &rec,
-                    Status::Granted,
-                    vec![("granted_at", ts(now)), ("expires_at", ts(expires))],
-                    Audit {
-                        event: "granted",
-                        actor: ACTOR,
-                        detail: format!(
-                            "{} on {} until {}",
-                            rec.permission_set_arn,
-                            rec.account_id,
-                            rfc3339(expires)
-                        ),
-                    },
-                )
-                .await?;
-            tracing::info!(request = %id, expires = %rfc3339(expires), "granted");
-            rec = self.tell(rec, |a| messages::granted(a, expires)).await;
-        }
-        if rec.granted_at.is_none() {
-            return Err(Error::StateConflict(format!(
-                "request {id} is {} and was never granted",
-                rec.status.as_str()
-            )));
-        }
-        Ok(lease_state(&rec, OffsetDateTime::now_utc(), poll))
-    }
-
-    /// The Hold loop's look at the lease: released once it has expired (or was ended early,
-    /// which moves `expires_at` to the moment the button was pressed).
-    pub async fn check(&self, id: &RequestId, poll: u64) -> Result<Value, Error> {
-        let rec = self.load(id).await?;
-        Ok(lease_state(&rec, OffsetDateTime::now_utc(), poll))
-    }
-
-    async fn join_lease(
-        &self,
-        key: &str,
-        id: &RequestId,
-        rec: &RequestRecord,
-        principal: &str,
-    ) -> Result<(bool, bool), Error> {
-        for _ in 0..5 {
-            match self.store.lease(key).await? {
-                None => {
-                    let standing = self
-                        .sso
-                        .has_assignment(
-                            &self.instance,
-                            &rec.account_id,
-                            &rec.permission_set_arn,
-                            principal,
-                        )
-                        .await?;
-                    let lease = Lease {
-                        key: key.to_owned(),
-                        holders: vec![id.to_string()],
-                        standing,
-                        releasing: false,
-                        released_at: None,
-                        end_sessions_for: None,
-                        version: 1,
-                    };
-                    if self.store.put_lease(&lease, None).await? {
-                        return Ok((true, standing));
-                    }
-                }
-                Some(l) if l.releasing => {
-                    return Err(Error::Transient(
-                        "the assignment is being released by an earlier lease; retrying".into(),
-                    ));
-                }
-                // A repeated delivery of this grant: we joined already.
-                Some(l) if l.holders.iter().any(|h| h == id.as_str()) => {
-                    return Ok((l.holders.len() == 1, l.standing));
-                }
-                Some(l) => {
-                    let mut next = l.clone();
-                    next.holders.push(id.to_string());
-                    next.version += 1;
-                    if self.store.put_lease(&next, Some(l.version)).await? {
-                        return Ok((l.holders.is_empty(), l.standing));
-                    }
-                }
-            }
-        }
-        Err(Error::Transient(format!(
-            "lease {key} kept changing under us"
-        )))
     }
 
     /// Leaves the lease set; the last lease out deletes the assignment unless it was standing
@@ -352,10 +203,15 @@ impl Worker {
                 )));
             };
             if !next.holders.is_empty() {
-                return Ok(Left::kept(format!(
-                    "assignment kept: {} other live lease(s) still need it",
-                    next.holders.len()
-                )));
+                return Ok(Left {
+                    outcome: format!(
+                        "assignment kept: {} other live lease(s) still need it ({})",
+                        next.holders.len(),
+                        next.holders.join(", ")
+                    ),
+                    deleted: false,
+                    others: next.holders.clone(),
+                });
             }
             let left = if next.standing {
                 Left::kept("standing access kept: the assignment existed before break glass")
@@ -389,6 +245,7 @@ impl Worker {
                 Left {
                     outcome,
                     deleted: deletion.is_some(),
+                    others: Vec::new(),
                 }
             };
             self.store.delete_lease(&key, next.version).await?;
@@ -441,7 +298,13 @@ impl Worker {
                     (Some(_), true) => "ended early",
                     (Some(_), false) => "expired",
                 };
-                self.tell(rec, |a| messages::revoked(a, why)).await
+                match self.still_holding(&left.others).await {
+                    Some((other, until)) => {
+                        self.tell(rec, |a| messages::continues(a, why, &other, until))
+                            .await
+                    }
+                    None => self.tell(rec, |a| messages::revoked(a, why)).await,
+                }
             }
         };
         let rec = self.note_sessions_denied(rec).await?;
@@ -631,6 +494,32 @@ impl Worker {
 }
 
 impl Worker {
+    /// The Hold's re-check interval: the configured one, or the poll interval an execution
+    /// started before the callback hold passes.
+    fn recheck(&self, poll_seconds: Option<u64>) -> u64 {
+        poll_seconds
+            .unwrap_or(self.hold_recheck.as_secs())
+            .clamp(1, 86_400)
+    }
+
+    /// The first of `others` that still holds the access, and until when (for telling the
+    /// requester that their access continues under it).
+    async fn still_holding(&self, others: &[String]) -> Option<(String, Option<OffsetDateTime>)> {
+        for other in others {
+            let Ok(id) = RequestId::parse(other) else {
+                continue;
+            };
+            if let Ok(Some(r)) = self.store.get(&id).await
+                && r.status == Status::Granted
+                && r.ended_by.is_none()
+                && let Some(until) = r.expires_at
+            {
+                return Some((other.clone(), Some(until)));
+            }
+        }
+        others.first().map(|o| (o.clone(), None))
+    }
+
     /// Tells the requester (through the click's `response_url`, else a direct message) and
     /// the policy's channel (in the request's thread; the first message starts it). Best
     /// effort: a failed follow-up is logged and never fails the task. Returns the record
@@ -702,50 +591,9 @@ impl Worker {
     }
 }
 
-fn poll(poll_seconds: Option<u64>) -> u64 {
-    poll_seconds.unwrap_or(DEFAULT_POLL_SECONDS).clamp(1, 3600)
-}
-
-/// What the Hold loop needs: when the lease ends, how long to wait before looking again,
-/// and whether to release now.
-pub fn lease_state(rec: &RequestRecord, now: OffsetDateTime, poll: u64) -> Value {
-    let expires = rec.expires_at.unwrap_or(now);
-    let left = (expires - now).whole_seconds();
-    let release = rec.status != Status::Granted || left <= 0;
-    let wait = if release {
-        0
-    } else {
-        (left as u64).min(poll).max(1)
-    };
-    json!({
-        "expires_at": rfc3339(expires),
-        "wait_seconds": wait,
-        "release": release,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lease_state_for_the_hold_loop() {
-        let mut rec = crate::aws::store::tests::sample();
-        rec.status = Status::Granted;
-        let expires = rec.expires_at.unwrap();
-        let v = lease_state(&rec, expires - time::Duration::seconds(150), 60);
-        assert_eq!(
-            (v["wait_seconds"].as_u64(), v["release"].as_bool()),
-            (Some(60), Some(false))
-        );
-        let v = lease_state(&rec, expires - time::Duration::seconds(7), 60);
-        assert_eq!(v["wait_seconds"], 7);
-        let v = lease_state(&rec, expires, 60);
-        assert_eq!(v["release"], true);
-        rec.status = Status::Revoked;
-        let v = lease_state(&rec, expires - time::Duration::seconds(100), 60);
-        assert_eq!(v["release"], true, "a lease no longer granted is released");
-    }
 
     #[test]
     fn task_payloads() {
@@ -755,6 +603,14 @@ mod tests {
             Task::Grant {
                 request_id: id.clone(),
                 poll_seconds: None
+            }
+        );
+        assert_eq!(
+            Task::parse(json!({"type": "hold", "request_id": id.as_str(), "task_token": "t"}))
+                .unwrap(),
+            Task::Hold {
+                request_id: id.clone(),
+                task_token: "t".into()
             }
         );
         assert_eq!(
@@ -770,6 +626,7 @@ mod tests {
             json!({"type": "grant"}),
             json!({"type": "grant", "request_id": "../../etc"}),
             json!({"type": "grant", "request_id": id.as_str(), "extra": 1}),
+            json!({"type": "hold", "request_id": id.as_str()}),
             json!("grant"),
         ] {
             let e = Task::parse(bad).unwrap_err();

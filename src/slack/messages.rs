@@ -51,7 +51,7 @@ pub fn granted(a: &About<'_>, until: OffsetDateTime) -> Value {
                 {"type": "button", "action_id": END_ACCESS_ACTION, "value": a.request_id, "style": "danger",
                  "text": {"type": "plain_text", "text": "End access now"},
                  "confirm": {"title": {"type": "plain_text", "text": "End access now?"},
-                             "text": {"type": "plain_text", "text": "The assignment is removed within a minute."},
+                             "text": {"type": "plain_text", "text": "The assignment is removed at once, and the access cannot be extended any more."},
                              "confirm": {"type": "plain_text", "text": "End access"},
                              "deny": {"type": "plain_text", "text": "Keep it"}}},
                 {"type": "button", "action_id": EXTEND_ACCESS_ACTION, "value": a.request_id,
@@ -68,6 +68,23 @@ pub fn revoked(a: &About<'_>, why: &str) -> Value {
         a.target(),
         escape(a.user),
         escape(why)
+    );
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+/// This request's lease ended, but the assignment stays for another live request of the
+/// same person (a shared lease): say so, rather than that access has ended.
+pub fn continues(a: &About<'_>, why: &str, other: &str, until: Option<OffsetDateTime>) -> Value {
+    let until = until
+        .map(|t| format!(" until {}", slack_time(t)))
+        .unwrap_or_default();
+    let text = format!(
+        ":hourglass: Request `{}` for {} on {} has ended ({}), but access continues under request `{}`{until}.",
+        escape(a.request_id),
+        escape(a.user),
+        a.target(),
+        escape(why),
+        escape(other)
     );
     json!({"text": text, "blocks": [section(text.clone())]})
 }

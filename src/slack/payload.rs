@@ -96,6 +96,8 @@ pub struct LeaseClick {
     pub extend: bool,
     /// The button's value: supposedly a request id (checked by the caller).
     pub request_id: String,
+    /// Slack's id of this click: the same click delivered twice has the same one.
+    pub action_ts: String,
     pub response_url: Option<String>,
 }
 
@@ -288,6 +290,7 @@ impl Blocks {
             return Ok(Interaction::Lease(LeaseClick {
                 extend: action.action_id == EXTEND_ACCESS_ACTION,
                 request_id: action.value.clone().unwrap_or_default(),
+                action_ts: action.action_ts.clone(),
                 response_url: self.response_url,
                 origin: Origin {
                     team_id: self.team.id,

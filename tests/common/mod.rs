@@ -52,7 +52,7 @@ pub fn stack() -> &'static Stack {
 }
 
 /// The shared stack with another default lease duration; the first call in a test binary
-/// decides. The Hold loop looks at the lease every second.
+/// decides. Holds wait on their callback with the binary's default re-check interval.
 pub fn stack_with(duration: &str) -> &'static Stack {
     STACK.get_or_init(|| {
         let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
@@ -65,7 +65,7 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             .args(["--env-file", env_file.to_str().unwrap()])
             .args(["--binary", env!("CARGO_BIN_EXE_break-glass")])
             .args(["--cloudtrail-delay-seconds", "1", "--duration", duration])
-            .args(["--lease-poll-seconds", "1", "--instances", "2"])
+            .args(["--instances", "2"])
             // Local calls answer in milliseconds; a short attempt timeout keeps the injected
             // "hung call" faults quick.
             .env("AWS_CALL_TIMEOUT_SECONDS", "3")
@@ -103,6 +103,18 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             .collect();
         Stack { env, _child: child }
     })
+}
+
+/// The `i`th spare allowed user of the test bed: (Slack user id, Identity Center user name).
+/// Tests that run at the same time take different ones, so their leases never meet.
+pub fn spare_user(i: usize) -> (String, String) {
+    let all = stack().get("SPARE_USERS");
+    let pair = all
+        .split(',')
+        .nth(i)
+        .unwrap_or_else(|| panic!("the test bed has no spare user {i}: {all}"));
+    let (slack, sso) = pair.split_once('=').unwrap();
+    (slack.to_owned(), sso.to_owned())
 }
 
 pub async fn sdk() -> aws_config::SdkConfig {
