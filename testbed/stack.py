@@ -53,6 +53,10 @@ USERS = [  # (Slack user id, SSO user name = e-mail, display name, Slack handle)
     ("U0FRANK001", "frank@example.com", "Frank Example", "frank"),
     ("U0GRACE001", "grace@example.com", "Grace Example", "grace"),
     ("U0HEIDI001", "heidi@example.com", "Heidi Example", "heidi"),
+    ("U0IVAN0001", "ivan@example.com", "Ivan Example", "ivan"),
+    ("U0JUDY0001", "judy@example.com", "Judy Example", "judy"),
+    ("U0KEN00001", "ken@example.com", "Ken Example", "ken"),
+    ("U0LEO00001", "leo@example.com", "Leo Example", "leo"),
 ]
 # Identity Center users the policy does not map: found through their Slack e-mail.
 EMAIL_USERS = [
@@ -346,7 +350,7 @@ effect = "allow"
 sso_groups = ["{GROUP}"]
 accounts = ["{ACCOUNT_ID}"]
 permission_sets = ["ReadOnly"]
-default_duration = "{duration}"
+default_duration = "{duration if seconds_of(duration) <= 3600 else "1h"}"
 max_duration = "1h"
 reason_required = true
 end_sessions = true

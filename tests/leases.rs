@@ -5,41 +5,10 @@
 mod common;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn s() -> &'static Stack {
     stack_with("60s")
-}
-
-/// A new click (its own `action_ts`) on a lease button.
-async fn press(user: &str, action: &str, request_id: &str) -> String {
-    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    press_click(user, action, request_id, &format!("1.{n}")).await
-}
-
-/// A click on a lease button as Slack delivers it (`action_ts` identifies the click).
-async fn press_click(user: &str, action: &str, request_id: &str, action_ts: &str) -> String {
-    let payload = json!({
-        "type": "block_actions", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user},
-        "api_app_id": s().get("SLACK_API_APP_ID"),
-        "response_url": format!("{}/response/lease", s().get("SLACK_FAKE_URL")),
-        "actions": [{"action_id": action, "block_id": "lease", "value": request_id, "type": "button", "action_ts": action_ts}]
-    });
-    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-    let (status, reply) = post_signed(body.as_bytes()).await;
-    assert_eq!(status, 200, "{reply}");
-    serde_json::from_str::<Value>(&reply).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn status_of(id: &str) -> String {
-    request_item(id).await.unwrap()["status"]
-        .as_s()
-        .unwrap()
-        .clone()
 }
 
 async fn click_and_wait_granted(user: &str, message_ts: &str, ps: &str) -> String {

@@ -121,6 +121,7 @@ proptest! {
         let now = rec.expires_at.unwrap() - time::Duration::seconds(left);
         let v = LeaseState::of(&rec, now, cap);
         prop_assert_eq!(v.release, left <= 0);
+        if !v.release { prop_assert!(v.wait_seconds as i64 <= left, "never waits past the end"); }
         if v.release { prop_assert_eq!(v.wait_seconds, 0); } else { prop_assert!((1..=cap).contains(&v.wait_seconds)); }
         rec.status = break_glass::aws::store::Status::Revoked;
         prop_assert!(LeaseState::of(&rec, now, cap).release);

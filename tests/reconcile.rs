@@ -49,33 +49,6 @@ async fn assign(principal: &str, ps: &str) {
         .unwrap();
 }
 
-/// Stops the request's execution by hand, as an operator might.
-async fn stop_execution(id: &str) {
-    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
-    let execution = executions_named(&sfn, id).await[0]
-        .execution_arn()
-        .to_owned();
-    sfn.stop_execution()
-        .execution_arn(&execution)
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn status_of(id: &str) -> String {
-    request_item(id).await.unwrap()["status"]
-        .as_s()
-        .unwrap()
-        .clone()
-}
-
-async fn wait_granted(id: &str) {
-    eventually("the grant", 60, || async {
-        (request_item(id).await?["status"].as_s().ok()? == "granted").then_some(())
-    })
-    .await;
-}
-
 async fn inline_policy(ps: &str) -> Option<Value> {
     let out = sso()
         .await

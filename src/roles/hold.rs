@@ -46,8 +46,10 @@ impl LeaseState {
     /// its end, at most `cap` seconds.
     pub fn of(rec: &RequestRecord, now: OffsetDateTime, cap: u64) -> Self {
         let expires = rec.expires_at.unwrap_or(now);
-        let left = (expires - now).whole_seconds();
-        let release = rec.status != Status::Granted || rec.ended_by.is_some() || left <= 0;
+        let release = rec.status != Status::Granted || rec.ended_by.is_some() || expires <= now;
+        // Rounded up: a wait that ends a fraction of a second early would look at a lease
+        // that has not ended yet.
+        let left = (expires - now).as_seconds_f64().ceil();
         let wait_seconds = if release {
             0
         } else {
@@ -124,6 +126,15 @@ mod tests {
             "at most the re-check interval"
         );
         assert_eq!(LeaseState::of(&rec, at(7), 3600).wait_seconds, 7);
+        let almost = expires - time::Duration::milliseconds(400);
+        assert_eq!(
+            (
+                LeaseState::of(&rec, almost, 3600).release,
+                LeaseState::of(&rec, almost, 3600).wait_seconds
+            ),
+            (false, 1),
+            "not released a fraction of a second early"
+        );
         assert!(LeaseState::of(&rec, expires, 3600).release);
         assert_eq!(LeaseState::of(&rec, at(1), 0).wait_seconds, 1, "never 0");
         rec.ended_by = Some("U1".into());

@@ -675,10 +675,11 @@ pub fn lease_change(
         (rec.status, rec.granted_at, rec.expires_at)
     else {
         return LeaseChange::Refused(match rec.status {
-            Status::Revoked | Status::Reported => {
-                "This access has already ended. Break glass again if you still need access."
+            Status::Revoked | Status::Reported if extend => {
+                "This access has ended and cannot be extended. Break glass again if you still need access."
                     .to_owned()
             }
+            Status::Revoked | Status::Reported => "This access has already ended.".to_owned(),
             other => format!("This access is not active yet (it is {}).", other.as_str()),
         });
     };

@@ -29,6 +29,14 @@ impl Stack {
 
 static STACK: OnceLock<Stack> = OnceLock::new();
 
+/// The stack the test binary started (with its own settings): helpers that must not start
+/// one with the defaults use this.
+fn current() -> &'static Stack {
+    STACK
+        .get()
+        .expect("start the test binary's stack first (its `s()`)")
+}
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -54,6 +62,12 @@ pub fn stack() -> &'static Stack {
 /// The shared stack with another default lease duration; the first call in a test binary
 /// decides. Holds wait on their callback with the binary's default re-check interval.
 pub fn stack_with(duration: &str) -> &'static Stack {
+    stack_configured(duration, 3)
+}
+
+/// The shared stack with a default lease duration and an attempt timeout for AWS calls (3 s
+/// keeps the injected "hung call" faults quick; a slow call needs a longer one).
+pub fn stack_configured(duration: &str, call_timeout_secs: u64) -> &'static Stack {
     STACK.get_or_init(|| {
         let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -68,7 +82,7 @@ pub fn stack_with(duration: &str) -> &'static Stack {
             .args(["--instances", "2"])
             // Local calls answer in milliseconds; a short attempt timeout keeps the injected
             // "hung call" faults quick.
-            .env("AWS_CALL_TIMEOUT_SECONDS", "3")
+            .env("AWS_CALL_TIMEOUT_SECONDS", call_timeout_secs.to_string())
             // Reports of more than 5 events are capped, with the full timeline as a CSV.
             .env("REPORT_MAX_ROWS", "5")
             // The requester gets the report too.
@@ -108,7 +122,7 @@ pub fn stack_with(duration: &str) -> &'static Stack {
 /// The `i`th spare allowed user of the test bed: (Slack user id, Identity Center user name).
 /// Tests that run at the same time take different ones, so their leases never meet.
 pub fn spare_user(i: usize) -> (String, String) {
-    let all = stack().get("SPARE_USERS");
+    let all = current().get("SPARE_USERS");
     let pair = all
         .split(',')
         .nth(i)
@@ -137,6 +151,22 @@ pub fn now() -> i64 {
 /// The original demo's message clicked by `user`, as a form body. `message_ts` makes the
 /// click unique to a test.
 pub fn seed_click(user: &str, message_ts: &str, permission_set_arn: &str) -> Vec<u8> {
+    seed_click_at(
+        user,
+        message_ts,
+        &format!("{message_ts}1"),
+        permission_set_arn,
+    )
+}
+
+/// A click on the original demo's message at `action_ts` (Slack's id of one click: a second
+/// click on the same button has its own).
+pub fn seed_click_at(
+    user: &str,
+    message_ts: &str,
+    action_ts: &str,
+    permission_set_arn: &str,
+) -> Vec<u8> {
     let s = stack();
     let payload = json!({
         "type": "interactive_message",
@@ -145,7 +175,7 @@ pub fn seed_click(user: &str, message_ts: &str, permission_set_arn: &str) -> Vec
         "team": {"id": s.get("SLACK_TEAM_ID"), "domain": "example"},
         "channel": {"id": "C0DEPLOYS1", "name": "deploys"},
         "user": {"id": user, "name": "someone"},
-        "action_ts": format!("{message_ts}1"),
+        "action_ts": action_ts,
         "message_ts": message_ts,
         "attachment_id": "1",
         "token": "legacy",
@@ -440,4 +470,96 @@ pub async fn fault_hits() -> Value {
         None,
     )
     .await
+}
+
+/// Stops the request's execution by hand, as an operator might.
+pub async fn stop_execution(id: &str) {
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let execution = executions_named(&sfn, id).await[0]
+        .execution_arn()
+        .to_owned();
+    sfn.stop_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The request's status in the table.
+pub async fn status_of(id: &str) -> String {
+    request_item(id).await.unwrap()["status"]
+        .as_s()
+        .unwrap()
+        .clone()
+}
+
+/// Waits until the request is granted.
+pub async fn wait_granted(id: &str) {
+    eventually("the grant", 60, || async {
+        (request_item(id).await?["status"].as_s().ok()? == "granted").then_some(())
+    })
+    .await;
+}
+
+/// The states the request's execution entered, in order (each one a state transition).
+pub async fn states_entered(id: &str) -> Vec<String> {
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let arn = executions_named(&sfn, id).await[0]
+        .execution_arn()
+        .to_owned();
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let out = sfn
+            .get_execution_history()
+            .execution_arn(&arn)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        for e in out.events() {
+            if let Some(d) = e.state_entered_event_details() {
+                names.push(d.name().to_owned());
+            }
+        }
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return names;
+        }
+    }
+}
+
+/// The request's `expires_at`.
+pub async fn expires_of(id: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        request_item(id).await.unwrap()["expires_at"]
+            .as_s()
+            .unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
+/// A new click (its own `action_ts`) on a lease button.
+pub async fn press(user: &str, action: &str, request_id: &str) -> String {
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    press_click(user, action, request_id, &format!("1.{n}")).await
+}
+
+/// A click on a lease button as Slack delivers it (`action_ts` identifies the click).
+pub async fn press_click(user: &str, action: &str, request_id: &str, action_ts: &str) -> String {
+    let payload = json!({
+        "type": "block_actions", "team": {"id": current().get("SLACK_TEAM_ID")}, "user": {"id": user},
+        "api_app_id": current().get("SLACK_API_APP_ID"),
+        "response_url": format!("{}/response/lease", current().get("SLACK_FAKE_URL")),
+        "actions": [{"action_id": action, "block_id": "lease", "value": request_id, "type": "button", "action_ts": action_ts}]
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let (status, reply) = post_signed(body.as_bytes()).await;
+    assert_eq!(status, 200, "{reply}");
+    serde_json::from_str::<Value>(&reply).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
