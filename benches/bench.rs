@@ -10,7 +10,10 @@
 //!   API of ours on loopback, AWS on moto (the test bed, seeded, without a binary);
 //! - CloudTrail collection: calls and wall time for N events in several regions, against the
 //!   2 calls/s per (account, region) limit;
-//! - size of the stripped binary and the Lambda zip, x86_64 and arm64 (`target/lambda*`).
+//! - size of the stripped binary and the Lambda zip, x86_64 and arm64 (`target/lambda*`);
+//! - End access now → `DeleteAccountAssignment` on the whole local stack at default settings
+//!   (the real binary under `cargo lambda watch`, the real ASL on moto), and the state
+//!   transitions a lease costs (counted in the execution history).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -299,13 +302,17 @@ impl Drop for Stack {
 }
 
 fn start_stack(dir: &Path) -> Stack {
+    start_stack_with(dir, &["--no-binary", "--duration", "1h"])
+}
+
+fn start_stack_with(dir: &Path, args: &[&str]) -> Stack {
     let env_file = dir.join("env");
     let _ = std::fs::remove_file(&env_file);
     let child = Command::new(repo().join(".venv/bin/python"))
         .arg(repo().join("testbed/stack.py"))
         .arg("--env-file")
         .arg(&env_file)
-        .args(["--no-binary", "--duration", "1h"])
+        .args(args)
         .stdout(std::fs::File::create(dir.join("stack.log")).unwrap())
         .stderr(Stdio::null())
         .spawn()
@@ -581,6 +588,226 @@ fn signed_click_event(stack: &Stack, i: usize) -> Value {
     })
 }
 
+// ---------------------------------------------------------------- ending a lease
+
+/// A signed form body posted to the stack's webhook; the reply's text.
+async fn post_form(http: &reqwest::Client, e: &HashMap<String, String>, payload: Value) -> String {
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let sig = sign(e["SLACK_SIGNING_SECRET"].as_bytes(), &ts, body.as_bytes());
+    let reply = http
+        .post(&e["WEBHOOK_URL"])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    reply.text().await.unwrap()
+}
+
+async fn poll<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "bench: no {what} within 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sdk_of(e: &HashMap<String, String>) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&e["AWS_ENDPOINT_URL"])
+        .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "t", "t", None, None, "bench",
+        ))
+        .load()
+        .await
+}
+
+async fn request_field(
+    ddb: &aws_sdk_dynamodb::Client,
+    e: &HashMap<String, String>,
+    id: &str,
+    field: &str,
+) -> Option<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = ddb
+        .get_item()
+        .table_name(&e["TABLE_NAME"])
+        .key("pk", AttributeValue::S(id.into()))
+        .key("sk", AttributeValue::S("request".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()?
+        .item?;
+    item.get(field)?.as_s().ok().cloned()
+}
+
+/// End access now → `DeleteAccountAssignment` issued (the test bed logs when each call
+/// arrives), over 20 leases at default settings; then the transitions of a lease that
+/// expires, with the lease and the re-check interval scaled down 3 600× (1 s for 1 h).
+fn ending(rows: &mut Vec<Row>, dir: &Path, binary: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let runs = 20;
+    let latencies: Vec<f64> = {
+        let stack = start_stack_with(dir, &["--binary", binary.to_str().unwrap()]);
+        let e = &stack.env;
+        rt.block_on(async {
+            let sdk = sdk_of(e).await;
+            let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+            let mut out = Vec::new();
+            for i in 0..runs {
+                let click = json!({
+                    "type": "interactive_message",
+                    "actions": [{"name": "break_glass", "type": "button", "value": e["EXAMPLE_PERMISSION_SET_ARN"]}],
+                    "callback_id": format!("deployment_{}_abc", e["EXAMPLE_ACCOUNT_ID"]),
+                    "team": {"id": e["SLACK_TEAM_ID"]}, "user": {"id": e["EXAMPLE_SLACK_USER_ID"]},
+                    "channel": {"id": "C0BENCH002"}, "action_ts": format!("1700008888.{i:06}1"),
+                    "message_ts": format!("1700008888.{i:06}"), "api_app_id": e["SLACK_API_APP_ID"],
+                });
+                let Ok(Interaction::BreakGlass(c)) = break_glass::slack::payload::parse_form(
+                    serde_urlencoded::to_string([("payload", click.to_string())])
+                        .unwrap()
+                        .as_bytes(),
+                ) else {
+                    panic!("the bench click does not parse")
+                };
+                let id = break_glass::roles::webhook::request_id(&c).to_string();
+                post_form(&http, e, click).await;
+                poll("hold", || request_field(&ddb, e, &id, "hold_token")).await;
+                let t0 = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                let end = json!({
+                    "type": "block_actions", "team": {"id": e["SLACK_TEAM_ID"]},
+                    "user": {"id": e["EXAMPLE_SLACK_USER_ID"]}, "api_app_id": e["SLACK_API_APP_ID"],
+                    "actions": [{"action_id": "end_access", "block_id": "lease", "value": id,
+                                 "type": "button", "action_ts": format!("1700008888.{i:06}9")}]
+                });
+                post_form(&http, e, end).await;
+                let url = format!(
+                    "{}/_testbed/calls?operation=DeleteAccountAssignment",
+                    e["MOTO_URL"]
+                );
+                let at = poll("DeleteAccountAssignment", || async {
+                    let calls: Vec<Value> =
+                        http.get(&url).send().await.ok()?.json().await.ok()?;
+                    calls
+                        .iter()
+                        .filter_map(|c| c["at"].as_f64())
+                        .find(|at| *at >= t0)
+                })
+                .await;
+                out.push((at - t0) * 1e3);
+                // The next lease starts once this one's release is over.
+                poll("revoke", || async {
+                    (request_field(&ddb, e, &id, "status").await? == "revoked").then_some(())
+                })
+                .await;
+            }
+            out
+        })
+    };
+    let (p50, lo, p99) = stats(latencies);
+    rows.push(Row {
+        what: format!(
+            "End access now → DeleteAccountAssignment issued ({runs} leases, local stack, default settings)"
+        ),
+        figure: format!("p50 {p50:.0} ms, p99 {p99:.0} ms (min {lo:.0})"),
+        budget: "≤ 2 s p99".into(),
+        ok: Some(p99 <= 2000.0),
+    });
+
+    let stack = start_stack_with(
+        dir,
+        &[
+            "--binary",
+            binary.to_str().unwrap(),
+            "--hold-recheck-seconds",
+            "1",
+            "--cloudtrail-delay-seconds",
+            "1",
+        ],
+    );
+    let e = &stack.env;
+    let counts: Vec<(&str, usize)> = rt.block_on(async {
+        let sfn = aws_sdk_sfn::Client::new(&sdk_of(e).await);
+        let mut counts = Vec::new();
+        for (label, duration) in [("1 h", "1s"), ("24 h", "24s")] {
+            let view = format!("V-bench-{duration}");
+            let submit = json!({
+                "type": "view_submission", "team": {"id": e["SLACK_TEAM_ID"]},
+                "user": {"id": e["EXAMPLE_SLACK_USER_ID"]}, "api_app_id": e["SLACK_API_APP_ID"],
+                "view": {"id": view, "callback_id": "break_glass_request", "private_metadata": "{}",
+                         "state": {"values": {
+                             "account": {"account": {"type": "static_select", "selected_option": {"value": e["EXAMPLE_ACCOUNT_ID"]}}},
+                             "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": e["EXAMPLE_PERMISSION_SET_ARN"]}}},
+                             "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
+                             "reason": {"reason": {"type": "plain_text_input", "value": null}}}}}
+            });
+            post_form(&http, e, submit).await;
+            let id = break_glass::domain::RequestId::derive(&[
+                &e["SLACK_TEAM_ID"],
+                &e["EXAMPLE_SLACK_USER_ID"],
+                "modal",
+                &view,
+            ])
+            .to_string();
+            let arn = format!(
+                "{}:{id}",
+                e["STATE_MACHINE_ARN"].replacen(":stateMachine:", ":execution:", 1)
+            );
+            poll("the execution to finish", || async {
+                let d = sfn.describe_execution().execution_arn(&arn).send().await.ok()?;
+                (d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running).then_some(())
+            })
+            .await;
+            let history = sfn
+                .get_execution_history()
+                .execution_arn(&arn)
+                .max_results(1000)
+                .send()
+                .await
+                .unwrap();
+            let entered = history
+                .events()
+                .iter()
+                .filter(|ev| ev.state_entered_event_details().is_some())
+                .count();
+            counts.push((label, entered));
+        }
+        counts
+    });
+    for (label, entered) in counts {
+        rows.push(Row {
+            what: format!(
+                "state transitions of a {label} lease that expires (re-check every hour; measured scaled 3600×)"
+            ),
+            figure: format!("{entered}"),
+            budget: "O(1): a handful".into(),
+            ok: None,
+        });
+    }
+}
+
 // ---------------------------------------------------------------- CloudTrail collection
 
 fn collection(rows: &mut Vec<Row>, stack: &Stack) {
@@ -765,6 +992,15 @@ fn main() {
         if want("collect") {
             collection(&mut rows, &stack);
         }
+    }
+    if want("ending") {
+        let release = repo().join("target/lambda-x86_64/break-glass/bootstrap");
+        let binary = if release.exists() {
+            release
+        } else {
+            repo().join("target/debug/break-glass")
+        };
+        ending(&mut rows, &dir, &binary);
     }
     if want("size") {
         sizes(&mut rows);

@@ -1,6 +1,6 @@
 //! Leases on the local stack: End access now, Extend, strangers refused, overlapping leases
 //! sharing one assignment, standing access kept, duplicate task delivery. Leases last 60 s
-//! here and the Hold loop looks every second.
+//! here; End access now completes the Hold at once.
 
 mod common;
 
