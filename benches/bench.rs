@@ -850,6 +850,7 @@ fn collection(rows: &mut Vec<Row>, stack: &Stack) {
             &regions,
             Some("123456789012".into()),
             None,
+            "aws",
         );
         let sources = collector.sources("123456789012", "bg-bench").await;
         let session = break_glass::report::Session {

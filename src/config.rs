@@ -77,6 +77,12 @@ pub struct Config {
     /// Added to the permission set's session duration before a deny on old sessions is
     /// lifted (clock skew between us and AWS).
     pub end_sessions_margin: Duration,
+    /// How long who a Slack user is (and their groups) is remembered: a change in Identity
+    /// Center or Slack takes effect within this.
+    pub identity_cache: Duration,
+    /// How long a refused request's audit entry is kept (each refusal is its own entry; the
+    /// table's TTL removes them after this, so a flood cannot grow the table without bound).
+    pub refusal_retention: Duration,
 }
 
 /// Every problem with the environment at once, one per line.
@@ -132,10 +138,8 @@ impl Config {
             .map(str::to_owned)
             .collect();
         for r in report_recipients.iter().chain(report_sender.iter()) {
-            if !looks_like_email(r) {
-                problems.push(format!(
-                    "{r:?} in REPORT_SENDER/REPORT_RECIPIENTS is not an e-mail address"
-                ));
+            if let Err(e) = crate::aws::mail::valid_address(r) {
+                problems.push(format!("REPORT_SENDER/REPORT_RECIPIENTS: {e}"));
             }
         }
 
@@ -159,6 +163,18 @@ impl Config {
         }
         let reconcile_grace = seconds("RECONCILE_GRACE_SECONDS", 900, &mut problems);
         let end_sessions_margin = seconds("END_SESSIONS_MARGIN_SECONDS", 300, &mut problems);
+        let identity_cache = seconds("IDENTITY_CACHE_SECONDS", 300, &mut problems);
+        if identity_cache.as_secs() > 3600 {
+            problems.push("IDENTITY_CACHE_SECONDS must be at most 3600 (a refusal must take effect within the hour)".into());
+        }
+        let refusal_retention = match opt("REFUSAL_AUDIT_DAYS").map(|v| v.parse::<u64>()) {
+            None => Duration::from_secs(400 * 86_400),
+            Some(Ok(n)) if (1..=3650).contains(&n) => Duration::from_secs(n * 86_400),
+            Some(_) => {
+                problems.push("REFUSAL_AUDIT_DAYS must be whole days between 1 and 3650".into());
+                Duration::from_secs(400 * 86_400)
+            }
+        };
         let report_to_requester = match opt("REPORT_TO_REQUESTER").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -229,19 +245,9 @@ impl Config {
             report_to_requester,
             reconcile_grace,
             end_sessions_margin,
+            identity_cache,
+            refusal_retention,
         })
-    }
-}
-
-fn looks_like_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !s.contains(char::is_whitespace)
-                && !domain.contains('@')
-        }
-        None => false,
     }
 }
 

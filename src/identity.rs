@@ -3,13 +3,15 @@
 //! An explicit mapping in the policy wins. Otherwise Slack's `users.info` gives the user's
 //! e-mail, and Identity Store `GetUserId` on `emails.value` finds the Identity Center user (never a
 //! `ListUsers` scan). Bots, deleted, restricted (guest) and external users are refused.
-//! Answers are cached for the life of the container; refusals are not, so a fixed account
-//! works at once.
+//! Answers are cached for a bounded time (`IDENTITY_CACHE_SECONDS`, 5 minutes by default), so
+//! a user added to a deny group or removed from an allowing one is refused within that time;
+//! refusals are not cached, so a fixed account works at once.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::time::Instant;
 
 use crate::aws::sso::{Instance, Sso};
+use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::slack::api::{SlackApi, SlackError, SlackUser};
@@ -78,17 +80,23 @@ pub struct Directory {
     pub sso: Sso,
     pub instance: Instance,
     pub team_id: Option<String>,
-    cache: Mutex<HashMap<String, Person>>,
+    cache: TtlCache<String, Person>,
 }
 
 impl Directory {
-    pub fn new(slack: SlackApi, sso: Sso, instance: Instance, team_id: Option<String>) -> Self {
+    pub fn new(
+        slack: SlackApi,
+        sso: Sso,
+        instance: Instance,
+        team_id: Option<String>,
+        cache_for: std::time::Duration,
+    ) -> Self {
         Self {
             slack,
             sso,
             instance,
             team_id,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(cache_for),
         }
     }
 
@@ -97,8 +105,8 @@ impl Directory {
         policy: &Policy,
         slack_user: &str,
     ) -> Result<Person, IdentityError> {
-        if let Some(p) = self.cache.lock().expect("cache lock").get(slack_user) {
-            return Ok(p.clone());
+        if let Some(p) = self.cache.get(&slack_user.to_owned(), Instant::now()) {
+            return Ok(p);
         }
         let mut person = match policy.users.get(slack_user) {
             Some(name) => Person {
@@ -141,9 +149,7 @@ impl Directory {
             person.principal_id = Some(id);
         }
         self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(slack_user.to_owned(), person.clone());
+            .insert(slack_user.to_owned(), person.clone(), Instant::now());
         Ok(person)
     }
 }

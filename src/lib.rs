@@ -17,10 +17,12 @@
 //! - [`report`]: CloudTrail collection, filtering to one session, summary, HTML/text rendering.
 //! - [`roles`]: the webhook and the worker tasks (grant, revoke, report, reconcile), and event dispatch.
 //! - [`sessions`]: ending a user's live sessions on revoke (the inline-policy deny).
-//! - [`cli`]: the operator's subcommands (`policy check`, `report render`).
+//! - [`cache`]: a map whose entries expire (identity answers), the clock passed in.
+//! - [`cli`]: the operator's subcommands (`policy check`, `report render`, `leases check`).
 //! - [`error`]: errors with the stable names the state machine matches on.
 
 pub mod aws;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -7,12 +7,14 @@ use break_glass::roles::App;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.is_empty() {
-        return break_glass::cli::run(&args);
+    if std::env::args_os().len() > 1 {
+        return break_glass::cli::run(std::env::args_os());
     }
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        eprintln!("{}", break_glass::cli::USAGE);
+        eprintln!(
+            "{}\nWithout arguments, break-glass runs as an AWS Lambda function (AWS_LAMBDA_RUNTIME_API must be set); see break-glass --help.",
+            break_glass::cli::usage()
+        );
         return ExitCode::from(2);
     }
     init_tracing();

@@ -403,6 +403,7 @@ async fn the_target_account_is_read_through_the_assumed_report_role() {
         &["us-east-1".to_owned()],
         Some("999999999999".into()),
         Some("break-glass-report-reader".into()),
+        "aws",
     );
     let sources = collector.sources(account, "bg-roletest").await;
     assert_eq!(

@@ -365,3 +365,34 @@ fn the_html_report_renders_in_a_real_browser() {
         "the white report card is drawn"
     );
 }
+
+/// The CLI behaves like one: help on every subcommand, a version, usage errors exit 2.
+#[test]
+fn help_version_and_usage_errors() {
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    for args in [
+        &["--help"][..],
+        &["report", "render", "--help"],
+        &["policy", "check", "--help"],
+        &["leases", "check", "--help"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Usage: break-glass"), "{args:?}: {help}");
+    }
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("break-glass {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [&["bogus"][..], &["policy", "check"], &["report", "render"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Usage:"),
+            "{args:?}"
+        );
+    }
+}

@@ -19,6 +19,18 @@ pub struct Instance {
     pub identity_store_id: String,
 }
 
+impl Instance {
+    /// The partition of the instance's ARN (`aws`, `aws-us-gov`, `aws-cn`): every ARN we
+    /// build takes it from here, never a hard-coded `arn:aws:`.
+    pub fn partition(&self) -> &str {
+        self.instance_arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+}
+
 /// How long we wait for one provisioning request before giving up (and letting the state
 /// machine retry the task).
 const PROVISIONING_DEADLINE: Duration = Duration::from_secs(120);

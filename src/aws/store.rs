@@ -38,6 +38,11 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether a request in this status still holds (or is about to hold) its access.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Requested | Status::Granting | Status::Granted)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Requested => "requested",
@@ -123,6 +128,14 @@ pub struct Audit<'a> {
     pub event: &'a str,
     pub actor: &'a str,
     pub detail: String,
+}
+
+/// A key part no other entry of this process (or, practically, any other) has: the process
+/// id and a counter.
+fn unique(salt: u32) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}{:x}{salt}", std::process::id(), n)
 }
 
 /// A transaction that did not go through.
@@ -596,34 +609,46 @@ impl Store {
         self.advance(rec, rec.status, changes, audit).await
     }
 
-    /// Records a refused request in the audit trail (no request item is created). A repeated
-    /// refusal of the same click is recorded once.
+    /// Records a refused request in the audit trail (no request item is created). Every
+    /// refusal is an entry of its own (who, why, when), append-only, and expires through the
+    /// table's TTL after `keep`, so that a flood of refusals cannot grow the table for ever.
     pub async fn audit_denied(
         &self,
         id: &RequestId,
         actor: &str,
         detail: String,
+        keep: time::Duration,
     ) -> Result<(), Error> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(id.as_str()))
-            .item("sk", s("audit#000000-denied"))
-            .item("event", s("denied"))
-            .item("actor", s(actor))
-            .item("detail", s(detail))
-            .item("at", ts(OffsetDateTime::now_utc()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(())
+        let now = OffsetDateTime::now_utc();
+        let expires = (now + keep).unix_timestamp();
+        for attempt in 0..3u32 {
+            let sk = format!(
+                "audit#denied#{}#{}",
+                now.unix_timestamp_nanos(),
+                unique(attempt)
+            );
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(id.as_str()))
+                .item("sk", s(sk))
+                .item("event", s("denied"))
+                .item("actor", s(actor))
+                .item("detail", s(detail.clone()))
+                .item("at", ts(now))
+                .item("expires_ttl", AttributeValue::N(expires.to_string()))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                // The same key twice (never in practice): take another; never overwrite.
+                Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(from_sdk("DynamoDB PutItem", e)),
             }
-            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
         }
+        Err(Error::Transient("no free audit key for a refusal".into()))
     }
 
     /// Records what the reconciler did to an assignment break glass never granted (standing
@@ -640,11 +665,20 @@ impl Store {
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("standing#{key}")))
-            .item("sk", s(format!("audit#{}", rfc3339(now))))
+            .item(
+                "sk",
+                s(format!(
+                    "audit#{}#{}",
+                    now.unix_timestamp_nanos(),
+                    unique(0)
+                )),
+            )
             .item("event", s(event))
             .item("actor", s(actor))
             .item("detail", s(detail))
             .item("at", ts(now))
+            // Append-only: an audit entry is never overwritten.
+            .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
             .map_err(|e| from_sdk("DynamoDB PutItem", e))?;

@@ -67,6 +67,9 @@ pub struct Collector {
     regions: Vec<String>,
     own_account: Option<String>,
     role_name: Option<String>,
+    /// `aws`, `aws-us-gov` or `aws-cn`: the partition of the Identity Center instance, which
+    /// the target accounts share.
+    partition: String,
 }
 
 impl Collector {
@@ -78,13 +81,20 @@ impl Collector {
         regions: &[String],
         own_account: Option<String>,
         role_name: Option<String>,
+        partition: &str,
     ) -> Self {
         Self {
             sdk: sdk.clone(),
             regions: regions.to_vec(),
             own_account,
             role_name,
+            partition: partition.to_owned(),
         }
+    }
+
+    /// The report role's ARN in `account`.
+    pub fn role_arn(&self, account: &str, role: &str) -> String {
+        format!("arn:{}:iam::{account}:role/{role}", self.partition)
     }
 
     fn client(&self, conf: &aws_config::SdkConfig, region: &str) -> aws_sdk_cloudtrail::Client {
@@ -99,7 +109,7 @@ impl Collector {
         let same = self.own_account.as_deref() == Some(target_account);
         let target_conf = match (&self.role_name, same) {
             (Some(role), false) => {
-                let arn = format!("arn:aws:iam::{target_account}:role/{role}");
+                let arn = self.role_arn(target_account, role);
                 let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
                     .session_name(format!("break-glass-report-{request_id}"))
                     .configure(&self.sdk)
@@ -250,6 +260,25 @@ mod tests {
     use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
     use aws_sdk_cloudtrail::types::Event as CtEvent;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn the_report_role_is_in_the_instance_s_partition() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        for (partition, want) in [
+            ("aws", "arn:aws:iam::111111111111:role/reader"),
+            ("aws-us-gov", "arn:aws-us-gov:iam::111111111111:role/reader"),
+            ("aws-cn", "arn:aws-cn:iam::111111111111:role/reader"),
+        ] {
+            let instance = crate::aws::sso::Instance {
+                instance_arn: format!("arn:{partition}:sso:::instance/ssoins-1"),
+                identity_store_id: "d-1".into(),
+            };
+            let c = Collector::new(&sdk, &[], None, None, instance.partition());
+            assert_eq!(c.role_arn("111111111111", "reader"), want);
+        }
+    }
 
     fn session() -> Session {
         Session {

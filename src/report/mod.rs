@@ -92,12 +92,13 @@ struct RawResource {
 
 /// Cuts `s` to [`MAX_FIELD_CHARS`] characters, marking the cut, and makes control characters
 /// visible (`\n` stays two characters), so a hostile value cannot forge lines of the plain-text
-/// report.
+/// report. Line and paragraph separators and bidirectional overrides (which can make text
+/// read differently from what it is) are made visible too.
 pub fn clip(s: &str) -> String {
     let visible = |part: &str| -> String {
         part.chars()
             .flat_map(|c| {
-                let escaped: Vec<char> = if c.is_control() {
+                let escaped: Vec<char> = if c.is_control() || deceptive(c) {
                     c.escape_default().collect()
                 } else {
                     vec![c]
@@ -114,6 +115,11 @@ pub fn clip(s: &str) -> String {
         ),
         None => visible(s),
     }
+}
+
+/// Characters that are not control characters but move or reorder text.
+fn deceptive(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 impl Event {

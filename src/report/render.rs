@@ -59,9 +59,10 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Everything the templates show.
+/// Everything the templates show. Every string of the header (the requester's reason above
+/// all) is clipped like CloudTrail's: control characters visible, long values cut.
 pub struct View<'a> {
-    pub header: &'a Header,
+    pub header: Header,
     pub from: String,
     pub to: String,
     pub total: usize,
@@ -72,7 +73,7 @@ pub struct View<'a> {
     pub portal: Vec<Row<'a>>,
     pub timeline: Vec<Row<'a>>,
     pub omitted: usize,
-    pub incomplete: &'a [String],
+    pub incomplete: Vec<String>,
 }
 
 impl<'a> View<'a> {
@@ -84,8 +85,19 @@ impl<'a> View<'a> {
         max_rows: usize,
     ) -> Self {
         let shown = events.len().min(max_rows);
+        let clip_opt = |v: &Option<String>| v.as_deref().map(super::clip);
         View {
-            header,
+            header: Header {
+                user: super::clip(&header.user),
+                account_id: super::clip(&header.account_id),
+                account_name: clip_opt(&header.account_name),
+                permission_set: super::clip(&header.permission_set),
+                from: header.from,
+                to: header.to,
+                request_id: clip_opt(&header.request_id),
+                reason: clip_opt(&header.reason),
+                slack_link: clip_opt(&header.slack_link),
+            },
             from: rfc3339(header.from),
             to: rfc3339(header.to),
             total: events.len(),
@@ -100,7 +112,7 @@ impl<'a> View<'a> {
             portal: portal.iter().take(max_rows).map(Row::new).collect(),
             timeline: events[..shown].iter().map(Row::new).collect(),
             omitted: events.len() - shown,
-            incomplete,
+            incomplete: incomplete.iter().map(|i| super::clip(i)).collect(),
         }
     }
 
@@ -240,6 +252,38 @@ mod tests {
         );
         assert!(text.contains("PutObject"));
         assert!(v.subject().contains("1 events, 1 writes"));
+    }
+
+    #[test]
+    fn a_reason_cannot_forge_lines_of_the_text_report() {
+        let mut h = header();
+        h.reason = Some(format!(
+            "db down\nFLAGGED EVENTS\n  2026-11-24T08:00:00Z  [fine] nothing to see\u{2028}\u{202e}{}",
+            "x".repeat(400)
+        ));
+        h.user = "alice\r\nWho: mallory".into();
+        let incomplete = ["a\nb".to_owned()];
+        let v = View::new(&h, &[], &[], &incomplete, MAX_TIMELINE_ROWS);
+        let text = v.text().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("FLAGGED EVENTS") || l.starts_with("Who: mallory")),
+            "{text}"
+        );
+        let reason = lines.iter().find(|l| l.starts_with("Reason:")).unwrap();
+        assert!(reason.contains("db down\\nFLAGGED EVENTS"), "{reason}");
+        assert!(
+            reason.contains("\\u{2028}") && reason.contains("\\u{202e}"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("more characters]"),
+            "cut with a marker: {reason}"
+        );
+        assert!(text.contains("  - a\\nb"), "{text}");
+        assert!(!v.subject().contains('\n'));
     }
 
     #[test]

@@ -147,8 +147,10 @@ impl App {
                         self.sso(),
                         instance.clone(),
                         self.cfg.slack_team_id.clone(),
+                        std::time::Duration::from_secs(self.cfg.identity_cache.as_secs()),
                     ),
                     names: PermissionSetNames::new(self.sso(), instance),
+                    refusal_retention: self.cfg.refusal_retention,
                 })
             })
             .await
@@ -173,13 +175,14 @@ impl App {
                     end_sessions_margin: self.cfg.end_sessions_margin,
                     sso: self.sso(),
                     names: PermissionSetNames::new(self.sso(), instance.clone()),
-                    instance,
                     collector: Collector::new(
                         &self.sdk,
                         &self.cfg.cloudtrail_regions,
                         self.own_account().await,
                         self.cfg.report_role_name.clone(),
+                        instance.partition(),
                     ),
+                    instance,
                     mailer: Mailer::new(
                         aws_sdk_ses::Client::new(&self.sdk),
                         self.cfg.report_sender.clone().unwrap_or_default(),

@@ -83,10 +83,7 @@ pub enum Verdict {
 
 /// Whether a request still counts as holding access.
 pub fn active(status: Status) -> bool {
-    matches!(
-        status,
-        Status::Requested | Status::Granting | Status::Granted
-    )
+    status.is_active()
 }
 
 /// Judges one lease holder from its record and its execution (`None`: never started). A

@@ -88,6 +88,8 @@ pub struct Webhook {
     pub executions: Executions,
     pub directory: Directory,
     pub names: PermissionSetNames,
+    /// How long a refusal's audit entry is kept.
+    pub refusal_retention: Duration,
 }
 
 /// A request that passed identity and policy, ready to record.
@@ -298,7 +300,12 @@ impl Webhook {
         tracing::info!(request = %id, user = actor, reason = why, "denied");
         if let Err(e) = self
             .store
-            .audit_denied(id, actor, format!("denied: {why}"))
+            .audit_denied(
+                id,
+                actor,
+                format!("denied: {why}"),
+                time::Duration::seconds(self.refusal_retention.as_secs() as i64),
+            )
             .await
         {
             tracing::error!(request = %id, error = %e, "could not audit a refusal");

@@ -420,27 +420,52 @@ impl Worker {
         let text = view.text().map_err(render_err)?;
         let full = (view.omitted > 0).then(|| csv(&found.events));
         let filename = format!("break-glass-{id}.csv");
+        let subject = view.subject();
+        let attachment = full.as_deref().map(|c| (filename.as_str(), c));
+        // The security team's copy goes on its own: nothing about the requester's address can
+        // stop it.
+        let team_copy = Mail {
+            to: &self.recipients,
+            subject: &subject,
+            html: &html,
+            text: &text,
+            attachment,
+        };
+        let message_id = self.mailer.send(&team_copy).await?;
         let mut to = self.recipients.clone();
+        let mut requester_copy = String::new();
         if self.report_to_requester
             && let Some(principal) = &rec.principal_id
         {
-            match self.sso.user_email(&self.instance, principal).await {
-                Ok(Some(email)) if !to.contains(&email) => to.push(email),
-                Ok(_) => {}
-                // The security team's copy matters more than the requester's: send it anyway.
-                Err(e) => tracing::warn!(request = %id, error = %e, "no e-mail for the requester"),
-            }
+            requester_copy = match self.sso.user_email(&self.instance, principal).await {
+                Ok(Some(email)) if to.contains(&email) => String::new(),
+                Ok(Some(email)) => match crate::aws::mail::valid_address(&email) {
+                    Err(e) => format!("; the requester's copy was not sent: {e}"),
+                    Ok(()) => match self
+                        .mailer
+                        .send(&Mail {
+                            to: std::slice::from_ref(&email),
+                            ..team_copy
+                        })
+                        .await
+                    {
+                        Ok(m) => {
+                            to.push(email);
+                            format!("; the requester's copy: SES {m}")
+                        }
+                        Err(e) => {
+                            tracing::warn!(request = %id, error = %e, "the requester's copy of the report failed");
+                            format!("; the requester's copy failed: {e}")
+                        }
+                    },
+                },
+                Ok(None) => "; the requester has no e-mail address".to_owned(),
+                Err(e) => {
+                    tracing::warn!(request = %id, error = %e, "no e-mail for the requester");
+                    format!("; no e-mail for the requester: {e}")
+                }
+            };
         }
-        let message_id = self
-            .mailer
-            .send(&Mail {
-                to: &to,
-                subject: &view.subject(),
-                html: &html,
-                text: &text,
-                attachment: full.as_deref().map(|c| (filename.as_str(), c)),
-            })
-            .await?;
         let rec = self
             .store
             .advance(
@@ -451,10 +476,10 @@ impl Worker {
                     event: "reported",
                     actor: ACTOR,
                     detail: format!(
-                        "{} events in {} LookupEvents calls, mailed to {} (SES {message_id}){}",
+                        "{} events in {} LookupEvents calls, mailed to {} (SES {message_id}){requester_copy}{}",
                         found.events.len(),
                         found.calls,
-                        to.join(", "),
+                        self.recipients.join(", "),
                         if found.incomplete.is_empty() {
                             ""
                         } else {

@@ -1,114 +1,62 @@
-//! The operator's subcommands. Exit 0 on success; on bad input, non-zero with one line on
-//! stderr saying what is wrong, and no partial output.
+//! `break-glass report render`: a CloudTrail file as a break-glass report, written to temporary
+//! files and renamed into place only when both are complete.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
+use clap::Args;
 use time::OffsetDateTime;
 
-use crate::policy::{Effect, Policy};
 use crate::report::render::{Header, View};
 use crate::report::{Event, Session};
 use crate::time_util::from_rfc3339;
 
-pub const USAGE: &str = "\
-usage:
-  break-glass policy check FILE
-  break-glass report render --events FILE --html OUT --text OUT
-                            [--user NAME --account ID --permission-set NAME --from RFC3339 --to RFC3339]
-
-Without arguments, break-glass runs as an AWS Lambda function (AWS_LAMBDA_RUNTIME_API must be set).";
-
-pub fn run(args: &[String]) -> ExitCode {
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["policy", "check", file] => policy_check(Path::new(file)),
-        ["report", "render", rest @ ..] => report_render(rest),
-        ["help" | "--help" | "-h"] => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => Err(format!("unknown command\n{USAGE}")),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("break-glass: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn policy_check(path: &Path) -> Result<(), String> {
-    let p = Policy::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let allows = p.rules.iter().filter(|r| r.effect == Effect::Allow).count();
-    println!(
-        "{}: ok: {} rules ({} allow, {} deny), {} mapped users, {} named accounts",
-        path.display(),
-        p.rules.len(),
-        allows,
-        p.rules.len() - allows,
-        p.users.len(),
-        p.accounts.len()
-    );
-    Ok(())
-}
-
-#[derive(Default)]
-struct RenderArgs {
-    events: Option<PathBuf>,
-    html: Option<PathBuf>,
-    text: Option<PathBuf>,
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The CloudTrail file.
+    #[arg(long)]
+    events: PathBuf,
+    /// Where to write the HTML report.
+    #[arg(long)]
+    html: PathBuf,
+    /// Where to write the plain-text report.
+    #[arg(long)]
+    text: PathBuf,
+    /// Keep only this Identity Center user's session (with --account and --permission-set).
+    #[arg(long, requires_all = ["account", "permission_set"])]
     user: Option<String>,
+    /// The session's account (12 digits).
+    #[arg(long, value_parser = account, requires_all = ["user", "permission_set"])]
     account: Option<String>,
+    /// The session's permission set name.
+    #[arg(long, requires_all = ["user", "account"])]
     permission_set: Option<String>,
+    /// Keep events from this time on (RFC 3339).
+    #[arg(long, value_parser = time)]
     from: Option<OffsetDateTime>,
+    /// Keep events up to this time (RFC 3339).
+    #[arg(long, value_parser = time)]
     to: Option<OffsetDateTime>,
 }
 
-fn parse_render_args(args: &[&str]) -> Result<RenderArgs, String> {
-    let mut a = RenderArgs::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let time =
-            |v: &str| from_rfc3339(v).ok_or_else(|| format!("{flag}: not an RFC 3339 time: {v:?}"));
-        match *flag {
-            "--events" => a.events = Some(value.into()),
-            "--html" => a.html = Some(value.into()),
-            "--text" => a.text = Some(value.into()),
-            "--user" => a.user = Some((*value).to_owned()),
-            "--account" => {
-                crate::domain::AccountId::parse(value).map_err(|e| format!("--account: {e}"))?;
-                a.account = Some((*value).to_owned());
-            }
-            "--permission-set" => a.permission_set = Some((*value).to_owned()),
-            "--from" => a.from = Some(time(value)?),
-            "--to" => a.to = Some(time(value)?),
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(a)
+fn account(v: &str) -> Result<String, String> {
+    crate::domain::AccountId::parse(v)
+        .map(|a| a.to_string())
+        .map_err(|e| e.to_string())
 }
 
-fn report_render(args: &[&str]) -> Result<(), String> {
-    let a = parse_render_args(args)?;
-    let (Some(events_path), Some(html_path), Some(text_path)) = (&a.events, &a.html, &a.text)
-    else {
-        return Err("report render needs --events, --html and --text".into());
-    };
+fn time(v: &str) -> Result<OffsetDateTime, String> {
+    from_rfc3339(v).ok_or_else(|| format!("not an RFC 3339 time: {v:?}"))
+}
+
+pub fn render(a: &RenderArgs) -> Result<(), String> {
+    let (events_path, html_path, text_path) = (&a.events, &a.html, &a.text);
     let session = match (&a.user, &a.account, &a.permission_set) {
         (Some(u), Some(acct), Some(ps)) => Some(Session {
             account_id: acct.clone(),
             permission_set_name: ps.clone(),
             user_name: u.clone(),
         }),
-        (None, None, None) => None,
-        _ => return Err("--user, --account and --permission-set go together".into()),
+        _ => None,
     };
     let mut events = read_events(events_path, |e| {
         session.as_ref().is_none_or(|s| s.owns(e))

@@ -1,0 +1,110 @@
+//! The operator's CLI: the same binary, given arguments. A clap-derive command whose doc
+//! comments are its help text; each subcommand lives in a file of its own. Exit 0 on
+//! success; usage errors and bad input exit 2 with one line on stderr saying what is wrong,
+//! and no partial output.
+
+mod leases;
+mod policy;
+mod report;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Emergency access to AWS from Slack. Without arguments, break-glass runs as an AWS Lambda
+/// function (AWS_LAMBDA_RUNTIME_API must be set); with them, it is the operator's CLI.
+#[derive(Debug, Parser)]
+#[command(name = "break-glass", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Render CloudTrail records as a break-glass report.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Look at the live leases in the table (with your AWS credentials).
+    #[command(subcommand)]
+    Leases(LeasesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; print a one-line summary, or the problem and exit 2.
+    Check {
+        /// The policy TOML file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Render a CloudTrail file ({"Records": [...]} as CloudTrail writes to S3, also gzip, or a
+    /// LookupEvents response {"Events": [...]}) to HTML and text.
+    Render(report::RenderArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum LeasesCommand {
+    /// List the live leases a new policy file would no longer allow (run before deploying it:
+    /// their revoke keeps working, but new grants like them will be refused).
+    Check(LeasesCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct LeasesCheckArgs {
+    /// The policy file about to be deployed.
+    #[arg(long)]
+    policy: PathBuf,
+    /// The break-glass table (default: $TABLE_NAME).
+    #[arg(long, env = "TABLE_NAME")]
+    table: String,
+}
+
+/// Runs the CLI on `args` (the program name first).
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version print and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
+        Command::Report(ReportCommand::Render(args)) => report::render(&args),
+        Command::Leases(LeasesCommand::Check(a)) => leases::check(&a.policy, &a.table),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("break-glass: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The short usage, for a binary started with no arguments outside Lambda.
+pub fn usage() -> String {
+    use clap::CommandFactory;
+    Cli::command().render_usage().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
