@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 BIN    := target/debug/break-glass
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load fuzz build synth deploy clean-dev
+.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load fuzz build synth deploy clean-dev policy-check leases-check
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -26,9 +26,20 @@ cdk/node_modules/.installed: cdk/package.json cdk/package-lock.json
 	cd cdk && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(BIN): FORCE
+# checkov gets a venv of its own: its boto3 pin conflicts with moto's.
+.venv-checkov/.installed: cdk/requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r cdk/requirements-checkov.txt
+	touch $@
+
+target/debug/break-glass: FORCE
 	cargo build --quiet --bin break-glass
 FORCE:
+
+# The policy file the CDK app ships: -c policyFile=… in CDK_ARGS (relative to cdk/, where the
+# app runs), else config/policy.toml, else the example.
+POLICY_ARG := $(patsubst policyFile=%,%,$(filter policyFile=%,$(CDK_ARGS)))
+SHIPPED_POLICY := $(if $(POLICY_ARG),$(if $(filter /%,$(POLICY_ARG)),$(POLICY_ARG),cdk/$(POLICY_ARG)),$(if $(wildcard config/policy.toml),config/policy.toml,config/policy.example.toml))
 
 test: lint test-testbed test-rust test-cdk ## Run every test (Rust, local stack, ASL, CDK)
 	@echo "make test: all passed"
@@ -48,7 +59,7 @@ browser: ## Debian's chromium, for the test that looks at the HTML report in a r
 test-rust: $(VENV)/.installed browser ## Unit tests, and integration tests against the local stack
 	cargo test --quiet
 
-test-cdk: $(VENV)/.installed cdk/node_modules/.installed ## ASL validation, CDK assertions, cdk-nag, cfn-lint
+test-cdk: $(VENV)/.installed .venv-checkov/.installed cdk/node_modules/.installed ## ASL validation, CDK assertions, cdk-nag, cfn-lint, checkov
 	cd cdk && npm test
 
 demo: $(VENV)/.installed $(BIN) ## One whole break-glass cycle locally; the report lands in target/demo/
@@ -81,8 +92,18 @@ build: $(VENV)/.installed ## Release build for Lambda (arm64, falls back to x86_
 	cargo lambda build --release --arm64 --bin break-glass || \
 	  { echo "arm64 build failed; building x86_64 instead" >&2; cargo lambda build --release --x86-64 --bin break-glass; }
 
-synth: cdk/node_modules/.installed ## Synthesize the templates into cdk/cdk.out (offline; example values fill what CDK_ARGS lacks)
+policy-check: $(BIN) ## Check the policy file the CDK app would ship (-c policyFile=… in CDK_ARGS, else config/policy.toml)
+	$(BIN) policy check $(SHIPPED_POLICY)
+
+leases-check: $(BIN) ## Name the live leases the policy about to be deployed would no longer allow (AWS credentials needed)
+	@table="$${TABLE_NAME:-$$(aws cloudformation describe-stacks --stack-name BreakGlassStack \
+	    --query "Stacks[0].Outputs[?OutputKey=='TableName'].OutputValue" --output text 2>/dev/null || true)}"; \
+	if [ -z "$$table" ] || [ "$$table" = "None" ]; then \
+	  echo "leases-check: no deployed break-glass table found (a first deploy?): no live lease to check"; \
+	else $(BIN) leases check --policy $(SHIPPED_POLICY) --table "$$table"; fi
+
+synth: policy-check cdk/node_modules/.installed ## Synthesize the templates into cdk/cdk.out (offline; example values fill what CDK_ARGS lacks)
 	cd cdk && npx cdk synth -c example=true --quiet $(CDK_ARGS)
 
-deploy: build cdk/node_modules/.installed ## Deploy: make deploy CDK_ARGS="-c ssoInstanceArn=... -c identityStoreId=..."
+deploy: policy-check leases-check build cdk/node_modules/.installed ## Deploy: make deploy CDK_ARGS="-c ssoInstanceArn=... -c identityStoreId=..."
 	cd cdk && npx cdk deploy BreakGlassStack $(CDK_ARGS)
