@@ -23,10 +23,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use break_glass::handlers::webhook::{Screened, Settings, screen};
 use break_glass::policy::{Decision, Policy, Subject, Target};
 use break_glass::report::Event;
 use break_glass::report::render::{Header, View};
-use break_glass::roles::webhook::{Screened, Settings, screen};
 use break_glass::slack::payload::Interaction;
 use break_glass::slack::signature::sign;
 use serde_json::{Value, json};
@@ -689,7 +689,7 @@ fn ending(rows: &mut Vec<Row>, dir: &Path, binary: &Path) {
                 ) else {
                     panic!("the bench click does not parse")
                 };
-                let id = break_glass::roles::webhook::request_id(&c).to_string();
+                let id = break_glass::handlers::webhook::request_id(&c).to_string();
                 post_form(&http, e, click).await;
                 poll("hold", || request_field(&ddb, e, &id, "hold_token")).await;
                 let t0 = std::time::SystemTime::now()
@@ -972,7 +972,7 @@ fn main() {
                 ) else {
                     panic!("the bench click does not parse")
                 };
-                let first_request = break_glass::roles::webhook::request_id(&c).to_string();
+                let first_request = break_glass::handlers::webhook::request_id(&c).to_string();
                 cold_start(&mut rows, &stack, &bootstrap, "webhook", |i| {
                     signed_click_event(&stack, i)
                 });

@@ -15,7 +15,7 @@
 //! - [`slack`]: request signatures, interactivity payloads, replies and follow-ups.
 //! - [`aws`]: one adapter per AWS service (DynamoDB store, SSO, Step Functions, SES, secrets).
 //! - [`report`]: CloudTrail collection, filtering to one session, summary, HTML/text rendering.
-//! - [`roles`]: the webhook and the worker tasks (grant, revoke, report, reconcile), and event dispatch.
+//! - [`handlers`]: the webhook and the worker tasks, one use case a file, and event dispatch.
 //! - [`sessions`]: ending a user's live sessions on revoke (the inline-policy deny).
 //! - [`cache`]: a map whose entries expire (identity answers), the clock passed in.
 //! - [`cli`]: the operator's subcommands (`policy check`, `report render`, `leases check`).
@@ -27,10 +27,10 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod handlers;
 pub mod identity;
 pub mod policy;
 pub mod report;
-pub mod roles;
 pub mod sessions;
 pub mod slack;
 pub mod time_util;

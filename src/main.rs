@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use break_glass::config::Config;
-use break_glass::roles::App;
+use break_glass::handlers::App;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 fn main() -> ExitCode {

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use break_glass::domain::{AccountId, Duration, PermissionSetArn};
+use break_glass::handlers::webhook::{LeaseChange, Settings, extended_until, lease_change, screen};
+use break_glass::handlers::worker::hold::LeaseState;
 use break_glass::policy::{Decision, Policy, Subject, Target};
-use break_glass::roles::hold::LeaseState;
-use break_glass::roles::webhook::{LeaseChange, Settings, extended_until, lease_change, screen};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
@@ -175,7 +175,7 @@ proptest! {
         if let Ok(v) = sig.parse() { h.insert("x-slack-signature", v); }
         h.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
         let out = screen(&settings, &http::Method::POST, &h, &body, 1_800_000_000);
-        prop_assert!(matches!(out, break_glass::roles::webhook::Screened::Done(_)));
+        prop_assert!(matches!(out, break_glass::handlers::webhook::Screened::Done(_)));
         let _ = break_glass::slack::payload::parse_form(&body);
     }
 }

@@ -3,7 +3,7 @@
 //! one of ours.
 #![no_main]
 
-use break_glass::roles::webhook::{Screened, Settings, screen};
+use break_glass::handlers::webhook::{Screened, Settings, screen};
 use break_glass::slack::signature::sign;
 use libfuzzer_sys::fuzz_target;
 

@@ -28,7 +28,7 @@ impl About<'_> {
 }
 
 /// `<!date^…>` renders in each reader's time zone; the fallback is UTC.
-fn slack_time(t: OffsetDateTime) -> String {
+pub fn slack_time(t: OffsetDateTime) -> String {
     format!("<!date^{}^{{time}}|{}>", t.unix_timestamp(), hhmm(t))
 }
 

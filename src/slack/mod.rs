@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod messages;
+pub mod modal;
 pub mod payload;
 pub mod signature;
 

@@ -197,7 +197,7 @@ pub fn seed_click_at(
 pub fn request_id_of(body: &[u8]) -> String {
     match break_glass::slack::payload::parse_form(body).unwrap() {
         break_glass::slack::payload::Interaction::BreakGlass(c) => {
-            break_glass::roles::webhook::request_id(&c).to_string()
+            break_glass::handlers::webhook::request_id(&c).to_string()
         }
         other => panic!("not a break-glass click: {other:?}"),
     }

@@ -13,7 +13,7 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::worker::Worker;
+use super::Worker;
 use crate::aws::store::{Audit, RequestRecord, ts};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::worker::Worker;
+use super::Worker;
 use crate::aws::sfn::Execution;
 use crate::aws::sso::Principal;
 use crate::aws::store::{Audit, Intent, Lease, RequestRecord, Status, ts};

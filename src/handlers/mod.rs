@@ -1,4 +1,5 @@
-//! The Lambda side of the binary: build what the role needs, then serve events.
+//! The Lambda side of the binary: build what the role needs, then serve events. The webhook
+//! ([`webhook`]) and the worker ([`worker`]) each have a folder with one use case a file.
 //!
 //! In AWS each function pins its role with `APP_ROLE`. Under `cargo lambda watch` one process
 //! serves every event, so with `APP_ROLE` unset the event's shape decides: an API Gateway /
@@ -7,10 +8,6 @@
 //! the webhook's on its first request (so its init makes no network call), and with `APP_ROLE`
 //! unset on first use, so a webhook never pays for the worker.
 
-mod end_sessions;
-mod grant;
-pub mod hold;
-mod reconcile;
 pub mod webhook;
 pub mod worker;
 

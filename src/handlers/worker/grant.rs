@@ -21,7 +21,7 @@
 use time::OffsetDateTime;
 
 use super::hold::LeaseState;
-use super::worker::{ACTOR, Worker};
+use super::{ACTOR, Worker};
 use crate::aws::store::{Audit, Intent, Lease, RequestRecord, Status, flag, s, ts};
 use crate::domain::RequestId;
 use crate::error::Error;

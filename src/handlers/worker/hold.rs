@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::worker::Worker;
+use super::Worker;
 use crate::aws::store::{RequestRecord, Status};
 use crate::domain::RequestId;
 use crate::error::Error;

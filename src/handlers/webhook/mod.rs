@@ -1,0 +1,554 @@
+//! The Slack endpoint: interactivity (button clicks, the modal) and the `/break-glass` slash
+//! command share one URL. One use case a file:
+//!
+//! - `mod.rs`: the pure first stage ([`screen`]: size, signature, form, payload, workspace),
+//!   dispatch, and what every request path shares (identity and policy, recording a request
+//!   and starting its execution, auditing refusals);
+//! - [`click`]: a Break Glass button (reusable per person and button);
+//! - [`modal`]: the `/break-glass` command and its modal's submission;
+//! - [`lease_buttons`]: **End access now** and **Extend**.
+//!
+//! Order matters: size check, then the signature over the raw bytes, before anything else
+//! looks at the body. A refused signature is a bare 401, logs nothing replayable and starts
+//! nothing. Then the workspace, the payload, who the user is, and the policy. An allowed
+//! request is recorded with a conditional write and starts the execution named by the request
+//! id, so however often one click arrives it starts one execution. Every decision, allowed or
+//! denied, is appended to the request's audit trail.
+
+pub mod click;
+pub mod lease_buttons;
+pub mod modal;
+
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::aws::sfn::{Executions, Started};
+use crate::aws::sso::PermissionSetNames;
+use crate::aws::store::{Audit, Button, Created, RequestRecord, Status, Store};
+use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
+use crate::identity::{Directory, IdentityError, Person};
+use crate::policy::{Decision, Grant, Policy, Subject, Target};
+use crate::slack::payload::{Interaction, Origin, parse_form};
+use crate::slack::{self, signature};
+
+use click::already;
+pub use click::{button_key, live, request_id};
+pub use lease_buttons::{LeaseChange, extended_until, lease_change};
+
+/// Slack never sends more; anything larger is refused before it is read further.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// An HTTP answer: status, and a JSON body (or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<String>,
+}
+
+impl Reply {
+    pub(super) fn bare(status: StatusCode) -> Self {
+        Self { status, body: None }
+    }
+    pub(super) fn ephemeral(text: &str) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: Some(slack::ephemeral(text)),
+        }
+    }
+    pub(super) fn json(v: Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: Some(v.to_string()),
+        }
+    }
+    fn error(status: StatusCode, message: &str) -> Self {
+        Self {
+            status,
+            body: Some(json!({ "error": message }).to_string()),
+        }
+    }
+}
+
+/// What the pure first stage decided.
+#[derive(Debug)]
+pub enum Screened {
+    /// Answer now; nothing else happens.
+    Done(Reply),
+    /// A verified request from our workspace to act on.
+    Proceed(Box<Interaction>),
+}
+
+/// Settings the webhook needs besides its clients.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub signing_secrets: Vec<String>,
+    pub team_id: Option<String>,
+    pub api_app_id: Option<String>,
+    pub cloudtrail_delay: Duration,
+}
+
+pub struct Webhook {
+    pub settings: Settings,
+    pub policy: Policy,
+    pub store: Store,
+    pub executions: Executions,
+    pub directory: Directory,
+    pub names: PermissionSetNames,
+    /// How long a refusal's audit entry is kept.
+    pub refusal_retention: Duration,
+}
+
+/// A request that passed identity and policy, ready to record.
+pub(super) struct Approved {
+    id: RequestId,
+    person: Person,
+    account: AccountId,
+    permission_set: PermissionSetArn,
+    permission_set_name: Option<String>,
+    grant: Grant,
+    duration: Duration,
+    reason: Option<String>,
+}
+
+/// Why a request was refused, and which modal field to show it on.
+pub(super) struct Refusal {
+    pub(super) field: &'static str,
+    pub(super) message: String,
+}
+
+pub(super) fn refuse(field: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Webhook {
+    /// Handles one request end to end.
+    pub async fn handle(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Reply {
+        let now = OffsetDateTime::now_utc();
+        let interaction = match screen(&self.settings, method, headers, body, now.unix_timestamp())
+        {
+            Screened::Done(reply) => return reply,
+            Screened::Proceed(i) => *i,
+        };
+        match interaction {
+            Interaction::BreakGlass(click) => self.click(click, now).await,
+            Interaction::Command(cmd) => self.open_modal(cmd).await,
+            Interaction::Submission(sub) => self.submit(sub, now).await,
+            Interaction::Lease(l) => self.lease(l, now).await,
+            Interaction::Ignored { .. } => Reply::bare(StatusCode::OK),
+        }
+    }
+
+    /// Identity, then policy, then the request's own terms (duration, reason).
+    pub(super) async fn approve(
+        &self,
+        id: &RequestId,
+        origin: &Origin,
+        account: &AccountId,
+        permission_set: &PermissionSetArn,
+        duration: Option<Duration>,
+        reason: Option<String>,
+    ) -> Result<Approved, Refusal> {
+        if !self.policy.may_cover(&origin.user_id) {
+            return Err(refuse("account", "no policy rule covers you"));
+        }
+        let person = self
+            .directory
+            .resolve(&self.policy, &origin.user_id)
+            .await
+            .map_err(|e| match e {
+                IdentityError::Refused(why) => refuse("account", why),
+                IdentityError::Unavailable(why) => {
+                    tracing::error!(error = %why, "identity lookup failed");
+                    refuse(
+                        "account",
+                        "could not look you up right now; try again in a moment",
+                    )
+                }
+            })?;
+        // Only rules that name permission sets by name need the name now (one Identity Center
+        // call); otherwise the worker looks it up at grant, off the click's critical path.
+        let permission_set_name = if self.policy.uses_permission_set_names() {
+            match self.names.name_of(permission_set).await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::error!(error = %e, "permission set lookup failed");
+                    return Err(refuse("permission_set", "unknown permission set"));
+                }
+            }
+        } else {
+            None
+        };
+        let subject = Subject {
+            slack_user: &origin.user_id,
+            sso_groups: &person.groups,
+        };
+        let target = Target {
+            account,
+            permission_set,
+            permission_set_name: permission_set_name.as_deref(),
+        };
+        let grant = match self.policy.decide(&subject, &target) {
+            Decision::Allow(g) => g,
+            Decision::Deny(why) => return Err(refuse("permission_set", why)),
+        };
+        let duration = duration.unwrap_or(grant.duration);
+        if duration > grant.max_duration {
+            return Err(refuse(
+                "duration",
+                format!("longer than the {} this access allows", grant.max_duration),
+            ));
+        }
+        if grant.reason_required && reason.is_none() {
+            return Err(refuse(
+                "reason",
+                "this access needs a reason: use /break-glass to give one",
+            ));
+        }
+        Ok(Approved {
+            id: id.clone(),
+            person,
+            account: account.clone(),
+            permission_set: permission_set.clone(),
+            permission_set_name,
+            grant,
+            duration,
+            reason,
+        })
+    }
+
+    pub(super) async fn audit_denied(&self, id: &RequestId, actor: &str, why: &str) {
+        tracing::info!(request = %id, user = actor, reason = why, "denied");
+        if let Err(e) = self
+            .store
+            .audit_denied(
+                id,
+                actor,
+                format!("denied: {why}"),
+                time::Duration::seconds(self.refusal_retention.as_secs() as i64),
+            )
+            .await
+        {
+            tracing::error!(request = %id, error = %e, "could not audit a refusal");
+        }
+    }
+
+    /// Records the request and starts its execution; the reply for the requester.
+    pub(super) async fn start(
+        &self,
+        a: Approved,
+        origin: &Origin,
+        channel_id: Option<String>,
+        response_url: Option<String>,
+        now: OffsetDateTime,
+        button: Option<&Button>,
+    ) -> Reply {
+        let id = a.id.clone();
+        let record = RequestRecord {
+            id: id.clone(),
+            status: Status::Requested,
+            version: 1,
+            team_id: origin.team_id.clone(),
+            slack_user_id: origin.user_id.clone(),
+            sso_user_name: a.person.sso_user_name.clone(),
+            account_id: a.account.clone(),
+            permission_set_arn: a.permission_set.clone(),
+            duration: a.duration,
+            rule: a.grant.rule.clone(),
+            reason: a.reason.clone(),
+            max_duration: a.grant.max_duration,
+            channel_id,
+            response_url,
+            notify_channel: a.grant.notify_channel.clone(),
+            thread_ts: None,
+            permission_set_name: a.permission_set_name.clone(),
+            requested_at: now,
+            principal_id: a.person.principal_id.clone(),
+            preexisting: false,
+            shared: false,
+            ended_by: None,
+            ended_at: None,
+            hold_token: None,
+            clicks: Vec::new(),
+            creation_request_id: None,
+            granted_at: None,
+            expires_at: None,
+            revoked_at: None,
+            reported_at: None,
+            end_sessions: a.grant.end_sessions,
+            sessions_denied_until: None,
+            sessions_lifted_at: None,
+        };
+        let audit = Audit {
+            event: "requested",
+            actor: &origin.user_id,
+            detail: format!(
+                "allowed by rule {:?}: {} ({}) on {} for {}{}",
+                a.grant.rule,
+                a.permission_set_name.as_deref().unwrap_or("?"),
+                a.permission_set,
+                a.account,
+                a.duration,
+                a.reason
+                    .as_deref()
+                    .map(|r| format!("; reason: {r}"))
+                    .unwrap_or_default()
+            ),
+        };
+        match self.store.create(&record, audit, button).await {
+            Ok(Created::New(_)) => {
+                tracing::info!(request = %id, user = %origin.user_id, account = %a.account, "request recorded")
+            }
+            Ok(Created::Existing(r)) => {
+                tracing::info!(request = %id, status = r.status.as_str(), "repeated request")
+            }
+            Ok(Created::ButtonTaken(other)) => {
+                // A concurrent click on the same button won: answer with its request.
+                tracing::info!(request = %id, other = %other, "the button started another request first");
+                return match self.store.get(&other).await {
+                    Ok(Some(r)) => Reply::ephemeral(&already(&r, false)),
+                    _ => Reply::ephemeral(slack::ACCESS_INCOMING),
+                };
+            }
+            Err(e) => {
+                tracing::error!(request = %id, error = %e, "could not record the request");
+                return Reply::ephemeral(
+                    "Break glass failed to start: could not record the request. Try again in a moment.",
+                );
+            }
+        }
+        self.run(&id).await
+    }
+
+    /// Starts the request's execution. The input is a pure function of the request, so a
+    /// repeated StartExecution with the same name is idempotent while the first one runs.
+    pub(super) async fn run(&self, id: &RequestId) -> Reply {
+        let input = json!({
+            "request_id": id.as_str(),
+            "cloudtrail_delay_seconds": self.settings.cloudtrail_delay.as_secs(),
+        });
+        match self.executions.start(id, &input).await {
+            Ok(Started::Running(arn)) => {
+                tracing::info!(request = %id, execution = %arn, "execution running");
+                Reply::ephemeral(slack::ACCESS_INCOMING)
+            }
+            Ok(Started::AlreadyFinished) => Reply::ephemeral(&format!(
+                "The request this click started (`{id}`) has ended. Click Break Glass again for new access."
+            )),
+            Err(e) => {
+                tracing::error!(request = %id, error = %e, "could not start the execution");
+                Reply::ephemeral("Break glass failed to start. Try again in a moment.")
+            }
+        }
+    }
+}
+
+/// The pure first stage: size, signature, form, payload, workspace. No I/O; with
+/// [`Policy::decide`] this is the hot path the benchmarks measure.
+pub fn screen(
+    settings: &Settings,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_unix: i64,
+) -> Screened {
+    use Screened::Done;
+    if method != Method::POST {
+        return Done(Reply::bare(StatusCode::METHOD_NOT_ALLOWED));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Done(Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body larger than 256 KiB",
+        ));
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(why) = signature::verify(
+        &settings.signing_secrets,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        now_unix,
+    ) {
+        // Nothing from the request is logged: it could be replayed.
+        tracing::warn!(reason = %why, "refused an unsigned or badly signed request");
+        return Done(Reply::bare(StatusCode::UNAUTHORIZED));
+    }
+    let form = header("content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| {
+            ct.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return Done(Reply::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/x-www-form-urlencoded",
+        ));
+    }
+    let interaction = match parse_form(body) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "bad interactivity payload");
+            return Done(Reply::error(StatusCode::BAD_REQUEST, &e.to_string()));
+        }
+    };
+    let (team, app) = interaction.team_and_app();
+    let foreign_team = settings.team_id.as_deref().is_some_and(|t| t != team);
+    let foreign_app =
+        matches!((settings.api_app_id.as_deref(), app), (Some(want), Some(got)) if want != got);
+    if foreign_team || foreign_app {
+        tracing::warn!(
+            foreign_team,
+            foreign_app,
+            "request from another workspace or app"
+        );
+        return Done(Reply::bare(StatusCode::FORBIDDEN));
+    }
+    Screened::Proceed(Box::new(interaction))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slack::signature::sign;
+
+    const SECRET: &str = "test-signing-secret-0123456789";
+    const PS: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+
+    fn settings() -> Settings {
+        Settings {
+            signing_secrets: vec![SECRET.into()],
+            team_id: Some("T0TESTTEAM".into()),
+            api_app_id: Some("A0TESTAPP1".into()),
+            cloudtrail_delay: Duration::from_secs(900),
+        }
+    }
+
+    fn click(user: &str, name: &str, team: &str) -> Vec<u8> {
+        let payload = json!({
+            "type": "interactive_message",
+            "actions": [{"name": name, "type": "button", "value": PS}],
+            "callback_id": "deployment_123456789012_abc",
+            "team": {"id": team}, "user": {"id": user}, "channel": {"id": "C1"},
+            "action_ts": "1.1", "message_ts": "1.0", "api_app_id": "A0TESTAPP1",
+        });
+        serde_urlencoded::to_string([("payload", payload.to_string())])
+            .unwrap()
+            .into_bytes()
+    }
+
+    fn signed(body: &[u8], ts: i64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "Content-Type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        h.insert("X-Slack-Request-Timestamp", ts.to_string().parse().unwrap());
+        h.insert(
+            "X-Slack-Signature",
+            sign(SECRET.as_bytes(), &ts.to_string(), body)
+                .parse()
+                .unwrap(),
+        );
+        h
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn run(headers: &HeaderMap, body: &[u8]) -> Screened {
+        screen(&settings(), &Method::POST, headers, body, NOW)
+    }
+
+    fn status(s: Screened) -> StatusCode {
+        match s {
+            Screened::Done(r) => r.status,
+            Screened::Proceed(_) => StatusCode::ACCEPTED,
+        }
+    }
+
+    #[test]
+    fn a_signed_click_proceeds() {
+        let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
+        let Screened::Proceed(i) = run(&signed(&body, NOW), &body) else {
+            panic!("expected to proceed")
+        };
+        let Interaction::BreakGlass(c) = *i else {
+            panic!()
+        };
+        assert_eq!(c.user_id, "U0ALICE0001");
+        assert_eq!(request_id(&c), request_id(&c.clone()));
+    }
+
+    #[test]
+    fn refusals() {
+        let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
+        assert_eq!(
+            status(run(&signed(&body, NOW - 301), &body)),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(run(&signed(&body, NOW + 301), &body)),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(run(&HeaderMap::new(), &body)),
+            StatusCode::UNAUTHORIZED
+        );
+        let other = click("U0ALICE0001", "break_glass", "T0OTHER");
+        assert_eq!(
+            status(run(&signed(&body, NOW), &other)),
+            StatusCode::UNAUTHORIZED,
+            "tampered"
+        );
+        assert_eq!(
+            status(run(&signed(&other, NOW), &other)),
+            StatusCode::FORBIDDEN,
+            "foreign team"
+        );
+        let big = vec![b'a'; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            status(run(&signed(&big, NOW), &big)),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let junk = b"payload=%7B".to_vec();
+        assert_eq!(
+            status(run(&signed(&junk, NOW), &junk)),
+            StatusCode::BAD_REQUEST
+        );
+        let mut json_ct = signed(&body, NOW);
+        json_ct.insert("content-type", "application/json".parse().unwrap());
+        assert_eq!(
+            status(run(&json_ct, &body)),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let r = screen(&settings(), &Method::GET, &signed(&body, NOW), &body, NOW);
+        assert_eq!(status(r), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn header_names_are_case_insensitive() {
+        // http::HeaderMap normalises names; this pins that we rely on it for any casing.
+        let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
+        let mut h = HeaderMap::new();
+        let ts = NOW.to_string();
+        h.insert(
+            http::HeaderName::from_bytes(b"X-SLACK-REQUEST-TIMESTAMP").unwrap(),
+            ts.parse().unwrap(),
+        );
+        h.insert(
+            http::HeaderName::from_bytes(b"x-Slack-Signature").unwrap(),
+            sign(SECRET.as_bytes(), &ts, &body).parse().unwrap(),
+        );
+        h.insert(
+            "CONTENT-TYPE",
+            "application/x-www-form-urlencoded; charset=utf-8"
+                .parse()
+                .unwrap(),
+        );
+        assert!(matches!(run(&h, &body), Screened::Proceed(_)));
+    }
+}

@@ -1,0 +1,312 @@
+//! Step Functions tasks (and the scheduled reconcile). The payload's `type` picks the task;
+//! every task is idempotent and fenced by the request's status and version, so a duplicated or
+//! retried delivery never acts twice. One use case a file:
+//!
+//! - [`grant`]: join the lease, create the assignment (fenced, with its creation intent);
+//! - [`hold`]: the Hold state's callback token, and the re-check after its timeout;
+//! - [`revoke`]: leave the lease (the last one out deletes the assignment), the revoke alarm;
+//! - [`report`]: CloudTrail → report → SES and Slack;
+//! - [`end_sessions`]: deny and later lift the user's live sessions;
+//! - [`reconcile`]: the safety net.
+//!
+//! `mod.rs` holds the task payloads, the dispatch, and what every task shares: loading the
+//! request and telling Slack.
+
+pub mod end_sessions;
+pub mod grant;
+pub mod hold;
+pub mod reconcile;
+pub mod report;
+pub mod revoke;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::aws::mail::Mailer;
+use crate::aws::sso::{Instance, PermissionSetNames, Sso};
+use crate::aws::store::{Audit, RequestRecord, Status, Store, s};
+use crate::domain::RequestId;
+use crate::error::Error;
+use crate::policy::Policy;
+use crate::report::collect::Collector;
+use crate::slack::api::SlackApi;
+use crate::slack::messages::About;
+
+/// A task as Step Functions sends it: `{"type": "grant", "request_id": "bg-…"}`.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Task {
+    /// `poll_seconds` comes from executions started before the Hold waited on a callback
+    /// (their Wait loop needs at most that long a wait); it caps the wait.
+    Grant {
+        request_id: RequestId,
+        #[serde(default)]
+        poll_seconds: Option<u64>,
+    },
+    /// The Hold state: store its callback token (`$$.Task.Token`) on the request, or
+    /// complete it at once if the lease is already over.
+    Hold {
+        request_id: RequestId,
+        task_token: String,
+    },
+    /// After a Hold timed out: has the lease ended (expired, or ended early)?
+    Check {
+        request_id: RequestId,
+        #[serde(default)]
+        poll_seconds: Option<u64>,
+    },
+    Revoke {
+        request_id: RequestId,
+    },
+    /// Revoke failed for good: mark the request, raise the alarm, tell Slack.
+    RevokeFailed {
+        request_id: RequestId,
+    },
+    Report {
+        request_id: RequestId,
+    },
+    /// Once the request's sessions have expired: lift the deny on them (and any other
+    /// expired deny on the same permission set).
+    LiftSessions {
+        request_id: RequestId,
+    },
+    /// The safety net (scheduled, or invoked by hand): compare every break-glass assignment
+    /// with the leases, revoke what outlived its lease, report standing access.
+    Reconcile,
+}
+
+impl Task {
+    pub fn parse(v: Value) -> Result<Self, Error> {
+        serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("task payload: {e}")))
+    }
+}
+
+pub struct Worker {
+    pub store: Store,
+    pub executions: crate::aws::sfn::Executions,
+    /// How long past its end a lease whose execution still runs is left to the state machine.
+    pub reconcile_grace: crate::domain::Duration,
+    /// Added to the session duration before a deny on old sessions is lifted.
+    pub end_sessions_margin: crate::domain::Duration,
+    pub sso: Sso,
+    pub names: PermissionSetNames,
+    pub slack: SlackApi,
+    pub instance: Instance,
+    /// The longest one Hold waits before it looks at the lease again (the safety net for a
+    /// lost End access now callback).
+    pub hold_recheck: crate::domain::Duration,
+    pub collector: Collector,
+    pub mailer: Mailer,
+    pub recipients: Vec<String>,
+    /// Also send the report to the requester (their Identity Center e-mail).
+    pub report_to_requester: bool,
+    pub policy: Policy,
+    pub report_margin: crate::domain::Duration,
+    /// Most timeline rows the mail carries (the rest go in the CSV attachment).
+    pub max_rows: usize,
+}
+
+pub(crate) const ACTOR: &str = "break-glass";
+
+/// What leaving a lease did.
+pub(crate) struct Left {
+    /// For the audit trail.
+    pub outcome: String,
+    /// The assignment was deleted (this was the last lease, and not standing access).
+    pub deleted: bool,
+    /// The requests that still hold the assignment (it was kept for them).
+    pub others: Vec<String>,
+}
+
+impl Left {
+    pub(crate) fn kept(outcome: impl Into<String>) -> Self {
+        Left {
+            outcome: outcome.into(),
+            deleted: false,
+            others: Vec::new(),
+        }
+    }
+}
+
+impl Worker {
+    pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        match Task::parse(payload)? {
+            Task::Grant {
+                request_id,
+                poll_seconds,
+            } => Ok(self
+                .grant(&request_id, self.recheck(poll_seconds))
+                .await?
+                .json()),
+            Task::Hold {
+                request_id,
+                task_token,
+            } => {
+                self.hold(&request_id, &task_token, self.recheck(None))
+                    .await
+            }
+            Task::Check {
+                request_id,
+                poll_seconds,
+            } => Ok(self
+                .check(&request_id, self.recheck(poll_seconds))
+                .await?
+                .json()),
+            Task::Revoke { request_id } => self.revoke(&request_id).await,
+            Task::RevokeFailed { request_id } => self.revoke_failed(&request_id).await,
+            Task::Report { request_id } => self.report(&request_id).await,
+            Task::LiftSessions { request_id } => self.lift_sessions(&request_id).await,
+            Task::Reconcile => self.reconcile().await,
+        }
+    }
+
+    pub(crate) async fn load(&self, id: &RequestId) -> Result<RequestRecord, Error> {
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))
+    }
+}
+
+impl Worker {
+    /// The Hold's re-check interval: the configured one, or the poll interval an execution
+    /// started before the callback hold passes.
+    fn recheck(&self, poll_seconds: Option<u64>) -> u64 {
+        poll_seconds
+            .unwrap_or(self.hold_recheck.as_secs())
+            .clamp(1, 86_400)
+    }
+
+    /// The first of `others` that still holds the access, and until when (for telling the
+    /// requester that their access continues under it).
+    async fn still_holding(&self, others: &[String]) -> Option<(String, Option<OffsetDateTime>)> {
+        for other in others {
+            let Ok(id) = RequestId::parse(other) else {
+                continue;
+            };
+            if let Ok(Some(r)) = self.store.get(&id).await
+                && r.status == Status::Granted
+                && r.ended_by.is_none()
+                && let Some(until) = r.expires_at
+            {
+                return Some((other.clone(), Some(until)));
+            }
+        }
+        others.first().map(|o| (o.clone(), None))
+    }
+
+    /// Tells the requester (through the click's `response_url`, else a direct message) and
+    /// the policy's channel (in the request's thread; the first message starts it). Best
+    /// effort: a failed follow-up is logged and never fails the task. Returns the record
+    /// as it is afterwards (with the thread's `ts` once known).
+    pub(crate) async fn tell(
+        &self,
+        rec: RequestRecord,
+        message: impl FnOnce(&About<'_>) -> Value,
+    ) -> RequestRecord {
+        let account_name = self.policy.account_name(&rec.account_id).map(str::to_owned);
+        let about = About {
+            request_id: rec.id.as_str(),
+            user: &rec.sso_user_name,
+            account_id: rec.account_id.as_str(),
+            account_name: account_name.as_deref(),
+            permission_set: rec
+                .permission_set_name
+                .as_deref()
+                .unwrap_or(rec.permission_set_arn.as_str()),
+        };
+        let message = message(&about);
+        let mut reply = message.clone();
+        reply["response_type"] = json!("ephemeral");
+        reply["replace_original"] = json!(false);
+        let answered = match &rec.response_url {
+            Some(url) => self.slack.respond(url, &reply).await,
+            None => false,
+        };
+        if !answered
+            && let Err(e) = self
+                .slack
+                .post_message(&rec.slack_user_id, &message, None)
+                .await
+        {
+            tracing::warn!(request = %rec.id, error = %e, "could not tell the requester");
+        }
+        let Some(channel) = rec.notify_channel.clone() else {
+            return rec;
+        };
+        match self
+            .slack
+            .post_message(&channel, &message, rec.thread_ts.as_deref())
+            .await
+        {
+            Ok(ts) if rec.thread_ts.is_none() && !ts.is_empty() => {
+                let audit = Audit {
+                    event: "announced",
+                    actor: ACTOR,
+                    detail: format!("thread {ts} in {channel}"),
+                };
+                match self
+                    .store
+                    .note(&rec, vec![("thread_ts", s(&ts))], audit)
+                    .await
+                {
+                    Ok(updated) => updated,
+                    Err(e) => {
+                        tracing::warn!(request = %rec.id, error = %e, "could not record the thread");
+                        rec
+                    }
+                }
+            }
+            Ok(_) => rec,
+            Err(e) => {
+                tracing::warn!(request = %rec.id, error = %e, "could not post to the channel");
+                rec
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_payloads() {
+        let id = RequestId::derive(&["a"]);
+        assert_eq!(
+            Task::parse(json!({"type": "grant", "request_id": id.as_str()})).unwrap(),
+            Task::Grant {
+                request_id: id.clone(),
+                poll_seconds: None
+            }
+        );
+        assert_eq!(
+            Task::parse(json!({"type": "hold", "request_id": id.as_str(), "task_token": "t"}))
+                .unwrap(),
+            Task::Hold {
+                request_id: id.clone(),
+                task_token: "t".into()
+            }
+        );
+        assert_eq!(
+            Task::parse(json!({"type": "check", "request_id": id.as_str(), "poll_seconds": 5}))
+                .unwrap(),
+            Task::Check {
+                request_id: id.clone(),
+                poll_seconds: Some(5)
+            }
+        );
+        for bad in [
+            json!({"type": "explode", "request_id": id.as_str()}),
+            json!({"type": "grant"}),
+            json!({"type": "grant", "request_id": "../../etc"}),
+            json!({"type": "grant", "request_id": id.as_str(), "extra": 1}),
+            json!({"type": "hold", "request_id": id.as_str()}),
+            json!("grant"),
+        ] {
+            let e = Task::parse(bad).unwrap_err();
+            assert_eq!(e.name(), "InvalidInput");
+        }
+    }
+}

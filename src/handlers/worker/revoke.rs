@@ -1,0 +1,214 @@
+//! Revoke: leave the lease set (the last lease out deletes the assignment, never standing
+//! access, and ends live sessions where the rule says so), and the alarm when that fails for
+//! good. Safe in every state: every failure after Grant ends up here.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::{ACTOR, Left, Worker};
+use crate::aws::store::{Audit, Lease, Status, ts};
+use crate::domain::{AccountId, PermissionSetArn, RequestId};
+use crate::error::Error;
+use crate::slack::messages;
+use crate::time_util::rfc3339;
+
+impl Worker {
+    /// Leaves the lease set; the last lease out deletes the assignment unless it was standing
+    /// access, and ends live sessions when its rule says so. `holder` is the leaving request
+    /// and whether its rule ends sessions; `None` only finishes a release left half-way, and
+    /// only one started at least `settle` ago (a Revoke may be finishing it right now).
+    pub(crate) async fn leave(
+        &self,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        principal: &str,
+        holder: Option<(&str, bool)>,
+        settle: time::Duration,
+    ) -> Result<Left, Error> {
+        let key = Lease::key(principal, account, ps);
+        for _ in 0..5 {
+            let Some(l) = self.store.lease(&key).await? else {
+                return Ok(Left::kept(
+                    "nothing to delete: the lease was already released",
+                ));
+            };
+            let now = OffsetDateTime::now_utc();
+            let mine = holder.filter(|(h, _)| l.holders.iter().any(|x| x == h));
+            let next = if let Some((h, end_sessions)) = mine {
+                let mut n = l.clone();
+                n.holders.retain(|x| x != h);
+                n.releasing = n.holders.is_empty();
+                if n.releasing {
+                    // The moment access ends, recorded before anything is deleted: whoever
+                    // finishes the release ends the sessions issued before it.
+                    n.released_at = Some(now);
+                    n.end_sessions_for = end_sessions.then(|| h.to_owned());
+                }
+                n.version += 1;
+                if !self.store.put_lease(&n, Some(l.version)).await? {
+                    continue;
+                }
+                n
+            } else if l.releasing && l.holders.is_empty() {
+                if holder.is_none() && l.released_at.is_some_and(|at| now - at < settle) {
+                    return Ok(Left::kept("a release in progress: left to it"));
+                }
+                // An earlier attempt left the lease and stopped half-way: finish its release.
+                l
+            } else {
+                return Ok(Left::kept(format!(
+                    "already left the lease; {} other lease(s) hold it",
+                    l.holders.len()
+                )));
+            };
+            if !next.holders.is_empty() {
+                return Ok(Left {
+                    outcome: format!(
+                        "assignment kept: {} other live lease(s) still need it ({})",
+                        next.holders.len(),
+                        next.holders.join(", ")
+                    ),
+                    deleted: false,
+                    others: next.holders.clone(),
+                });
+            }
+            let left = if next.standing {
+                Left::kept("standing access kept: the assignment existed before break glass")
+            } else {
+                let deletion = self
+                    .sso
+                    .delete_assignment(&self.instance, account, ps, principal)
+                    .await?;
+                if let Some(req) = &deletion {
+                    self.sso.wait_deleted(&self.instance, req).await?;
+                }
+                let mut outcome = if deletion.is_some() {
+                    "assignment deleted".to_owned()
+                } else {
+                    "the assignment was already gone".to_owned()
+                };
+                if let Some(request) = &next.end_sessions_for {
+                    // The assignment is gone, so no session can be issued any more, and the
+                    // releasing lease keeps a new grant out until the deny is in place: every
+                    // session up to now (plus clock skew) is an old one.
+                    let before = OffsetDateTime::now_utc() + crate::sessions::CLOCK_SKEW;
+                    let deny = self
+                        .deny_sessions(account, ps, principal, request, before)
+                        .await?;
+                    outcome.push_str(&format!(
+                        "; sessions issued before {} denied until {}",
+                        rfc3339(deny.before),
+                        rfc3339(deny.until)
+                    ));
+                }
+                Left {
+                    outcome,
+                    deleted: deletion.is_some(),
+                    others: Vec::new(),
+                }
+            };
+            self.store.delete_lease(&key, next.version).await?;
+            return Ok(left);
+        }
+        Err(Error::Transient(format!(
+            "lease {key} kept changing under us"
+        )))
+    }
+
+    /// Leaves the lease (the last one out deletes the assignment, never standing access) and
+    /// waits until it is gone. Safe in every state: it is also where every failure after
+    /// Grant ends up.
+    pub async fn revoke(&self, id: &RequestId) -> Result<Value, Error> {
+        let rec = self.load(id).await?;
+        let rec = match rec.status {
+            Status::Revoked | Status::Reported => rec,
+            Status::Requested | Status::Granting | Status::Granted => {
+                let left = match (&rec.principal_id, rec.status) {
+                    (Some(p), Status::Granting | Status::Granted) => {
+                        self.leave(
+                            &rec.account_id,
+                            &rec.permission_set_arn,
+                            p,
+                            Some((id.as_str(), rec.end_sessions)),
+                            time::Duration::ZERO,
+                        )
+                        .await?
+                    }
+                    _ => Left::kept("nothing to delete: access was never granted"),
+                };
+                let now = OffsetDateTime::now_utc();
+                let ended_early = rec.ended_by.is_some();
+                let rec = self
+                    .store
+                    .advance(
+                        &rec,
+                        Status::Revoked,
+                        vec![("revoked_at", ts(now))],
+                        Audit {
+                            event: "revoked",
+                            actor: ACTOR,
+                            detail: left.outcome.clone(),
+                        },
+                    )
+                    .await?;
+                tracing::info!(request = %id, outcome = left.outcome, "revoked");
+                let why = match (rec.granted_at, ended_early) {
+                    (None, _) => "access could not be granted; anything partly granted was removed",
+                    (Some(_), true) => "ended early",
+                    (Some(_), false) => "expired",
+                };
+                match self.still_holding(&left.others).await {
+                    Some((other, until)) => {
+                        self.tell(rec, |a| messages::continues(a, why, &other, until))
+                            .await
+                    }
+                    None => self.tell(rec, |a| messages::revoked(a, why)).await,
+                }
+            }
+        };
+        let rec = self.note_sessions_denied(rec).await?;
+        Ok(json!({
+            "revoked_at": rec.revoked_at.map(rfc3339),
+            "sessions_denied_until": rec.sessions_denied_until.map(rfc3339),
+        }))
+    }
+
+    /// The state machine gave up on Revoke: mark the request, raise the alarm (the
+    /// `revoke failed` log line feeds a metric), and tell the requester and the thread.
+    pub async fn revoke_failed(&self, id: &RequestId) -> Result<Value, Error> {
+        let rec = self.load(id).await?;
+        tracing::error!(request = %id, user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
+        // With the assignment gone, what failed is ending the live sessions.
+        let gone = match &rec.principal_id {
+            Some(p) => self
+                .sso
+                .has_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, p)
+                .await
+                .is_ok_and(|held| !held),
+            None => false,
+        };
+        let sessions_only = gone && rec.end_sessions;
+        let rec = self
+            .store
+            .note(
+                &rec,
+                vec![("revoke_failed_at", ts(OffsetDateTime::now_utc()))],
+                Audit {
+                    event: "revoke_failed",
+                    actor: ACTOR,
+                    detail: if sessions_only {
+                        "the assignment was deleted, but ending the user's live sessions failed after every retry".into()
+                    } else {
+                        "Revoke failed after every retry: remove the assignment by hand".into()
+                    },
+                },
+            )
+            .await?;
+        if sessions_only {
+            self.tell(rec, messages::sessions_not_ended).await;
+        } else {
+            self.tell(rec, messages::revoke_failed).await;
+        }
+        Ok(json!({"alarm": true}))
+    }
+}
