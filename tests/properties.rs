@@ -123,7 +123,7 @@ proptest! {
         prop_assert_eq!(v.release, left <= 0);
         if !v.release { prop_assert!(v.wait_seconds as i64 <= left, "never waits past the end"); }
         if v.release { prop_assert_eq!(v.wait_seconds, 0); } else { prop_assert!((1..=cap).contains(&v.wait_seconds)); }
-        rec.status = break_glass::aws::store::Status::Revoked;
+        rec.status = break_glass::domain::request::Status::Revoked;
         prop_assert!(LeaseState::of(&rec, now, cap).release);
     }
 
@@ -180,8 +180,8 @@ proptest! {
     }
 }
 
-fn sample_record() -> break_glass::aws::store::RequestRecord {
-    use break_glass::aws::store::{RequestRecord, Status};
+fn sample_record() -> break_glass::domain::request::RequestRecord {
+    use break_glass::domain::request::{RequestRecord, Status};
     let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     RequestRecord {
         id: break_glass::domain::RequestId::derive(&["p"]),
@@ -217,5 +217,6 @@ fn sample_record() -> break_glass::aws::store::RequestRecord {
         end_sessions: false,
         sessions_denied_until: None,
         sessions_lifted_at: None,
+        revoke_failed_at: None,
     }
 }

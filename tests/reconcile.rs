@@ -317,8 +317,8 @@ fn revoked_request(
     user: &str,
     principal: &str,
     ps: &str,
-) -> break_glass::aws::store::RequestRecord {
-    use break_glass::aws::store::{RequestRecord, Status};
+) -> break_glass::domain::request::RequestRecord {
+    use break_glass::domain::request::{RequestRecord, Status};
     use break_glass::domain::{AccountId, Duration, PermissionSetArn, RequestId};
     let now = time::OffsetDateTime::now_utc();
     RequestRecord {
@@ -359,6 +359,7 @@ fn revoked_request(
         end_sessions: true,
         sessions_denied_until: None,
         sessions_lifted_at: None,
+        revoke_failed_at: None,
     }
 }
 
@@ -383,14 +384,14 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
     let mut ids = Vec::new();
     for (n, user) in users.iter().enumerate() {
         let rec = revoked_request(n, user, &principal(user).await, ps);
-        let audit = break_glass::aws::store::Audit {
+        let audit = break_glass::domain::request::Audit {
             event: "requested",
             actor: "test",
             detail: "a granted request whose rule ends live sessions".into(),
         };
         store.create(&rec, audit, None).await.unwrap();
-        let lease = break_glass::aws::store::Lease {
-            key: break_glass::aws::store::Lease::key(
+        let lease = break_glass::domain::lease::Lease {
+            key: break_glass::domain::lease::Lease::key(
                 rec.principal_id.as_deref().unwrap(),
                 &rec.account_id,
                 &rec.permission_set_arn,

@@ -19,116 +19,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
+use crate::domain::lease::{Intent, Lease};
+use crate::domain::request::{Audit, Button, Change, RequestRecord, Status};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::{Error, from_sdk};
 use crate::time_util::{from_rfc3339, rfc3339};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Recorded by the webhook; the execution is starting.
-    Requested,
-    /// `CreateAccountAssignment` was called (or the assignment already existed).
-    Granting,
-    /// The assignment is provisioned; access lasts until `expires_at`.
-    Granted,
-    /// Access is gone (or was never given).
-    Revoked,
-    /// The report was sent.
-    Reported,
-}
-
-impl Status {
-    /// Whether a request in this status still holds (or is about to hold) its access.
-    pub fn is_active(self) -> bool {
-        matches!(self, Status::Requested | Status::Granting | Status::Granted)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Requested => "requested",
-            Status::Granting => "granting",
-            Status::Granted => "granted",
-            Status::Revoked => "revoked",
-            Status::Reported => "reported",
-        }
-    }
-    fn parse(s: &str) -> Result<Self, Error> {
-        Ok(match s {
-            "requested" => Status::Requested,
-            "granting" => Status::Granting,
-            "granted" => Status::Granted,
-            "revoked" => Status::Revoked,
-            "reported" => Status::Reported,
-            other => {
-                return Err(Error::InvalidInput(format!(
-                    "unknown status {other:?} in the table"
-                )));
-            }
-        })
-    }
-}
-
-/// One break-glass request as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RequestRecord {
-    pub id: RequestId,
-    pub status: Status,
-    pub version: u64,
-    pub team_id: String,
-    pub slack_user_id: String,
-    pub sso_user_name: String,
-    pub account_id: AccountId,
-    pub permission_set_arn: PermissionSetArn,
-    pub duration: Duration,
-    pub rule: String,
-    /// Why the requester needs access (the modal asks; a button click has none).
-    pub reason: Option<String>,
-    /// Longest the request may be extended to, in total (from the policy rule).
-    pub max_duration: Duration,
-    pub channel_id: Option<String>,
-    pub response_url: Option<String>,
-    /// The policy rule's channel, where the request's thread lives.
-    pub notify_channel: Option<String>,
-    /// The `ts` of the thread's first message in `notify_channel`, once posted.
-    pub thread_ts: Option<String>,
-    pub permission_set_name: Option<String>,
-    pub requested_at: OffsetDateTime,
-    /// Identity Store user id, resolved at grant.
-    pub principal_id: Option<String>,
-    /// The assignment existed before we granted (standing access): never delete it.
-    pub preexisting: bool,
-    /// Joined another live lease's assignment instead of creating one.
-    pub shared: bool,
-    /// Who pressed **End access now**, if anyone. Once set, the access is over for good:
-    /// no Extend can bring it back.
-    pub ended_by: Option<String>,
-    /// When **End access now** was pressed.
-    pub ended_at: Option<OffsetDateTime>,
-    /// The Hold state's callback token while it waits for the lease to end; End access now
-    /// completes it (`SendTaskSuccess`).
-    pub hold_token: Option<String>,
-    /// The lease button clicks already applied (`<user>:<action_ts>`, the latest few), so
-    /// that a click delivered twice acts once.
-    pub clicks: Vec<String>,
-    pub creation_request_id: Option<String>,
-    pub granted_at: Option<OffsetDateTime>,
-    pub expires_at: Option<OffsetDateTime>,
-    pub revoked_at: Option<OffsetDateTime>,
-    pub reported_at: Option<OffsetDateTime>,
-    /// The rule asks to end the user's live sessions when the lease ends.
-    pub end_sessions: bool,
-    /// When the deny on the user's old sessions may be lifted (they have all expired).
-    pub sessions_denied_until: Option<OffsetDateTime>,
-    pub sessions_lifted_at: Option<OffsetDateTime>,
-}
-
-/// An entry of the audit trail: who did what, when, and anything worth keeping.
-#[derive(Debug, Clone)]
-pub struct Audit<'a> {
-    pub event: &'a str,
-    pub actor: &'a str,
-    pub detail: String,
-}
 
 /// A key part no other entry of this process (or, practically, any other) has: the process
 /// id and a counter.
@@ -145,20 +40,41 @@ enum TxError {
     Failed(Error),
 }
 
-/// Fields a transition sets besides status and version.
-pub type Changes = Vec<(&'static str, AttributeValue)>;
-
-pub fn s(v: impl Into<String>) -> AttributeValue {
+fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
-pub fn ts(t: OffsetDateTime) -> AttributeValue {
+fn ts(t: OffsetDateTime) -> AttributeValue {
     AttributeValue::S(rfc3339(t))
 }
-pub fn flag(b: bool) -> AttributeValue {
+fn flag(b: bool) -> AttributeValue {
     AttributeValue::Bool(b)
 }
-pub fn clicks(ids: &[String]) -> AttributeValue {
+fn list(ids: &[String]) -> AttributeValue {
     AttributeValue::L(ids.iter().map(s).collect())
+}
+
+/// Where a change is stored: the attribute's name and value. Every field name of a request
+/// item is written here and read in [`from_item`], nowhere else.
+fn attribute(change: &Change) -> (&'static str, AttributeValue) {
+    match change {
+        Change::PrincipalId(v) => ("principal_id", s(v)),
+        Change::PermissionSetName(v) => ("permission_set_name", s(v)),
+        Change::Preexisting(v) => ("preexisting", flag(*v)),
+        Change::Shared(v) => ("shared", flag(*v)),
+        Change::CreationRequestId(v) => ("creation_request_id", s(v)),
+        Change::GrantedAt(t) => ("granted_at", ts(*t)),
+        Change::ExpiresAt(t) => ("expires_at", ts(*t)),
+        Change::EndedBy(v) => ("ended_by", s(v)),
+        Change::EndedAt(t) => ("ended_at", ts(*t)),
+        Change::HoldToken(v) => ("hold_token", s(v)),
+        Change::Clicks(v) => ("clicks", list(v)),
+        Change::ThreadTs(v) => ("thread_ts", s(v)),
+        Change::RevokedAt(t) => ("revoked_at", ts(*t)),
+        Change::RevokeFailedAt(t) => ("revoke_failed_at", ts(*t)),
+        Change::ReportedAt(t) => ("reported_at", ts(*t)),
+        Change::SessionsDeniedUntil(t) => ("sessions_denied_until", ts(*t)),
+        Change::SessionsLiftedAt(t) => ("sessions_lifted_at", ts(*t)),
+    }
 }
 
 /// The outcome of recording a new request.
@@ -169,39 +85,6 @@ pub enum Created {
     Existing(RequestRecord),
     /// The button already points at another request (a concurrent click on it won).
     ButtonTaken(RequestId),
-}
-
-/// A Break Glass button as one person sees it: which of their requests it last started.
-/// Clicking it again while that request is live changes nothing; after it ended, a click
-/// starts a new request and moves the pointer (`pk = button#<key>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Button {
-    pub key: String,
-    /// The request the button last started.
-    pub request_id: Option<RequestId>,
-}
-
-/// Break glass is about to create (or may have created) the assignment of `key`
-/// (`<principal>#<account>#<permission set>`): recorded before `CreateAccountAssignment` is
-/// called and kept after the lease ends, so that an assignment a late grant creates is
-/// never taken for standing access. The reconciler deletes it once no grant can be in
-/// flight any more and no assignment is left (`pk = created#<key>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Intent {
-    pub key: String,
-    pub request_id: String,
-    pub at: OffsetDateTime,
-}
-
-impl Intent {
-    pub fn key(principal: &str, account: &AccountId, ps: &PermissionSetArn) -> String {
-        format!("{principal}#{account}#{ps}")
-    }
-
-    /// (principal, account, permission set) of an intent key; `None` if it is not one.
-    pub fn parse_key(key: &str) -> Option<(String, AccountId, PermissionSetArn)> {
-        Lease::parse_key(&format!("lease#{key}"))
-    }
 }
 
 /// Which condition of a transaction failed.
@@ -222,8 +105,6 @@ pub struct Store {
 const REQUEST_SK: &str = "request";
 const BUTTON_SK: &str = "button";
 const INTENT_SK: &str = "intent";
-/// How many applied lease clicks a request remembers.
-const CLICKS_KEPT: usize = 20;
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -298,7 +179,7 @@ impl Store {
         &self,
         rec: &RequestRecord,
         to: Status,
-        changes: Changes,
+        changes: Vec<Change>,
         audit: Audit<'_>,
     ) -> Result<RequestRecord, Error> {
         match self
@@ -331,7 +212,7 @@ impl Store {
         rec: &RequestRecord,
         lease: &Lease,
         expected: Option<u64>,
-        changes: Changes,
+        changes: Vec<Change>,
         audit: Audit<'_>,
     ) -> Result<Option<RequestRecord>, Error> {
         let lease_put = TransactWriteItem::builder()
@@ -381,7 +262,7 @@ impl Store {
             .advance_with(
                 rec,
                 rec.status,
-                vec![("hold_token", s(token))],
+                vec![Change::HoldToken(token.to_owned())],
                 None,
                 vec![],
             )
@@ -392,24 +273,13 @@ impl Store {
         }
     }
 
-    /// Records a lease button click with its change, so that the same click delivered again
-    /// finds it applied.
-    pub fn with_click(rec: &RequestRecord, click: &str, mut changes: Changes) -> Changes {
-        let mut applied = rec.clicks.clone();
-        applied.push(click.to_owned());
-        let drop = applied.len().saturating_sub(CLICKS_KEPT);
-        applied.drain(..drop);
-        changes.push(("clicks", clicks(&applied)));
-        changes
-    }
-
     /// The conditional update of a request (and its audit item, and any writes that ride
     /// along), as one transaction. The inner `Err` says which condition lost.
     async fn advance_with(
         &self,
         rec: &RequestRecord,
         to: Status,
-        changes: Changes,
+        changes: Vec<Change>,
         audit: Option<Audit<'_>>,
         also: Vec<TransactWriteItem>,
     ) -> Result<Result<RequestRecord, Lost>, Error> {
@@ -426,7 +296,7 @@ impl Store {
             ("#status".to_owned(), "status".to_owned()),
             ("#version".to_owned(), "version".to_owned()),
         ]);
-        for (i, (field, value)) in changes.into_iter().enumerate() {
+        for (i, (field, value)) in changes.iter().map(attribute).enumerate() {
             set.push(format!("#f{i} = :v{i}"));
             names.insert(format!("#f{i}"), field.to_owned());
             values.insert(format!(":v{i}"), value);
@@ -603,7 +473,7 @@ impl Store {
     pub async fn note(
         &self,
         rec: &RequestRecord,
-        changes: Changes,
+        changes: Vec<Change>,
         audit: Audit<'_>,
     ) -> Result<RequestRecord, Error> {
         self.advance(rec, rec.status, changes, audit).await
@@ -732,43 +602,6 @@ impl Store {
             .build()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-}
-
-/// A lease set: the live requests sharing one Identity Center assignment, keyed by
-/// (principal, account, permission set). The assignment is created when the first lease
-/// joins and deleted when the last one leaves, unless it was standing access.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub key: String,
-    pub holders: Vec<String>,
-    /// The assignment existed before break glass: never delete it.
-    pub standing: bool,
-    /// The last holder left and the assignment is being deleted; joiners must wait.
-    pub releasing: bool,
-    /// When the last holder left: the moment access ended.
-    pub released_at: Option<OffsetDateTime>,
-    /// The last holder's rule ends live sessions: whoever finishes the release denies them
-    /// (the request id names the deny).
-    pub end_sessions_for: Option<String>,
-    /// The assignment is in place (created and provisioned, or standing): a request that
-    /// joins the lease is granted only once this is true.
-    pub provisioned: bool,
-    pub version: u64,
-}
-
-impl Lease {
-    pub fn key(principal: &str, account: &AccountId, ps: &PermissionSetArn) -> String {
-        format!("lease#{principal}#{account}#{ps}")
-    }
-
-    /// (principal, account, permission set) of a lease key; `None` if it is not one.
-    pub fn parse_key(key: &str) -> Option<(String, AccountId, PermissionSetArn)> {
-        let mut parts = key.strip_prefix("lease#")?.splitn(3, '#');
-        let principal = parts.next().filter(|p| !p.is_empty())?;
-        let account = AccountId::parse(parts.next()?).ok()?;
-        let ps = PermissionSetArn::parse(parts.next()?).ok()?;
-        Some((principal.to_owned(), account, ps))
     }
 }
 
@@ -1067,43 +900,42 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
             AttributeValue::N(r.max_duration.as_secs().to_string()),
         ),
         ("requested_at".to_owned(), ts(r.requested_at)),
-        ("preexisting".to_owned(), flag(r.preexisting)),
-        ("shared".to_owned(), flag(r.shared)),
         ("end_sessions".to_owned(), flag(r.end_sessions)),
     ]);
-    if !r.clicks.is_empty() {
-        m.insert("clicks".to_owned(), clicks(&r.clicks));
-    }
-    let opt_s = [
-        ("ended_by", &r.ended_by),
+    let created = [
         ("reason", &r.reason),
         ("notify_channel", &r.notify_channel),
-        ("thread_ts", &r.thread_ts),
-        ("permission_set_name", &r.permission_set_name),
         ("channel_id", &r.channel_id),
         ("response_url", &r.response_url),
-        ("principal_id", &r.principal_id),
-        ("creation_request_id", &r.creation_request_id),
-        ("hold_token", &r.hold_token),
     ];
-    for (k, v) in opt_s {
+    for (k, v) in created {
         if let Some(v) = v {
             m.insert(k.to_owned(), s(v));
         }
     }
-    let opt_t = [
-        ("granted_at", r.granted_at),
-        ("expires_at", r.expires_at),
-        ("revoked_at", r.revoked_at),
-        ("reported_at", r.reported_at),
-        ("sessions_denied_until", r.sessions_denied_until),
-        ("sessions_lifted_at", r.sessions_lifted_at),
-        ("ended_at", r.ended_at),
+    // What transitions change is written exactly as they write it.
+    let changed = [
+        Some(Change::Preexisting(r.preexisting)),
+        Some(Change::Shared(r.shared)),
+        (!r.clicks.is_empty()).then(|| Change::Clicks(r.clicks.clone())),
+        r.ended_by.clone().map(Change::EndedBy),
+        r.thread_ts.clone().map(Change::ThreadTs),
+        r.permission_set_name.clone().map(Change::PermissionSetName),
+        r.principal_id.clone().map(Change::PrincipalId),
+        r.creation_request_id.clone().map(Change::CreationRequestId),
+        r.hold_token.clone().map(Change::HoldToken),
+        r.granted_at.map(Change::GrantedAt),
+        r.expires_at.map(Change::ExpiresAt),
+        r.revoked_at.map(Change::RevokedAt),
+        r.revoke_failed_at.map(Change::RevokeFailedAt),
+        r.reported_at.map(Change::ReportedAt),
+        r.sessions_denied_until.map(Change::SessionsDeniedUntil),
+        r.sessions_lifted_at.map(Change::SessionsLiftedAt),
+        r.ended_at.map(Change::EndedAt),
     ];
-    for (k, v) in opt_t {
-        if let Some(v) = v {
-            m.insert(k.to_owned(), ts(v));
-        }
+    for change in changed.iter().flatten() {
+        let (k, v) = attribute(change);
+        m.insert(k.to_owned(), v);
     }
     m
 }
@@ -1168,6 +1000,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         end_sessions: opt_b("end_sessions"),
         sessions_denied_until: opt_t("sessions_denied_until")?,
         sessions_lifted_at: opt_t("sessions_lifted_at")?,
+        revoke_failed_at: opt_t("revoke_failed_at")?,
     })
 }
 
@@ -1213,6 +1046,7 @@ pub(crate) mod tests {
             end_sessions: true,
             sessions_denied_until: from_rfc3339("2026-11-24T10:05:00Z"),
             sessions_lifted_at: None,
+            revoke_failed_at: None,
         }
     }
 

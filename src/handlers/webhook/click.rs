@@ -6,8 +6,8 @@
 use time::OffsetDateTime;
 
 use super::{Reply, Webhook};
-use crate::aws::store::{RequestRecord, Status};
 use crate::domain::RequestId;
+use crate::domain::request::{RequestRecord, Status};
 use crate::slack;
 use crate::slack::messages::slack_time;
 use crate::slack::payload::{Click, Origin};

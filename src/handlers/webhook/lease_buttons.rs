@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 
 use super::{Reply, Webhook};
-use crate::aws::store::{Audit, RequestRecord, Status, Store};
+use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::domain::{Duration, RequestId};
 use crate::handlers::worker::hold::LeaseState;
 use crate::slack;
@@ -53,7 +53,7 @@ impl Webhook {
                     return self.wake(&rec, &repeated_answer(&rec, false)).await;
                 }
                 LeaseChange::Extend(until) => (
-                    vec![("expires_at", crate::aws::store::ts(until))],
+                    vec![Change::ExpiresAt(until)],
                     Audit {
                         event: "extended",
                         actor: user,
@@ -63,9 +63,9 @@ impl Webhook {
                 ),
                 LeaseChange::End => (
                     vec![
-                        ("expires_at", crate::aws::store::ts(now)),
-                        ("ended_by", crate::aws::store::s(user)),
-                        ("ended_at", crate::aws::store::ts(now)),
+                        Change::ExpiresAt(now),
+                        Change::EndedBy(user.to_owned()),
+                        Change::EndedAt(now),
                     ],
                     Audit {
                         event: "ended_early",
@@ -75,7 +75,8 @@ impl Webhook {
                     "Access is being removed now; the report follows.".to_owned(),
                 ),
             };
-            let changes = Store::with_click(&rec, &click, changes);
+            let mut changes = changes;
+            changes.push(Change::Clicks(rec.clicks_with(&click)));
             match self
                 .store
                 .advance(&rec, Status::Granted, changes, audit)

@@ -25,7 +25,8 @@ use time::OffsetDateTime;
 
 use crate::aws::sfn::{Executions, Started};
 use crate::aws::sso::PermissionSetNames;
-use crate::aws::store::{Audit, Button, Created, RequestRecord, Status, Store};
+use crate::aws::store::{Created, Store};
+use crate::domain::request::{Audit, Button, RequestRecord, Status};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
 use crate::policy::{Decision, Grant, Policy, Subject, Target};
@@ -281,6 +282,7 @@ impl Webhook {
             end_sessions: a.grant.end_sessions,
             sessions_denied_until: None,
             sessions_lifted_at: None,
+            revoke_failed_at: None,
         };
         let audit = Audit {
             event: "requested",

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::Worker;
-use crate::aws::store::{Audit, RequestRecord, ts};
+use crate::domain::request::{Audit, Change, RequestRecord};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::sessions::{Deny, render, same_policy};
@@ -82,7 +82,7 @@ impl Worker {
         self.store
             .note(
                 &rec,
-                vec![("sessions_denied_until", ts(deny.until))],
+                vec![Change::SessionsDeniedUntil(deny.until)],
                 Audit {
                     event: "sessions_ended",
                     actor: ACTOR,
@@ -146,7 +146,7 @@ impl Worker {
                     .store
                     .note(
                         &rec,
-                        vec![("sessions_lifted_at", ts(now))],
+                        vec![Change::SessionsLiftedAt(now)],
                         Audit {
                             event: "sessions_deny_lifted",
                             actor: ACTOR,

@@ -22,8 +22,9 @@ use time::OffsetDateTime;
 
 use super::hold::LeaseState;
 use super::{ACTOR, Worker};
-use crate::aws::store::{Audit, Intent, Lease, RequestRecord, Status, flag, s, ts};
 use crate::domain::RequestId;
+use crate::domain::lease::{Held, Intent, JoinStep, Lease, first_lease, join_step};
+use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::error::Error;
 use crate::slack::messages;
 use crate::time_util::rfc3339;
@@ -52,8 +53,8 @@ impl Worker {
                     &rec,
                     Status::Granting,
                     vec![
-                        ("principal_id", s(&principal)),
-                        ("permission_set_name", s(&ps_name)),
+                        Change::PrincipalId(principal.clone()),
+                        Change::PermissionSetName(ps_name.clone()),
                     ],
                     Audit {
                         event: "granting",
@@ -92,7 +93,7 @@ impl Worker {
                 .advance(
                     &rec,
                     Status::Granted,
-                    vec![("granted_at", ts(now)), ("expires_at", ts(expires))],
+                    vec![Change::GrantedAt(now), Change::ExpiresAt(expires)],
                     Audit {
                         event: "granted",
                         actor: ACTOR,
@@ -118,7 +119,7 @@ impl Worker {
     }
 
     /// Joins the lease set (or finds the request joined already). Returns the request as it
-    /// is now (`preexisting` and `shared` say what the lease was) and the lease.
+    /// is now (`preexisting` and `shared` say how it holds the lease) and the lease.
     async fn join_lease(
         &self,
         mut rec: RequestRecord,
@@ -127,15 +128,20 @@ impl Worker {
     ) -> Result<(RequestRecord, Lease), Error> {
         let id = rec.id.to_string();
         for _ in 0..ATTEMPTS {
-            let (next, expected, detail) = match self.store.lease(key).await? {
-                // A repeated delivery of this grant: joined already.
-                Some(l) if l.holders.contains(&id) => return Ok((rec, l)),
-                Some(l) if l.releasing => {
+            let current = self.store.lease(key).await?;
+            let (next, expected, held) = match join_step(current.as_ref(), &id) {
+                JoinStep::Joined(lease) => return Ok((rec, lease)),
+                JoinStep::Wait => {
                     return Err(Error::Transient(
                         "the assignment is being released by an earlier lease; retrying".into(),
                     ));
                 }
-                None => {
+                JoinStep::Add {
+                    next,
+                    expected,
+                    held,
+                } => (next, Some(expected), held),
+                JoinStep::Look => {
                     let assigned = self
                         .sso
                         .has_assignment(
@@ -145,7 +151,7 @@ impl Worker {
                             principal,
                         )
                         .await?;
-                    let ours = self
+                    let intent = self
                         .store
                         .intent(&Intent::key(
                             principal,
@@ -153,50 +159,26 @@ impl Worker {
                             &rec.permission_set_arn,
                         ))
                         .await?;
-                    let standing = assigned && ours.is_none();
-                    let detail = match (assigned, &ours) {
-                        (true, None) => format!(
-                            "principal {principal} already holds this assignment (standing access): it will be kept"
-                        ),
-                        (true, Some(i)) => format!(
-                            "principal {principal} holds an assignment break glass created for {} after it ended (a late grant): this lease takes it over and deletes it when it ends",
-                            i.request_id
-                        ),
-                        (false, _) => format!("first lease of principal {principal}"),
-                    };
-                    let lease = Lease {
-                        key: key.to_owned(),
-                        holders: vec![id.clone()],
-                        standing,
-                        releasing: false,
-                        released_at: None,
-                        end_sessions_for: None,
-                        provisioned: assigned,
-                        version: 1,
-                    };
-                    (lease, None, detail)
-                }
-                Some(l) => {
-                    let mut next = l.clone();
-                    next.holders.push(id.clone());
-                    next.version += 1;
-                    let detail = if l.standing {
-                        format!(
-                            "principal {principal} already holds this assignment (standing access): it will be kept"
-                        )
-                    } else {
-                        format!(
-                            "joined the live lease of principal {principal} ({}): the assignment is shared",
-                            l.holders.join(", ")
-                        )
-                    };
-                    (next, Some(l.version), detail)
+                    let (lease, held) = first_lease(key, &id, assigned, intent.as_ref());
+                    (lease, None, held)
                 }
             };
-            let first = next.holders.len() == 1;
+            let detail = match &held {
+                Held::Standing => format!(
+                    "principal {principal} already holds this assignment (standing access): it will be kept"
+                ),
+                Held::TakenOver(late) => format!(
+                    "principal {principal} holds an assignment break glass created for {late} after it ended (a late grant): this lease takes it over and deletes it when it ends"
+                ),
+                Held::Shared => format!(
+                    "joined the live lease of principal {principal} ({}): the assignment is shared",
+                    current.map(|l| l.holders.join(", ")).unwrap_or_default()
+                ),
+                Held::First => format!("first lease of principal {principal}"),
+            };
             let changes = vec![
-                ("preexisting", flag(next.standing)),
-                ("shared", flag(!first && !next.standing)),
+                Change::Preexisting(held.preexisting()),
+                Change::Shared(held.shared()),
             ];
             let audit = Audit {
                 event: "lease_joined",
@@ -259,7 +241,7 @@ impl Worker {
                     .store
                     .note(
                         &rec,
-                        vec![("creation_request_id", s(&c))],
+                        vec![Change::CreationRequestId(c.clone())],
                         Audit {
                             event: "assignment_requested",
                             actor: ACTOR,

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::Worker;
-use crate::aws::store::{RequestRecord, Status};
 use crate::domain::RequestId;
+use crate::domain::request::{RequestRecord, Status};
 use crate::error::Error;
 use crate::time_util::rfc3339;
 

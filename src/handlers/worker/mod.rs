@@ -25,8 +25,9 @@ use time::OffsetDateTime;
 
 use crate::aws::mail::Mailer;
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
-use crate::aws::store::{Audit, RequestRecord, Status, Store, s};
+use crate::aws::store::Store;
 use crate::domain::RequestId;
+use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::report::collect::Collector;
@@ -248,7 +249,7 @@ impl Worker {
                 };
                 match self
                     .store
-                    .note(&rec, vec![("thread_ts", s(&ts))], audit)
+                    .note(&rec, vec![Change::ThreadTs(ts.clone())], audit)
                     .await
                 {
                     Ok(updated) => updated,

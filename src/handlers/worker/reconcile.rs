@@ -29,7 +29,8 @@ use time::OffsetDateTime;
 use super::Worker;
 use crate::aws::sfn::Execution;
 use crate::aws::sso::Principal;
-use crate::aws::store::{Audit, Intent, Lease, RequestRecord, Status, ts};
+use crate::domain::lease::{Intent, Lease};
+use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::policy::Standing;
@@ -429,7 +430,7 @@ impl Worker {
                 .advance(
                     &rec,
                     Status::Revoked,
-                    vec![("revoked_at", ts(OffsetDateTime::now_utc()))],
+                    vec![Change::RevokedAt(OffsetDateTime::now_utc())],
                     Audit {
                         event: "reconciled",
                         actor: ACTOR,

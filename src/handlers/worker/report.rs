@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use super::{ACTOR, Worker};
 use crate::aws::mail::Mail;
-use crate::aws::store::{Audit, Status, ts};
 use crate::domain::RequestId;
+use crate::domain::request::{Audit, Change, Status};
 use crate::error::Error;
 use crate::report::Session;
 use crate::report::collect::collect;
@@ -133,7 +133,7 @@ impl Worker {
             .advance(
                 &rec,
                 Status::Reported,
-                vec![("reported_at", ts(OffsetDateTime::now_utc()))],
+                vec![Change::ReportedAt(OffsetDateTime::now_utc())],
                 Audit {
                     event: "reported",
                     actor: ACTOR,

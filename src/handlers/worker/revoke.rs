@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{ACTOR, Left, Worker};
-use crate::aws::store::{Audit, Lease, Status, ts};
+use crate::domain::lease::{Lease, LeaveStep, leave_step, release};
+use crate::domain::request::{Audit, Change, Status};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::slack::messages;
@@ -27,52 +28,31 @@ impl Worker {
     ) -> Result<Left, Error> {
         let key = Lease::key(principal, account, ps);
         for _ in 0..5 {
-            let Some(l) = self.store.lease(&key).await? else {
-                return Ok(Left::kept(
-                    "nothing to delete: the lease was already released",
-                ));
-            };
+            let current = self.store.lease(&key).await?;
             let now = OffsetDateTime::now_utc();
-            let mine = holder.filter(|(h, _)| l.holders.iter().any(|x| x == h));
-            let next = if let Some((h, end_sessions)) = mine {
-                let mut n = l.clone();
-                n.holders.retain(|x| x != h);
-                n.releasing = n.holders.is_empty();
-                if n.releasing {
-                    // The moment access ends, recorded before anything is deleted: whoever
-                    // finishes the release ends the sessions issued before it.
-                    n.released_at = Some(now);
-                    n.end_sessions_for = end_sessions.then(|| h.to_owned());
+            let lease = match leave_step(current.as_ref(), holder, now, settle) {
+                LeaveStep::Nothing(why) => return Ok(Left::kept(why)),
+                LeaveStep::Finish(lease) => lease,
+                LeaveStep::Write { next, expected } => {
+                    if !self.store.put_lease(&next, Some(expected)).await? {
+                        continue;
+                    }
+                    if !next.holders.is_empty() {
+                        return Ok(Left {
+                            outcome: format!(
+                                "assignment kept: {} other live lease(s) still need it ({})",
+                                next.holders.len(),
+                                next.holders.join(", ")
+                            ),
+                            deleted: false,
+                            others: next.holders.clone(),
+                        });
+                    }
+                    next
                 }
-                n.version += 1;
-                if !self.store.put_lease(&n, Some(l.version)).await? {
-                    continue;
-                }
-                n
-            } else if l.releasing && l.holders.is_empty() {
-                if holder.is_none() && l.released_at.is_some_and(|at| now - at < settle) {
-                    return Ok(Left::kept("a release in progress: left to it"));
-                }
-                // An earlier attempt left the lease and stopped half-way: finish its release.
-                l
-            } else {
-                return Ok(Left::kept(format!(
-                    "already left the lease; {} other lease(s) hold it",
-                    l.holders.len()
-                )));
             };
-            if !next.holders.is_empty() {
-                return Ok(Left {
-                    outcome: format!(
-                        "assignment kept: {} other live lease(s) still need it ({})",
-                        next.holders.len(),
-                        next.holders.join(", ")
-                    ),
-                    deleted: false,
-                    others: next.holders.clone(),
-                });
-            }
-            let left = if next.standing {
+            let plan = release(&lease);
+            let left = if !plan.delete_assignment {
                 Left::kept("standing access kept: the assignment existed before break glass")
             } else {
                 let deletion = self
@@ -87,7 +67,7 @@ impl Worker {
                 } else {
                     "the assignment was already gone".to_owned()
                 };
-                if let Some(request) = &next.end_sessions_for {
+                if let Some(request) = &plan.end_sessions_for {
                     // The assignment is gone, so no session can be issued any more, and the
                     // releasing lease keeps a new grant out until the deny is in place: every
                     // session up to now (plus clock skew) is an old one.
@@ -107,7 +87,7 @@ impl Worker {
                     others: Vec::new(),
                 }
             };
-            self.store.delete_lease(&key, next.version).await?;
+            self.store.delete_lease(&key, lease.version).await?;
             return Ok(left);
         }
         Err(Error::Transient(format!(
@@ -143,7 +123,7 @@ impl Worker {
                     .advance(
                         &rec,
                         Status::Revoked,
-                        vec![("revoked_at", ts(now))],
+                        vec![Change::RevokedAt(now)],
                         Audit {
                             event: "revoked",
                             actor: ACTOR,
@@ -192,7 +172,7 @@ impl Worker {
             .store
             .note(
                 &rec,
-                vec![("revoke_failed_at", ts(OffsetDateTime::now_utc()))],
+                vec![Change::RevokeFailedAt(OffsetDateTime::now_utc())],
                 Audit {
                     event: "revoke_failed",
                     actor: ACTOR,

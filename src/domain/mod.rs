@@ -1,5 +1,9 @@
-//! Domain newtypes. Every value that crosses a trust boundary is parsed into one of these
-//! with `parse()`, so the rest of the code can rely on its shape.
+//! The domain: newtypes for every value that crosses a trust boundary (parsed with `parse()`,
+//! so the rest of the code can rely on its shape), a request and its changes
+//! ([`request`]), and leases with their pure decisions ([`lease`]). Nothing here does I/O.
+
+pub mod lease;
+pub mod request;
 
 use std::fmt;
 
