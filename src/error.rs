@@ -34,6 +34,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every name [`Error::name`] can return: what the state machine may match on.
+    pub const NAMES: &'static [&'static str] = &[
+        "Throttled",
+        "Transient",
+        "AssignmentFailed",
+        "InvalidInput",
+        "NotFound",
+        "StateConflict",
+        "ConfigError",
+        "AwsError",
+    ];
+
     /// The stable name Step Functions sees as the error.
     pub fn name(&self) -> &'static str {
         match self {
@@ -158,6 +170,18 @@ mod tests {
             Error::Aws(_)
         ));
         assert_eq!(Error::Throttled(String::new()).name(), "Throttled");
+        let every = [
+            Error::Throttled(String::new()),
+            Error::Transient(String::new()),
+            Error::AssignmentFailed(String::new()),
+            Error::InvalidInput(String::new()),
+            Error::NotFound(String::new()),
+            Error::StateConflict(String::new()),
+            Error::Config(String::new()),
+            Error::Aws(String::new()),
+        ];
+        let names: Vec<&str> = every.iter().map(Error::name).collect();
+        assert_eq!(names, Error::NAMES, "NAMES lists every variant's name");
         assert!(Error::Transient(String::new()).is_retryable());
         assert!(!Error::AssignmentFailed(String::new()).is_retryable());
     }

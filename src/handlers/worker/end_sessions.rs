@@ -10,7 +10,7 @@
 //! start, so the deny (of sessions issued until it is put in place) never reaches a new
 //! grant's sessions.
 
-use serde_json::{Value, json};
+use super::output::Lifted;
 use time::OffsetDateTime;
 
 use super::Worker;
@@ -102,10 +102,10 @@ impl Worker {
     /// The state machine's last step: lifts this request's deny once its sessions have all
     /// expired (and any other expired deny on the permission set). Early, it fails as
     /// `Transient` so that the state machine retries.
-    pub async fn lift_sessions(&self, id: &RequestId) -> Result<Value, Error> {
+    pub async fn lift_sessions(&self, id: &RequestId) -> Result<Lifted, Error> {
         let rec = self.load(id).await?;
         let Some(until) = rec.sessions_denied_until else {
-            return Ok(json!({"lifted": [], "sessions_denied": false}));
+            return Ok(Lifted::default());
         };
         let now = OffsetDateTime::now_utc();
         if now < until {
@@ -115,7 +115,10 @@ impl Worker {
             )));
         }
         let lifted = self.lift_expired(&rec.permission_set_arn, now).await?;
-        Ok(json!({"lifted": lifted.iter().map(|d| &d.sid).collect::<Vec<_>>()}))
+        Ok(Lifted {
+            lifted: lifted.into_iter().map(|d| d.sid).collect(),
+            sessions_denied: true,
+        })
     }
 
     /// Removes every deny on `ps` whose sessions have all expired, provisions the accounts

@@ -18,10 +18,11 @@
 //! its length.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::Worker;
+use super::output::Held;
 use crate::domain::RequestId;
 use crate::domain::request::{RequestRecord, Status};
 use crate::error::Error;
@@ -33,7 +34,7 @@ pub const DEFAULT_RECHECK_SECONDS: u64 = 3600;
 
 /// What the Hold state needs: when the lease ends, how long to wait before looking again,
 /// and whether to release now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LeaseState {
     pub expires_at: String,
     pub wait_seconds: u64,
@@ -73,7 +74,7 @@ const ATTEMPTS: usize = 5;
 impl Worker {
     /// Stores the Hold state's token on the request, or completes it at once when the lease
     /// is already over.
-    pub async fn hold(&self, id: &RequestId, token: &str, cap: u64) -> Result<Value, Error> {
+    pub async fn hold(&self, id: &RequestId, token: &str, cap: u64) -> Result<Held, Error> {
         if token.is_empty() || token.len() > 4096 {
             return Err(Error::InvalidInput(
                 "the hold task needs its task token".into(),
@@ -85,12 +86,18 @@ impl Worker {
             if state.release {
                 let delivered = self.executions.complete(token, &state.json()).await?;
                 tracing::info!(request = %id, delivered, "hold released at once");
-                return Ok(json!({"armed": false}));
+                return Ok(Held {
+                    armed: false,
+                    expires_at: None,
+                });
             }
             match self.store.arm_hold(&rec, token).await {
                 Ok(_) => {
                     tracing::info!(request = %id, expires = %state.expires_at, "holding");
-                    return Ok(json!({"armed": true, "expires_at": state.expires_at}));
+                    return Ok(Held {
+                        armed: true,
+                        expires_at: Some(state.expires_at),
+                    });
                 }
                 // End (or Extend) wrote first: look again.
                 Err(Error::StateConflict(_)) => continue,

@@ -15,6 +15,7 @@
 pub mod end_sessions;
 pub mod grant;
 pub mod hold;
+pub mod output;
 pub mod reconcile;
 pub mod report;
 pub mod revoke;
@@ -132,32 +133,28 @@ impl Left {
 
 impl Worker {
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        fn out(v: impl serde::Serialize) -> Result<Value, Error> {
+            serde_json::to_value(v).map_err(|e| Error::InvalidInput(format!("task output: {e}")))
+        }
         match Task::parse(payload)? {
             Task::Grant {
                 request_id,
                 poll_seconds,
-            } => Ok(self
-                .grant(&request_id, self.recheck(poll_seconds))
-                .await?
-                .json()),
+            } => out(self.grant(&request_id, self.recheck(poll_seconds)).await?),
             Task::Hold {
                 request_id,
                 task_token,
-            } => {
-                self.hold(&request_id, &task_token, self.recheck(None))
-                    .await
-            }
+            } => out(self
+                .hold(&request_id, &task_token, self.recheck(None))
+                .await?),
             Task::Check {
                 request_id,
                 poll_seconds,
-            } => Ok(self
-                .check(&request_id, self.recheck(poll_seconds))
-                .await?
-                .json()),
-            Task::Revoke { request_id } => self.revoke(&request_id).await,
-            Task::RevokeFailed { request_id } => self.revoke_failed(&request_id).await,
-            Task::Report { request_id } => self.report(&request_id).await,
-            Task::LiftSessions { request_id } => self.lift_sessions(&request_id).await,
+            } => out(self.check(&request_id, self.recheck(poll_seconds)).await?),
+            Task::Revoke { request_id } => out(self.revoke(&request_id).await?),
+            Task::RevokeFailed { request_id } => out(self.revoke_failed(&request_id).await?),
+            Task::Report { request_id } => out(self.report(&request_id).await?),
+            Task::LiftSessions { request_id } => out(self.lift_sessions(&request_id).await?),
             Task::Reconcile => self.reconcile().await,
         }
     }

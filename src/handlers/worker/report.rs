@@ -1,9 +1,9 @@
 //! Report: the session's CloudTrail, rendered to HTML and text, mailed (the security team's
 //! copy on its own), and summarised in the request's Slack thread.
 
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::output::Reported;
 use super::{ACTOR, Worker};
 use crate::aws::mail::Mail;
 use crate::domain::RequestId;
@@ -16,10 +16,15 @@ use crate::slack::messages::{self, Flagged};
 
 impl Worker {
     /// Reads the session's CloudTrail events and mails the report.
-    pub async fn report(&self, id: &RequestId) -> Result<Value, Error> {
+    pub async fn report(&self, id: &RequestId) -> Result<Reported, Error> {
         let rec = self.load(id).await?;
         match rec.status {
-            Status::Reported => return Ok(json!({"events": null, "already_reported": true})),
+            Status::Reported => {
+                return Ok(Reported {
+                    already_reported: true,
+                    ..Reported::default()
+                });
+            }
             Status::Revoked => {}
             other => {
                 return Err(Error::StateConflict(format!(
@@ -171,11 +176,12 @@ impl Worker {
             messages::reported(a, counts, &flagged, &recipients, incomplete)
         })
         .await;
-        Ok(json!({
-            "events": found.events.len(),
-            "calls": found.calls,
-            "incomplete": found.incomplete,
-            "message_id": message_id,
-        }))
+        Ok(Reported {
+            events: Some(found.events.len()),
+            calls: found.calls,
+            incomplete: found.incomplete,
+            message_id: Some(message_id),
+            already_reported: false,
+        })
     }
 }

@@ -2,9 +2,9 @@
 //! access, and ends live sessions where the rule says so), and the alarm when that fails for
 //! good. Safe in every state: every failure after Grant ends up here.
 
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::output::{Alarm, Revoked};
 use super::{ACTOR, Left, Worker};
 use crate::domain::lease::{Lease, LeaveStep, leave_step, release};
 use crate::domain::request::{Audit, Change, Status};
@@ -98,7 +98,7 @@ impl Worker {
     /// Leaves the lease (the last one out deletes the assignment, never standing access) and
     /// waits until it is gone. Safe in every state: it is also where every failure after
     /// Grant ends up.
-    pub async fn revoke(&self, id: &RequestId) -> Result<Value, Error> {
+    pub async fn revoke(&self, id: &RequestId) -> Result<Revoked, Error> {
         let rec = self.load(id).await?;
         let rec = match rec.status {
             Status::Revoked | Status::Reported => rec,
@@ -147,15 +147,15 @@ impl Worker {
             }
         };
         let rec = self.note_sessions_denied(rec).await?;
-        Ok(json!({
-            "revoked_at": rec.revoked_at.map(rfc3339),
-            "sessions_denied_until": rec.sessions_denied_until.map(rfc3339),
-        }))
+        Ok(Revoked {
+            revoked_at: rec.revoked_at.map(rfc3339),
+            sessions_denied_until: rec.sessions_denied_until.map(rfc3339),
+        })
     }
 
     /// The state machine gave up on Revoke: mark the request, raise the alarm (the
     /// `revoke failed` log line feeds a metric), and tell the requester and the thread.
-    pub async fn revoke_failed(&self, id: &RequestId) -> Result<Value, Error> {
+    pub async fn revoke_failed(&self, id: &RequestId) -> Result<Alarm, Error> {
         let rec = self.load(id).await?;
         tracing::error!(request = %id, user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
         // With the assignment gone, what failed is ending the live sessions.
@@ -189,6 +189,6 @@ impl Worker {
         } else {
             self.tell(rec, messages::revoke_failed).await;
         }
-        Ok(json!({"alarm": true}))
+        Ok(Alarm { alarm: true })
     }
 }
