@@ -845,7 +845,7 @@ fn collection(rows: &mut Vec<Row>, stack: &Stack) {
             .load()
             .await;
         let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
-        let collector = break_glass::report::collect::Collector::new(
+        let collector = break_glass::aws::cloudtrail::Collector::new(
             &sdk,
             &regions,
             Some("123456789012".into()),

@@ -405,7 +405,7 @@ async fn the_target_account_is_read_through_the_assumed_report_role() {
     )
     .await;
     // We pretend to run in another account, so the target account needs the role.
-    let collector = break_glass::report::collect::Collector::new(
+    let collector = break_glass::aws::cloudtrail::Collector::new(
         &sdk,
         &["us-east-1".to_owned()],
         Some("999999999999".into()),

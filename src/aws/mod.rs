@@ -1,10 +1,12 @@
 //! One adapter per AWS service. SDK types stop here; errors become [`crate::error::Error`].
 
+pub mod cloudtrail;
 pub mod mail;
 pub mod secrets;
 pub mod sfn;
 pub mod sso;
 pub mod store;
+pub mod sts;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

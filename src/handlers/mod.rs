@@ -26,7 +26,7 @@ use crate::config::{Config, Role};
 use crate::error::Error;
 use crate::identity::Directory;
 use crate::policy::Policy;
-use crate::report::collect::Collector;
+use crate::aws::cloudtrail::Collector;
 use crate::slack::api::SlackApi;
 use webhook::{Settings, Webhook};
 use worker::Worker;
@@ -98,22 +98,6 @@ impl App {
             .await
     }
 
-    /// The account we run in (the Identity Center account), for telling the target account's
-    /// CloudTrail from ours.
-    async fn own_account(&self) -> Option<String> {
-        match aws_sdk_sts::Client::new(&self.sdk)
-            .get_caller_identity()
-            .send()
-            .await
-        {
-            Ok(out) => out.account,
-            Err(e) => {
-                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&e), "could not tell our own account");
-                None
-            }
-        }
-    }
-
     fn slack(&self, secrets: &SlackSecrets) -> SlackApi {
         SlackApi::new(self.cfg.slack_api_url.clone(), secrets.bot_token.clone())
     }
@@ -175,7 +159,7 @@ impl App {
                     collector: Collector::new(
                         &self.sdk,
                         &self.cfg.cloudtrail_regions,
-                        self.own_account().await,
+                        crate::aws::sts::own_account(&self.sdk).await,
                         self.cfg.report_role_name.clone(),
                         instance.partition(),
                     ),

@@ -15,16 +15,14 @@
 
 use std::time::Duration;
 
-use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-use aws_smithy_types::DateTime;
 use time::OffsetDateTime;
 
 use super::{Event, Session};
-use crate::error::{Error, from_sdk};
+use crate::aws::cloudtrail::{Keep, Source, Trail};
+use crate::error::Error;
 
 /// At most 2 calls a second per (account, region).
 pub const MIN_CALL_INTERVAL: Duration = Duration::from_millis(500);
-const PAGE_SIZE: i32 = 50;
 const MAX_ATTEMPTS: u32 = 6;
 
 /// What a collection found.
@@ -40,113 +38,6 @@ pub struct Collection {
     pub incomplete: Vec<String>,
 }
 
-/// Which events of a source to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// The break-glass session in the target account.
-    Session,
-    /// Portal and sign-in events of the user in the Identity Center account.
-    Portal,
-    /// Both: the target account is the Identity Center account.
-    Both,
-}
-
-/// One (account, region) to read, with a client holding that account's credentials.
-#[derive(Clone)]
-pub struct Source {
-    pub label: String,
-    pub client: aws_sdk_cloudtrail::Client,
-    pub keep: Keep,
-}
-
-/// Builds the sources of one report: the target account through its report role, and the
-/// Identity Center account, in each region.
-#[derive(Clone)]
-pub struct Collector {
-    sdk: aws_config::SdkConfig,
-    regions: Vec<String>,
-    own_account: Option<String>,
-    role_name: Option<String>,
-    /// `aws`, `aws-us-gov` or `aws-cn`: the partition of the Identity Center instance, which
-    /// the target accounts share.
-    partition: String,
-}
-
-impl Collector {
-    /// `own_account` is the Identity Center account (where we run); `role_name` the
-    /// read-only role in member accounts. Without a role name (or for our own account) our
-    /// own credentials read the target account.
-    pub fn new(
-        sdk: &aws_config::SdkConfig,
-        regions: &[String],
-        own_account: Option<String>,
-        role_name: Option<String>,
-        partition: &str,
-    ) -> Self {
-        Self {
-            sdk: sdk.clone(),
-            regions: regions.to_vec(),
-            own_account,
-            role_name,
-            partition: partition.to_owned(),
-        }
-    }
-
-    /// The report role's ARN in `account`.
-    pub fn role_arn(&self, account: &str, role: &str) -> String {
-        format!("arn:{}:iam::{account}:role/{role}", self.partition)
-    }
-
-    fn client(&self, conf: &aws_config::SdkConfig, region: &str) -> aws_sdk_cloudtrail::Client {
-        let conf = aws_sdk_cloudtrail::config::Builder::from(conf)
-            .region(aws_sdk_cloudtrail::config::Region::new(region.to_owned()))
-            .build();
-        aws_sdk_cloudtrail::Client::from_conf(conf)
-    }
-
-    /// The sources for a report on `target_account`.
-    pub async fn sources(&self, target_account: &str, request_id: &str) -> Vec<Source> {
-        let same = self.own_account.as_deref() == Some(target_account);
-        let target_conf = match (&self.role_name, same) {
-            (Some(role), false) => {
-                let arn = self.role_arn(target_account, role);
-                let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
-                    .session_name(format!("break-glass-report-{request_id}"))
-                    .configure(&self.sdk)
-                    .build()
-                    .await;
-                self.sdk
-                    .to_builder()
-                    .credentials_provider(
-                        aws_sdk_cloudtrail::config::SharedCredentialsProvider::new(provider),
-                    )
-                    .build()
-            }
-            _ => self.sdk.clone(),
-        };
-        let own = self
-            .own_account
-            .clone()
-            .unwrap_or_else(|| "identity-center".into());
-        let mut sources = Vec::new();
-        for region in &self.regions {
-            sources.push(Source {
-                label: format!("{target_account}/{region}"),
-                client: self.client(&target_conf, region),
-                keep: if same { Keep::Both } else { Keep::Session },
-            });
-            if !same {
-                sources.push(Source {
-                    label: format!("{own}/{region} (portal)"),
-                    client: self.client(&self.sdk, region),
-                    keep: Keep::Portal,
-                });
-            }
-        }
-        sources
-    }
-}
-
 /// Collects the session's events between `from` and `to` from every source, concurrently.
 pub async fn collect(
     sources: Vec<Source>,
@@ -158,7 +49,7 @@ pub async fn collect(
     for source in sources {
         let user = session.user_name.clone();
         tasks.spawn(async move {
-            let result = lookup(&source.client, &user, from, to).await;
+            let result = lookup(&source.trail, &user, from, to).await;
             (source.label, source.keep, result)
         });
     }
@@ -192,7 +83,7 @@ pub async fn collect(
 /// Pages through one source. Returns the raw records, the number of calls, and the error
 /// that stopped it early, if any.
 async fn lookup(
-    client: &aws_sdk_cloudtrail::Client,
+    trail: &Trail,
     user: &str,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -210,23 +101,7 @@ async fn lookup(
             last_call = Some(tokio::time::Instant::now());
             calls += 1;
             attempt += 1;
-            let result = client
-                .lookup_events()
-                .lookup_attributes(
-                    LookupAttribute::builder()
-                        .attribute_key(LookupAttributeKey::Username)
-                        .attribute_value(user)
-                        .build()
-                        .expect("key and value are set"),
-                )
-                .start_time(DateTime::from_secs(from.unix_timestamp()))
-                .end_time(DateTime::from_secs(to.unix_timestamp()))
-                .max_results(PAGE_SIZE)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| from_sdk("CloudTrail LookupEvents", e));
-            match result {
+            match trail.page(user, from, to, token.clone()).await {
                 Ok(page) => break page,
                 Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
                     let backoff = Duration::from_millis(500 * 2u64.pow(attempt - 1))
@@ -237,15 +112,8 @@ async fn lookup(
                 Err(e) => return (records, calls, Some(e)),
             }
         };
-        records.extend(
-            page.events()
-                .iter()
-                .filter_map(|e| e.cloud_trail_event().map(str::to_owned)),
-        );
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+        records.extend(page.records);
+        token = page.next;
         if token.is_none() {
             return (records, calls, None);
         }
@@ -260,25 +128,6 @@ mod tests {
     use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
     use aws_sdk_cloudtrail::types::Event as CtEvent;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
-
-    #[tokio::test]
-    async fn the_report_role_is_in_the_instance_s_partition() {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
-        for (partition, want) in [
-            ("aws", "arn:aws:iam::111111111111:role/reader"),
-            ("aws-us-gov", "arn:aws-us-gov:iam::111111111111:role/reader"),
-            ("aws-cn", "arn:aws-cn:iam::111111111111:role/reader"),
-        ] {
-            let instance = crate::aws::sso::Instance {
-                instance_arn: format!("arn:{partition}:sso:::instance/ssoins-1"),
-                identity_store_id: "d-1".into(),
-            };
-            let c = Collector::new(&sdk, &[], None, None, instance.partition());
-            assert_eq!(c.role_arn("111111111111", "reader"), want);
-        }
-    }
 
     fn session() -> Session {
         Session {
@@ -309,7 +158,7 @@ mod tests {
     fn source(client: Client) -> Vec<Source> {
         vec![Source {
             label: "123456789012/us-east-1".into(),
-            client,
+            trail: Trail::new(client),
             keep: Keep::Session,
         }]
     }

@@ -31,7 +31,7 @@ use crate::domain::RequestId;
 use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::error::Error;
 use crate::policy::Policy;
-use crate::report::collect::Collector;
+use crate::aws::cloudtrail::Collector;
 use crate::slack::api::SlackApi;
 use crate::slack::messages::About;
 
