@@ -45,14 +45,16 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// JSON logs (one object a line, as CloudWatch wants); `RUST_LOG` sets the level.
+/// JSON logs (one object a line, as CloudWatch wants), each with the fields of the task or
+/// Slack request it belongs to (`span`); `RUST_LOG` sets the level.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .with_ansi(false)
         .with_target(false)
         .init();

@@ -176,7 +176,6 @@ impl Collector {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

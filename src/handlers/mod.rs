@@ -17,6 +17,7 @@ use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use crate::aws::cloudtrail::Collector;
 use crate::aws::mail::Mailer;
 use crate::aws::secrets::SlackSecrets;
 use crate::aws::sfn::Executions;
@@ -26,7 +27,6 @@ use crate::config::{Config, Role};
 use crate::error::Error;
 use crate::identity::Directory;
 use crate::policy::Policy;
-use crate::aws::cloudtrail::Collector;
 use crate::slack::api::SlackApi;
 use webhook::{Settings, Webhook};
 use worker::Worker;

@@ -116,6 +116,29 @@ pub enum Interaction {
 }
 
 impl Interaction {
+    /// What kind of interaction this is, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Interaction::BreakGlass(_) => "break_glass",
+            Interaction::Command(_) => "command",
+            Interaction::Submission(_) => "submission",
+            Interaction::Lease(l) if l.extend => "extend_access",
+            Interaction::Lease(_) => "end_access",
+            Interaction::Ignored { .. } => "ignored",
+        }
+    }
+
+    /// The Slack user who acted (none for a click that is not ours).
+    pub fn user_id(&self) -> &str {
+        match self {
+            Interaction::BreakGlass(c) => &c.user_id,
+            Interaction::Command(c) => &c.origin.user_id,
+            Interaction::Submission(s) => &s.origin.user_id,
+            Interaction::Lease(l) => &l.origin.user_id,
+            Interaction::Ignored { .. } => "",
+        }
+    }
+
     pub fn team_and_app(&self) -> (&str, Option<&str>) {
         let o = match self {
             Interaction::BreakGlass(c) => return (&c.team_id, c.api_app_id.as_deref()),

@@ -19,6 +19,7 @@ impl Webhook {
     /// twice maps to one request and one execution.
     pub(super) async fn click(&self, click: Click, now: OffsetDateTime) -> Reply {
         let id = request_id(&click);
+        tracing::Span::current().record("request", id.as_str());
         let origin = Origin {
             team_id: click.team_id.clone(),
             api_app_id: click.api_app_id.clone(),
@@ -27,7 +28,7 @@ impl Webhook {
         let button = match self.store.button(&button_key(&click)).await {
             Ok(b) => b,
             Err(e) => {
-                tracing::error!(request = %id, error = %e, "could not read the button");
+                tracing::error!(error = %e, "could not read the button");
                 return Reply::ephemeral(
                     "Could not read this button's state; try again in a moment.",
                 );
@@ -82,7 +83,7 @@ impl Webhook {
             Ok(Some(r)) => r,
             Ok(None) => return None,
             Err(e) => {
-                tracing::warn!(request = %prev, error = %e, "could not read the button's last request");
+                tracing::warn!(previous = %prev, error = %e, "could not read the button's last request");
                 return None;
             }
         };

@@ -21,6 +21,7 @@ impl Webhook {
         let Ok(id) = RequestId::parse(&l.request_id) else {
             return Reply::ephemeral("This button does not name a break-glass request.");
         };
+        tracing::Span::current().record("request", id.as_str());
         let user = l.origin.user_id.as_str();
         let click = format!("{user}:{}", l.action_ts);
         for _ in 0..4 {
@@ -28,12 +29,12 @@ impl Webhook {
                 Ok(Some(r)) => r,
                 Ok(None) => return Reply::ephemeral("This break-glass request does not exist."),
                 Err(e) => {
-                    tracing::error!(request = %id, error = %e, "could not read the request");
+                    tracing::error!(error = %e, "could not read the request");
                     return Reply::ephemeral("Could not read the request; try again in a moment.");
                 }
             };
             if rec.slack_user_id != user && !self.policy.responders.contains(user) {
-                tracing::warn!(request = %id, user, "refused a lease button from someone else");
+                tracing::warn!(user, "refused a lease button from someone else");
                 return Reply::ephemeral(
                     "Only the requester or a responder can end or extend this access.",
                 );
@@ -83,7 +84,7 @@ impl Webhook {
                 .await
             {
                 Ok(updated) => {
-                    tracing::info!(request = %id, user, extend = l.extend, "lease changed");
+                    tracing::info!(user, extend = l.extend, "lease changed");
                     return if l.extend {
                         Reply::ephemeral(&answer)
                     } else {
@@ -93,7 +94,7 @@ impl Webhook {
                 // The Hold stored its token, or another click landed: look again.
                 Err(crate::error::Error::StateConflict(_)) => continue,
                 Err(e) => {
-                    tracing::error!(request = %id, error = %e, "could not change the lease");
+                    tracing::error!(error = %e, "could not change the lease");
                     return Reply::ephemeral("Could not change the access; try again in a moment.");
                 }
             }
@@ -112,11 +113,11 @@ impl Webhook {
         let released = LeaseState::of(rec, OffsetDateTime::now_utc(), 1);
         match self.executions.complete(token, &released.json()).await {
             Ok(delivered) => {
-                tracing::info!(request = %rec.id, delivered, "hold woken");
+                tracing::info!(delivered, "hold woken");
                 Reply::ephemeral(answer)
             }
             Err(e) => {
-                tracing::error!(request = %rec.id, error = %e, "could not wake the hold");
+                tracing::error!(error = %e, "could not wake the hold");
                 Reply::ephemeral(
                     "Access is ended, but its removal could not be started right now: press End access now again (otherwise it is removed at the hold's next check).",
                 )

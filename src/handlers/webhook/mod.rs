@@ -126,14 +126,26 @@ pub(super) fn refuse(field: &'static str, message: impl Into<String>) -> Refusal
 }
 
 impl Webhook {
-    /// Handles one request end to end.
+    /// Handles one request end to end. A verified request runs in a span naming the Slack user
+    /// and, once known, the break-glass request, so that every log line of it carries them.
     pub async fn handle(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Reply {
+        use tracing::Instrument;
         let now = OffsetDateTime::now_utc();
         let interaction = match screen(&self.settings, method, headers, body, now.unix_timestamp())
         {
             Screened::Done(reply) => return reply,
             Screened::Proceed(i) => *i,
         };
+        let span = tracing::info_span!(
+            "slack",
+            kind = interaction.kind(),
+            user = interaction.user_id(),
+            request = tracing::field::Empty
+        );
+        self.dispatch(interaction, now).instrument(span).await
+    }
+
+    async fn dispatch(&self, interaction: Interaction, now: OffsetDateTime) -> Reply {
         match interaction {
             Interaction::BreakGlass(click) => self.click(click, now).await,
             Interaction::Command(cmd) => self.open_modal(cmd).await,
@@ -222,7 +234,7 @@ impl Webhook {
     }
 
     pub(super) async fn audit_denied(&self, id: &RequestId, actor: &str, why: &str) {
-        tracing::info!(request = %id, user = actor, reason = why, "denied");
+        tracing::info!(user = actor, reason = why, "denied");
         if let Err(e) = self
             .store
             .audit_denied(
@@ -233,7 +245,7 @@ impl Webhook {
             )
             .await
         {
-            tracing::error!(request = %id, error = %e, "could not audit a refusal");
+            tracing::error!(error = %e, "could not audit a refusal");
         }
     }
 
@@ -248,6 +260,7 @@ impl Webhook {
         button: Option<&Button>,
     ) -> Reply {
         let id = a.id.clone();
+        tracing::Span::current().record("request", id.as_str());
         let record = RequestRecord {
             id: id.clone(),
             status: Status::Requested,
@@ -302,21 +315,21 @@ impl Webhook {
         };
         match self.store.create(&record, audit, button).await {
             Ok(Created::New(_)) => {
-                tracing::info!(request = %id, user = %origin.user_id, account = %a.account, "request recorded")
+                tracing::info!(user = %origin.user_id, account = %a.account, "request recorded")
             }
             Ok(Created::Existing(r)) => {
-                tracing::info!(request = %id, status = r.status.as_str(), "repeated request")
+                tracing::info!(status = r.status.as_str(), "repeated request")
             }
             Ok(Created::ButtonTaken(other)) => {
                 // A concurrent click on the same button won: answer with its request.
-                tracing::info!(request = %id, other = %other, "the button started another request first");
+                tracing::info!(other = %other, "the button started another request first");
                 return match self.store.get(&other).await {
                     Ok(Some(r)) => Reply::ephemeral(&already(&r, false)),
                     _ => Reply::ephemeral(slack::ACCESS_INCOMING),
                 };
             }
             Err(e) => {
-                tracing::error!(request = %id, error = %e, "could not record the request");
+                tracing::error!(error = %e, "could not record the request");
                 return Reply::ephemeral(
                     "Break glass failed to start: could not record the request. Try again in a moment.",
                 );
@@ -334,14 +347,14 @@ impl Webhook {
         });
         match self.executions.start(id, &input).await {
             Ok(Started::Running(arn)) => {
-                tracing::info!(request = %id, execution = %arn, "execution running");
+                tracing::info!(execution = %arn, "execution running");
                 Reply::ephemeral(slack::ACCESS_INCOMING)
             }
             Ok(Started::AlreadyFinished) => Reply::ephemeral(&format!(
                 "The request this click started (`{id}`) has ended. Click Break Glass again for new access."
             )),
             Err(e) => {
-                tracing::error!(request = %id, error = %e, "could not start the execution");
+                tracing::error!(error = %e, "could not start the execution");
                 Reply::ephemeral("Break glass failed to start. Try again in a moment.")
             }
         }

@@ -71,6 +71,7 @@ impl Webhook {
             "modal",
             &sub.view_id,
         ]);
+        tracing::Span::current().record("request", id.as_str());
         let errors = |r: Refusal| {
             Reply::json(json!({"response_action": "errors", "errors": {r.field: r.message}}))
         };

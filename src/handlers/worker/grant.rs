@@ -106,7 +106,7 @@ impl Worker {
                     },
                 )
                 .await?;
-            tracing::info!(request = %id, expires = %rfc3339(expires), "granted");
+            tracing::info!(expires = %rfc3339(expires), "granted");
             rec = self.tell(rec, |a| messages::granted(a, expires)).await;
         }
         if rec.granted_at.is_none() {

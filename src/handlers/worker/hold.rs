@@ -85,7 +85,7 @@ impl Worker {
             let state = LeaseState::of(&rec, OffsetDateTime::now_utc(), cap);
             if state.release {
                 let delivered = self.executions.complete(token, &state.json()).await?;
-                tracing::info!(request = %id, delivered, "hold released at once");
+                tracing::info!(delivered, "hold released at once");
                 return Ok(Held {
                     armed: false,
                     expires_at: None,
@@ -93,7 +93,7 @@ impl Worker {
             }
             match self.store.arm_hold(&rec, token).await {
                 Ok(_) => {
-                    tracing::info!(request = %id, expires = %state.expires_at, "holding");
+                    tracing::info!(expires = %state.expires_at, "holding");
                     return Ok(Held {
                         armed: true,
                         expires_at: Some(state.expires_at),

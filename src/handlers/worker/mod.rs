@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::aws::cloudtrail::Collector;
 use crate::aws::mail::Mailer;
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::Store;
@@ -31,7 +32,6 @@ use crate::domain::RequestId;
 use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::error::Error;
 use crate::policy::Policy;
-use crate::aws::cloudtrail::Collector;
 use crate::slack::api::SlackApi;
 use crate::slack::messages::About;
 
@@ -81,6 +81,34 @@ pub enum Task {
 impl Task {
     pub fn parse(v: Value) -> Result<Self, Error> {
         serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("task payload: {e}")))
+    }
+
+    /// The task's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Task::Grant { .. } => "grant",
+            Task::Hold { .. } => "hold",
+            Task::Check { .. } => "check",
+            Task::Revoke { .. } => "revoke",
+            Task::RevokeFailed { .. } => "revoke_failed",
+            Task::Report { .. } => "report",
+            Task::LiftSessions { .. } => "lift_sessions",
+            Task::Reconcile => "reconcile",
+        }
+    }
+
+    /// The request the task is about (none for the reconcile).
+    pub fn request_id(&self) -> Option<&RequestId> {
+        match self {
+            Task::Grant { request_id, .. }
+            | Task::Hold { request_id, .. }
+            | Task::Check { request_id, .. }
+            | Task::Revoke { request_id }
+            | Task::RevokeFailed { request_id }
+            | Task::Report { request_id }
+            | Task::LiftSessions { request_id } => Some(request_id),
+            Task::Reconcile => None,
+        }
     }
 }
 
@@ -132,11 +160,24 @@ impl Left {
 }
 
 impl Worker {
+    /// Runs one task, in a span naming the task and its request, so that every log line of
+    /// it (the adapters' too) carries them.
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        use tracing::Instrument;
+        let task = Task::parse(payload)?;
+        let span = tracing::info_span!(
+            "task",
+            kind = task.kind(),
+            request = task.request_id().map_or("", RequestId::as_str)
+        );
+        self.run(task).instrument(span).await
+    }
+
+    async fn run(&self, task: Task) -> Result<Value, Error> {
         fn out(v: impl serde::Serialize) -> Result<Value, Error> {
             serde_json::to_value(v).map_err(|e| Error::InvalidInput(format!("task output: {e}")))
         }
-        match Task::parse(payload)? {
+        match task {
             Task::Grant {
                 request_id,
                 poll_seconds,

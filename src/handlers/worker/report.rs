@@ -121,14 +121,14 @@ impl Worker {
                             format!("; the requester's copy: SES {m}")
                         }
                         Err(e) => {
-                            tracing::warn!(request = %id, error = %e, "the requester's copy of the report failed");
+                            tracing::warn!(error = %e, "the requester's copy of the report failed");
                             format!("; the requester's copy failed: {e}")
                         }
                     },
                 },
                 Ok(None) => "; the requester has no e-mail address".to_owned(),
                 Err(e) => {
-                    tracing::warn!(request = %id, error = %e, "no e-mail for the requester");
+                    tracing::warn!(error = %e, "no e-mail for the requester");
                     format!("; no e-mail for the requester: {e}")
                 }
             };
@@ -156,7 +156,7 @@ impl Worker {
                 },
             )
             .await?;
-        tracing::info!(request = %id, events = found.events.len(), calls = found.calls, "reported");
+        tracing::info!(events = found.events.len(), calls = found.calls, "reported");
         let flagged: Vec<Flagged> = found
             .events
             .iter()

@@ -131,7 +131,7 @@ impl Worker {
                         },
                     )
                     .await?;
-                tracing::info!(request = %id, outcome = left.outcome, "revoked");
+                tracing::info!(outcome = left.outcome, "revoked");
                 let why = match (rec.granted_at, ended_early) {
                     (None, _) => "access could not be granted; anything partly granted was removed",
                     (Some(_), true) => "ended early",
@@ -157,7 +157,7 @@ impl Worker {
     /// `revoke failed` log line feeds a metric), and tell the requester and the thread.
     pub async fn revoke_failed(&self, id: &RequestId) -> Result<Alarm, Error> {
         let rec = self.load(id).await?;
-        tracing::error!(request = %id, user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
+        tracing::error!(user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
         // With the assignment gone, what failed is ending the live sessions.
         let gone = match &rec.principal_id {
             Some(p) => self
