@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::domain::Duration;
+use crate::domain::{Duration, EmailAddress, StateMachineArn};
 
 /// Which part of the product this process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +42,9 @@ pub struct Config {
     pub policy_file: PathBuf,
     /// The state machine every allowed click starts (webhook); whose executions the
     /// reconciler looks at (worker).
-    pub state_machine_arn: Option<String>,
+    pub state_machine_arn: StateMachineArn,
     /// Secrets Manager id of `{"signing_secrets": [...], "bot_token": "..."}`.
-    pub slack_secret_arn: Option<String>,
+    pub slack_secret_arn: String,
     /// When set, requests from another workspace or app are refused.
     pub slack_team_id: Option<String>,
     pub slack_api_app_id: Option<String>,
@@ -60,17 +60,8 @@ pub struct Config {
     /// Identity Center instance; discovered with `ListInstances` when not set.
     pub sso_instance_arn: Option<String>,
     pub identity_store_id: Option<String>,
-    pub report_sender: Option<String>,
-    pub report_recipients: Vec<String>,
-    pub cloudtrail_regions: Vec<String>,
-    /// Added before the grant and after the revoke when reading CloudTrail.
-    pub report_margin: Duration,
-    /// The read-only role assumed in the target account to read its CloudTrail.
-    pub report_role_name: Option<String>,
-    /// Most timeline rows the report mail carries; the full timeline goes as a CSV.
-    pub report_max_rows: usize,
-    /// Also mail the report to the requester (`REPORT_TO_REQUESTER=true`).
-    pub report_to_requester: bool,
+    /// What the worker needs to report; `None` when this process serves only the webhook.
+    pub report: Option<ReportSettings>,
     /// How long past its end a lease whose execution still runs is left to the state
     /// machine before the reconciler revokes it.
     pub reconcile_grace: Duration,
@@ -83,6 +74,22 @@ pub struct Config {
     /// How long a refused request's audit entry is kept (each refusal is its own entry; the
     /// table's TTL removes them after this, so a flood cannot grow the table without bound).
     pub refusal_retention: Duration,
+}
+
+/// The worker's report settings.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    pub sender: EmailAddress,
+    pub recipients: Vec<EmailAddress>,
+    pub regions: Vec<String>,
+    /// Added before the grant and after the revoke when reading CloudTrail.
+    pub margin: Duration,
+    /// The read-only role assumed in the target account to read its CloudTrail.
+    pub role_name: Option<String>,
+    /// Most timeline rows the report mail carries; the full timeline goes as a CSV.
+    pub max_rows: usize,
+    /// Also mail the report to the requester (`REPORT_TO_REQUESTER=true`).
+    pub to_requester: bool,
 }
 
 /// Every problem with the environment at once, one per line.
@@ -115,33 +122,30 @@ impl Config {
             }
             v
         };
-        let table_name = required("TABLE_NAME", true).unwrap_or_default();
+        let table_name = required("TABLE_NAME", true);
         let state_machine_arn = required("STATE_MACHINE_ARN", true);
         let slack_secret_arn = required("SLACK_SECRET_ARN", true);
         let report_sender = required("REPORT_SENDER", role.serves_worker());
         let recipients = required("REPORT_RECIPIENTS", role.serves_worker());
         required("AWS_REGION", true);
-        if let Some(arn) = &state_machine_arn
-            && !(arn.starts_with("arn:") && arn.contains(":stateMachine:"))
-        {
-            problems.push(format!(
-                "STATE_MACHINE_ARN must be a state machine ARN (arn:…:states:…:stateMachine:…), got {:?}",
-                crate::domain::truncate(arn, 80)
-            ));
-        }
-
-        let report_recipients: Vec<String> = recipients
+        let state_machine_arn = state_machine_arn.and_then(|arn| {
+            StateMachineArn::parse(&arn)
+                .map_err(|e| problems.push(format!("STATE_MACHINE_ARN: {e}")))
+                .ok()
+        });
+        let mut address = |v: &str| {
+            EmailAddress::parse(v)
+                .map_err(|e| problems.push(format!("REPORT_SENDER/REPORT_RECIPIENTS: {e}")))
+                .ok()
+        };
+        let report_sender = report_sender.and_then(|v| address(&v));
+        let report_recipients: Vec<EmailAddress> = recipients
             .unwrap_or_default()
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .filter_map(&mut address)
             .collect();
-        for r in report_recipients.iter().chain(report_sender.iter()) {
-            if let Err(e) = crate::aws::mail::valid_address(r) {
-                problems.push(format!("REPORT_SENDER/REPORT_RECIPIENTS: {e}"));
-            }
-        }
 
         let seconds = |k: &str, default: u64, problems: &mut Vec<String>| match opt(k) {
             None => Duration::from_secs(default),
@@ -220,6 +224,25 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
+        // Every one of these was checked above: a gap here is a bug, reported like a problem.
+        let (Some(table_name), Some(state_machine_arn), Some(slack_secret_arn)) =
+            (table_name, state_machine_arn, slack_secret_arn)
+        else {
+            return Err(ConfigError(vec!["required settings missing".into()]));
+        };
+        let report = match (role.serves_worker(), report_sender) {
+            (true, Some(sender)) => Some(ReportSettings {
+                sender,
+                recipients: report_recipients,
+                regions: cloudtrail_regions,
+                margin: report_margin,
+                role_name: opt("REPORT_ROLE_NAME"),
+                max_rows: report_max_rows,
+                to_requester: report_to_requester,
+            }),
+            (true, None) => return Err(ConfigError(vec!["REPORT_SENDER is not set".into()])),
+            (false, _) => None,
+        };
         Ok(Config {
             role,
             table_name,
@@ -236,13 +259,7 @@ impl Config {
             aws_call_timeout,
             sso_instance_arn,
             identity_store_id,
-            report_sender,
-            report_recipients,
-            cloudtrail_regions,
-            report_margin,
-            report_role_name: opt("REPORT_ROLE_NAME"),
-            report_max_rows,
-            report_to_requester,
+            report,
             reconcile_grace,
             end_sessions_margin,
             identity_cache,
@@ -280,9 +297,17 @@ mod tests {
     fn full_config() {
         let c = cfg(FULL).unwrap();
         assert_eq!(c.role, Role::Auto);
-        assert_eq!(c.report_recipients, ["sec@example.com", "soc@example.com"]);
+        let report = c.report.expect("the worker's settings");
+        assert_eq!(
+            report
+                .recipients
+                .iter()
+                .map(EmailAddress::as_str)
+                .collect::<Vec<_>>(),
+            ["sec@example.com", "soc@example.com"]
+        );
         assert_eq!(c.cloudtrail_delay.as_secs(), 900);
-        assert_eq!(c.cloudtrail_regions, ["eu-west-1"]);
+        assert_eq!(report.regions, ["eu-west-1"]);
     }
 
     #[test]
@@ -315,6 +340,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.role, Role::Webhook);
+        assert!(c.report.is_none(), "the webhook has no report settings");
         let e = cfg(&[
             ("APP_ROLE", "worker"),
             ("TABLE_NAME", "t"),

@@ -214,6 +214,87 @@ impl fmt::Display for Duration {
     }
 }
 
+/// A plain e-mail address (RFC 5322 `addr-spec` with a dot-atom local part and a domain
+/// name): no display name, no comments, no quoting, no CR/LF or other control characters, at
+/// most 254 characters. Only these go into mail headers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(a: &str) -> Result<Self, ParseError> {
+        let bad = |why: &str| {
+            Err(ParseError::new(
+                "e-mail address",
+                format!("{:?} is not a plain e-mail address: {why}", truncate(a, 80)),
+            ))
+        };
+        if a.len() > 254 {
+            return bad("longer than 254 characters");
+        }
+        let Some((local, domain)) = a.rsplit_once('@') else {
+            return bad("no @");
+        };
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+        let dot_atom = |s: &str, ok: &dyn Fn(char) -> bool| {
+            !s.is_empty()
+                && s.split('.')
+                    .all(|part| !part.is_empty() && part.chars().all(ok))
+        };
+        if local.len() > 64 || !dot_atom(local, &atext) {
+            return bad("the part before @ is not a dot-atom");
+        }
+        let label = |c: char| c.is_ascii_alphanumeric() || c == '-';
+        if !domain.contains('.')
+            || !dot_atom(domain, &label)
+            || domain
+                .split('.')
+                .any(|l| l.starts_with('-') || l.ends_with('-') || l.len() > 63)
+        {
+            return bad("the part after @ is not a domain name");
+        }
+        Ok(Self(a.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `arn:<partition>:states:<region>:<account>:stateMachine:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StateMachineArn(String);
+
+impl StateMachineArn {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let parts: Vec<&str> = s.splitn(7, ':').collect();
+        let ok = parts.len() == 7
+            && parts[0] == "arn"
+            && matches!(parts[1], "aws" | "aws-us-gov" | "aws-cn")
+            && parts[2] == "states"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].bytes().all(|b| b.is_ascii_digit())
+            && parts[5] == "stateMachine"
+            && !parts[6].is_empty()
+            && !parts[6].contains(':');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ParseError::new(
+                "state machine ARN",
+                format!(
+                    "expected arn:aws:states:<region>:<account>:stateMachine:<name>, got {:?}",
+                    truncate(s, 120)
+                ),
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! string_newtype_impls {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
@@ -234,7 +315,13 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(AccountId, PermissionSetArn, RequestId);
+string_newtype_impls!(
+    AccountId,
+    PermissionSetArn,
+    RequestId,
+    EmailAddress,
+    StateMachineArn
+);
 
 /// Shortens untrusted text for error messages and logs (on a char boundary).
 pub fn truncate(s: &str, max: usize) -> &str {
@@ -289,6 +376,45 @@ mod tests {
         assert_eq!(a.as_str().len(), 27);
         assert!(RequestId::parse("bg-XYZ").is_err());
         assert!(RequestId::parse("bg-0123456789abcdef01234567/x").is_err());
+    }
+
+    #[test]
+    fn e_mail_addresses_and_state_machine_arns() {
+        for ok in [
+            "security@example.com",
+            "a.b+tag@sub.example.co.uk",
+            "o'brien@example.com",
+        ] {
+            assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "alice@example.com\r\nBcc: evil@example.net",
+            "alice@example.com\n",
+            "Alice <alice@example.com>",
+            "alice@example",
+            "alice@@example.com",
+            "@example.com",
+            "alice.@example.com",
+            "al ice@example.com",
+            "\"alice\"@example.com",
+            "alice@-example.com",
+            "alice@exa_mple.com",
+            "",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
+        assert!(
+            StateMachineArn::parse("arn:aws:states:eu-west-1:123456789012:stateMachine:bg").is_ok()
+        );
+        for bad in [
+            "bg",
+            "arn:aws:states:eu-west-1:123456789012:activity:bg",
+            "arn:aws:states:eu-west-1:12345:stateMachine:bg",
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:bg:1",
+        ] {
+            assert!(StateMachineArn::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

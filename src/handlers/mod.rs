@@ -68,11 +68,7 @@ impl App {
         self.secrets
             .get_or_try_init(|| async {
                 let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);
-                SlackSecrets::load(
-                    &sm,
-                    self.cfg.slack_secret_arn.as_deref().unwrap_or_default(),
-                )
-                .await
+                SlackSecrets::load(&sm, &self.cfg.slack_secret_arn).await
             })
             .await
     }
@@ -121,7 +117,7 @@ impl App {
                     ),
                     executions: Executions::new(
                         aws_sdk_sfn::Client::new(&self.sdk),
-                        self.cfg.state_machine_arn.clone().unwrap_or_default(),
+                        self.cfg.state_machine_arn.as_str(),
                     ),
                     directory: Directory::new(
                         self.slack(secrets),
@@ -140,6 +136,9 @@ impl App {
     async fn worker(&self) -> Result<&Worker, Error> {
         self.worker
             .get_or_try_init(|| async {
+                let report = self.cfg.report.as_ref().ok_or_else(|| {
+                    Error::Config("the worker needs REPORT_SENDER and REPORT_RECIPIENTS".into())
+                })?;
                 let secrets = self.secrets().await?;
                 let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Worker {
@@ -149,7 +148,7 @@ impl App {
                     ),
                     executions: Executions::new(
                         aws_sdk_sfn::Client::new(&self.sdk),
-                        self.cfg.state_machine_arn.clone().unwrap_or_default(),
+                        self.cfg.state_machine_arn.as_str(),
                     ),
                     reconcile_grace: self.cfg.reconcile_grace,
                     hold_recheck: self.cfg.hold_recheck,
@@ -158,22 +157,22 @@ impl App {
                     names: PermissionSetNames::new(self.sso(), instance.clone()),
                     collector: Collector::new(
                         &self.sdk,
-                        &self.cfg.cloudtrail_regions,
+                        &report.regions,
                         crate::aws::sts::own_account(&self.sdk).await,
-                        self.cfg.report_role_name.clone(),
+                        report.role_name.clone(),
                         instance.partition(),
                     ),
                     instance,
                     mailer: Mailer::new(
                         aws_sdk_ses::Client::new(&self.sdk),
-                        self.cfg.report_sender.clone().unwrap_or_default(),
+                        report.sender.as_str(),
                     ),
                     slack: self.slack(secrets),
-                    recipients: self.cfg.report_recipients.clone(),
-                    report_to_requester: self.cfg.report_to_requester,
+                    recipients: report.recipients.iter().map(|r| r.to_string()).collect(),
+                    report_to_requester: report.to_requester,
                     policy: self.policy.clone(),
-                    report_margin: self.cfg.report_margin,
-                    max_rows: self.cfg.report_max_rows,
+                    report_margin: report.margin,
+                    max_rows: report.max_rows,
                 })
             })
             .await
