@@ -1,4 +1,5 @@
-//! `make bench`: the figures of README.md's Performance section, against DESIGN.md's budgets.
+//! `make bench`: the figures of README.md's Performance section, against the project's budgets
+//! (listed with each figure).
 //!
 //! A plain harness (no criterion: it would double the build): each figure is the median (and
 //! spread) of repeated runs, printed as a table with the budget and whether it is met.

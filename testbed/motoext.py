@@ -2,7 +2,7 @@
 
     python testbed/motoext.py --port N      # N may be 0: prints "READY port=<chosen>"
 
-Serves moto on 127.0.0.1 and fills these gaps (DESIGN.md §6):
+Serves moto on 127.0.0.1 and fills these gaps (docs/architecture.md, "The test bed"):
 
 * Step Functions executes ASL (`execute_state_machine`), Lambda never uses docker.
 * Every Lambda ``Invoke`` -- by name or ARN, the function need not exist in moto -- is

@@ -8,7 +8,7 @@ Starts moto (with testbed/motoext.py), the Slack fake and `cargo lambda watch
 --only-lambda-apis`; seeds moto (Identity Center users and permission sets, DynamoDB table,
 SES identity, Slack secret, the state machine); writes `<envdir>/policy.toml`; starts N
 copies of the binary against the runtime API; then writes the env file (KEY=value lines,
-DESIGN.md §7) and stays in the foreground. SIGINT/SIGTERM stop everything and remove the
+the README's `make dev`) and stays in the foreground. SIGINT/SIGTERM stop everything and remove the
 env file. A child that dies is reported with the tail of its log (`<envdir>/logs/`).
 
 Importable: ``with Stack(env_file) as stack: stack.env["WEBHOOK_URL"]``.
