@@ -1,57 +1,17 @@
-//! DynamoDB: break-glass requests and their audit trail, in one table keyed by `pk`/`sk`.
-//!
-//! - `pk = <request id>`, `sk = "request"`: the request's current state, with a `version`.
-//! - `pk = <request id>`, `sk = "audit#<version, zero-padded>"`: one item per state change.
-//! - `pk = lease#<principal>#<account>#<permission set>`: the live requests sharing one
-//!   assignment ([`Lease`]).
-//! - `pk = created#<principal>#<account>#<permission set>`: break glass may have created that
-//!   assignment ([`Intent`]).
-//! - `pk = button#<key>`: the request a person's Break Glass button last started ([`Button`]).
-//! - `pk = sessions#<permission set>`: the deny statements on old sessions ([`Denies`]).
-//!
-//! Every state change is one transaction: a conditional update of the request (expected
-//! status and version) plus the audit item. A stale timer or a duplicated task therefore
-//! either finds the request already moved on, or loses the condition; it never acts twice,
-//! and nothing is ever changed without its audit record.
+//! Requests and their audit trail: recording a request, every fenced transition (with the
+//! writes that ride along in its transaction), the audit entries, and the item mapping.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
+use super::{Created, INTENT_SK, Lost, REQUEST_SK, Store, TxError, flag, list, s, ts, unique};
 use crate::domain::lease::{Intent, Lease};
 use crate::domain::request::{Audit, Button, Change, RequestRecord, Status};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::{Error, from_sdk};
-use crate::time_util::{from_rfc3339, rfc3339};
-
-/// A key part no other entry of this process (or, practically, any other) has: the process
-/// id and a counter.
-fn unique(salt: u32) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}{:x}{salt}", std::process::id(), n)
-}
-
-/// A transaction that did not go through.
-enum TxError {
-    /// Conditions lost, item by item (true: that item's condition failed).
-    Lost(Vec<bool>),
-    Failed(Error),
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn ts(t: OffsetDateTime) -> AttributeValue {
-    AttributeValue::S(rfc3339(t))
-}
-fn flag(b: bool) -> AttributeValue {
-    AttributeValue::Bool(b)
-}
-fn list(ids: &[String]) -> AttributeValue {
-    AttributeValue::L(ids.iter().map(s).collect())
-}
+use crate::time_util::from_rfc3339;
 
 /// Where a change is stored: the attribute's name and value. Every field name of a request
 /// item is written here and read in [`from_item`], nowhere else.
@@ -77,43 +37,7 @@ fn attribute(change: &Change) -> (&'static str, AttributeValue) {
     }
 }
 
-/// The outcome of recording a new request.
-#[derive(Debug)]
-pub enum Created {
-    New(RequestRecord),
-    /// The same request was recorded before (a repeated delivery of the same click).
-    Existing(RequestRecord),
-    /// The button already points at another request (a concurrent click on it won).
-    ButtonTaken(RequestId),
-}
-
-/// Which condition of a transaction failed.
-#[derive(Debug, PartialEq, Eq)]
-enum Lost {
-    /// The request moved on (status or version).
-    Request,
-    /// One of the writes that rode along (its index among them).
-    Also(usize),
-}
-
-#[derive(Clone)]
-pub struct Store {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-const REQUEST_SK: &str = "request";
-const BUTTON_SK: &str = "button";
-const INTENT_SK: &str = "intent";
-
 impl Store {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
     /// Records a new request unless one with the same id exists; returns whichever is stored.
     /// With `button`, the button's pointer moves to the new request in the same transaction,
     /// but only if it still points where the caller saw it (`Created::ButtonTaken` if not).
@@ -275,7 +199,7 @@ impl Store {
 
     /// The conditional update of a request (and its audit item, and any writes that ride
     /// along), as one transaction. The inner `Err` says which condition lost.
-    async fn advance_with(
+    pub(super) async fn advance_with(
         &self,
         rec: &RequestRecord,
         to: Status,
@@ -363,109 +287,6 @@ impl Store {
                 }
                 Err(TxError::Failed(from_sdk(what, e)))
             }
-        }
-    }
-
-    /// The button's pointer.
-    pub async fn button(&self, key: &str) -> Result<Button, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("button#{key}")))
-            .key("sk", s(BUTTON_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
-        let request_id = out
-            .item
-            .as_ref()
-            .and_then(|i| i.get("request_id"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|id| RequestId::parse(id).ok());
-        Ok(Button {
-            key: key.to_owned(),
-            request_id,
-        })
-    }
-
-    fn button_put(
-        &self,
-        key: &str,
-        to: &RequestId,
-        seen: Option<&RequestId>,
-    ) -> Result<TransactWriteItem, Error> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(format!("button#{key}")))
-            .item("sk", s(BUTTON_SK))
-            .item("request_id", s(to.as_str()));
-        let put = match seen {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(prev) => put
-                .condition_expression("request_id = :prev")
-                .expression_attribute_values(":prev", s(prev.as_str())),
-        };
-        Ok(TransactWriteItem::builder()
-            .put(
-                put.build()
-                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
-            )
-            .build())
-    }
-
-    /// The creation intent of a key, if one is recorded.
-    pub async fn intent(&self, key: &str) -> Result<Option<Intent>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("created#{key}")))
-            .key("sk", s(INTENT_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let bad = || Error::InvalidInput(format!("the creation intent of {key} is malformed"));
-        Ok(Some(Intent {
-            key: key.to_owned(),
-            request_id: item
-                .get("request_id")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .ok_or_else(bad)?,
-            at: item
-                .get("at")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|t| from_rfc3339(t))
-                .ok_or_else(bad)?,
-        }))
-    }
-
-    /// Deletes a creation intent, only if it is still the one read (no grant recorded a new
-    /// one since).
-    pub async fn delete_intent(&self, intent: &Intent) -> Result<bool, Error> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("created#{}", intent.key)))
-            .key("sk", s(INTENT_SK))
-            .condition_expression("#at = :at")
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_values(":at", ts(intent.at))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
         }
     }
 
@@ -583,7 +404,7 @@ impl Store {
         }
     }
 
-    fn audit_item(
+    pub(super) fn audit_item(
         &self,
         id: &RequestId,
         version: u64,
@@ -602,274 +423,6 @@ impl Store {
             .build()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-}
-
-const LEASE_SK: &str = "lease";
-
-impl Store {
-    pub async fn lease(&self, key: &str) -> Result<Option<Lease>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .key("sk", s(LEASE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let bad = || Error::InvalidInput(format!("lease {key} is malformed"));
-        Ok(Some(Lease {
-            key: key.to_owned(),
-            holders: item
-                .get("holders")
-                .and_then(|v| v.as_l().ok())
-                .ok_or_else(bad)?
-                .iter()
-                .filter_map(|v| v.as_s().ok().cloned())
-                .collect(),
-            standing: item
-                .get("standing")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            releasing: item
-                .get("releasing")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            released_at: match item.get("released_at").and_then(|v| v.as_s().ok()) {
-                Some(t) => Some(from_rfc3339(t).ok_or_else(bad)?),
-                None => None,
-            },
-            end_sessions_for: item
-                .get("end_sessions_for")
-                .and_then(|v| v.as_s().ok())
-                .cloned(),
-            provisioned: item
-                .get("provisioned")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            version: item
-                .get("version")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(bad)?,
-        }))
-    }
-
-    /// Writes a lease: a new one (`expected` = None) only if none exists, otherwise only if it
-    /// is still at `expected`. `Ok(false)` when someone else changed it first.
-    pub async fn put_lease(&self, lease: &Lease, expected: Option<u64>) -> Result<bool, Error> {
-        let put = self.lease_put(lease, expected)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(put.table_name())
-            .set_item(Some(put.item().clone()))
-            .set_condition_expression(put.condition_expression().map(str::to_owned))
-            .set_expression_attribute_values(put.expression_attribute_values().cloned())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
-        }
-    }
-
-    fn lease_put(&self, lease: &Lease, expected: Option<u64>) -> Result<Put, Error> {
-        let mut item = HashMap::from([
-            ("pk".to_owned(), s(&lease.key)),
-            ("sk".to_owned(), s(LEASE_SK)),
-            (
-                "holders".to_owned(),
-                AttributeValue::L(lease.holders.iter().map(s).collect()),
-            ),
-            ("standing".to_owned(), flag(lease.standing)),
-            ("releasing".to_owned(), flag(lease.releasing)),
-            ("provisioned".to_owned(), flag(lease.provisioned)),
-            (
-                "version".to_owned(),
-                AttributeValue::N(lease.version.to_string()),
-            ),
-        ]);
-        if let Some(at) = lease.released_at {
-            item.insert("released_at".to_owned(), ts(at));
-        }
-        if let Some(id) = &lease.end_sessions_for {
-            item.insert("end_sessions_for".to_owned(), s(id));
-        }
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => put
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
-        };
-        put.build().map_err(|e| Error::InvalidInput(e.to_string()))
-    }
-
-    /// Deletes a lease only if it is still at `version`.
-    pub async fn delete_lease(&self, key: &str, version: u64) -> Result<bool, Error> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .key("sk", s(LEASE_SK))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
-        }
-    }
-}
-
-/// The deny statements break glass keeps on one permission set (see [`crate::sessions`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Denies {
-    pub denies: Vec<crate::sessions::Deny>,
-    /// 0 when there is no item yet.
-    pub version: u64,
-}
-
-const DENIES_SK: &str = "denies";
-
-/// What the reconciler finds in the table besides requests.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Keys {
-    /// `lease#…` keys.
-    pub leases: Vec<String>,
-    /// Permission sets with a `sessions#…` item.
-    pub sessions: Vec<String>,
-    /// Keys (`<principal>#<account>#<permission set>`) with a creation intent.
-    pub intents: Vec<String>,
-}
-
-impl Store {
-    fn denies_key(ps: &PermissionSetArn) -> String {
-        format!("sessions#{ps}")
-    }
-
-    pub async fn denies(&self, ps: &PermissionSetArn) -> Result<Denies, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(Self::denies_key(ps)))
-            .key("sk", s(DENIES_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk("DynamoDB GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(Denies::default());
-        };
-        let bad = || Error::InvalidInput(format!("the session denies of {ps} are malformed"));
-        let denies = item
-            .get("denies")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|j| serde_json::from_str(j).ok())
-            .ok_or_else(bad)?;
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(bad)?;
-        Ok(Denies { denies, version })
-    }
-
-    /// Writes the denies of `ps` only if they are still at `seen.version`. `Ok(false)` when
-    /// someone else changed them first.
-    pub async fn put_denies(
-        &self,
-        ps: &PermissionSetArn,
-        seen: &Denies,
-        denies: &[crate::sessions::Deny],
-    ) -> Result<bool, Error> {
-        let json = serde_json::to_string(denies)
-            .map_err(|e| Error::InvalidInput(format!("session denies: {e}")))?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(Self::denies_key(ps)))
-            .item("sk", s(DENIES_SK))
-            .item("denies", s(json))
-            .item("version", AttributeValue::N((seen.version + 1).to_string()));
-        let put = if seen.version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(seen.version.to_string()))
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
-        }
-    }
-
-    /// Every lease and every permission set with session denies (a Scan of keys only: the
-    /// reconciler's view of what break glass holds).
-    pub async fn keys(&self) -> Result<Keys, Error> {
-        let mut keys = Keys::default();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .projection_expression("pk, sk")
-                .filter_expression(
-                    "begins_with(pk, :lease) OR begins_with(pk, :sessions) OR begins_with(pk, :created)",
-                )
-                .expression_attribute_values(":lease", s("lease#"))
-                .expression_attribute_values(":sessions", s("sessions#"))
-                .expression_attribute_values(":created", s("created#"))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| from_sdk("DynamoDB Scan", e))?;
-            for item in out.items() {
-                match item.get("pk").and_then(|v| v.as_s().ok()) {
-                    Some(pk) if pk.starts_with("lease#") => keys.leases.push(pk.clone()),
-                    Some(pk) if pk.starts_with("created#") => {
-                        keys.intents.push(pk["created#".len()..].to_owned())
-                    }
-                    Some(pk) => {
-                        if let Some(ps) = pk.strip_prefix("sessions#") {
-                            keys.sessions.push(ps.to_owned());
-                        }
-                    }
-                    None => {}
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                keys.leases.sort();
-                keys.sessions.sort();
-                keys.intents.sort();
-                return Ok(keys);
-            }
-        }
     }
 }
 
@@ -1005,68 +558,9 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub fn sample() -> RequestRecord {
-        RequestRecord {
-            id: RequestId::derive(&["x"]),
-            status: Status::Requested,
-            version: 1,
-            team_id: "T1".into(),
-            slack_user_id: "U1".into(),
-            sso_user_name: "alice@example.com".into(),
-            account_id: AccountId::parse("123456789012").unwrap(),
-            permission_set_arn: PermissionSetArn::parse(
-                "arn:aws:sso:::permissionSet/ssoins-1/ps-2",
-            )
-            .unwrap(),
-            duration: Duration::from_secs(3600),
-            rule: "oncall".into(),
-            reason: Some("pager: db down".into()),
-            max_duration: Duration::from_secs(7200),
-            notify_channel: Some("C0SEC".into()),
-            thread_ts: None,
-            permission_set_name: Some("BreakGlassAdmin".into()),
-            channel_id: Some("C1".into()),
-            response_url: None,
-            requested_at: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
-            principal_id: None,
-            preexisting: false,
-            shared: false,
-            ended_by: None,
-            ended_at: None,
-            hold_token: None,
-            clicks: Vec::new(),
-            creation_request_id: None,
-            granted_at: None,
-            expires_at: from_rfc3339("2026-11-24T09:00:00Z"),
-            revoked_at: None,
-            reported_at: None,
-            end_sessions: true,
-            sessions_denied_until: from_rfc3339("2026-11-24T10:05:00Z"),
-            sessions_lifted_at: None,
-            revoke_failed_at: None,
-        }
-    }
-
-    #[test]
-    fn lease_keys_round_trip() {
-        let r = sample();
-        let key = Lease::key("u-1", &r.account_id, &r.permission_set_arn);
-        assert_eq!(
-            Lease::parse_key(&key),
-            Some(("u-1".to_owned(), r.account_id, r.permission_set_arn))
-        );
-        for bad in [
-            "lease#",
-            "lease##123456789012#x",
-            "request",
-            "lease#u#1#arn",
-        ] {
-            assert_eq!(Lease::parse_key(bad), None, "{bad}");
-        }
-    }
+    use crate::aws::store::tests::sample;
 
     #[test]
     fn item_round_trip() {
