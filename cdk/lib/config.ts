@@ -12,6 +12,23 @@ export const DEFAULT_REPORT_ROLE_NAME = 'break-glass-report-reader';
 /** How often the reconciler compares Identity Center with the leases, unless -c reconcileSchedule=… says otherwise. */
 export const DEFAULT_RECONCILE_SCHEDULE = 'rate(1 hour)';
 
+/**
+ * Reserved concurrency of the functions and throttling of the Slack endpoint, unless -c says
+ * otherwise. Reserving caps each function (a flood of requests cannot take the account's whole
+ * concurrency) and guarantees it (the rest of the account cannot starve revocation). A handful
+ * of responders clicking needs a few webhook instances; the worker runs the tasks of every live
+ * execution and the reconciler. Lambda refuses a reservation that leaves the account fewer than
+ * 100 unreserved executions: in an account whose quota is still 10, lower these or raise it.
+ */
+export const DEFAULT_LIMITS = {
+  webhookReservedConcurrency: 10,
+  workerReservedConcurrency: 20,
+  /** Requests per second, steady, to the Slack endpoint; Slack itself sends a few per click. */
+  apiRateLimit: 50,
+  /** Requests at once above the steady rate (API Gateway's token bucket); at least the rate. */
+  apiBurstLimit: 100,
+} as const;
+
 /** Everything a deployment of the main stack is parameterised by. */
 export interface DeploymentConfig {
   /** Directory holding the `bootstrap` binary (cargo lambda build output). */
@@ -41,6 +58,22 @@ export interface DeploymentConfig {
   readonly workerRoleArn?: string;
   /** EventBridge schedule expression of the reconciler run: `rate(…)` or `cron(…)`. */
   readonly reconcileSchedule: string;
+  /** Reserved concurrent executions of the webhook function. */
+  readonly webhookReservedConcurrency: number;
+  /** Reserved concurrent executions of the worker function. */
+  readonly workerReservedConcurrency: number;
+  /** Steady requests per second the HTTP API stage lets through. */
+  readonly apiRateLimit: number;
+  /** Burst of requests the HTTP API stage lets through (at least apiRateLimit). */
+  readonly apiBurstLimit: number;
+  /**
+   * A customer-managed KMS key of this account and region to use instead of the one the stack
+   * creates, for the table, the Slack secret, the log groups, the function environments and
+   * the dead-letter queue. Its key policy must let the account's IAM policies grant its use
+   * (the default key policy does) and let CloudWatch Logs (`logs.<region>.amazonaws.com`) use
+   * it for this account's log groups, as the created key's policy does.
+   */
+  readonly kmsKeyArn?: string;
   /** True when example values filled gaps: fine for synth, never for deploy (the stack warns). */
   readonly example: boolean;
 }
@@ -65,6 +98,11 @@ const CHECKS: Record<string, [RegExp, string]> = {
   slackApiAppId: [/^A[A-Z0-9]{2,}$/, 'A0123ABCD'],
   workerRoleArn: [/^arn:(aws|aws-us-gov|aws-cn):iam::\d{12}:role\/[\w+=,.@/-]+$/, 'arn:aws:iam::123456789012:role/…'],
   reportRoleName: [/^[\w+=,.@-]{1,64}$/, 'an IAM role name'],
+  // A key ARN, not an alias: grants and key policies name the key itself. Multi-Region keys are mrk-….
+  kmsKeyArn: [
+    /^arn:(aws|aws-us-gov|aws-cn):kms:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
+    'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  ],
 };
 
 /** Reads a context value as a trimmed string (context from cdk.json may be a number or boolean). */
@@ -113,6 +151,24 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     problems.push(`reconcileSchedule must be an EventBridge schedule expression such as "rate(1 hour)", "rate(15 minutes)" or "cron(0 * * * ? *)", got ${JSON.stringify(reconcileSchedule)}: ${scheduleProblem}`);
   }
 
+  // Whole numbers only: "10.5" or "ten" is a typo, not a limit.
+  const whole = (key: keyof typeof DEFAULT_LIMITS, min: number, max: number): number => {
+    const given = str(key);
+    const n = given === undefined ? DEFAULT_LIMITS[key] : /^\d+$/.test(given) ? Number(given) : NaN;
+    if (!(n >= min && n <= max)) problems.push(`${key} must be a whole number between ${min} and ${max}, got ${JSON.stringify(given)}`);
+    return n;
+  };
+  // A reservation of 0 would stop the function; 1000 is Lambda's default quota for the whole account.
+  const webhookReservedConcurrency = whole('webhookReservedConcurrency', 1, 1000);
+  const workerReservedConcurrency = whole('workerReservedConcurrency', 1, 1000);
+  // API Gateway's account-level default is 10000 requests per second.
+  const apiRateLimit = whole('apiRateLimit', 1, 10_000);
+  const apiBurstLimit = whole('apiBurstLimit', 1, 10_000);
+  // A bucket smaller than the steady rate would cap the rate at the burst, silently.
+  if (apiBurstLimit < apiRateLimit) {
+    problems.push(`apiBurstLimit (${apiBurstLimit}) must be at least apiRateLimit (${apiRateLimit}): a smaller burst caps the rate`);
+  }
+
   const assetDir = resolvePath(str('assetDir'), '../target/lambda/break-glass');
   const policyFile = str('policyFile') !== undefined ? resolvePath(str('policyFile'), '') : defaultPolicyFile();
   if (!fs.existsSync(policyFile)) problems.push(`policy file ${policyFile} does not exist (-c policyFile=…)`);
@@ -134,6 +190,11 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     createSenderIdentity: str('createSenderIdentity') === 'true',
     workerRoleArn: str('workerRoleArn'),
     reconcileSchedule,
+    webhookReservedConcurrency,
+    workerReservedConcurrency,
+    apiRateLimit,
+    apiBurstLimit,
+    kmsKeyArn: str('kmsKeyArn'),
     example,
   };
 }

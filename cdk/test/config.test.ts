@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
+import { DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
 import { deployContext, FIXTURES } from './helpers';
 
 const read = (ctx: Record<string, string>) => readConfig((k) => ctx[k]);
@@ -46,6 +46,59 @@ describe('context', () => {
       }
       return true;
     });
+  });
+
+  it('reserves concurrency and throttles the API by default, and takes other limits from the context', () => {
+    assert.deepEqual(DEFAULT_LIMITS, { webhookReservedConcurrency: 10, workerReservedConcurrency: 20, apiRateLimit: 50, apiBurstLimit: 100 });
+    const defaults = read(deployContext());
+    assert.deepEqual(
+      [defaults.webhookReservedConcurrency, defaults.workerReservedConcurrency, defaults.apiRateLimit, defaults.apiBurstLimit],
+      [10, 20, 50, 100],
+    );
+    const cfg = read(deployContext({ webhookReservedConcurrency: ' 1 ', workerReservedConcurrency: '1000', apiRateLimit: '200', apiBurstLimit: '200' }));
+    assert.deepEqual([cfg.webhookReservedConcurrency, cfg.workerReservedConcurrency, cfg.apiRateLimit, cfg.apiBurstLimit], [1, 1000, 200, 200]);
+  });
+
+  it('reports malformed limits with the other context problems', () => {
+    const bad = deployContext({
+      webhookReservedConcurrency: '0', workerReservedConcurrency: '1001', apiRateLimit: '2.5', apiBurstLimit: 'lots', slackTeamId: 'team',
+    });
+    assert.throws(() => read(bad), (e: Error) => {
+      assert.match(e.message, /webhookReservedConcurrency must be a whole number between 1 and 1000, got "0"/);
+      assert.match(e.message, /workerReservedConcurrency must be a whole number between 1 and 1000, got "1001"/);
+      assert.match(e.message, /apiRateLimit must be a whole number between 1 and 10000, got "2.5"/);
+      assert.match(e.message, /apiBurstLimit must be a whole number between 1 and 10000, got "lots"/);
+      assert.match(e.message, /slackTeamId/, 'reported together');
+      return true;
+    });
+    for (const v of ['-1', '1e2', '0x10', '10.0']) {
+      assert.throws(() => read(deployContext({ workerReservedConcurrency: v })), /workerReservedConcurrency must be a whole number/, v);
+    }
+    // A burst below the rate would silently cap the rate.
+    assert.throws(() => read(deployContext({ apiRateLimit: '60', apiBurstLimit: '59' })), /apiBurstLimit \(59\) must be at least apiRateLimit \(60\)/);
+    assert.throws(() => read(deployContext({ apiRateLimit: '101' })), /apiBurstLimit \(100\) must be at least apiRateLimit \(101\)/);
+  });
+
+  it('takes a KMS key ARN, and refuses anything else', () => {
+    assert.equal(read(deployContext()).kmsKeyArn, undefined);
+    for (const arn of [
+      'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab',
+    ]) {
+      assert.equal(read(deployContext({ kmsKeyArn: arn })).kmsKeyArn, arn);
+    }
+    for (const arn of [
+      'arn:aws:kms:eu-west-1:123456789012:alias/break-glass', // an alias, not the key
+      '1234abcd-12ab-34cd-56ef-1234567890ab', // a key id without its ARN
+      'arn:aws:kms:eu-west-1:1234:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws:sqs:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    ]) {
+      assert.throws(() => read(deployContext({ kmsKeyArn: arn })), (e: Error) => {
+        assert.ok(e.message.includes(`kmsKeyArn must look like arn:aws:kms:`), e.message);
+        assert.ok(e.message.includes(JSON.stringify(arn)), e.message);
+        return true;
+      });
+    }
   });
 
   it('runs the reconciler hourly unless -c reconcileSchedule=… says otherwise', () => {
