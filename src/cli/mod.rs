@@ -42,6 +42,16 @@ enum PolicyCommand {
         /// The policy TOML file.
         file: PathBuf,
     },
+    /// Print what the deploy derives from a policy file: the accounts and permission sets the
+    /// allow rules can grant, which ones end live sessions, which rules remove standing
+    /// access, and the Slack channels it names.
+    Scope {
+        /// Print JSON (the only format).
+        #[arg(long)]
+        json: bool,
+        /// The policy TOML file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +90,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let result = match cli.command {
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
+        Command::Policy(PolicyCommand::Scope { file, .. }) => policy::scope(&file),
         Command::Report(ReportCommand::Render(args)) => report::render(&args),
         Command::Leases(LeasesCommand::Check(a)) => leases::check(&a.policy, &a.table),
     };

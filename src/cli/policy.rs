@@ -1,4 +1,4 @@
-//! `break-glass policy check FILE`.
+//! `break-glass policy check FILE` and `break-glass policy scope --json FILE`.
 
 use std::path::Path;
 
@@ -16,5 +16,12 @@ pub fn check(path: &Path) -> Result<(), String> {
         p.users.len(),
         p.accounts.len()
     );
+    Ok(())
+}
+
+pub fn scope(path: &Path) -> Result<(), String> {
+    let p = Policy::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json = serde_json::to_string_pretty(&p.deploy_scope()).map_err(|e| e.to_string())?;
+    println!("{json}");
     Ok(())
 }
