@@ -59,7 +59,7 @@ browser: ## Debian's chromium, for the test that looks at the HTML report in a r
 test-rust: $(VENV)/.installed browser ## Unit tests, and integration tests against the local stack
 	cargo test --quiet
 
-test-cdk: $(VENV)/.installed .venv-checkov/.installed cdk/node_modules/.installed ## ASL validation, CDK assertions, cdk-nag, cfn-lint, checkov
+test-cdk: $(VENV)/.installed .venv-checkov/.installed cdk/node_modules/.installed $(BIN) ## ASL validation, CDK assertions (the CDK app reads the policy through the binary), cdk-nag, cfn-lint, checkov
 	cd cdk && npm test
 
 demo: $(VENV)/.installed $(BIN) ## One whole break-glass cycle locally; the report lands in target/demo/

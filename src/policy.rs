@@ -263,7 +263,7 @@ impl Policy {
     /// Reads and validates a policy file.
     pub fn load(path: &std::path::Path) -> Result<Self, PolicyError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
+            .map_err(|e| err("file", format!("cannot read: {e}")))?;
         Self::parse(&text)
     }
 

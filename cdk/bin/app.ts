@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The break-glass CDK app. Context values (-c key=value) configure it; see lib/config.ts.
-//   cdk synth -c example=true                       offline, example values, no build needed
+//   cdk synth -c example=true                       offline, example values, no Lambda build needed
+//                                                   (the policy is read by the break-glass binary:
+//                                                   `cargo build` first, or `make synth`)
 //   cdk deploy BreakGlassStack -c ssoInstanceArn=… -c identityStoreId=… -c reportSender=… \
 //     -c reportRecipients=… -c slackTeamId=… -c slackApiAppId=… [-c alarmEmail=…]
 import { App, Validations } from 'aws-cdk-lib';

@@ -26,7 +26,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
 import { CDK_DIR, DeploymentConfig } from './config';
-import { ANY, assignmentResources, endSessionsScope, grantScope, parseInstanceArn, permissionSetResources, readPolicyRules } from './policy';
+import { ANY, assignmentResources, deployScope, parseInstanceArn, permissionSetResources } from './policy';
 
 export interface BreakGlassStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -76,9 +76,8 @@ export class BreakGlassStack extends Stack {
   constructor(scope: Construct, id: string, props: BreakGlassStackProps) {
     super(scope, id, props);
     const cfg = props.config;
-    const rules = readPolicyRules(cfg.policyFile);
-    const scopeOfGrants = grantScope(rules, cfg.ssoInstanceArn);
-    const scopeOfEndSessions = endSessionsScope(rules, cfg.ssoInstanceArn);
+    // The binary reads the policy (and refuses an invalid one); read once, checked against the instance.
+    const { grants: scopeOfGrants, endSessions: scopeOfEndSessions } = deployScope(cfg.policyFile, cfg.ssoInstanceArn);
     if (cfg.example) {
       Annotations.of(this).addWarningV2('break-glass:example', 'synthesized with example context values (-c example=true): do not deploy this');
     }

@@ -1,6 +1,9 @@
 // Turns `-c key=value` context into typed stack props, reporting every missing or malformed
 // value at once. With `-c example=true`, example values fill whatever is not given, so that
-// `cdk synth` works on a fresh clone with no credentials and no Rust build.
+// `cdk synth` works on a fresh clone with no credentials and no Lambda build (a placeholder
+// stands in for `bootstrap`). Synth does need the break-glass binary itself: it reads the
+// policy file (`break-glass policy scope --json`, lib/policy.ts). `cargo build` builds it
+// (`make synth` and `make test` do), or BREAK_GLASS_BIN names one.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -33,7 +36,10 @@ export const DEFAULT_LIMITS = {
 export interface DeploymentConfig {
   /** Directory holding the `bootstrap` binary (cargo lambda build output). */
   readonly assetDir: string;
-  /** The policy TOML; shipped to both functions as `/opt/policy.toml`. */
+  /**
+   * The policy TOML; shipped to both functions as `/opt/policy.toml`, and read at synth by the
+   * break-glass binary (`policy scope --json`) for the worker's IAM.
+   */
   readonly policyFile: string;
   /** `arn:aws:sso:::instance/ssoins-…` */
   readonly ssoInstanceArn: string;

@@ -1,15 +1,18 @@
-// Reads the break-glass policy file (the same TOML the Rust binary enforces) and derives the
-// IAM resources the worker needs to grant and revoke exactly what the policy allows.
+// What the deploy needs of the break-glass policy file, read by the Rust binary itself
+// (`break-glass policy scope --json FILE`): one reader of the policy, so the IAM the stack
+// derives and the decisions the functions take can never disagree on what the file says.
+// The binary validates the whole file (keys, ids, durations, channels, end_sessions,
+// standing_access) and refuses an invalid one with one line naming the file; synth then fails
+// with that line. This module only turns the binary's answer into IAM resources, and checks
+// what the binary cannot know: the Identity Center instance the stack is deployed for.
 //
 // Only `allow` rules widen IAM: a `deny` rule can only narrow what the binary does, so it adds
-// nothing here. Who a rule covers (Slack users, Identity Center groups) is not IAM's business
-// either. The full validation of the file (users, groups, durations, channels) is the binary's
-// job (`break-glass policy check FILE`); this reads what IAM depends on (accounts, permission
-// sets, `end_sessions`), checks the keys that decide IAM or the reconciler, and refuses keys
-// the binary does not know: a misspelt `end_sessions` must fail synth, not deploy a worker
-// that lacks the permissions the binary then needs.
+// nothing to the grants. Who a rule covers (Slack users, Identity Center groups) is not IAM's
+// business either.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { parse } from 'smol-toml';
+import * as path from 'node:path';
+import { CDK_DIR } from './config';
 
 /** `*` in a rule's list matches anything (the same convention as the binary). */
 export const ANY = '*';
@@ -18,175 +21,149 @@ const PARTITION = '(aws|aws-us-gov|aws-cn)';
 const ID = '[A-Za-z0-9-]{1,64}';
 const INSTANCE_ARN = new RegExp(`^arn:${PARTITION}:sso:::instance/(ssoins-${ID})$`);
 const PERMISSION_SET_ARN = new RegExp(`^arn:${PARTITION}:sso:::permissionSet/(ssoins-${ID})/ps-${ID}$`);
-const ACCOUNT_ID = /^\d{12}$/;
-/** Permission sets may also be named; their ARNs are only known at run time. */
-const PERMISSION_SET_NAME = /^[\w+=,.@-]{1,32}$/;
-/** Slack channel ids: public (C…) or private (G…), as the binary checks them. */
-const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,31}$/;
 
-/** The keys the binary accepts (it refuses any other: serde `deny_unknown_fields`). */
-const TOP_LEVEL_KEYS = ['version', 'users', 'accounts', 'responders', 'rule', 'reconcile'];
-const RULE_KEYS = [
-  'name', 'effect', 'slack_users', 'sso_groups', 'accounts', 'permission_sets', 'default_duration', 'max_duration',
-  'reason_required', 'notify_channel', 'end_sessions', 'standing_access',
-];
-const RECONCILE_KEYS = ['notify_channel'];
-
-/** The part of one `[[rule]]` that the stack depends on (IAM, and what it checks like the binary). */
-export interface PolicyRule {
-  readonly name: string;
-  readonly effect: 'allow' | 'deny';
-  /** 12-digit account ids, or `*`. */
-  readonly accounts: readonly string[];
-  /** Permission set ARNs or names, or `*`. */
-  readonly permissionSets: readonly string[];
-  /** When a lease ends, deny the user's live sessions through the permission set's inline policy. */
-  readonly endSessions: boolean;
-  /** What the reconciler does with standing assignments of the rule's accounts × permission sets. */
-  readonly standingAccess: 'warn' | 'remove';
-}
-
-/** What the allow rules of a policy can ever grant: each dimension is either a list or `*`. */
+/** What a set of allow rules can reach: each dimension is either a list or `*`. */
 export interface GrantScope {
-  /** Sorted, unique account ids, or `*` when an allow rule names any account. */
+  /** Sorted, unique account ids, or `*` when a rule names any account. */
   readonly accounts: readonly string[] | typeof ANY;
   /**
-   * Sorted, unique permission set ARNs, or `*` when an allow rule names any permission set or
-   * names one by name (IAM needs ARNs, and a name's ARN is only known at run time).
+   * Sorted, unique permission set ARNs, or `*` when a rule names any permission set or names
+   * one by name (IAM needs ARNs, and a name's ARN is only known at run time).
    */
   readonly permissionSets: readonly string[] | typeof ANY;
-  /** The allow rules that made each dimension `*`, for the reasons given to cdk-nag. */
+  /** The rules that made each dimension `*`, for the reasons given to cdk-nag. */
   readonly widenedBy: { readonly accounts: readonly string[]; readonly permissionSets: readonly string[] };
 }
 
-/** Parses the rules of a policy file. Throws one error naming the file and every problem. */
-export function readPolicyRules(file: string): PolicyRule[] {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`policy ${file}: ${(e as Error).message.split('\n')[0]}`);
-  }
-  const problems: string[] = [];
-  const unknownKeys = (table: Record<string, unknown>, known: readonly string[], where: string) => {
-    for (const k of Object.keys(table).filter((k) => !known.includes(k))) {
-      problems.push(`${where}${JSON.stringify(k)} is not a policy key (known: ${known.join(', ')})`);
-    }
-  };
-  unknownKeys(doc, TOP_LEVEL_KEYS, '');
-  if (doc.version !== 1) problems.push(`version must be 1, got ${JSON.stringify(doc.version)}`);
-  const reconcile = doc.reconcile;
-  if (reconcile !== undefined) {
-    if (typeof reconcile !== 'object' || reconcile === null || Array.isArray(reconcile)) {
-      problems.push('reconcile must be a table: [reconcile]');
-    } else {
-      const table = reconcile as Record<string, unknown>;
-      unknownKeys(table, RECONCILE_KEYS, 'reconcile.');
-      const channel = table.notify_channel;
-      if (channel !== undefined && (typeof channel !== 'string' || !SLACK_CHANNEL_ID.test(channel))) {
-        problems.push(`reconcile.notify_channel: ${JSON.stringify(channel)} is not a Slack channel id (C… or G…)`);
-      }
-    }
-  }
-  const raw = doc.rule;
-  if (!Array.isArray(raw) || raw.length === 0) problems.push('no [[rule]] tables');
-
-  const rules: PolicyRule[] = [];
-  (Array.isArray(raw) ? raw : []).forEach((r: Record<string, unknown>, i) => {
-    const where = `rule[${i}]`;
-    unknownKeys(r, RULE_KEYS, `${where}.`);
-    const list = (key: string): string[] => {
-      const v = r[key];
-      if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string')) {
-        problems.push(`${where}.${key} must be a non-empty list of strings`);
-        return [];
-      }
-      return v as string[];
-    };
-    const effect = r.effect;
-    if (effect !== 'allow' && effect !== 'deny') {
-      problems.push(`${where}.effect must be "allow" or "deny", got ${JSON.stringify(effect)}`);
-    }
-    const accounts = list('accounts');
-    accounts.forEach((a, j) => {
-      if (a !== ANY && !ACCOUNT_ID.test(a)) problems.push(`${where}.accounts[${j}]: ${JSON.stringify(a)} is not a 12-digit account id or "*"`);
-    });
-    const permissionSets = list('permission_sets');
-    permissionSets.forEach((p, j) => {
-      const ok = p === ANY || (p.startsWith('arn:') ? PERMISSION_SET_ARN.test(p) : PERMISSION_SET_NAME.test(p));
-      if (!ok) problems.push(`${where}.permission_sets[${j}]: ${JSON.stringify(p)} is not a permission set ARN, a permission set name or "*"`);
-    });
-    // end_sessions and standing_access: the binary's rules and words, so both fail alike.
-    const endSessions = r.end_sessions ?? false;
-    if (typeof endSessions !== 'boolean') {
-      problems.push(`${where}.end_sessions must be true or false, got ${JSON.stringify(endSessions)}`);
-    } else if (endSessions && effect === 'deny') {
-      problems.push(`${where}.end_sessions: a deny rule grants nothing to end`);
-    }
-    const standing = r.standing_access;
-    if (standing !== undefined) {
-      if (effect === 'deny') {
-        problems.push(`${where}.standing_access: only an allow rule says what happens to standing access`);
-      } else if (standing !== 'warn' && standing !== 'remove') {
-        problems.push(`${where}.standing_access: expected "warn" or "remove", got ${JSON.stringify(standing)}`);
-      } else if (standing === 'remove' && (accounts.includes(ANY) || permissionSets.includes(ANY))) {
-        problems.push(`${where}.standing_access: "remove" needs the rule to name its accounts and permission sets (no "*"): it deletes access`);
-      }
-    }
-    rules.push({
-      name: typeof r.name === 'string' ? r.name : where,
-      effect: effect === 'deny' ? 'deny' : 'allow',
-      accounts,
-      permissionSets,
-      endSessions: endSessions === true,
-      standingAccess: standing === 'remove' ? 'remove' : 'warn',
-    });
-  });
-
-  if (problems.length > 0) throw new Error(`policy ${file}:\n  ${problems.join('\n  ')}`);
-  return rules;
+/** Everything about a policy the deploy depends on: `break-glass policy scope --json`, typed. */
+export interface PolicyScope {
+  /** What the allow rules can grant. */
+  readonly grants: GrantScope;
+  /**
+   * What the worker may end live sessions of: the scope of the allow rules with
+   * `end_sessions = true` (the binary ends sessions only for a lease granted by such a rule).
+   * Undefined when no rule opts in: then the worker gets none of the inline-policy and
+   * provisioning permissions.
+   */
+  readonly endSessions: GrantScope | undefined;
+  /** The allow rules with `standing_access = "remove"`. */
+  readonly removeStanding: readonly string[];
+  /** Every Slack channel id the policy names (rules' notify channels, the reconcile channel). */
+  readonly channels: readonly string[];
 }
 
 /**
- * Everything the allow rules can grant. Every permission set must belong to `instanceArn`:
- * an ARN from another instance could never be granted, and is almost surely a copy-paste slip.
+ * The binary that reads the policy: `$BREAK_GLASS_BIN`, else the repository's debug build,
+ * else its release build, else `break-glass` on the PATH.
  */
-export function grantScope(rules: readonly PolicyRule[], instanceArn: string): GrantScope {
-  const instance = parseInstanceArn(instanceArn);
-  const allows = rules.filter((r) => r.effect === 'allow');
-  if (allows.length === 0) throw new Error('policy has no allow rule: break-glass could never grant anything');
+export function policyBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.BREAK_GLASS_BIN?.trim();
+  if (given) return given;
+  const repo = path.resolve(CDK_DIR, '..');
+  for (const profile of ['debug', 'release']) {
+    const built = path.join(repo, 'target', profile, 'break-glass');
+    if (fs.existsSync(built)) return built;
+  }
+  return 'break-glass';
+}
 
-  const foreign = allows
-    .flatMap((r) => r.permissionSets)
-    .filter((p) => p.startsWith('arn:') && PERMISSION_SET_ARN.exec(p)?.[2] !== instance.id);
+/**
+ * Runs `break-glass policy scope --json FILE` and returns its answer, typed. Throws the
+ * binary's own one-line message (`break-glass: FILE: problem`) when the policy is invalid, and
+ * a message saying to build the binary when there is none to run.
+ */
+export function readPolicyScope(policyFile: string, bin: string = policyBinary()): PolicyScope {
+  const args = ['policy', 'scope', '--json', policyFile];
+  let stdout: string;
+  try {
+    stdout = execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { status?: number | null; signal?: NodeJS.Signals | null; stderr?: string };
+    if (err.code === 'ENOENT' || err.code === 'EACCES') {
+      const where = bin === 'break-glass'
+        ? `no break-glass binary in ${path.resolve(CDK_DIR, '..', 'target')}/{debug,release} nor on the PATH`
+        : `cannot run ${bin} (${err.code})`;
+      throw new Error(
+        `${where}: it reads the policy ${policyFile} for synth. Build it first ` +
+        '(`cargo build`, or `make synth` / `make test`, which build it), or set BREAK_GLASS_BIN to one',
+      );
+    }
+    const stderr = (err.stderr ?? '').trim();
+    const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+    // The binary's verdict on an invalid policy: exactly one line, naming the file.
+    if (err.status === 2 && lines.length === 1 && lines[0].startsWith('break-glass: ')) throw new Error(lines[0]);
+    const how = err.status != null ? `exit ${err.status}` : err.signal ? `signal ${err.signal}` : (err.code ?? err.message);
+    throw new Error(
+      `${bin} ${args.join(' ')} failed (${how})${lines.length > 0 ? `: ${lines.slice(0, 5).join(' | ')}` : ''}; ` +
+      'if the binary predates `policy scope`, rebuild it (`cargo build`, or `make synth` / `make test`)',
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch (e) {
+    throw new Error(`${bin} ${args.join(' ')} printed no JSON: ${(e as Error).message}`);
+  }
+  return parsePolicyScope(json, `${bin} ${args.join(' ')}`);
+}
+
+/** The binary's JSON (snake_case) → PolicyScope; throws, naming `source`, on any other shape. */
+export function parsePolicyScope(json: unknown, source: string): PolicyScope {
+  const fail = (what: string): never => {
+    throw new Error(`unexpected output from ${source}: ${what} (is the binary the same version as this CDK app?)`);
+  };
+  const object = (v: unknown, where: string): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(`${where} is not an object`);
+  const strings = (v: unknown, where: string): string[] =>
+    Array.isArray(v) && v.every((x) => typeof x === 'string') ? [...v] : fail(`${where} is not a list of strings`);
+  const listOrAny = (v: unknown, where: string): string[] | typeof ANY => (v === ANY ? ANY : strings(v, where));
+  const grantScope = (v: unknown, where: string): GrantScope => {
+    const o = object(v, where);
+    const widenedBy = object(o.widened_by, `${where}.widened_by`);
+    return {
+      accounts: listOrAny(o.accounts, `${where}.accounts`),
+      permissionSets: listOrAny(o.permission_sets, `${where}.permission_sets`),
+      widenedBy: {
+        accounts: strings(widenedBy.accounts, `${where}.widened_by.accounts`),
+        permissionSets: strings(widenedBy.permission_sets, `${where}.widened_by.permission_sets`),
+      },
+    };
+  };
+  const top = object(json, 'the answer');
+  return {
+    grants: grantScope(top.grants, 'grants'),
+    endSessions: top.end_sessions === null ? undefined : grantScope(top.end_sessions, 'end_sessions'),
+    removeStanding: strings(top.remove_standing, 'remove_standing'),
+    channels: strings(top.channels, 'channels'),
+  };
+}
+
+/**
+ * Checks what the binary cannot: that the policy grants anything at all, and that every
+ * permission set ARN it names belongs to `instanceArn` (an ARN from another instance could
+ * never be granted, and is almost surely a copy-paste slip). Returns the scope unchanged.
+ * The ARNs checked are those the scope lists: when a dimension is `*` (a rule names any
+ * permission set, or one by name), the binary's answer carries no ARNs for it, and IAM is then
+ * bounded to this instance's permission sets anyway.
+ */
+export function checkPolicyScope(scope: PolicyScope, instanceArn: string): PolicyScope {
+  const instance = parseInstanceArn(instanceArn);
+  const { grants } = scope;
+  // Every allow rule names at least one account and permission set: empty lists mean only deny rules.
+  if ((grants.accounts !== ANY && grants.accounts.length === 0) || (grants.permissionSets !== ANY && grants.permissionSets.length === 0)) {
+    throw new Error('policy has no allow rule: break-glass could never grant anything');
+  }
+  const arns = [grants, scope.endSessions].flatMap((s) => (s === undefined || s.permissionSets === ANY ? [] : s.permissionSets));
+  const foreign = arns.filter((p) => PERMISSION_SET_ARN.exec(p)?.[2] !== instance.id);
   if (foreign.length > 0) {
     throw new Error(`permission sets not in Identity Center instance ${instanceArn} (-c ssoInstanceArn=…): ${[...new Set(foreign)].join(', ')}`);
   }
-
-  return scopeOf(allows);
+  return scope;
 }
 
-/**
- * What the worker may end live sessions of: the accounts and permission sets of the allow
- * rules with `end_sessions = true` (the binary ends sessions only for a lease granted by such a
- * rule, in one of its accounts). Undefined when no rule opts in: then the worker gets none of
- * the inline-policy and provisioning permissions.
- */
-export function endSessionsScope(rules: readonly PolicyRule[], instanceArn: string): GrantScope | undefined {
-  grantScope(rules, instanceArn); // the same checks: allow rules exist, permission sets are the instance's
-  const optedIn = rules.filter((r) => r.effect === 'allow' && r.endSessions);
-  return optedIn.length > 0 ? scopeOf(optedIn) : undefined;
-}
-
-function scopeOf(rules: readonly PolicyRule[]): GrantScope {
-  const wideAccounts = rules.filter((r) => r.accounts.includes(ANY)).map((r) => r.name);
-  const widePermissionSets = rules.filter((r) => r.permissionSets.some((p) => !p.startsWith('arn:'))).map((r) => r.name);
-  const unique = (xs: string[]) => [...new Set(xs)].sort();
-  return {
-    accounts: wideAccounts.length > 0 ? ANY : unique(rules.flatMap((r) => r.accounts)),
-    permissionSets: widePermissionSets.length > 0 ? ANY : unique(rules.flatMap((r) => r.permissionSets)),
-    widenedBy: { accounts: wideAccounts, permissionSets: widePermissionSets },
-  };
+/** The policy's scope for a stack in `instanceArn`: read by the binary, then checked. */
+export function deployScope(policyFile: string, instanceArn: string): PolicyScope {
+  return checkPolicyScope(readPolicyScope(policyFile), instanceArn);
 }
 
 /** `arn:aws:sso:::instance/ssoins-…` → its partition and instance id. */

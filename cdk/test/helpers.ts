@@ -1,4 +1,5 @@
-// Shared by the tests: a stub binary (no Rust build needed), the fixture policy, a full context.
+// Shared by the tests: a stub `bootstrap` (no Lambda build needed), the fixture policy, a full
+// context. The policy itself is read by the real break-glass binary (lib/policy.ts): build it first.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -1,10 +1,19 @@
+// The policy as the deploy sees it: read by the break-glass binary (`policy scope --json`), then
+// turned into IAM resources. These run the real binary (BREAK_GLASS_BIN, else the repository's
+// target/debug or target/release build, else the PATH): build it first (`cargo build`).
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ANY, assignmentResources, endSessionsScope, grantScope, permissionSetResources, readPolicyRules } from '../lib/policy';
+import {
+  ANY, GrantScope, PolicyScope, assignmentResources, checkPolicyScope, deployScope, parsePolicyScope, permissionSetResources,
+  policyBinary, readPolicyScope,
+} from '../lib/policy';
 import { FIXTURES, INSTANCE_ARN, PS_DBA, PS_ONCALL } from './helpers';
+
+const REPO = path.join(__dirname, '..', '..');
+const CORPUS = path.join(REPO, 'config', 'testdata', 'policy');
 
 function policyFile(toml: string): string {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bg-policy-')), 'policy.toml');
@@ -12,193 +21,240 @@ function policyFile(toml: string): string {
   return file;
 }
 
-describe('policy', () => {
-  it('reads the rules of the fixture', () => {
-    const rules = readPolicyRules(path.join(FIXTURES, 'policy.toml'));
-    assert.deepEqual(rules.map((r) => [r.name, r.effect]), [['oncall', 'allow'], ['dba', 'allow'], ['no-audit', 'deny']]);
-  });
+/** An allow rule the binary accepts, with `extra` lines appended to it. */
+function allowRule(name: string, accounts: string[], permissionSets: string[], extra = ''): string {
+  return `[[rule]]
+name = "${name}"
+effect = "allow"
+sso_groups = ["oncall"]
+accounts = ${JSON.stringify(accounts)}
+permission_sets = ${JSON.stringify(permissionSets)}
+default_duration = "1h"
+max_duration = "1h"
+${extra}`;
+}
 
-  it('reads end_sessions and standing_access, with their defaults', () => {
-    const rules = readPolicyRules(path.join(FIXTURES, 'policy.toml'));
-    assert.deepEqual(rules.map((r) => [r.name, r.endSessions, r.standingAccess]), [
-      ['oncall', true, 'warn'], ['dba', false, 'remove'], ['no-audit', false, 'warn'],
-    ]);
+/** Asserts that reading `file` fails with the binary's one line, naming the file, that includes `part`. */
+function refuses(file: string, part: string): void {
+  assert.throws(() => readPolicyScope(file), (e: Error) => {
+    assert.doesNotMatch(e.message, /\n/, 'one line');
+    assert.ok(e.message.startsWith(`break-glass: ${file}: `), `names the file: ${e.message}`);
+    assert.ok(e.message.includes(part), `${part} in ${e.message}`);
+    return true;
+  });
+}
+
+/** PolicyScope → the binary's JSON: the typed conversion must lose nothing. */
+function toJson(s: PolicyScope): unknown {
+  const grant = (g: GrantScope) => ({
+    accounts: g.accounts,
+    permission_sets: g.permissionSets,
+    widened_by: { accounts: g.widenedBy.accounts, permission_sets: g.widenedBy.permissionSets },
+  });
+  return { grants: grant(s.grants), end_sessions: s.endSessions === undefined ? null : grant(s.endSessions), remove_standing: s.removeStanding, channels: s.channels };
+}
+
+/** A shell script standing in for the binary. */
+function stubBinary(script: string): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bg-bin-')), 'break-glass');
+  fs.writeFileSync(file, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  return file;
+}
+
+describe('policy scope, read by the binary', () => {
+  it('reads what the deploy needs of the fixture', () => {
+    const scope = readPolicyScope(path.join(FIXTURES, 'policy.toml'));
+    assert.deepEqual(scope, {
+      grants: { accounts: ['111111111111', '222222222222'], permissionSets: [PS_ONCALL, PS_DBA], widenedBy: { accounts: [], permissionSets: [] } },
+      endSessions: { accounts: ['111111111111', '222222222222'], permissionSets: [PS_ONCALL], widenedBy: { accounts: [], permissionSets: [] } },
+      removeStanding: ['dba'],
+      channels: ['C0SECURITY1'],
+    });
   });
 
   it('scopes ending sessions to the accounts and permission sets of the rules that opt in', () => {
-    const scope = endSessionsScope(readPolicyRules(path.join(FIXTURES, 'policy.toml')), INSTANCE_ARN)!;
+    const scope = deployScope(path.join(FIXTURES, 'policy.toml'), INSTANCE_ARN).endSessions!;
     assert.deepEqual(scope, { accounts: ['111111111111', '222222222222'], permissionSets: [PS_ONCALL], widenedBy: { accounts: [], permissionSets: [] } });
     assert.deepEqual(permissionSetResources(scope, INSTANCE_ARN), [INSTANCE_ARN, PS_ONCALL]);
-    assert.equal(endSessionsScope(readPolicyRules(path.join(FIXTURES, 'policy-wildcard.toml')), INSTANCE_ARN), undefined);
-    const named = endSessionsScope(readPolicyRules(policyFile(`version = 1
-[[rule]]
-name = "admins"
-effect = "allow"
-sso_groups = ["oncall"]
-accounts = ["*"]
-permission_sets = ["AdministratorAccess"]
-end_sessions = true
-[[rule]]
-name = "quiet"
-effect = "allow"
-sso_groups = ["oncall"]
-accounts = ["111111111111"]
-permission_sets = ["${PS_DBA}"]
-`)), INSTANCE_ARN)!;
+    assert.equal(deployScope(path.join(FIXTURES, 'policy-wildcard.toml'), INSTANCE_ARN).endSessions, undefined);
+    const named = deployScope(policyFile(`version = 1
+${allowRule('admins', ['*'], ['AdministratorAccess'], 'end_sessions = true')}
+${allowRule('quiet', ['111111111111'], [PS_DBA])}
+`), INSTANCE_ARN).endSessions!;
     assert.deepEqual(named.widenedBy, { accounts: ['admins'], permissionSets: ['admins'] });
     assert.deepEqual(assignmentResources(named, INSTANCE_ARN), [
       INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*', 'arn:aws:sso:::account/*',
     ]);
   });
 
-  it('refuses end_sessions and standing_access where the binary refuses them', () => {
-    const deny = `version = 1
-[[rule]]
-name = "ok"
-effect = "allow"
-slack_users = ["*"]
-accounts = ["111111111111"]
-permission_sets = ["${PS_ONCALL}"]
-standing_access = "delete"
-end_sessions = "yes"
+  it('refuses end_sessions and standing_access where the binary refuses them, with its words', () => {
+    const deny = (extra: string) => `version = 1
 [[rule]]
 name = "not-bob"
 effect = "deny"
 slack_users = ["U0BOB00001"]
 accounts = ["*"]
 permission_sets = ["*"]
-end_sessions = true
-standing_access = "warn"
-[[rule]]
-name = "wild"
-effect = "allow"
-slack_users = ["*"]
-accounts = ["*"]
-permission_sets = ["${PS_ONCALL}"]
-default_duration = "1h"
-max_duration = "1h"
-standing_access = "remove"
+${extra}
 `;
-    assert.throws(() => readPolicyRules(policyFile(deny)), (e: Error) => {
-      for (const part of [
-        'rule[0].standing_access: expected "warn" or "remove", got "delete"',
-        'rule[0].end_sessions must be true or false, got "yes"',
-        'rule[1].end_sessions: a deny rule grants nothing to end',
-        'rule[1].standing_access: only an allow rule says what happens to standing access',
-        'rule[2].standing_access: "remove" needs the rule to name its accounts and permission sets',
-      ]) {
-        assert.ok(e.message.includes(part), `${part} in ${e.message}`);
-      }
-      return true;
-    });
-    // end_sessions = false says nothing, so a deny rule may carry it (as in the binary).
-    readPolicyRules(policyFile('version = 1\n[[rule]]\nname = "d"\neffect = "deny"\nslack_users = ["*"]\naccounts = ["*"]\npermission_sets = ["*"]\nend_sessions = false\n'));
+    refuses(policyFile(`version = 1\n${allowRule('ok', ['111111111111'], [PS_ONCALL], 'standing_access = "delete"')}`),
+      'rule[0].standing_access: expected "warn" or "remove", got "delete"');
+    refuses(policyFile(`version = 1\n${allowRule('ok', ['111111111111'], [PS_ONCALL], 'end_sessions = "yes"')}`), 'expected a boolean');
+    refuses(policyFile(deny('end_sessions = true')), 'rule[0].end_sessions: a deny rule grants nothing to end');
+    refuses(policyFile(deny('standing_access = "warn"')), 'rule[0].standing_access: only an allow rule says what happens to standing access');
+    refuses(policyFile(`version = 1\n${allowRule('wild', ['*'], [PS_ONCALL], 'standing_access = "remove"')}`),
+      'rule[0].standing_access: "remove" needs the rule to name its accounts and permission sets');
+    // end_sessions = false says nothing, so a deny rule may carry it.
+    readPolicyScope(policyFile(deny('end_sessions = false')));
   });
 
   it('accepts [reconcile] with a Slack channel and nothing else, and refuses keys the binary does not know', () => {
-    const rule = `[[rule]]\nname = "r"\neffect = "allow"\nslack_users = ["*"]\naccounts = ["111111111111"]\npermission_sets = ["${PS_ONCALL}"]\n`;
-    readPolicyRules(policyFile(`version = 1\n[reconcile]\nnotify_channel = "G0PRIVATE01"\n${rule}`));
-    readPolicyRules(policyFile(`version = 1\n[reconcile]\n${rule}`));
-    assert.throws(() => readPolicyRules(policyFile(`version = 1\nreconcile = "hourly"\n${rule}`)), /reconcile must be a table/);
-    const bad = `version = 1\nowners = ["U0ALICE0001"]\n[reconcile]\nnotify_channel = "#security"\nschedule = "rate(1 hour)"\n${rule}end_session = true\n`;
-    assert.throws(() => readPolicyRules(policyFile(bad)), (e: Error) => {
-      for (const part of [
-        '"owners" is not a policy key',
-        'reconcile."schedule" is not a policy key (known: notify_channel)',
-        'reconcile.notify_channel: "#security" is not a Slack channel id',
-        'rule[0]."end_session" is not a policy key',
-      ]) {
-        assert.ok(e.message.includes(part), `${part} in ${e.message}`);
-      }
-      return true;
-    });
+    const rule = allowRule('r', ['111111111111'], [PS_ONCALL]);
+    assert.deepEqual(readPolicyScope(policyFile(`version = 1\n[reconcile]\nnotify_channel = "G0PRIVATE01"\n${rule}`)).channels, ['G0PRIVATE01']);
+    assert.deepEqual(readPolicyScope(policyFile(`version = 1\n[reconcile]\n${rule}`)).channels, []);
+    refuses(policyFile(`version = 1\nreconcile = "hourly"\n${rule}`), 'invalid type');
+    refuses(policyFile(`version = 1\nowners = ["U0ALICE0001"]\n${rule}`), 'unknown field `owners`');
+    refuses(policyFile(`version = 1\n[reconcile]\nschedule = "rate(1 hour)"\n${rule}`), 'unknown field `schedule`');
+    refuses(policyFile(`version = 1\n[reconcile]\nnotify_channel = "#security"\n${rule}`), 'reconcile.notify_channel: not a Slack channel id');
+    refuses(policyFile(`version = 1\n${rule}end_session = true\n`), 'unknown field `end_session`');
   });
 
   it('reads the repository example policy', () => {
-    const rules = readPolicyRules(path.join(FIXTURES, '..', '..', '..', 'config', 'policy.example.toml'));
-    assert.ok(rules.some((r) => r.effect === 'allow'));
+    const scope = deployScope(path.join(REPO, 'config', 'policy.example.toml'), 'arn:aws:sso:::instance/ssoins-1234567890abcdef');
+    assert.ok(scope.grants.accounts === ANY || scope.grants.accounts.length > 0);
   });
 
   it('derives the accounts and permission sets of the allow rules only', () => {
-    const scope = grantScope(readPolicyRules(path.join(FIXTURES, 'policy.toml')), INSTANCE_ARN);
-    assert.deepEqual(scope, {
+    const { grants } = deployScope(path.join(FIXTURES, 'policy.toml'), INSTANCE_ARN);
+    assert.deepEqual(grants, {
       accounts: ['111111111111', '222222222222'],
       permissionSets: [PS_ONCALL, PS_DBA],
       widenedBy: { accounts: [], permissionSets: [] },
     });
-    assert.deepEqual(assignmentResources(scope, INSTANCE_ARN), [
+    assert.deepEqual(assignmentResources(grants, INSTANCE_ARN), [
       INSTANCE_ARN, PS_ONCALL, PS_DBA, 'arn:aws:sso:::account/111111111111', 'arn:aws:sso:::account/222222222222',
     ]);
   });
 
   it('widens only the dimension that has a "*"', () => {
-    const rules = readPolicyRules(policyFile(`version = 1
-[[rule]]
-name = "anywhere"
-effect = "allow"
-accounts = ["*"]
-permission_sets = ["${PS_ONCALL}"]
-[[rule]]
-effect = "allow"
-accounts = ["111111111111"]
-permission_sets = ["${PS_DBA}"]
-`));
-    const scope = grantScope(rules, INSTANCE_ARN);
-    assert.equal(scope.accounts, ANY);
-    assert.deepEqual(scope.widenedBy, { accounts: ['anywhere'], permissionSets: [] });
-    assert.deepEqual(assignmentResources(scope, INSTANCE_ARN), [INSTANCE_ARN, PS_ONCALL, PS_DBA, 'arn:aws:sso:::account/*']);
-    const any = grantScope(readPolicyRules(path.join(FIXTURES, 'policy-wildcard.toml')), INSTANCE_ARN);
+    const { grants } = deployScope(policyFile(`version = 1
+${allowRule('anywhere', ['*'], [PS_ONCALL])}
+${allowRule('dba', ['111111111111'], [PS_DBA])}
+`), INSTANCE_ARN);
+    assert.equal(grants.accounts, ANY);
+    assert.deepEqual(grants.widenedBy, { accounts: ['anywhere'], permissionSets: [] });
+    assert.deepEqual(assignmentResources(grants, INSTANCE_ARN), [INSTANCE_ARN, PS_ONCALL, PS_DBA, 'arn:aws:sso:::account/*']);
+    const any = deployScope(path.join(FIXTURES, 'policy-wildcard.toml'), INSTANCE_ARN).grants;
     assert.deepEqual(assignmentResources(any, INSTANCE_ARN), [
       INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*', 'arn:aws:sso:::account/*',
     ]);
   });
 
   it('widens permission sets to the instance when a rule names them by name', () => {
-    const rules = readPolicyRules(policyFile(`version = 1
-[[rule]]
-name = "admins"
-effect = "allow"
-sso_groups = ["oncall"]
-accounts = ["111111111111"]
-permission_sets = ["AdministratorAccess", "${PS_ONCALL}"]
-`));
-    const scope = grantScope(rules, INSTANCE_ARN);
-    assert.deepEqual(scope.widenedBy, { accounts: [], permissionSets: ['admins'] });
-    assert.deepEqual(assignmentResources(scope, INSTANCE_ARN), [
+    const { grants } = deployScope(policyFile(`version = 1\n${allowRule('admins', ['111111111111'], ['AdministratorAccess', PS_ONCALL])}`), INSTANCE_ARN);
+    assert.deepEqual(grants.widenedBy, { accounts: [], permissionSets: ['admins'] });
+    assert.deepEqual(assignmentResources(grants, INSTANCE_ARN), [
       INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*', 'arn:aws:sso:::account/111111111111',
     ]);
   });
 
   it('refuses permission sets of another instance', () => {
-    const rules = readPolicyRules(path.join(FIXTURES, 'policy.toml'));
-    assert.throws(() => grantScope(rules, 'arn:aws:sso:::instance/ssoins-0000000000000000'), /not in Identity Center instance.*ps-1111111111111111/);
+    assert.throws(() => deployScope(path.join(FIXTURES, 'policy.toml'), 'arn:aws:sso:::instance/ssoins-0000000000000000'),
+      /^Error: permission sets not in Identity Center instance arn:aws:sso:::instance\/ssoins-0000000000000000 \(-c ssoInstanceArn=…\): .*ps-1111111111111111/);
+    // Also those only the end_sessions rules list, when names widen the grants to the instance.
+    const foreign = 'arn:aws:sso:::permissionSet/ssoins-0000000000000000/ps-3333333333333333';
+    const file = policyFile(`version = 1
+${allowRule('by-name', ['111111111111'], ['ReadOnly'])}
+${allowRule('ender', ['111111111111'], [foreign], 'end_sessions = true')}
+`);
+    assert.throws(() => deployScope(file, INSTANCE_ARN), new RegExp(`not in Identity Center instance .*: ${foreign}$`));
   });
 
   it('refuses a policy without allow rules', () => {
-    const rules = readPolicyRules(policyFile('version = 1\n[[rule]]\neffect = "deny"\naccounts = ["*"]\npermission_sets = ["*"]\n'));
-    assert.throws(() => grantScope(rules, INSTANCE_ARN), /no allow rule/);
+    const file = policyFile('version = 1\n[[rule]]\nname = "d"\neffect = "deny"\nslack_users = ["*"]\naccounts = ["*"]\npermission_sets = ["*"]\n');
+    const scope = readPolicyScope(file);
+    assert.deepEqual(scope.grants, { accounts: [], permissionSets: [], widenedBy: { accounts: [], permissionSets: [] } });
+    assert.throws(() => checkPolicyScope(scope, INSTANCE_ARN), /^Error: policy has no allow rule: break-glass could never grant anything$/);
+    refuses(policyFile('version = 1\n'), 'no rules');
   });
 
-  it('reports every malformed value at once', () => {
-    const file = policyFile(`version = 2
-[[rule]]
-effect = "maybe"
-accounts = ["12345", "*"]
-permission_sets = ["arn:aws:iam::aws:policy/AdministratorAccess", "Admin Access"]
-[[rule]]
-effect = "allow"
-accounts = []
-`);
-    assert.throws(() => readPolicyRules(file), (e: Error) => {
-      for (const part of ['version must be 1', 'rule[0].effect', 'rule[0].accounts[0]', 'rule[0].permission_sets[0]', 'rule[0].permission_sets[1]', 'rule[1].accounts must be', 'rule[1].permission_sets must be']) {
-        assert.ok(e.message.includes(part), `${part} in ${e.message}`);
-      }
+  it('reports a malformed value with the binary\'s one line', () => {
+    refuses(policyFile(`version = 2\n${allowRule('r', ['111111111111'], [PS_ONCALL])}`), 'version');
+    refuses(policyFile(`version = 1\n${allowRule('r', ['111111111111'], [PS_ONCALL]).replace('"allow"', '"maybe"')}`), 'rule[0].effect');
+    refuses(policyFile(`version = 1\n${allowRule('r', ['12345'], [PS_ONCALL])}`), 'rule[0].accounts[0]');
+    refuses(policyFile(`version = 1\n${allowRule('r', [], [PS_ONCALL])}`), 'rule[0].accounts');
+    refuses(policyFile(`version = 1\n${allowRule('r', ['111111111111'], ['arn:aws:iam::aws:policy/AdministratorAccess'])}`), 'rule[0].permission_sets[0]');
+    refuses(policyFile(`version = 1\n${allowRule('r', ['111111111111'], ['Admin Access'])}`), 'rule[0].permission_sets[0]');
+  });
+
+  it('names the file when the TOML does not parse', () => {
+    refuses(policyFile('version = = 1'), 'line 1');
+  });
+});
+
+describe('shared policy corpus (config/testdata/policy)', () => {
+  const valid = fs.readdirSync(path.join(CORPUS, 'valid')).filter((f) => f.endsWith('.toml')).sort();
+  const invalid = fs.readdirSync(path.join(CORPUS, 'invalid')).filter((f) => f.endsWith('.toml')).sort();
+
+  it('has policies to read', () => {
+    assert.ok(valid.length > 0 && invalid.length > 0);
+  });
+
+  for (const name of valid) {
+    it(`valid/${name} reads as its committed scope`, () => {
+      const file = path.join(CORPUS, 'valid', name);
+      const expected = JSON.parse(fs.readFileSync(file.replace(/\.toml$/, '.scope.json'), 'utf8'));
+      assert.deepEqual(toJson(readPolicyScope(file)), expected);
+    });
+  }
+
+  for (const name of invalid) {
+    it(`invalid/${name} is refused, naming the file`, () => {
+      const file = path.join(CORPUS, 'invalid', name);
+      assert.throws(() => readPolicyScope(file), (e: Error) => {
+        assert.ok(e.message.startsWith(`break-glass: ${file}: `), e.message);
+        assert.doesNotMatch(e.message, /\n/);
+        return true;
+      });
+    });
+  }
+});
+
+describe('policy binary', () => {
+  it('is BREAK_GLASS_BIN, else the repository\'s build, else break-glass on the PATH', () => {
+    assert.equal(policyBinary({ BREAK_GLASS_BIN: '/opt/bg/break-glass' }), '/opt/bg/break-glass');
+    const found = policyBinary({});
+    const builds = ['debug', 'release'].map((p) => path.join(REPO, 'target', p, 'break-glass')).filter((f) => fs.existsSync(f));
+    assert.equal(found, builds[0] ?? 'break-glass');
+  });
+
+  it('says to build it when there is none to run', () => {
+    const missing = path.join(os.tmpdir(), 'no-such-dir', 'break-glass');
+    assert.throws(() => readPolicyScope(path.join(FIXTURES, 'policy.toml'), missing), (e: Error) => {
+      assert.match(e.message, /cannot run .*no-such-dir\/break-glass \(ENOENT\)/);
+      assert.match(e.message, /cargo build/);
       return true;
     });
   });
 
-  it('names the file when the TOML does not parse', () => {
-    const file = policyFile('version = = 1');
-    assert.throws(() => readPolicyRules(file), new RegExp(`policy ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`));
+  it('tells a binary that predates `policy scope` from an invalid policy', () => {
+    const old = stubBinary("echo \"error: unrecognized subcommand 'scope'\" >&2\necho >&2\necho 'Usage: break-glass policy <COMMAND>' >&2\nexit 2");
+    assert.throws(() => readPolicyScope(path.join(FIXTURES, 'policy.toml'), old), /failed \(exit 2\): error: unrecognized subcommand 'scope'.*rebuild it/);
+  });
+
+  it('refuses an answer of another shape', () => {
+    assert.throws(() => readPolicyScope(path.join(FIXTURES, 'policy.toml'), stubBinary('echo not json')), /printed no JSON/);
+    const ok = readPolicyScope(path.join(FIXTURES, 'policy.toml'));
+    const json = toJson(ok) as Record<string, any>;
+    assert.deepEqual(parsePolicyScope(json, 'test'), ok);
+    for (const broken of [
+      { ...json, grants: undefined },
+      { ...json, grants: { ...json.grants, accounts: 'all' } },
+      { ...json, end_sessions: { ...json.end_sessions, widened_by: { accounts: [] } } },
+      { ...json, channels: [1] },
+      [],
+    ]) {
+      assert.throws(() => parsePolicyScope(broken, 'test'), /unexpected output from test/);
+    }
   });
 });
