@@ -3,12 +3,19 @@
 //! The policy is one TOML file (see `config/policy.example.toml`). It is read and validated
 //! at cold start; a policy that does not validate fails closed (the process refuses to run).
 //! Decisions deny by default, and a matching `deny` rule wins over any `allow` rule.
+//!
+//! `mod.rs` holds the policy and its decisions; `file.rs` reads and validates the TOML;
+//! `scope.rs` derives what the deploy needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+mod file;
+mod scope;
+
+pub use scope::{DeployScope, Scope, Wide, WidenedBy};
 
 use crate::domain::{AccountId, Duration, PermissionSetArn};
+use file::{RawPolicy, toml_error};
 
 /// A policy file that does not validate. `field` names the offending key
 /// (`rule[2].accounts[0]`), `problem` says what is wrong; shown as one line.
@@ -103,110 +110,6 @@ impl Rule {
     }
 }
 
-/// What the allow rules of a policy can ever reach, as the deploy needs it (IAM is derived
-/// from it): each dimension a sorted list, or `*` when a rule names any (or names permission
-/// sets by name, whose ARNs are only known at run time). The CDK app derives the same from the
-/// same file; the shared corpus in `config/testdata/policy/` proves they agree.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Scope {
-    pub accounts: Wide,
-    pub permission_sets: Wide,
-    /// The allow rules that made each dimension `*`.
-    pub widened_by: WidenedBy,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(untagged)]
-pub enum Wide {
-    /// `"*"`.
-    Any(&'static str),
-    List(Vec<String>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct WidenedBy {
-    pub accounts: Vec<String>,
-    pub permission_sets: Vec<String>,
-}
-
-/// Everything about a policy the deploy depends on (`break-glass policy scope --json`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeployScope {
-    /// What the allow rules can grant.
-    pub grants: Scope,
-    /// What the rules with `end_sessions = true` can end sessions of (none: no such rule).
-    pub end_sessions: Option<Scope>,
-    /// The allow rules with `standing_access = "remove"`.
-    pub remove_standing: Vec<String>,
-    /// Every Slack channel the policy names (notify channels, the reconcile channel).
-    pub channels: Vec<String>,
-}
-
-impl Policy {
-    /// What the deploy depends on: see [`DeployScope`].
-    pub fn deploy_scope(&self) -> DeployScope {
-        let allows: Vec<&Rule> = self
-            .rules
-            .iter()
-            .filter(|r| r.effect == Effect::Allow)
-            .collect();
-        let ends: Vec<&Rule> = allows.iter().copied().filter(|r| r.end_sessions).collect();
-        let mut channels: BTreeSet<String> = self
-            .rules
-            .iter()
-            .filter_map(|r| r.notify_channel.clone())
-            .collect();
-        channels.extend(self.reconcile_channel.clone());
-        DeployScope {
-            grants: scope_of(&allows),
-            end_sessions: (!ends.is_empty()).then(|| scope_of(&ends)),
-            remove_standing: allows
-                .iter()
-                .filter(|r| r.standing_access == Standing::Remove)
-                .map(|r| r.name.clone())
-                .collect(),
-            channels: channels.into_iter().collect(),
-        }
-    }
-}
-
-fn scope_of(rules: &[&Rule]) -> Scope {
-    let wide_accounts: Vec<String> = rules
-        .iter()
-        .filter(|r| r.accounts.contains(ANY))
-        .map(|r| r.name.clone())
-        .collect();
-    let wide_sets: Vec<String> = rules
-        .iter()
-        .filter(|r| {
-            r.permission_sets
-                .iter()
-                .any(|p| p == ANY || !p.starts_with("arn:"))
-        })
-        .map(|r| r.name.clone())
-        .collect();
-    let union = |f: fn(&Rule) -> &BTreeSet<String>| -> Vec<String> {
-        let all: BTreeSet<&String> = rules.iter().flat_map(|r| f(r)).collect();
-        all.into_iter().cloned().collect()
-    };
-    Scope {
-        accounts: if wide_accounts.is_empty() {
-            Wide::List(union(|r| &r.accounts))
-        } else {
-            Wide::Any(ANY)
-        },
-        permission_sets: if wide_sets.is_empty() {
-            Wide::List(union(|r| &r.permission_sets))
-        } else {
-            Wide::Any(ANY)
-        },
-        widened_by: WidenedBy {
-            accounts: wide_accounts,
-            permission_sets: wide_sets,
-        },
-    }
-}
-
 /// Who is asking: the Slack user and the Identity Center groups they belong to.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
@@ -262,8 +165,8 @@ impl Policy {
 
     /// Reads and validates a policy file.
     pub fn load(path: &std::path::Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| err("file", format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read: {e}")))?;
         Self::parse(&text)
     }
 
@@ -378,285 +281,6 @@ impl Policy {
 }
 
 // ---- the file format -------------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    version: u32,
-    #[serde(default)]
-    users: BTreeMap<String, String>,
-    #[serde(default)]
-    accounts: BTreeMap<String, String>,
-    #[serde(default)]
-    responders: Vec<String>,
-    #[serde(default, rename = "rule")]
-    rules: Vec<RawRule>,
-    reconcile: Option<RawReconcile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReconcile {
-    notify_channel: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    name: String,
-    effect: String,
-    #[serde(default)]
-    slack_users: Vec<String>,
-    #[serde(default)]
-    sso_groups: Vec<String>,
-    accounts: Vec<String>,
-    permission_sets: Vec<String>,
-    default_duration: Option<String>,
-    max_duration: Option<String>,
-    #[serde(default)]
-    reason_required: bool,
-    notify_channel: Option<String>,
-    #[serde(default)]
-    end_sessions: bool,
-    standing_access: Option<String>,
-}
-
-fn is_slack_user_id(s: &str) -> bool {
-    (s.starts_with('U') || s.starts_with('W'))
-        && (3..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-/// Identity Center permission set names: 1–32 of `[\w+=,.@-]`.
-fn is_permission_set_name(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
-}
-
-fn is_slack_channel_id(s: &str) -> bool {
-    (s.starts_with('C') || s.starts_with('G'))
-        && (3..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-impl RawPolicy {
-    fn validate(self) -> Result<Policy, PolicyError> {
-        if self.version != 1 {
-            return Err(err(
-                "version",
-                format!("unsupported version {} (expected 1)", self.version),
-            ));
-        }
-        for (slack, sso) in &self.users {
-            if !is_slack_user_id(slack) {
-                return Err(err(
-                    format!("users.{slack}"),
-                    "not a Slack user id (U… or W…)",
-                ));
-            }
-            if sso.trim().is_empty() || sso.len() > 128 || sso.chars().any(char::is_control) {
-                return Err(err(
-                    format!("users.{slack}"),
-                    "Identity Center user name must be 1–128 printable characters",
-                ));
-            }
-        }
-        let mut accounts = BTreeMap::new();
-        for (id, name) in self.accounts {
-            let acct =
-                AccountId::parse(&id).map_err(|e| err(format!("accounts.{id}"), e.to_string()))?;
-            accounts.insert(acct, name);
-        }
-        let responders = checked_set("responders", self.responders, true, |u| {
-            (u != ANY && is_slack_user_id(u))
-                .then_some(())
-                .ok_or("not a Slack user id (U… or W…)".into())
-        })?;
-        if self.rules.is_empty() {
-            return Err(err("rule", "no rules: nobody could break glass"));
-        }
-        let mut names = BTreeSet::new();
-        let mut rules = Vec::with_capacity(self.rules.len());
-        for (i, r) in self.rules.into_iter().enumerate() {
-            let at = |f: &str| format!("rule[{i}].{f}");
-            if r.name.trim().is_empty() {
-                return Err(err(at("name"), "must not be empty"));
-            }
-            if !names.insert(r.name.clone()) {
-                return Err(err(at("name"), format!("duplicate rule name {:?}", r.name)));
-            }
-            let effect = match r.effect.as_str() {
-                "allow" => Effect::Allow,
-                "deny" => Effect::Deny,
-                other => {
-                    return Err(err(
-                        at("effect"),
-                        format!("expected \"allow\" or \"deny\", got {other:?}"),
-                    ));
-                }
-            };
-            if r.slack_users.is_empty() && r.sso_groups.is_empty() {
-                return Err(err(
-                    at("slack_users"),
-                    "a rule needs slack_users or sso_groups (use \"*\" for anyone)",
-                ));
-            }
-            let slack_users = checked_set(&at("slack_users"), r.slack_users, true, |u| {
-                is_slack_user_id(u)
-                    .then_some(())
-                    .ok_or("not a Slack user id (U… or W…)".into())
-            })?;
-            let sso_groups = checked_set(&at("sso_groups"), r.sso_groups, true, |g| {
-                (!g.trim().is_empty() && g.len() <= 1024 && !g.chars().any(char::is_control))
-                    .then_some(())
-                    .ok_or("not a group display name".into())
-            })?;
-            let accounts = checked_set(&at("accounts"), r.accounts, false, |a| {
-                AccountId::parse(a).map(drop).map_err(|e| e.to_string())
-            })?;
-            let permission_sets =
-                checked_set(&at("permission_sets"), r.permission_sets, false, |p| {
-                    if p.starts_with("arn:") {
-                        PermissionSetArn::parse(p)
-                            .map(drop)
-                            .map_err(|e| e.to_string())
-                    } else if is_permission_set_name(p) {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "{p:?} is neither a permission set ARN nor a permission set name"
-                        ))
-                    }
-                })?;
-            let duration = |f: &str, v: Option<String>| -> Result<Option<Duration>, PolicyError> {
-                v.map(|s| Duration::parse(&s).map_err(|e| err(at(f), e.to_string())))
-                    .transpose()
-            };
-            let default_duration = duration("default_duration", r.default_duration)?;
-            let max_duration = duration("max_duration", r.max_duration)?;
-            let (default_duration, max_duration) = match (effect, default_duration, max_duration) {
-                (Effect::Allow, Some(d), Some(m)) if d <= m => (d, m),
-                (Effect::Allow, Some(_), Some(_)) => {
-                    return Err(err(at("default_duration"), "longer than max_duration"));
-                }
-                (Effect::Allow, None, _) => {
-                    return Err(err(at("default_duration"), "required for an allow rule"));
-                }
-                (Effect::Allow, _, None) => {
-                    return Err(err(at("max_duration"), "required for an allow rule"));
-                }
-                (Effect::Deny, None, None) => (Duration::from_secs(0), Duration::from_secs(0)),
-                (Effect::Deny, _, _) => {
-                    return Err(err(at("max_duration"), "a deny rule takes no durations"));
-                }
-            };
-            if let Some(ch) = &r.notify_channel
-                && !is_slack_channel_id(ch)
-            {
-                return Err(err(
-                    at("notify_channel"),
-                    "not a Slack channel id (C… or G…)",
-                ));
-            }
-            if effect == Effect::Deny && r.end_sessions {
-                return Err(err(at("end_sessions"), "a deny rule grants nothing to end"));
-            }
-            let standing_access = match (effect, r.standing_access.as_deref()) {
-                (_, None) => Standing::Warn,
-                (Effect::Deny, Some(_)) => {
-                    return Err(err(
-                        at("standing_access"),
-                        "only an allow rule says what happens to standing access",
-                    ));
-                }
-                (Effect::Allow, Some("warn")) => Standing::Warn,
-                (Effect::Allow, Some("remove"))
-                    if accounts.contains(ANY) || permission_sets.contains(ANY) =>
-                {
-                    return Err(err(
-                        at("standing_access"),
-                        "\"remove\" needs the rule to name its accounts and permission sets (no \"*\"): it deletes access",
-                    ));
-                }
-                (Effect::Allow, Some("remove")) => Standing::Remove,
-                (Effect::Allow, Some(other)) => {
-                    return Err(err(
-                        at("standing_access"),
-                        format!("expected \"warn\" or \"remove\", got {other:?}"),
-                    ));
-                }
-            };
-            rules.push(Rule {
-                name: r.name,
-                effect,
-                slack_users,
-                sso_groups,
-                accounts,
-                permission_sets,
-                default_duration,
-                max_duration,
-                reason_required: r.reason_required,
-                notify_channel: r.notify_channel,
-                end_sessions: r.end_sessions,
-                standing_access,
-            });
-        }
-        let reconcile_channel = self.reconcile.and_then(|r| r.notify_channel);
-        if let Some(ch) = &reconcile_channel
-            && !is_slack_channel_id(ch)
-        {
-            return Err(err(
-                "reconcile.notify_channel",
-                "not a Slack channel id (C… or G…)",
-            ));
-        }
-        Ok(Policy {
-            users: self.users,
-            accounts,
-            responders,
-            rules,
-            reconcile_channel,
-        })
-    }
-}
-
-/// Checks every entry of a rule list: non-empty, no duplicates, each `*` or valid.
-fn checked_set(
-    field: &str,
-    items: Vec<String>,
-    may_be_empty: bool,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<BTreeSet<String>, PolicyError> {
-    if items.is_empty() && !may_be_empty {
-        return Err(err(field, "must not be empty (use \"*\" for any)"));
-    }
-    let mut set = BTreeSet::new();
-    for (j, item) in items.into_iter().enumerate() {
-        let at = format!("{field}[{j}]");
-        if item != ANY {
-            check(&item).map_err(|p| err(&at, p))?;
-        }
-        if !set.insert(item.clone()) {
-            return Err(err(at, format!("duplicate entry {item:?}")));
-        }
-    }
-    Ok(set)
-}
-
-/// Turns a TOML error into one line: `line N: message`.
-fn toml_error(text: &str, e: &toml::de::Error) -> PolicyError {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let field = match line {
-        Some(n) => format!("line {n}"),
-        None => "policy".to_owned(),
-    };
-    err(field, e.message().replace('\n', " "))
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,17 @@
-//! IAM Identity Center: users (Identity Store) and account assignments (SSO Admin).
+//! IAM Identity Center: account assignments (SSO Admin) here; users (Identity Store) in
+//! `users.rs`; permission sets (names, inline policies, provisioning) in `permission_sets.rs`.
 //!
 //! Provisioning is asynchronous: create/delete return a request id whose status we poll with
 //! backoff until SUCCEEDED or FAILED.
 
+mod permission_sets;
+mod users;
+
+pub use permission_sets::PermissionSetNames;
+
 use std::time::Duration;
 
-use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_sdk_ssoadmin::types::{PrincipalType, StatusValues, TargetType};
-use aws_smithy_types::Document;
 
 use crate::domain::{AccountId, PermissionSetArn};
 use crate::error::{Error, code_of, from_sdk};
@@ -65,128 +69,6 @@ impl Sso {
                 "more than one Identity Center instance: set SSO_INSTANCE_ARN and IDENTITY_STORE_ID".into(),
             )),
         }
-    }
-
-    /// Identity Store user id of a user name (`GetUserId`, never a `ListUsers` scan).
-    pub async fn user_id(&self, inst: &Instance, user_name: &str) -> Result<String, Error> {
-        self.get_user_id(inst, "userName", user_name).await
-    }
-
-    async fn get_user_id(&self, inst: &Instance, path: &str, value: &str) -> Result<String, Error> {
-        let out = self
-            .store
-            .get_user_id()
-            .identity_store_id(&inst.identity_store_id)
-            .alternate_identifier(AlternateIdentifier::UniqueAttribute(
-                UniqueAttribute::builder()
-                    .attribute_path(path)
-                    .attribute_value(Document::String(value.to_owned()))
-                    .build()
-                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
-            ))
-            .send()
-            .await
-            .map_err(|e| from_sdk("Identity Store GetUserId", e))?;
-        Ok(out.user_id)
-    }
-
-    /// Identity Store user id of the user with this e-mail (`GetUserId` on `emails.value`).
-    pub async fn user_id_by_email(&self, inst: &Instance, email: &str) -> Result<String, Error> {
-        self.get_user_id(inst, "emails.value", email).await
-    }
-
-    async fn describe_user(
-        &self,
-        inst: &Instance,
-        user_id: &str,
-    ) -> Result<aws_sdk_identitystore::operation::describe_user::DescribeUserOutput, Error> {
-        self.store
-            .describe_user()
-            .identity_store_id(&inst.identity_store_id)
-            .user_id(user_id)
-            .send()
-            .await
-            .map_err(|e| from_sdk("Identity Store DescribeUser", e))
-    }
-
-    /// The user name of an Identity Store user (what their CloudTrail sessions are named).
-    pub async fn user_name(&self, inst: &Instance, user_id: &str) -> Result<String, Error> {
-        self.describe_user(inst, user_id)
-            .await?
-            .user_name
-            .ok_or_else(|| Error::NotFound(format!("user name of {user_id}")))
-    }
-
-    /// The user's primary e-mail address (or the first one), if the identity store has one.
-    pub async fn user_email(
-        &self,
-        inst: &Instance,
-        user_id: &str,
-    ) -> Result<Option<String>, Error> {
-        let out = self.describe_user(inst, user_id).await?;
-        let emails = out.emails();
-        Ok(emails
-            .iter()
-            .find(|e| e.primary())
-            .or(emails.first())
-            .and_then(|e| e.value().map(str::to_owned)))
-    }
-
-    /// Which of `groups` (display names) the user is a member of.
-    pub async fn member_of(
-        &self,
-        inst: &Instance,
-        user_id: &str,
-        groups: &std::collections::BTreeSet<&str>,
-    ) -> Result<std::collections::BTreeSet<String>, Error> {
-        let mut ids = Vec::new();
-        for g in groups {
-            let found = self
-                .store
-                .get_group_id()
-                .identity_store_id(&inst.identity_store_id)
-                .alternate_identifier(AlternateIdentifier::UniqueAttribute(
-                    UniqueAttribute::builder()
-                        .attribute_path("displayName")
-                        .attribute_value(Document::String((*g).to_owned()))
-                        .build()
-                        .map_err(|e| Error::InvalidInput(e.to_string()))?,
-                ))
-                .send()
-                .await;
-            match found {
-                Ok(out) => ids.push((out.group_id, (*g).to_owned())),
-                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => {
-                    tracing::warn!(group = *g, "a group the policy names does not exist");
-                }
-                Err(e) => return Err(from_sdk("Identity Store GetGroupId", e)),
-            }
-        }
-        let mut member = std::collections::BTreeSet::new();
-        // IsMemberInGroups takes at most 100 groups a call.
-        for chunk in ids.chunks(100) {
-            let out = self
-                .store
-                .is_member_in_groups()
-                .identity_store_id(&inst.identity_store_id)
-                .member_id(aws_sdk_identitystore::types::MemberId::UserId(
-                    user_id.to_owned(),
-                ))
-                .set_group_ids(Some(chunk.iter().map(|(id, _)| id.clone()).collect()))
-                .send()
-                .await
-                .map_err(|e| from_sdk("Identity Store IsMemberInGroups", e))?;
-            for r in out.results() {
-                if r.membership_exists()
-                    && let Some((_, name)) = chunk
-                        .iter()
-                        .find(|(id, _)| Some(id.as_str()) == r.group_id())
-                {
-                    member.insert(name.clone());
-                }
-            }
-        }
-        Ok(member)
     }
 
     /// Whether `principal` already holds `ps` on `account`.
@@ -348,153 +230,6 @@ impl Sso {
         })
         .await
     }
-
-    /// How long the permission set's sessions last (`SessionDuration`, 1 h when unset).
-    pub async fn session_duration(
-        &self,
-        inst: &Instance,
-        ps: &PermissionSetArn,
-    ) -> Result<Duration, Error> {
-        Ok(self
-            .describe_permission_set(inst, ps)
-            .await?
-            .and_then(|p| p.session_duration)
-            .map_or(Duration::from_secs(3600), |d| {
-                crate::sessions::session_duration(&d)
-            }))
-    }
-
-    async fn describe_permission_set(
-        &self,
-        inst: &Instance,
-        ps: &PermissionSetArn,
-    ) -> Result<Option<aws_sdk_ssoadmin::types::PermissionSet>, Error> {
-        let out = self
-            .admin
-            .describe_permission_set()
-            .instance_arn(&inst.instance_arn)
-            .permission_set_arn(ps.as_str())
-            .send()
-            .await
-            .map_err(|e| from_sdk("SSO Admin DescribePermissionSet", e))?;
-        Ok(out.permission_set)
-    }
-
-    /// The permission set's inline policy; `None` when it has none.
-    pub async fn inline_policy(
-        &self,
-        inst: &Instance,
-        ps: &PermissionSetArn,
-    ) -> Result<Option<String>, Error> {
-        let out = self
-            .admin
-            .get_inline_policy_for_permission_set()
-            .instance_arn(&inst.instance_arn)
-            .permission_set_arn(ps.as_str())
-            .send()
-            .await
-            .map_err(|e| from_sdk("SSO Admin GetInlinePolicyForPermissionSet", e))?;
-        Ok(out.inline_policy.filter(|p| !p.trim().is_empty()))
-    }
-
-    /// Replaces the permission set's inline policy (`None` deletes it).
-    pub async fn set_inline_policy(
-        &self,
-        inst: &Instance,
-        ps: &PermissionSetArn,
-        policy: Option<&str>,
-    ) -> Result<(), Error> {
-        match policy {
-            Some(p) => self
-                .admin
-                .put_inline_policy_to_permission_set()
-                .instance_arn(&inst.instance_arn)
-                .permission_set_arn(ps.as_str())
-                .inline_policy(p)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| from_sdk("SSO Admin PutInlinePolicyToPermissionSet", e)),
-            None => match self
-                .admin
-                .delete_inline_policy_from_permission_set()
-                .instance_arn(&inst.instance_arn)
-                .permission_set_arn(ps.as_str())
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
-                Err(e) => Err(from_sdk("SSO Admin DeleteInlinePolicyFromPermissionSet", e)),
-            },
-        }
-    }
-
-    /// Provisions the permission set's current version to `account` and waits until done.
-    pub async fn provision(
-        &self,
-        inst: &Instance,
-        ps: &PermissionSetArn,
-        account: &AccountId,
-    ) -> Result<(), Error> {
-        let out = self
-            .admin
-            .provision_permission_set()
-            .instance_arn(&inst.instance_arn)
-            .permission_set_arn(ps.as_str())
-            .target_type(aws_sdk_ssoadmin::types::ProvisionTargetType::AwsAccount)
-            .target_id(account.as_str())
-            .send()
-            .await
-            .map_err(|e| from_sdk("SSO Admin ProvisionPermissionSet", e))?;
-        let status = out.permission_set_provisioning_status();
-        match status.and_then(|s| s.status()) {
-            Some(StatusValues::Succeeded) => return Ok(()),
-            Some(StatusValues::Failed) => {
-                return Err(Error::AssignmentFailed(
-                    status
-                        .and_then(|s| s.failure_reason())
-                        .unwrap_or("provisioning failed")
-                        .to_owned(),
-                ));
-            }
-            _ => {}
-        }
-        let request_id = status
-            .and_then(|s| s.request_id())
-            .ok_or_else(|| {
-                Error::Aws("Identity Center returned no provisioning request id".into())
-            })?
-            .to_owned();
-        poll(|| async {
-            let out = self
-                .admin
-                .describe_permission_set_provisioning_status()
-                .instance_arn(&inst.instance_arn)
-                .provision_permission_set_request_id(&request_id)
-                .send()
-                .await
-                .map_err(|e| from_sdk("SSO Admin DescribePermissionSetProvisioningStatus", e))?;
-            let st = out.permission_set_provisioning_status();
-            Ok((
-                st.and_then(|s| s.status().cloned()),
-                st.and_then(|s| s.failure_reason().map(str::to_owned)),
-            ))
-        })
-        .await
-    }
-
-    /// The permission set's name (the `<name>` in `AWSReservedSSO_<name>_<suffix>` roles).
-    pub async fn permission_set_name(
-        &self,
-        inst: &Instance,
-        ps: &PermissionSetArn,
-    ) -> Result<String, Error> {
-        self.describe_permission_set(inst, ps)
-            .await?
-            .and_then(|p| p.name)
-            .ok_or_else(|| Error::NotFound(format!("name of permission set {ps}")))
-    }
 }
 
 /// Who an assignment is for.
@@ -567,67 +302,6 @@ where
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(4));
-    }
-}
-
-/// Permission set names ↔ ARNs, looked up once per container.
-pub struct PermissionSetNames {
-    sso: Sso,
-    instance: Instance,
-    by_arn: std::sync::Mutex<std::collections::HashMap<String, String>>,
-}
-
-impl PermissionSetNames {
-    pub fn new(sso: Sso, instance: Instance) -> Self {
-        Self {
-            sso,
-            instance,
-            by_arn: Default::default(),
-        }
-    }
-
-    pub async fn name_of(&self, ps: &PermissionSetArn) -> Result<String, Error> {
-        if let Some(n) = self.by_arn.lock().expect("cache lock").get(ps.as_str()) {
-            return Ok(n.clone());
-        }
-        let name = self.sso.permission_set_name(&self.instance, ps).await?;
-        self.by_arn
-            .lock()
-            .expect("cache lock")
-            .insert(ps.as_str().to_owned(), name.clone());
-        Ok(name)
-    }
-
-    /// The ARN of the permission set with this name (lists the instance's permission sets).
-    pub async fn arn_of(&self, name: &str) -> Result<PermissionSetArn, Error> {
-        let known = self
-            .by_arn
-            .lock()
-            .expect("cache lock")
-            .iter()
-            .find_map(|(arn, n)| (n == name).then(|| arn.clone()));
-        if let Some(arn) = known {
-            return PermissionSetArn::parse(&arn).map_err(|e| Error::InvalidInput(e.to_string()));
-        }
-        let mut pages = self
-            .sso
-            .admin
-            .list_permission_sets()
-            .instance_arn(&self.instance.instance_arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| from_sdk("SSO Admin ListPermissionSets", e))?;
-            for arn in page.permission_sets() {
-                let Ok(arn) = PermissionSetArn::parse(arn) else {
-                    continue;
-                };
-                if self.name_of(&arn).await? == name {
-                    return Ok(arn);
-                }
-            }
-        }
-        Err(Error::NotFound(format!("permission set named {name:?}")))
     }
 }
 

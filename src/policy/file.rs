@@ -1,0 +1,288 @@
+//! The policy file: TOML read into raw types (unknown keys refused), then validated into a
+//! [`Policy`], naming the field and the problem of the first thing wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::{ANY, Effect, Policy, PolicyError, Rule, Standing, err};
+use crate::domain::{AccountId, Duration, PermissionSetArn};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    version: u32,
+    #[serde(default)]
+    users: BTreeMap<String, String>,
+    #[serde(default)]
+    accounts: BTreeMap<String, String>,
+    #[serde(default)]
+    responders: Vec<String>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawRule>,
+    reconcile: Option<RawReconcile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    notify_channel: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    effect: String,
+    #[serde(default)]
+    slack_users: Vec<String>,
+    #[serde(default)]
+    sso_groups: Vec<String>,
+    accounts: Vec<String>,
+    permission_sets: Vec<String>,
+    default_duration: Option<String>,
+    max_duration: Option<String>,
+    #[serde(default)]
+    reason_required: bool,
+    notify_channel: Option<String>,
+    #[serde(default)]
+    end_sessions: bool,
+    standing_access: Option<String>,
+}
+
+fn is_slack_user_id(s: &str) -> bool {
+    (s.starts_with('U') || s.starts_with('W'))
+        && (3..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Identity Center permission set names: 1–32 of `[\w+=,.@-]`.
+fn is_permission_set_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+}
+
+fn is_slack_channel_id(s: &str) -> bool {
+    (s.starts_with('C') || s.starts_with('G'))
+        && (3..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+impl RawPolicy {
+    pub(super) fn validate(self) -> Result<Policy, PolicyError> {
+        if self.version != 1 {
+            return Err(err(
+                "version",
+                format!("unsupported version {} (expected 1)", self.version),
+            ));
+        }
+        for (slack, sso) in &self.users {
+            if !is_slack_user_id(slack) {
+                return Err(err(
+                    format!("users.{slack}"),
+                    "not a Slack user id (U… or W…)",
+                ));
+            }
+            if sso.trim().is_empty() || sso.len() > 128 || sso.chars().any(char::is_control) {
+                return Err(err(
+                    format!("users.{slack}"),
+                    "Identity Center user name must be 1–128 printable characters",
+                ));
+            }
+        }
+        let mut accounts = BTreeMap::new();
+        for (id, name) in self.accounts {
+            let acct =
+                AccountId::parse(&id).map_err(|e| err(format!("accounts.{id}"), e.to_string()))?;
+            accounts.insert(acct, name);
+        }
+        let responders = checked_set("responders", self.responders, true, |u| {
+            (u != ANY && is_slack_user_id(u))
+                .then_some(())
+                .ok_or("not a Slack user id (U… or W…)".into())
+        })?;
+        if self.rules.is_empty() {
+            return Err(err("rule", "no rules: nobody could break glass"));
+        }
+        let mut names = BTreeSet::new();
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for (i, r) in self.rules.into_iter().enumerate() {
+            let at = |f: &str| format!("rule[{i}].{f}");
+            if r.name.trim().is_empty() {
+                return Err(err(at("name"), "must not be empty"));
+            }
+            if !names.insert(r.name.clone()) {
+                return Err(err(at("name"), format!("duplicate rule name {:?}", r.name)));
+            }
+            let effect = match r.effect.as_str() {
+                "allow" => Effect::Allow,
+                "deny" => Effect::Deny,
+                other => {
+                    return Err(err(
+                        at("effect"),
+                        format!("expected \"allow\" or \"deny\", got {other:?}"),
+                    ));
+                }
+            };
+            if r.slack_users.is_empty() && r.sso_groups.is_empty() {
+                return Err(err(
+                    at("slack_users"),
+                    "a rule needs slack_users or sso_groups (use \"*\" for anyone)",
+                ));
+            }
+            let slack_users = checked_set(&at("slack_users"), r.slack_users, true, |u| {
+                is_slack_user_id(u)
+                    .then_some(())
+                    .ok_or("not a Slack user id (U… or W…)".into())
+            })?;
+            let sso_groups = checked_set(&at("sso_groups"), r.sso_groups, true, |g| {
+                (!g.trim().is_empty() && g.len() <= 1024 && !g.chars().any(char::is_control))
+                    .then_some(())
+                    .ok_or("not a group display name".into())
+            })?;
+            let accounts = checked_set(&at("accounts"), r.accounts, false, |a| {
+                AccountId::parse(a).map(drop).map_err(|e| e.to_string())
+            })?;
+            let permission_sets =
+                checked_set(&at("permission_sets"), r.permission_sets, false, |p| {
+                    if p.starts_with("arn:") {
+                        PermissionSetArn::parse(p)
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    } else if is_permission_set_name(p) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "{p:?} is neither a permission set ARN nor a permission set name"
+                        ))
+                    }
+                })?;
+            let duration = |f: &str, v: Option<String>| -> Result<Option<Duration>, PolicyError> {
+                v.map(|s| Duration::parse(&s).map_err(|e| err(at(f), e.to_string())))
+                    .transpose()
+            };
+            let default_duration = duration("default_duration", r.default_duration)?;
+            let max_duration = duration("max_duration", r.max_duration)?;
+            let (default_duration, max_duration) = match (effect, default_duration, max_duration) {
+                (Effect::Allow, Some(d), Some(m)) if d <= m => (d, m),
+                (Effect::Allow, Some(_), Some(_)) => {
+                    return Err(err(at("default_duration"), "longer than max_duration"));
+                }
+                (Effect::Allow, None, _) => {
+                    return Err(err(at("default_duration"), "required for an allow rule"));
+                }
+                (Effect::Allow, _, None) => {
+                    return Err(err(at("max_duration"), "required for an allow rule"));
+                }
+                (Effect::Deny, None, None) => (Duration::from_secs(0), Duration::from_secs(0)),
+                (Effect::Deny, _, _) => {
+                    return Err(err(at("max_duration"), "a deny rule takes no durations"));
+                }
+            };
+            if let Some(ch) = &r.notify_channel
+                && !is_slack_channel_id(ch)
+            {
+                return Err(err(
+                    at("notify_channel"),
+                    "not a Slack channel id (C… or G…)",
+                ));
+            }
+            if effect == Effect::Deny && r.end_sessions {
+                return Err(err(at("end_sessions"), "a deny rule grants nothing to end"));
+            }
+            let standing_access = match (effect, r.standing_access.as_deref()) {
+                (_, None) => Standing::Warn,
+                (Effect::Deny, Some(_)) => {
+                    return Err(err(
+                        at("standing_access"),
+                        "only an allow rule says what happens to standing access",
+                    ));
+                }
+                (Effect::Allow, Some("warn")) => Standing::Warn,
+                (Effect::Allow, Some("remove"))
+                    if accounts.contains(ANY) || permission_sets.contains(ANY) =>
+                {
+                    return Err(err(
+                        at("standing_access"),
+                        "\"remove\" needs the rule to name its accounts and permission sets (no \"*\"): it deletes access",
+                    ));
+                }
+                (Effect::Allow, Some("remove")) => Standing::Remove,
+                (Effect::Allow, Some(other)) => {
+                    return Err(err(
+                        at("standing_access"),
+                        format!("expected \"warn\" or \"remove\", got {other:?}"),
+                    ));
+                }
+            };
+            rules.push(Rule {
+                name: r.name,
+                effect,
+                slack_users,
+                sso_groups,
+                accounts,
+                permission_sets,
+                default_duration,
+                max_duration,
+                reason_required: r.reason_required,
+                notify_channel: r.notify_channel,
+                end_sessions: r.end_sessions,
+                standing_access,
+            });
+        }
+        let reconcile_channel = self.reconcile.and_then(|r| r.notify_channel);
+        if let Some(ch) = &reconcile_channel
+            && !is_slack_channel_id(ch)
+        {
+            return Err(err(
+                "reconcile.notify_channel",
+                "not a Slack channel id (C… or G…)",
+            ));
+        }
+        Ok(Policy {
+            users: self.users,
+            accounts,
+            responders,
+            rules,
+            reconcile_channel,
+        })
+    }
+}
+
+/// Checks every entry of a rule list: non-empty, no duplicates, each `*` or valid.
+fn checked_set(
+    field: &str,
+    items: Vec<String>,
+    may_be_empty: bool,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<BTreeSet<String>, PolicyError> {
+    if items.is_empty() && !may_be_empty {
+        return Err(err(field, "must not be empty (use \"*\" for any)"));
+    }
+    let mut set = BTreeSet::new();
+    for (j, item) in items.into_iter().enumerate() {
+        let at = format!("{field}[{j}]");
+        if item != ANY {
+            check(&item).map_err(|p| err(&at, p))?;
+        }
+        if !set.insert(item.clone()) {
+            return Err(err(at, format!("duplicate entry {item:?}")));
+        }
+    }
+    Ok(set)
+}
+
+/// Turns a TOML error into one line: `line N: message`.
+pub(super) fn toml_error(text: &str, e: &toml::de::Error) -> PolicyError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let field = match line {
+        Some(n) => format!("line {n}"),
+        None => "policy".to_owned(),
+    };
+    err(field, e.message().replace('\n', " "))
+}
