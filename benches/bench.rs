@@ -181,6 +181,7 @@ fn render(rows: &mut Vec<Row>, dir: &Path) {
         request_id: Some("bg-000000000000000000000000".into()),
         reason: None,
         slack_link: None,
+        ended_at: None,
     };
     for n in [1_000, 10_000, 100_000] {
         let events: Vec<Event> = (0..n)
@@ -189,7 +190,14 @@ fn render(rows: &mut Vec<Row>, dir: &Path) {
         let mut times = Vec::new();
         for _ in 0..if n >= 100_000 { 3 } else { 10 } {
             let t = Instant::now();
-            let v = View::new(&header, &events, &[], &[], n);
+            let v = View::new(
+                &header,
+                &events,
+                &[],
+                &[],
+                break_glass::report::analysis::Coverage::new(vec!["us-east-1".into()], None, &[]),
+                n,
+            );
             let html = v.html().unwrap();
             let text = v.text().unwrap();
             std::hint::black_box((html.len(), text.len()));

@@ -326,7 +326,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        with Stack(OUT_DIR / "env", binary=args.binary, cloudtrail_delay_seconds=3, duration="20s", asl=args.asl) as stack:
+        # Sessions of 5 s: the look for use after the end runs 8 s after the revoke.
+        with Stack(OUT_DIR / "env", binary=args.binary, cloudtrail_delay_seconds=3, duration="20s", asl=args.asl,
+                   session_duration="PT5S") as stack:
             print(f"local stack up in {time.monotonic() - started:.1f}s (logs: {stack.log_dir})", flush=True)
             html_path = run_cycle(stack, args.timeout)
     except (DemoError, StackError) as e:

@@ -11,7 +11,8 @@ Serves moto on 127.0.0.1 and fills these gaps (docs/architecture.md, "The test b
   ``errorType`` as the error name, as with real Lambda.
 * ``cloudtrail:LookupEvents`` served from fixture records (``/_testbed/cloudtrail/...``).
 * ``arn:aws:states:::aws-sdk:ssoadmin:*`` tasks (boto3 calls the service ``sso-admin``).
-* ``GET /_testbed/ses/messages``: every e-mail sent through SES (v1 or v2), text and HTML kept.
+* ``GET /_testbed/ses/messages``: every e-mail sent through SES (v1 or v2), text and HTML kept
+  (raw MIME mails decoded too: subject, text, html, attachments).
 * Permission set ARNs have the AWS shape ``arn:aws:sso:::permissionSet/ssoins-…/ps-…``.
 * ``DescribeExecution`` no longer fails (HTTP 500) when the output holds a timestamp.
 * ``StopExecution`` ends an execution that waits on a task token (``.waitForTaskToken``) at
@@ -396,6 +397,36 @@ def patch_ses() -> None:
     SESBackend.send_raw_email = send_raw_email
 
 
+def raw_parts(raw: str) -> dict[str, Any]:
+    """Subject, text and HTML bodies and attachments of a raw MIME mail, decoded."""
+    import email
+    import email.policy
+
+    mime = email.message_from_string(raw, policy=email.policy.default)
+    out: dict[str, Any] = {"subject": str(mime["Subject"] or ""), "text": None, "html": None}
+    attachments = []
+    for part in mime.walk():
+        if part.is_multipart():
+            continue
+        if part.is_attachment():
+            content = part.get_content()
+            if isinstance(content, bytes):
+                content = content.decode("utf-8", errors="replace")
+            attachments.append(
+                {
+                    "filename": part.get_filename(),
+                    "content_type": part.get_content_type(),
+                    "content": content,
+                }
+            )
+        elif part.get_content_type() == "text/plain":
+            out["text"] = part.get_content()
+        elif part.get_content_type() == "text/html":
+            out["html"] = part.get_content()
+    out["attachments"] = attachments
+    return out
+
+
 def ses_messages() -> list[dict[str, Any]]:
     from moto.ses.models import Message, RawMessage, ses_backends
 
@@ -412,7 +443,7 @@ def ses_messages() -> list[dict[str, Any]]:
                     "seq": getattr(m, "tb_seq", -1),
                 }
                 if isinstance(m, RawMessage):
-                    item.update(type="raw", raw=m.raw_data)
+                    item.update(type="raw", raw=m.raw_data, **raw_parts(m.raw_data))
                 elif isinstance(m, Message):
                     text, html = getattr(m, "tb_parts", None) or (None, None)
                     if text is None and html is None:

@@ -426,15 +426,28 @@ class SesOutboxTest(Base):
             Message={"Subject": {"Data": "report"},
                      "Body": {"Text": {"Data": "plain"}, "Html": {"Data": "<p>html</p>"}}},
         )
+        from email.message import EmailMessage
+
+        raw = EmailMessage()
+        raw["Subject"] = "raw report"
+        raw["To"] = "security@example.com"
+        raw.set_content("plain body")
+        raw.add_alternative("<p>html body</p>", subtype="html")
+        raw.add_attachment(b'{"events": 1}', maintype="application", subtype="json", filename="bg-1.json")
         ses.send_raw_email(Source="break-glass@example.com", Destinations=["security@example.com"],
-                           RawMessage={"Data": b"Subject: raw\r\nTo: security@example.com\r\n\r\nbody"})
+                           RawMessage={"Data": raw.as_bytes()})
         messages = call("GET", f"{SERVER.url}/_testbed/ses/messages")[1]
         self.assertEqual([m["type"] for m in messages], ["email", "raw"])
         self.assertEqual((messages[0]["subject"], messages[0]["text"], messages[0]["html"]),
                          ("report", "plain", "<p>html</p>"))
         self.assertEqual(messages[0]["destinations"], {"ToAddresses": ["security@example.com"]})
         self.assertEqual(messages[1]["destinations"], ["security@example.com"])
-        self.assertIn("Subject: raw", messages[1]["raw"])
+        self.assertIn("Subject: raw report", messages[1]["raw"])
+        self.assertEqual((messages[1]["subject"], messages[1]["text"].strip(), messages[1]["html"].strip()),
+                         ("raw report", "plain body", "<p>html body</p>"))
+        attachment = messages[1]["attachments"][0]
+        self.assertEqual((attachment["filename"], attachment["content_type"]), ("bg-1.json", "application/json"))
+        self.assertEqual(json.loads(attachment["content"]), {"events": 1})
 
 
 class SlackFakeTest(unittest.TestCase):

@@ -43,6 +43,7 @@ const COMPLETE: &[&str] = &[
     "announced",
     "revoked",
     "reported",
+    "after_end_checked",
 ];
 
 #[tokio::test]
@@ -129,8 +130,8 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
             ExecutionStatus::Succeeded,
         ),
         (
-            "SendEmail 5xx",
-            json!({"operation": "SendEmail", "times": 4, "status": 500, "code": "InternalFailure"}),
+            "SendRawEmail 5xx",
+            json!({"operation": "SendRawEmail", "times": 4, "status": 500, "code": "InternalFailure"}),
             ExecutionStatus::Succeeded,
         ),
     ];

@@ -270,7 +270,11 @@ async fn the_requester_and_the_channel_hear_every_step() {
         .iter()
         .filter(|r| r["path"] == format!("/response/{ts}"))
         .collect();
-    assert_eq!(replies.len(), 3, "granted, revoked, reported: {replies:?}");
+    assert_eq!(
+        replies.len(),
+        4,
+        "granted, revoked, reported, checked after the end: {replies:?}"
+    );
     let granted = &replies[0]["body"];
     assert!(
         granted["text"]
@@ -297,6 +301,14 @@ async fn the_requester_and_the_channel_hear_every_step() {
             .unwrap()
             .contains("Report on")
     );
+    assert!(
+        replies[3]["body"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("No use of *production*"),
+        "one line when nothing was used after the end: {}",
+        replies[3]["body"]
+    );
 
     let channel: Vec<&Value> = all
         .iter()
@@ -310,7 +322,7 @@ async fn the_requester_and_the_channel_hear_every_step() {
                 .contains(s.get("SECOND_SSO_USER_NAME"))
         })
         .collect();
-    assert_eq!(channel.len(), 3, "{channel:?}");
+    assert_eq!(channel.len(), 4, "{channel:?}");
     assert!(
         channel[0]["body"]["thread_ts"].is_null(),
         "the first message starts the thread"
@@ -321,6 +333,7 @@ async fn the_requester_and_the_channel_hear_every_step() {
         .clone();
     assert_eq!(channel[1]["body"]["thread_ts"], thread.as_str());
     assert_eq!(channel[2]["body"]["thread_ts"], thread.as_str());
+    assert_eq!(channel[3]["body"]["thread_ts"], thread.as_str());
     assert_eq!(
         audit_names(&id).await,
         [
@@ -332,7 +345,8 @@ async fn the_requester_and_the_channel_hear_every_step() {
             "granted",
             "announced",
             "revoked",
-            "reported"
+            "reported",
+            "after_end_checked"
         ]
     );
 }

@@ -275,14 +275,31 @@ async fn the_whole_cycle() {
         text.contains("security@example.com"),
         "sent to the configured recipients"
     );
-    let to: Vec<&Value> = mails
-        .iter()
-        .map(|m| &m["destinations"]["ToAddresses"])
-        .collect();
+    let to: Vec<&Value> = mails.iter().map(|m| &m["destinations"]).collect();
     assert_eq!(
         to,
         [&json!(["security@example.com"]), &json!([user])],
         "the security team's copy on its own, then the requester's"
+    );
+    // The JSON twin rides along: the machine-readable report of the same session.
+    let twin = mail["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["filename"] == format!("break-glass-{id}.json"))
+        .unwrap_or_else(|| panic!("no JSON twin attached: {mail}"));
+    assert_eq!(twin["content_type"], "application/json");
+    let twin: Value = serde_json::from_str(twin["content"].as_str().unwrap()).unwrap();
+    assert_eq!(twin["events"], 2, "{twin}");
+    let key = &twin["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "CreateAccessKey")
+        .unwrap_or_else(|| panic!("CreateAccessKey is not flagged: {twin}"));
+    assert_eq!(
+        (&key["service"], &key["severity"], &key["technique"]),
+        (&json!("iam"), &json!("high"), &json!("T1098.001"))
     );
 
     let trail = audit_names(&id).await;
@@ -297,9 +314,96 @@ async fn the_whole_cycle() {
             "granted",
             "announced",
             "revoked",
-            "reported"
+            "reported",
+            "after_end_checked"
         ]
     );
+}
+
+/// Credentials issued before the end stay valid: a call made with the session after revoke
+/// is reported as critical, in the request's thread and as a mailed addendum.
+#[tokio::test]
+async fn use_after_the_end_is_reported_in_the_thread_and_mailed() {
+    let s = stack();
+    let (slack_user, user) = spare_user(0);
+    let ps = s.get("EXAMPLE_PERMISSION_SET_ARN");
+    let account = s.get("EXAMPLE_ACCOUNT_ID");
+    let principal = principal(&user).await;
+    let body = seed_click(&slack_user, "1700000009.000100", ps);
+    let id = request_id_of(&body);
+    assert_eq!(post_signed(&body).await.0, 200);
+    let revoked = eventually("the revoke", 60, || async {
+        request_item(&id)
+            .await
+            .and_then(|i| i.get("revoked_at").and_then(|v| v.as_s().ok()).cloned())
+    })
+    .await;
+    assert_eq!(assignment_count(&principal, ps).await, 0);
+    let revoked = break_glass::time_util::from_rfc3339(&revoked).unwrap();
+    let after = break_glass::time_util::rfc3339(revoked + time::Duration::seconds(2));
+    let arn = format!(
+        "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_BreakGlassAdmin_0123456789abcdef/{user}"
+    );
+    let record = json!({"eventID": "after-end-1", "eventTime": after, "awsRegion": "us-east-1",
+        "eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "readOnly": false,
+        "recipientAccountId": account, "requestParameters": {"userName": "backdoor"},
+        "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": account},
+        "sourceIPAddress": "203.0.113.66", "userAgent": "aws-cli/2.15"});
+    http_json(
+        Method::POST,
+        &format!("{}/_testbed/cloudtrail/events", s.get("MOTO_URL")),
+        Some(json!({"account_id": account, "region": "us-east-1", "events": [record]})),
+    )
+    .await;
+    let status = finished(&id, 90).await.0;
+    assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
+    assert_eq!(
+        audit_names(&id).await.last().map(String::as_str),
+        Some("used_after_end")
+    );
+
+    let thread: Vec<String> = slack_requests()
+        .await
+        .iter()
+        .filter_map(|r| r["body"]["text"].as_str().map(str::to_owned))
+        .filter(|t| t.contains("after the access ended") && t.contains(&user))
+        .collect();
+    // The report (after the CloudTrail wait) already saw it; the look once every credential
+    // has expired tells the thread which calls were made.
+    assert!(
+        thread
+            .iter()
+            .any(|t| t.starts_with(":page_facing_up: Report on") && t.contains("Critical")),
+        "{thread:?}"
+    );
+    let critical = thread
+        .iter()
+        .find(|t| t.starts_with(&format!(":rotating_light: *Critical: {user} used")))
+        .unwrap_or_else(|| panic!("the thread was not told: {thread:?}"));
+    assert!(
+        critical.contains("iam:CreateUser user backdoor from 203.0.113.66"),
+        "{critical}"
+    );
+
+    let messages = http_json(
+        Method::GET,
+        &format!("{}/_testbed/ses/messages", s.get("MOTO_URL")),
+        None,
+    )
+    .await;
+    let addendum = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Break-glass addendum") && s.contains(&user))
+        })
+        .unwrap_or_else(|| panic!("no addendum mailed: {messages}"));
+    let html = addendum["html"].as_str().unwrap();
+    assert!(html.contains("Used after access ended"), "{html}");
+    assert!(html.contains("backdoor"), "the resource is named");
 }
 
 /// A session longer than the mail's timeline cap: the mail says how many events are left

@@ -218,5 +218,6 @@ fn sample_record() -> break_glass::domain::request::RequestRecord {
         sessions_denied_until: None,
         sessions_lifted_at: None,
         revoke_failed_at: None,
+        after_end_checked_at: None,
     }
 }

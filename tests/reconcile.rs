@@ -360,6 +360,7 @@ fn revoked_request(
         sessions_denied_until: None,
         sessions_lifted_at: None,
         revoke_failed_at: None,
+        after_end_checked_at: None,
     }
 }
 

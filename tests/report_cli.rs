@@ -41,14 +41,17 @@ fn hostile_records() -> Vec<Value> {
             ARN,
             true,
         ),
-        event(
-            5,
-            "AuthorizeSecurityGroupIngress",
-            "ec2.amazonaws.com",
-            ARN,
-            false,
-        ),
     ];
+    let mut opened = event(
+        5,
+        "AuthorizeSecurityGroupIngress",
+        "ec2.amazonaws.com",
+        ARN,
+        false,
+    );
+    opened["requestParameters"] = json!({"groupId": "sg-0123456789abcdef0", "ipPermissions": {"items": [
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}});
+    r.push(opened);
     let mut denied = event(6, "DeleteBucket", "s3.amazonaws.com", ARN, false);
     denied["errorCode"] = json!("AccessDenied");
     denied["errorMessage"] = json!("\"><img src=x onerror=alert(1)> <b>not</b> & allowed");
@@ -159,8 +162,9 @@ fn hostile_strings_are_escaped_and_the_real_session_is_complete() {
         "look-alike session reported"
     );
     assert!(!html.contains("NoTimeAtAll"));
-    // Flagged first: the console login, the IAM write, the error, the secret read, the SG change.
-    let flagged = &html[html.find("Flagged events").unwrap()..html.find("Timeline").unwrap()];
+    // Flagged first: the console login, the IAM write, the denied delete, the secret read, the
+    // security group opened to the world.
+    let flagged = &html[html.find("Flags (").unwrap()..html.find("Left behind").unwrap()];
     for name in [
         "ConsoleLogin",
         "CreateAccessKey",
@@ -171,6 +175,20 @@ fn hostile_strings_are_escaped_and_the_real_session_is_complete() {
         assert!(flagged.contains(name), "{name} not flagged");
     }
     assert!(!flagged.contains("ListBuckets"));
+    assert!(
+        flagged.contains("sg-0123456789abcdef0"),
+        "the group is named"
+    );
+    // What the session created and did not delete: the key and the open rule.
+    let left = &html[html.find("Left behind").unwrap()..html.find("Summary by service").unwrap()];
+    assert!(
+        left.contains("CreateAccessKey") && left.contains("AuthorizeSecurityGroupIngress"),
+        "{left}"
+    );
+    assert!(!left.contains("ListBuckets"));
+    // Coverage names only real regions (one event has none).
+    let coverage = &text[text.find("COVERAGE").unwrap()..];
+    assert!(coverage.contains("Regions read: eu-west-1;"), "{coverage}");
 }
 
 #[test]
@@ -250,7 +268,7 @@ fn gzip_files_and_lookup_events_responses_are_read_too() {
     );
 }
 
-/// A fixed session renders exactly as `tests/golden/report.{txt,html}`. After an intended
+/// A fixed session renders exactly as `tests/golden/report.{txt,html,json}`. After an intended
 /// change of the templates: `UPDATE_GOLDEN=1 cargo test --test report_cli`.
 #[test]
 fn golden_rendering() {
@@ -268,6 +286,8 @@ fn golden_rendering() {
         .arg(d.join("report.html"))
         .arg("--text")
         .arg(d.join("report.txt"))
+        .arg("--json")
+        .arg(d.join("report.json"))
         .args([
             "--user",
             USER,
@@ -282,11 +302,13 @@ fn golden_rendering() {
             "--to",
             "2026-11-24T09:00:00Z",
         ])
+        // The last event (GetCallerIdentity at 08:00:09) comes after the end.
+        .args(["--ended", "2026-11-24T08:00:08Z"])
         .output()
         .unwrap();
     assert!(out.status.success());
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    for name in ["report.txt", "report.html"] {
+    for name in ["report.txt", "report.html", "report.json"] {
         let got = std::fs::read_to_string(d.join(name)).unwrap();
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(golden.join(name), &got).unwrap();

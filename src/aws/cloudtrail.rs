@@ -121,6 +121,11 @@ impl Collector {
         }
     }
 
+    /// The regions read.
+    pub fn regions(&self) -> &[String] {
+        &self.regions
+    }
+
     /// The report role's ARN in `account`.
     pub fn role_arn(&self, account: &str, role: &str) -> String {
         format!("arn:{}:iam::{account}:role/{role}", self.partition)

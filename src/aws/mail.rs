@@ -1,4 +1,5 @@
-//! SES: the report e-mail, HTML with a plain-text twin; with a CSV attachment (raw e-mail)
+//! SES: the report e-mail, HTML with a plain-text twin; with attachments (the report's JSON,
+//! the full timeline as CSV) as a raw e-mail
 //! when the timeline had to be capped.
 
 use aws_sdk_ses::primitives::Blob;
@@ -16,13 +17,21 @@ pub struct Mailer {
     sender: String,
 }
 
-/// One message: subject, HTML and text, and optionally a CSV attachment.
+/// One message: subject, HTML and text, and any attachments.
 pub struct Mail<'a> {
     pub to: &'a [String],
     pub subject: &'a str,
     pub html: &'a str,
     pub text: &'a str,
-    pub attachment: Option<(&'a str, &'a str)>,
+    pub attachments: &'a [Attachment<'a>],
+}
+
+/// A file attached to a message (text: CSV, JSON).
+#[derive(Debug, Clone, Copy)]
+pub struct Attachment<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub content: &'a str,
 }
 
 impl Mailer {
@@ -39,8 +48,8 @@ impl Mailer {
         for a in mail.to.iter().chain(std::iter::once(&self.sender)) {
             valid_address(a)?;
         }
-        if let Some((name, csv)) = mail.attachment {
-            let raw = mime(&self.sender, mail, name, csv);
+        if !mail.attachments.is_empty() {
+            let raw = mime(&self.sender, mail);
             let out = self
                 .client
                 .send_raw_email()
@@ -99,8 +108,9 @@ pub fn valid_address(a: &str) -> Result<(), Error> {
         .map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
-/// `multipart/mixed` of a `multipart/alternative` (text, HTML) and the CSV, every part base64.
-pub fn mime(sender: &str, mail: &Mail<'_>, filename: &str, csv: &str) -> Vec<u8> {
+/// `multipart/mixed` of a `multipart/alternative` (text, HTML) and the attachments, every
+/// part base64. An attachment over [`MAX_ATTACHMENT_BYTES`] is cut at a line, with a note.
+pub fn mime(sender: &str, mail: &Mail<'_>) -> Vec<u8> {
     let b64 = |s: &[u8]| {
         let encoded = base64::engine::general_purpose::STANDARD.encode(s);
         let mut wrapped = String::with_capacity(encoded.len() + encoded.len() / 76 * 2);
@@ -112,23 +122,6 @@ pub fn mime(sender: &str, mail: &Mail<'_>, filename: &str, csv: &str) -> Vec<u8>
     };
     let mixed = "bg-mixed-7d3f0c2a";
     let alt = "bg-alt-91e4b6d8";
-    let csv = if csv.len() > MAX_ATTACHMENT_BYTES {
-        let mut cut = MAX_ATTACHMENT_BYTES;
-        while !csv.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let cut = csv[..cut].rfind('\n').map_or(cut, |i| i + 1);
-        format!(
-            "{}\"… cut: the full timeline exceeds the mail size limit\"\r\n",
-            &csv[..cut]
-        )
-    } else {
-        csv.to_owned()
-    };
-    let filename: String = filename
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
     let mut m = String::new();
     m += &format!("From: {sender}\r\n");
     m += &format!("To: {}\r\n", mail.to.join(", "));
@@ -146,10 +139,35 @@ pub fn mime(sender: &str, mail: &Mail<'_>, filename: &str, csv: &str) -> Vec<u8>
         );
     }
     m += &format!("--{alt}--\r\n");
-    m += &format!(
-        "--{mixed}\r\nContent-Type: text/csv; charset=UTF-8; name=\"{filename}\"\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
-        b64(csv.as_bytes())
-    );
+    for a in mail.attachments {
+        let content = if a.content.len() > MAX_ATTACHMENT_BYTES {
+            let mut cut = MAX_ATTACHMENT_BYTES;
+            while !a.content.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let cut = a.content[..cut].rfind('\n').map_or(cut, |i| i + 1);
+            format!(
+                "{}\"… cut: the full content exceeds the mail size limit\"\r\n",
+                &a.content[..cut]
+            )
+        } else {
+            a.content.to_owned()
+        };
+        let filename: String = a
+            .filename
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        let content_type: String = a
+            .content_type
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '.' | '+'))
+            .collect();
+        m += &format!(
+            "--{mixed}\r\nContent-Type: {content_type}; charset=UTF-8; name=\"{filename}\"\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            b64(content.as_bytes())
+        );
+    }
     m += &format!("--{mixed}--\r\n");
     m.into_bytes()
 }
@@ -166,15 +184,20 @@ mod tests {
             subject: "Break-glass report — 3 events",
             html: "<p>html</p>",
             text: "text",
-            attachment: None,
+            attachments: &[
+                Attachment {
+                    filename: "timeline bg-1.csv",
+                    content_type: "text/csv",
+                    content: "a,b\r\n",
+                },
+                Attachment {
+                    filename: "bg-1.json",
+                    content_type: "application/json",
+                    content: "{}",
+                },
+            ],
         };
-        let raw = String::from_utf8(mime(
-            "bg@example.com",
-            &mail,
-            "timeline bg-1.csv",
-            "a,b\r\n",
-        ))
-        .unwrap();
+        let raw = String::from_utf8(mime("bg@example.com", &mail)).unwrap();
         assert!(raw.contains("Subject: =?UTF-8?B?"));
         assert!(raw.contains("Content-Disposition: attachment; filename=\"timelinebg-1.csv\""));
         let decoded: Vec<String> = raw
@@ -188,9 +211,11 @@ mod tests {
         assert!(
             decoded.contains(&"text".to_owned())
                 && decoded.contains(&"<p>html</p>".to_owned())
-                && decoded.contains(&"a,b\r\n".to_owned()),
+                && decoded.contains(&"a,b\r\n".to_owned())
+                && decoded.contains(&"{}".to_owned()),
             "{decoded:?}"
         );
+        assert!(raw.contains("Content-Type: application/json; charset=UTF-8; name=\"bg-1.json\""));
         assert!(raw.lines().all(|l| l.len() <= 998), "RFC 5322 line length");
     }
 }

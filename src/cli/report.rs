@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use time::OffsetDateTime;
 
+use crate::report::analysis::Coverage;
 use crate::report::render::{Header, View};
 use crate::report::{Event, Session};
 use crate::time_util::from_rfc3339;
@@ -21,6 +22,9 @@ pub struct RenderArgs {
     /// Where to write the plain-text report.
     #[arg(long)]
     text: PathBuf,
+    /// Where to write the report as JSON (flags, left behind, after the end, coverage).
+    #[arg(long)]
+    json: Option<PathBuf>,
     /// Keep only this Identity Center user's session (with --account and --permission-set).
     #[arg(long, requires_all = ["account", "permission_set"])]
     user: Option<String>,
@@ -36,6 +40,10 @@ pub struct RenderArgs {
     /// Keep events up to this time (RFC 3339).
     #[arg(long, value_parser = time)]
     to: Option<OffsetDateTime>,
+    /// When the access ended (RFC 3339): the session's events after it are reported as used
+    /// after access ended.
+    #[arg(long, value_parser = time)]
+    ended: Option<OffsetDateTime>,
 }
 
 fn account(v: &str) -> Result<String, String> {
@@ -64,8 +72,23 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
             && a.to.is_none_or(|t| e.time <= t)
     })?;
     events.sort_by_key(|x| x.time);
+    let after_end = match a.ended {
+        Some(end) => {
+            let cut = events.partition_point(|e| e.time <= end);
+            events.split_off(cut)
+        }
+        None => Vec::new(),
+    };
     let first = events.first().map(|e| e.time);
     let last = events.last().map(|e| e.time);
+    let mut regions: Vec<String> = events
+        .iter()
+        .chain(&after_end)
+        .filter(|e| !e.region.is_empty())
+        .map(|e| e.region.clone())
+        .collect();
+    regions.sort();
+    regions.dedup();
     let header = Header {
         user: a
             .user
@@ -78,26 +101,59 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
         account_name: None,
         permission_set: a.permission_set.clone().unwrap_or_else(|| "(any)".into()),
         from: a.from.or(first).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        to: a.to.or(last).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        to: a
+            .ended
+            .or(a.to)
+            .or(last)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         request_id: None,
         reason: None,
         slack_link: None,
+        ended_at: None,
     };
     // A file is not a mail: show the whole timeline.
-    let view = View::new(&header, &events, &[], &[], events.len().max(1));
+    let view = View::new(
+        &header,
+        &events,
+        &[],
+        &after_end,
+        Coverage::new(regions, None, &[]),
+        events.len().max(1),
+    );
     // Rendered straight into temporary files, renamed into place only when both are complete:
     // broken input leaves no partial output, and memory does not hold the rendered pages.
     let html_tmp = render_to_temp(html_path, |w| view.write_html(w))?;
     let text_tmp = render_to_temp(text_path, |w| view.write_text(w)).inspect_err(|_| {
         let _ = std::fs::remove_file(&html_tmp);
     })?;
+    let json_tmp = match &a.json {
+        Some(path) => Some(
+            render_to_temp(path, |w| {
+                serde_json::to_writer_pretty(&mut *w, &view.twin()).map_err(std::io::Error::other)
+            })
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&html_tmp);
+                let _ = std::fs::remove_file(&text_tmp);
+            })?,
+        ),
+        None => None,
+    };
     std::fs::rename(&html_tmp, html_path).map_err(|e| format!("{}: {e}", html_path.display()))?;
     std::fs::rename(&text_tmp, text_path).map_err(|e| format!("{}: {e}", text_path.display()))?;
+    if let (Some(tmp), Some(path)) = (json_tmp, &a.json) {
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     println!(
-        "{} events rendered to {} and {}",
+        "{} events ({} flagged: {}) rendered to {} and {}{}",
         events.len(),
+        view.flagged,
+        view.severity_line(),
         html_path.display(),
-        text_path.display()
+        text_path.display(),
+        a.json
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
     );
     Ok(())
 }

@@ -111,6 +111,8 @@ pub struct RequestRecord {
     pub sessions_lifted_at: Option<OffsetDateTime>,
     /// When Revoke gave up for good (the alarm was raised).
     pub revoke_failed_at: Option<OffsetDateTime>,
+    /// When the session was last looked at for use after its access ended.
+    pub after_end_checked_at: Option<OffsetDateTime>,
 }
 
 impl RequestRecord {
@@ -145,6 +147,7 @@ pub enum Change {
     ReportedAt(OffsetDateTime),
     SessionsDeniedUntil(OffsetDateTime),
     SessionsLiftedAt(OffsetDateTime),
+    AfterEndCheckedAt(OffsetDateTime),
 }
 
 /// An entry of the audit trail: who did what, when, and anything worth keeping.

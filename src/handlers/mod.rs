@@ -152,6 +152,7 @@ impl App {
                     ),
                     reconcile_grace: self.cfg.reconcile_grace,
                     hold_recheck: self.cfg.hold_recheck,
+                    cloudtrail_delay: self.cfg.cloudtrail_delay,
                     end_sessions_margin: self.cfg.end_sessions_margin,
                     sso: self.sso(),
                     names: PermissionSetNames::new(self.sso(), instance.clone()),

@@ -4,8 +4,11 @@
 //! messages, resource names): it is only ever rendered through Askama's HTML escaping or into
 //! plain text, and long values are cut with a visible marker.
 
+pub mod analysis;
 pub mod collect;
+pub mod detect;
 pub mod render;
+pub mod resources;
 
 use std::collections::BTreeMap;
 
@@ -35,7 +38,12 @@ pub struct Event {
     pub user_agent: String,
     pub error_code: String,
     pub error_message: String,
+    /// What it touched, named (`bucket logs`, `user mallory`, or an ARN).
     pub resource: String,
+    /// The detection rule it matches, if any ([`detect`]).
+    pub rule: Option<&'static detect::Rule>,
+    /// What it created or undid of what the left-behind table tracks: (entry, creates, names).
+    pub lifecycle: Vec<(usize, bool, Vec<String>)>,
 }
 
 impl Event {
@@ -72,7 +80,10 @@ struct RawRecord {
     error_code: Option<String>,
     error_message: Option<String>,
     resources: Option<Vec<RawResource>>,
-    request_parameters: Option<serde_json::Value>,
+    /// Kept as text and parsed only when something needs it: most events are read-only
+    /// look-ups whose parameters matter for nothing but their resource's name.
+    request_parameters: Option<Box<serde_json::value::RawValue>>,
+    response_elements: Option<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -142,32 +153,61 @@ impl Event {
             _ => None,
         };
         let identity = raw.user_identity.unwrap_or_default();
-        let resource = raw
+        let source = raw.event_source.unwrap_or_default();
+        let name = raw.event_name.unwrap_or_default();
+        let error_code = raw.error_code.unwrap_or_default();
+        let account_id = raw
+            .recipient_account_id
+            .or(identity.account_id)
+            .unwrap_or_default();
+        let arns: Vec<String> = raw
             .resources
             .unwrap_or_default()
             .into_iter()
-            .find_map(|r| r.arn)
-            .or_else(|| main_parameter(raw.request_parameters.as_ref()))
-            .unwrap_or_default();
+            .filter_map(|r| r.arn)
+            .collect();
+        let table = detect::detections();
+        let interested = table.interested(&source, &name);
+        let parse = |raw: Option<Box<serde_json::value::RawValue>>| {
+            raw.and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
+        };
+        let request = if interested || arns.is_empty() {
+            parse(raw.request_parameters)
+        } else {
+            None
+        };
+        let response = if interested {
+            parse(raw.response_elements)
+        } else {
+            None
+        };
+        let service = detect::service_of(&source);
+        let rule = table.classify(&source, &name, &error_code, request.as_ref(), &account_id);
+        // A failed call created or undid nothing.
+        let lifecycle = if interested && error_code.is_empty() {
+            table.lifecycle(&source, &name, request.as_ref(), response.as_ref())
+        } else {
+            Vec::new()
+        };
+        let resource = resources::name(service, &arns, request.as_ref(), response.as_ref());
         let o = |v: Option<String>| clip(&v.unwrap_or_default());
         Some(Event {
             id: o(raw.event_id),
             time,
             region: o(raw.aws_region),
-            source: o(raw.event_source),
-            name: o(raw.event_name),
+            source: clip(&source),
+            name: clip(&name),
             read_only,
             user_arn: identity.arn.unwrap_or_default(),
             user_name: identity.user_name.unwrap_or_default(),
-            account_id: raw
-                .recipient_account_id
-                .or(identity.account_id)
-                .unwrap_or_default(),
+            account_id,
             source_ip: o(raw.source_ip_address),
             user_agent: o(raw.user_agent),
-            error_code: o(raw.error_code),
+            error_code: clip(&error_code),
             error_message: o(raw.error_message),
             resource: clip(&resource),
+            rule,
+            lifecycle,
         })
     }
 }
@@ -288,17 +328,6 @@ pub fn read_file<R: std::io::Read>(
 /// Largest CloudTrail file parsed from memory; larger files stream.
 pub const IN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The first string-valued request parameter whose name looks like a resource name.
-fn main_parameter(params: Option<&serde_json::Value>) -> Option<String> {
-    let obj = params?.as_object()?;
-    obj.iter()
-        .filter(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            k.ends_with("name") || k.ends_with("arn") || k.ends_with("id")
-        })
-        .find_map(|(_, v)| v.as_str().map(str::to_owned))
-}
-
 /// Whose events belong in a report: one Identity Center user's session of one permission
 /// set in one account. Compared exactly, never by pattern.
 #[derive(Debug, Clone)]
@@ -392,37 +421,9 @@ pub fn summarise(events: &[Event]) -> Vec<SummaryRow> {
     rows.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Why an event deserves a reviewer's attention first; `None` when it does not.
+/// Why an event deserves a reviewer's attention first: its detection rule's title.
 pub fn flag(e: &Event) -> Option<&'static str> {
-    let service = e.service();
-    let name = e.name.as_str();
-    if e.is_error() {
-        Some("error")
-    } else if name == "ConsoleLogin" {
-        Some("console login")
-    } else if matches!(service, "iam" | "organizations") {
-        Some("identity or organization change")
-    } else if service == "sts" && name.starts_with("AssumeRole") {
-        Some("role assumption")
-    } else if service == "kms"
-        && matches!(
-            name,
-            "Decrypt" | "GenerateDataKey" | "ScheduleKeyDeletion" | "DisableKey"
-        )
-    {
-        Some("key use")
-    } else if service == "secretsmanager" && name == "GetSecretValue" {
-        Some("secret read")
-    } else if name.starts_with("Delete") || name.starts_with("Terminate") {
-        Some("delete")
-    } else if service == "ec2"
-        && (name.contains("SecurityGroup") || name.contains("Vpc") || name.contains("Route"))
-        && e.is_write()
-    {
-        Some("network change")
-    } else {
-        None
-    }
+    e.rule.map(|r| r.title.as_str())
 }
 
 #[cfg(test)]
@@ -553,16 +554,21 @@ pub(crate) mod tests {
         let e = |n: &str, s: &str, ro: bool| Event::from_record(&record(n, s, ALICE, ro)).unwrap();
         assert_eq!(
             flag(&e("CreateAccessKey", "iam.amazonaws.com", false)),
-            Some("identity or organization change")
+            Some("IAM access key created")
         );
         assert_eq!(
             flag(&e("ConsoleLogin", "signin.amazonaws.com", false)),
-            Some("console login")
+            Some("Console sign-in")
         );
         assert_eq!(
             flag(&e("DeleteBucket", "s3.amazonaws.com", false)),
-            Some("delete")
+            Some("Data store deleted (bucket, database, snapshot)")
         );
         assert_eq!(flag(&e("ListBuckets", "s3.amazonaws.com", true)), None);
+        assert_eq!(
+            flag(&e("GetObject", "s3.amazonaws.com", true)),
+            None,
+            "a plain read is no flag"
+        );
     }
 }

@@ -4,7 +4,12 @@
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::{Event, SummaryRow, flag, summarise};
+use super::analysis::{
+    Activity, AfterEnd, Coverage, FlagRow, LeftBehind, Twin, activity, by_severity, flag_rows,
+    left_behind,
+};
+use super::detect::Severity;
+use super::{Event, SummaryRow, summarise};
 use crate::time_util::rfc3339;
 
 /// Most timeline rows a mail carries by default (`REPORT_MAX_ROWS`).
@@ -23,6 +28,8 @@ pub struct Header {
     pub reason: Option<String>,
     /// Where the request's conversation is in Slack.
     pub slack_link: Option<String>,
+    /// When End access now was pressed (drawn into the activity picture).
+    pub ended_at: Option<OffsetDateTime>,
 }
 
 /// One event as a table row: every value already a display string.
@@ -35,7 +42,9 @@ pub struct Row<'a> {
     pub source_ip: &'a str,
     pub user_agent: &'a str,
     pub error: String,
+    /// The detection rule's title and severity, when it is flagged.
     pub flag: &'static str,
+    pub severity: &'static str,
 }
 
 impl<'a> Row<'a> {
@@ -54,7 +63,8 @@ impl<'a> Row<'a> {
             source_ip: &e.source_ip,
             user_agent: &e.user_agent,
             error,
-            flag: flag(e).unwrap_or(""),
+            flag: e.rule.map_or("", |r| r.title.as_str()),
+            severity: e.rule.map_or("", |r| r.severity.as_str()),
         }
     }
 }
@@ -69,7 +79,16 @@ pub struct View<'a> {
     pub writes: usize,
     pub errors: usize,
     pub summary: Vec<SummaryRow>,
-    pub flagged: Vec<Row<'a>>,
+    /// Flagged events collapsed into rows, most severe first.
+    pub flags: Vec<FlagRow>,
+    /// Flagged events by severity.
+    pub severities: Vec<(Severity, usize)>,
+    pub flagged: usize,
+    pub left_behind: Vec<LeftBehind>,
+    /// The session's events after its access ended.
+    pub after_end: Vec<AfterEnd>,
+    pub coverage: Coverage,
+    pub activity: Activity,
     pub portal: Vec<Row<'a>>,
     pub timeline: Vec<Row<'a>>,
     pub omitted: usize,
@@ -77,15 +96,24 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
+    /// `events` are the session's while the access lasted, `after_end` its events after the
+    /// access ended.
     pub fn new(
         header: &'a Header,
         events: &'a [Event],
         portal: &'a [Event],
-        incomplete: &'a [String],
+        after_end: &[Event],
+        coverage: Coverage,
         max_rows: usize,
     ) -> Self {
         let shown = events.len().min(max_rows);
         let clip_opt = |v: &Option<String>| v.as_deref().map(super::clip);
+        let flags = flag_rows(events);
+        let mut marks = vec![(header.from, "granted")];
+        if let Some(at) = header.ended_at {
+            marks.push((at, "ended early"));
+        }
+        marks.push((header.to, "revoked"));
         View {
             header: Header {
                 user: super::clip(&header.user),
@@ -97,6 +125,7 @@ impl<'a> View<'a> {
                 request_id: clip_opt(&header.request_id),
                 reason: clip_opt(&header.reason),
                 slack_link: clip_opt(&header.slack_link),
+                ended_at: header.ended_at,
             },
             from: rfc3339(header.from),
             to: rfc3339(header.to),
@@ -104,16 +133,45 @@ impl<'a> View<'a> {
             writes: events.iter().filter(|e| e.is_write()).count(),
             errors: events.iter().filter(|e| e.is_error()).count(),
             summary: summarise(events),
-            flagged: events
-                .iter()
-                .filter(|e| flag(e).is_some())
-                .map(Row::new)
-                .collect(),
+            severities: by_severity(&flags),
+            flagged: flags.iter().map(|f| f.count).sum(),
+            flags,
+            left_behind: left_behind(events),
+            after_end: after_end.iter().map(AfterEnd::of).collect(),
+            incomplete: coverage.incomplete.iter().map(|i| super::clip(i)).collect(),
+            coverage,
+            activity: activity(events, header.from, header.to, &marks),
             portal: portal.iter().take(max_rows).map(Row::new).collect(),
             timeline: events[..shown].iter().map(Row::new).collect(),
             omitted: events.len() - shown,
-            incomplete: incomplete.iter().map(|i| super::clip(i)).collect(),
         }
+    }
+
+    /// The report for machines (`--json`, and the mail's attachment).
+    pub fn twin(&self) -> Twin<'_> {
+        Twin {
+            events: self.total,
+            flags: &self.flags,
+            left_behind: &self.left_behind,
+            after_end: &self.after_end,
+            coverage: &self.coverage,
+        }
+    }
+
+    pub fn json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(&self.twin())
+    }
+
+    /// "2 critical, 5 high, 1 low" (or "none").
+    pub fn severity_line(&self) -> String {
+        if self.severities.is_empty() {
+            return "none".to_owned();
+        }
+        self.severities
+            .iter()
+            .map(|(s, n)| format!("{n} {}", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn subject(&self) -> String {
@@ -121,8 +179,20 @@ impl<'a> View<'a> {
             Some(n) => format!("{n} ({})", self.header.account_id),
             None => self.header.account_id.clone(),
         };
+        let flags = match self.severities.first() {
+            Some((s, n)) => format!(", {n} {} flag(s)", s.as_str()),
+            None => String::new(),
+        };
+        let after = if self.after_end.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", USED AFTER ACCESS ENDED ({} events)",
+                self.after_end.len()
+            )
+        };
         format!(
-            "Break-glass report: {} as {} on {} — {} events, {} writes",
+            "Break-glass report: {} as {} on {} — {} events, {} writes{flags}{after}",
             self.header.user, self.header.permission_set, account, self.total, self.writes
         )
     }
@@ -213,6 +283,10 @@ mod tests {
     use crate::report::tests::{ALICE, record};
     use crate::time_util::from_rfc3339;
 
+    fn cover(incomplete: &[String]) -> Coverage {
+        Coverage::new(vec!["us-east-1".into()], Some(3), incomplete)
+    }
+
     fn header() -> Header {
         Header {
             user: "alice@example.com".into(),
@@ -224,6 +298,7 @@ mod tests {
             request_id: Some("bg-0123".into()),
             reason: Some("db <down>".into()),
             slack_link: None,
+            ended_at: None,
         }
     }
 
@@ -235,7 +310,7 @@ mod tests {
         r["errorMessage"] = serde_json::json!("<img src=x onerror=alert(2)> & \"quoted\"");
         let events = vec![Event::from_record(&r).unwrap()];
         let h = header();
-        let v = View::new(&h, &events, &[], &[], MAX_TIMELINE_ROWS);
+        let v = View::new(&h, &events, &[], &[], cover(&[]), MAX_TIMELINE_ROWS);
         let html = v.html().unwrap();
         assert!(!html.contains("<script>alert"), "raw script in HTML");
         assert!(!html.contains("<img src=x"), "raw img in HTML");
@@ -263,7 +338,7 @@ mod tests {
         ));
         h.user = "alice\r\nWho: mallory".into();
         let incomplete = ["a\nb".to_owned()];
-        let v = View::new(&h, &[], &[], &incomplete, MAX_TIMELINE_ROWS);
+        let v = View::new(&h, &[], &[], &[], cover(&incomplete), MAX_TIMELINE_ROWS);
         let text = v.text().unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
@@ -292,7 +367,7 @@ mod tests {
             Event::from_record(&record("ListBuckets", "s3.amazonaws.com", ALICE, true)).unwrap();
         let events = vec![one; MAX_TIMELINE_ROWS + 5];
         let h = header();
-        let v = View::new(&h, &events, &[], &[], MAX_TIMELINE_ROWS);
+        let v = View::new(&h, &events, &[], &[], cover(&[]), MAX_TIMELINE_ROWS);
         assert_eq!(v.timeline.len(), MAX_TIMELINE_ROWS);
         assert_eq!(v.omitted, 5);
         assert!(
@@ -325,7 +400,7 @@ mod tests {
     fn says_when_collection_was_incomplete() {
         let h = header();
         let incomplete = vec!["us-east-1: throttled".to_owned()];
-        let v = View::new(&h, &[], &[], &incomplete, MAX_TIMELINE_ROWS);
+        let v = View::new(&h, &[], &[], &[], cover(&incomplete), MAX_TIMELINE_ROWS);
         assert!(v.html().unwrap().contains("us-east-1: throttled"));
         assert!(v.text().unwrap().contains("INCOMPLETE"));
     }

@@ -119,43 +119,113 @@ pub fn reconciled(lines: &[String]) -> Value {
     json!({"text": text, "blocks": [section(text.clone())]})
 }
 
-/// One flagged event in the summary.
+/// One row of flags in the summary.
 pub struct Flagged<'a> {
-    pub time: OffsetDateTime,
-    pub why: &'a str,
+    pub severity: &'a str,
+    pub title: &'a str,
     pub service: &'a str,
     pub action: &'a str,
+    pub count: usize,
+    pub failed: bool,
 }
 
-pub fn reported(
-    a: &About<'_>,
-    counts: (usize, usize, usize),
-    flagged: &[Flagged<'_>],
-    recipients: &str,
-    incomplete: bool,
-) -> Value {
-    let (events, writes, errors) = counts;
+/// What the report's summary in Slack says.
+pub struct ReportSummary<'a> {
+    pub events: usize,
+    pub writes: usize,
+    pub errors: usize,
+    /// "2 critical, 5 high" (or "none").
+    pub severities: String,
+    /// The flag rows, most severe first.
+    pub flagged: &'a [Flagged<'a>],
+    pub left_behind: usize,
+    pub after_end: usize,
+    pub recipients: &'a str,
+    pub incomplete: bool,
+}
+
+pub fn reported(a: &About<'_>, r: &ReportSummary<'_>) -> Value {
+    let flagged: usize = r.flagged.iter().map(|f| f.count).sum();
     let mut text = format!(
-        ":page_facing_up: Report on {} for {} sent to {}: {events} events, {writes} writes, {errors} errors, {} flagged.",
+        ":page_facing_up: Report on {} for {} sent to {}: {} events, {} writes, {} errors, {flagged} flagged ({}).",
         a.target(),
         escape(a.user),
-        escape(recipients),
-        flagged.len()
+        escape(r.recipients),
+        r.events,
+        r.writes,
+        r.errors,
+        escape(&r.severities)
     );
-    for f in flagged.iter().take(5) {
+    if r.after_end > 0 {
         text += &format!(
-            "\n• {} {}: {} {}",
-            hhmm(f.time),
-            escape(f.why),
-            escape(f.service),
-            escape(f.action)
+            "\n:rotating_light: *Critical: the session's credentials were used {} time(s) after the access ended.*",
+            r.after_end
         );
     }
-    if flagged.len() > 5 {
-        text += &format!("\n• … and {} more in the report", flagged.len() - 5);
+    if r.left_behind > 0 {
+        text += &format!(
+            "\n:warning: {} thing(s) the session created were left behind (see the report).",
+            r.left_behind
+        );
     }
-    if incomplete {
+    for f in r.flagged.iter().take(5) {
+        text += &format!(
+            "\n• *{}* {}: {}:{} ×{}{}",
+            escape(f.severity),
+            escape(f.title),
+            escape(f.service),
+            escape(f.action),
+            f.count,
+            if f.failed { " (failed)" } else { "" }
+        );
+    }
+    if r.flagged.len() > 5 {
+        text += &format!("\n• … and {} more rows in the report", r.flagged.len() - 5);
+    }
+    if r.incomplete {
         text += "\n:warning: CloudTrail could not be read completely; the report says which parts are missing.";
+    }
+    json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+/// One event of the session after its access ended, for the thread.
+pub struct UsedAfter<'a> {
+    pub time: OffsetDateTime,
+    pub service: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub source_ip: &'a str,
+}
+
+/// The look for use after the end: what it found (critical), or that it found nothing.
+pub fn after_end(a: &About<'_>, used: &[UsedAfter<'_>], until: OffsetDateTime) -> Value {
+    if used.is_empty() {
+        let text = format!(
+            ":white_check_mark: No use of {} by {} after the access ended (checked until {}, when every credential it issued had expired).",
+            a.target(),
+            escape(a.user),
+            slack_time(until)
+        );
+        return json!({"text": text, "blocks": [section(text.clone())]});
+    }
+    let mut text = format!(
+        ":rotating_light: *Critical: {} used {} {} time(s) after the access ended.* Credentials issued before the end stayed valid; the security team has the details.",
+        escape(a.user),
+        a.target(),
+        used.len()
+    );
+    for u in used.iter().take(5) {
+        text += &format!(
+            "\n• {} {}:{} {} from {}",
+            hhmm(u.time),
+            escape(u.service),
+            escape(u.action),
+            escape(u.resource),
+            escape(u.source_ip)
+        );
+    }
+    if used.len() > 5 {
+        text += &format!("\n• … and {} more", used.len() - 5);
     }
     json!({"text": text, "blocks": [section(text.clone())]})
 }
@@ -195,21 +265,64 @@ mod tests {
     }
 
     #[test]
-    fn report_summary_lists_flagged_events() {
-        let t = crate::time_util::from_rfc3339("2026-11-24T09:30:00Z").unwrap();
+    fn report_summary_lists_flag_rows_and_the_worst_news() {
         let flagged: Vec<Flagged> = (0..7)
             .map(|_| Flagged {
-                time: t,
-                why: "error",
+                severity: "high",
+                title: "IAM access key created",
                 service: "iam",
                 action: "<b>",
+                count: 2,
+                failed: true,
             })
             .collect();
-        let m = reported(&about(), (10, 3, 7), &flagged, "sec@example.com", true);
+        let m = reported(
+            &about(),
+            &ReportSummary {
+                events: 10,
+                writes: 3,
+                errors: 7,
+                severities: "14 high".into(),
+                flagged: &flagged,
+                left_behind: 1,
+                after_end: 2,
+                recipients: "sec@example.com",
+                incomplete: true,
+            },
+        );
         let text = m["text"].as_str().unwrap();
-        assert!(text.contains("10 events, 3 writes, 7 errors, 7 flagged"));
+        assert!(
+            text.contains("10 events, 3 writes, 7 errors, 14 flagged (14 high)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("used 2 time(s) after the access ended"),
+            "{text}"
+        );
+        assert!(text.contains("left behind"));
         assert!(text.contains("&lt;b&gt;") && !text.contains("<b>"));
-        assert!(text.contains("and 2 more"));
+        assert!(text.contains("(failed)"));
+        assert!(text.contains("and 2 more rows"));
         assert!(text.contains("could not be read completely"));
+        let until = crate::time_util::from_rfc3339("2026-11-24T10:00:00Z").unwrap();
+        let none = after_end(&about(), &[], until);
+        assert!(none["text"].as_str().unwrap().contains("No use of"));
+        let some = after_end(
+            &about(),
+            &[UsedAfter {
+                time: until,
+                service: "s3",
+                action: "ListBuckets",
+                resource: "",
+                source_ip: "198.51.100.7",
+            }],
+            until,
+        );
+        assert!(
+            some["text"]
+                .as_str()
+                .unwrap()
+                .contains("1 time(s) after the access ended")
+        );
     }
 }

@@ -203,6 +203,7 @@ pub(crate) mod tests {
             sessions_denied_until: from_rfc3339("2026-11-24T10:05:00Z"),
             sessions_lifted_at: None,
             revoke_failed_at: None,
+            after_end_checked_at: None,
         }
     }
 }

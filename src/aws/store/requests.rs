@@ -34,6 +34,7 @@ fn attribute(change: &Change) -> (&'static str, AttributeValue) {
         Change::ReportedAt(t) => ("reported_at", ts(*t)),
         Change::SessionsDeniedUntil(t) => ("sessions_denied_until", ts(*t)),
         Change::SessionsLiftedAt(t) => ("sessions_lifted_at", ts(*t)),
+        Change::AfterEndCheckedAt(t) => ("after_end_checked_at", ts(*t)),
     }
 }
 
@@ -485,6 +486,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         r.sessions_denied_until.map(Change::SessionsDeniedUntil),
         r.sessions_lifted_at.map(Change::SessionsLiftedAt),
         r.ended_at.map(Change::EndedAt),
+        r.after_end_checked_at.map(Change::AfterEndCheckedAt),
     ];
     for change in changed.iter().flatten() {
         let (k, v) = attribute(change);
@@ -554,6 +556,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         sessions_denied_until: opt_t("sessions_denied_until")?,
         sessions_lifted_at: opt_t("sessions_lifted_at")?,
         revoke_failed_at: opt_t("revoke_failed_at")?,
+        after_end_checked_at: opt_t("after_end_checked_at")?,
     })
 }
 

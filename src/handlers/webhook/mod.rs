@@ -296,6 +296,7 @@ impl Webhook {
             sessions_denied_until: None,
             sessions_lifted_at: None,
             revoke_failed_at: None,
+            after_end_checked_at: None,
         };
         let audit = Audit {
             event: "requested",

@@ -6,12 +6,14 @@
 //! - [`hold`]: the Hold state's callback token, and the re-check after its timeout;
 //! - [`revoke`]: leave the lease (the last one out deletes the assignment), the revoke alarm;
 //! - [`report`]: CloudTrail → report → SES and Slack;
+//! - [`after_end`]: use of the session after its access ended;
 //! - [`end_sessions`]: deny and later lift the user's live sessions;
 //! - [`reconcile`]: the safety net.
 //!
 //! `mod.rs` holds the task payloads, the dispatch, and what every task shares: loading the
 //! request and telling Slack.
 
+pub mod after_end;
 pub mod end_sessions;
 pub mod grant;
 pub mod hold;
@@ -73,6 +75,11 @@ pub enum Task {
     LiftSessions {
         request_id: RequestId,
     },
+    /// Once every credential the session was issued has expired: was it used after the
+    /// access ended? Tells the thread either way, and mails an addendum when it was.
+    AfterEnd {
+        request_id: RequestId,
+    },
     /// The safety net (scheduled, or invoked by hand): compare every break-glass assignment
     /// with the leases, revoke what outlived its lease, report standing access.
     Reconcile,
@@ -93,6 +100,7 @@ impl Task {
             Task::RevokeFailed { .. } => "revoke_failed",
             Task::Report { .. } => "report",
             Task::LiftSessions { .. } => "lift_sessions",
+            Task::AfterEnd { .. } => "after_end",
             Task::Reconcile => "reconcile",
         }
     }
@@ -106,7 +114,8 @@ impl Task {
             | Task::Revoke { request_id }
             | Task::RevokeFailed { request_id }
             | Task::Report { request_id }
-            | Task::LiftSessions { request_id } => Some(request_id),
+            | Task::LiftSessions { request_id }
+            | Task::AfterEnd { request_id } => Some(request_id),
             Task::Reconcile => None,
         }
     }
@@ -126,6 +135,8 @@ pub struct Worker {
     /// The longest one Hold waits before it looks at the lease again (the safety net for a
     /// lost End access now callback).
     pub hold_recheck: crate::domain::Duration,
+    /// How long CloudTrail may lag: the look for use after the end waits this long too.
+    pub cloudtrail_delay: crate::domain::Duration,
     pub collector: Collector,
     pub mailer: Mailer,
     pub recipients: Vec<String>,
@@ -196,6 +207,7 @@ impl Worker {
             Task::RevokeFailed { request_id } => out(self.revoke_failed(&request_id).await?),
             Task::Report { request_id } => out(self.report(&request_id).await?),
             Task::LiftSessions { request_id } => out(self.lift_sessions(&request_id).await?),
+            Task::AfterEnd { request_id } => out(self.after_end(&request_id).await?),
             Task::Reconcile => self.reconcile().await,
         }
     }

@@ -35,6 +35,17 @@ pub struct Reported {
     pub incomplete: Vec<String>,
     pub message_id: Option<String>,
     pub already_reported: bool,
+    /// When to look again for use of the session after its access ended: once every
+    /// credential issued before the end has expired, and CloudTrail has caught up.
+    pub after_end_check_at: Option<String>,
+}
+
+/// `after_end`: the session's events after its access ended, until its credentials expired.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AfterEndChecked {
+    pub events: usize,
+    pub until: Option<String>,
+    pub already_checked: bool,
 }
 
 /// `lift_sessions`: the deny statements removed.
@@ -53,6 +64,7 @@ pub fn fields_of(kind: &str) -> Option<Vec<String>> {
         "revoke_failed" => serde_json::to_value(Alarm::default()),
         "report" => serde_json::to_value(Reported::default()),
         "lift_sessions" => serde_json::to_value(Lifted::default()),
+        "after_end" => serde_json::to_value(AfterEndChecked::default()),
         _ => return None,
     }
     .ok()?;

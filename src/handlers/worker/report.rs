@@ -5,14 +5,16 @@ use time::OffsetDateTime;
 
 use super::output::Reported;
 use super::{ACTOR, Worker};
-use crate::aws::mail::Mail;
+use crate::aws::mail::{Attachment, Mail};
 use crate::domain::RequestId;
 use crate::domain::request::{Audit, Change, Status};
 use crate::error::Error;
 use crate::report::Session;
+use crate::report::analysis::Coverage;
 use crate::report::collect::collect;
 use crate::report::render::{Header, View, csv};
 use crate::slack::messages::{self, Flagged};
+use crate::time_util::rfc3339;
 
 impl Worker {
     /// Reads the session's CloudTrail events and mails the report.
@@ -39,7 +41,12 @@ impl Worker {
             )));
         };
         let margin = time::Duration::seconds(self.report_margin.as_secs() as i64);
-        let (from, to) = (granted - margin, revoked + margin);
+        // Up to now: what the session did after its access ended (its credentials outlive the
+        // assignment) is reported too, apart.
+        let (from, to) = (
+            granted - margin,
+            (revoked + margin).max(OffsetDateTime::now_utc()),
+        );
         let ps_name = self
             .sso
             .permission_set_name(&self.instance, &rec.permission_set_arn)
@@ -53,7 +60,10 @@ impl Worker {
             .collector
             .sources(rec.account_id.as_str(), id.as_str())
             .await;
-        let found = collect(sources, &session, from, to).await;
+        let mut found = collect(sources, &session, from, to).await;
+        let after_end = found
+            .events
+            .split_off(found.events.partition_point(|e| e.time <= revoked));
         let header = Header {
             user: rec.sso_user_name.clone(),
             account_id: rec.account_id.as_str().to_owned(),
@@ -73,12 +83,18 @@ impl Worker {
                         rec.team_id
                     )
                 }),
+            ended_at: rec.ended_at,
         };
         let view = View::new(
             &header,
             &found.events,
             &found.portal,
-            &found.incomplete,
+            &after_end,
+            Coverage::new(
+                self.collector.regions().to_vec(),
+                Some(found.calls),
+                &found.incomplete,
+            ),
             self.max_rows,
         );
         let render_err =
@@ -86,9 +102,24 @@ impl Worker {
         let html = view.html().map_err(render_err)?;
         let text = view.text().map_err(render_err)?;
         let full = (view.omitted > 0).then(|| csv(&found.events));
-        let filename = format!("break-glass-{id}.csv");
+        let csv_name = format!("break-glass-{id}.csv");
+        let json = view
+            .json()
+            .map_err(|e| Error::InvalidInput(format!("the report's JSON: {e}")))?;
+        let json_name = format!("break-glass-{id}.json");
         let subject = view.subject();
-        let attachment = full.as_deref().map(|c| (filename.as_str(), c));
+        let mut attachments = vec![Attachment {
+            filename: &json_name,
+            content_type: "application/json",
+            content: &json,
+        }];
+        if let Some(c) = full.as_deref() {
+            attachments.push(Attachment {
+                filename: &csv_name,
+                content_type: "text/csv",
+                content: c,
+            });
+        }
         // The security team's copy goes on its own: nothing about the requester's address can
         // stop it.
         let team_copy = Mail {
@@ -96,7 +127,7 @@ impl Worker {
             subject: &subject,
             html: &html,
             text: &text,
-            attachment,
+            attachments: &attachments,
         };
         let message_id = self.mailer.send(&team_copy).await?;
         let mut to = self.recipients.clone();
@@ -133,6 +164,7 @@ impl Worker {
                 }
             };
         }
+        let rec_permission_set = rec.permission_set_arn.clone();
         let rec = self
             .store
             .advance(
@@ -157,31 +189,49 @@ impl Worker {
             )
             .await?;
         tracing::info!(events = found.events.len(), calls = found.calls, "reported");
-        let flagged: Vec<Flagged> = found
-            .events
+        let flagged: Vec<Flagged> = view
+            .flags
             .iter()
-            .filter_map(|e| {
-                crate::report::flag(e).map(|why| Flagged {
-                    time: e.time,
-                    why,
-                    service: e.service(),
-                    action: &e.name,
-                })
+            .map(|f| Flagged {
+                severity: f.severity.as_str(),
+                title: &f.title,
+                service: &f.service,
+                action: &f.action,
+                count: f.count,
+                failed: f.failed,
             })
             .collect();
-        let counts = (view.total, view.writes, view.errors);
-        let recipients = to.join(", ");
-        let incomplete = !found.incomplete.is_empty();
-        self.tell(rec, |a| {
-            messages::reported(a, counts, &flagged, &recipients, incomplete)
-        })
-        .await;
+        let summary = messages::ReportSummary {
+            events: view.total,
+            writes: view.writes,
+            errors: view.errors,
+            severities: view.severity_line(),
+            flagged: &flagged,
+            left_behind: view.left_behind.len(),
+            after_end: view.after_end.len(),
+            recipients: &to.join(", "),
+            incomplete: !found.incomplete.is_empty(),
+        };
+        self.tell(rec, |a| messages::reported(a, &summary)).await;
+        let after_end_check_at = self
+            .sso
+            .session_duration(&self.instance, &rec_permission_set)
+            .await
+            .ok()
+            .map(|session| {
+                rfc3339(
+                    revoked
+                        + session
+                        + std::time::Duration::from_secs(self.cloudtrail_delay.as_secs()),
+                )
+            });
         Ok(Reported {
             events: Some(found.events.len()),
             calls: found.calls,
             incomplete: found.incomplete,
             message_id: Some(message_id),
             already_reported: false,
+            after_end_check_at,
         })
     }
 }
