@@ -261,7 +261,7 @@ fn render(rows: &mut Vec<Row>, dir: &Path) {
         }
         let (med, lo, hi) = stats(walls);
         let (time_budget, rss_budget) = match n {
-            10_000 => (Some(150.0), Some(64.0)),
+            10_000 => (Some(60.0), Some(32.0)),
             100_000 => (None, Some(256.0)),
             _ => (None, None),
         };

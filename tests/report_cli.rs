@@ -322,7 +322,8 @@ fn golden_rendering() {
 /// The HTML report as a person sees it: rendered by headless Chromium (Debian's `chromium`,
 /// installed by `make test`), the screenshot must show the report's styling (the red header
 /// rule, the yellow CloudTrail-lag note), not a blank or unstyled page. The screenshot is
-/// `target/report-screenshot.png`; `docs/report.png` in the README is one of these.
+/// `target/report-screenshot.png`. (`docs/report.png` in the README is the same browser's
+/// picture of a real Stratus Red Team run's report.)
 #[test]
 fn the_html_report_renders_in_a_real_browser() {
     let chromium = std::env::var("BG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

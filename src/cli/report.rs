@@ -171,10 +171,12 @@ fn read_events(path: &Path, keep: impl FnMut(&Event) -> bool) -> Result<Vec<Even
     let result = if gzip {
         crate::report::read_file(
             flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+            0,
             keep,
         )
     } else {
-        crate::report::read_file(file, keep)
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        crate::report::read_file(file, size, keep)
     };
     result.map_err(|e| format!("{}: not a CloudTrail file: {e}", path.display()))
 }

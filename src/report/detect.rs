@@ -131,13 +131,13 @@ const TACTICS: &[&str] = &[
 pub struct Detections {
     pub rules: Vec<Rule>,
     pub left_behind: Vec<LeftBehindRule>,
-    /// `(eventSource, action)` → indexes of the rules for it; `"*"` as the source for rules of
-    /// any source.
-    by_action: HashMap<(String, String), Vec<usize>>,
+    /// eventSource → action → indexes of the rules for it; `"*"` as the source for rules of
+    /// any source. Nested so that a look-up borrows the event's strings.
+    by_action: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Fallback rules (`actions = ["*"]`).
     fallback: Vec<usize>,
-    /// `service:Action` → (index of the left-behind rule, whether the action creates).
-    lifecycle: HashMap<String, Vec<(usize, bool)>>,
+    /// service → action → (index of the left-behind rule, whether the action creates).
+    lifecycle: HashMap<String, HashMap<String, Vec<(usize, bool)>>>,
 }
 
 /// The compiled-in table. It is validated by the tests, so a broken one never ships.
@@ -233,7 +233,7 @@ impl Detections {
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }
-        let mut by_action: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut by_action: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
         let mut fallback = Vec::new();
         for (i, r) in file.rule.iter().enumerate() {
             if r.actions == ["*"] {
@@ -242,19 +242,25 @@ impl Detections {
             }
             for a in &r.actions {
                 by_action
-                    .entry((r.source.clone(), a.clone()))
+                    .entry(r.source.clone())
+                    .or_default()
+                    .entry(a.clone())
                     .or_default()
                     .push(i);
             }
         }
-        let mut lifecycle: HashMap<String, Vec<(usize, bool)>> = HashMap::new();
+        let mut lifecycle: HashMap<String, HashMap<String, Vec<(usize, bool)>>> = HashMap::new();
         for (i, l) in file.left_behind.iter().enumerate() {
-            lifecycle
-                .entry(l.create.clone())
-                .or_default()
-                .push((i, true));
-            for u in &l.undo {
-                lifecycle.entry(u.clone()).or_default().push((i, false));
+            let undo = l.undo.iter().map(|u| (u, false));
+            for (what, creates) in std::iter::once((&l.create, true)).chain(undo) {
+                // Validated above: service:Action.
+                let (service, action) = what.split_once(':').unwrap_or_default();
+                lifecycle
+                    .entry(service.to_owned())
+                    .or_default()
+                    .entry(action.to_owned())
+                    .or_default()
+                    .push((i, creates));
             }
         }
         Ok(Detections {
@@ -266,18 +272,25 @@ impl Detections {
         })
     }
 
+    /// The rules for this source and (base) action, then those for any source, in table order.
+    fn rules_for<'a>(&'a self, source: &str, action: &str) -> impl Iterator<Item = &'a Rule> {
+        [source, "*"]
+            .into_iter()
+            .filter_map(move |s| self.by_action.get(s)?.get(action))
+            .flatten()
+            .map(|&i| &self.rules[i])
+    }
+
+    fn lifecycle_of(&self, source: &str, action: &str) -> Option<&Vec<(usize, bool)>> {
+        self.lifecycle.get(service_of(source))?.get(action)
+    }
+
     /// Whether any rule or left-behind entry looks at this (source, action): only then are an
     /// event's parameters read.
     pub fn interested(&self, source: &str, action: &str) -> bool {
         let action = base_action(action);
-        self.by_action
-            .contains_key(&(source.to_owned(), action.to_owned()))
-            || self
-                .by_action
-                .contains_key(&("*".to_owned(), action.to_owned()))
-            || self
-                .lifecycle
-                .contains_key(&format!("{}:{action}", service_of(source)))
+        self.rules_for(source, action).next().is_some()
+            || self.lifecycle_of(source, action).is_some()
     }
 
     /// The most severe rule that matches the event (ties: the first in the table), else a
@@ -293,17 +306,11 @@ impl Detections {
     ) -> Option<&Rule> {
         let action = base_action(action);
         let mut best: Option<&Rule> = None;
-        for key in [(source, action), ("*", action)] {
-            let Some(indexes) = self.by_action.get(&(key.0.to_owned(), key.1.to_owned())) else {
-                continue;
-            };
-            for &i in indexes {
-                let r = &self.rules[i];
-                if r.applies(error_code, params, account)
-                    && best.is_none_or(|b| r.severity < b.severity)
-                {
-                    best = Some(r);
-                }
+        for r in self.rules_for(source, action) {
+            if r.applies(error_code, params, account)
+                && best.is_none_or(|b| r.severity < b.severity)
+            {
+                best = Some(r);
             }
         }
         if best.is_some() {
@@ -325,8 +332,7 @@ impl Detections {
         params: Option<&Value>,
         response: Option<&Value>,
     ) -> Vec<(usize, bool, Vec<String>)> {
-        let key = format!("{}:{}", service_of(source), base_action(action));
-        let Some(entries) = self.lifecycle.get(&key) else {
+        let Some(entries) = self.lifecycle_of(source, base_action(action)) else {
             return Vec::new();
         };
         entries
@@ -541,364 +547,4 @@ pub fn service_of(source: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const OURS: &str = "123456789012";
-
-    fn rule_for(source: &str, action: &str, error: &str, params: Value) -> Option<String> {
-        detections()
-            .classify(source, action, error, Some(&params), OURS)
-            .map(|r| r.id.clone())
-    }
-
-    #[test]
-    fn the_table_is_valid() {
-        let d = detections();
-        assert!(d.rules.len() >= 40, "{} rules", d.rules.len());
-        assert!(d.left_behind.len() >= 15);
-        let bad = "[[rule]]\nid = \"X\"\ntitle = \"\"\nseverity = \"high\"\ntechnique = \"T12\"\ntactic = \"Napping\"\nsource = \"ec2\"\nactions = []\n[[rule.when]]\npaths = [\"a\"]\nexists = true\nequals = [\"b\"]\n\n[[left_behind]]\ntitle = \"t\"\ncreate = \"CreateUser\"\nundo = []\nkey = \"k\"\n";
-        let e = Detections::parse(bad).unwrap_err();
-        for problem in [
-            "the id is lowercase",
-            "no title",
-            "not an ATT&CK id",
-            "not an ATT&CK tactic",
-            "not an eventSource",
-            "no actions",
-            "exactly one test",
-            "not service:Action",
-            "nothing undoes it",
-        ] {
-            assert!(e.contains(problem), "{problem} missing from {e}");
-        }
-        assert!(Detections::parse("[[rule]]\nid = \"x\"\nunknown = 1\n").is_err());
-    }
-
-    #[test]
-    fn lambda_versions_count_as_their_base_name() {
-        assert_eq!(base_action("AddPermission20150331v2"), "AddPermission");
-        assert_eq!(base_action("CreateFunction20150331"), "CreateFunction");
-        assert_eq!(base_action("GetObject"), "GetObject");
-        assert_eq!(base_action("Describe2"), "Describe2");
-        assert_eq!(
-            rule_for(
-                "lambda.amazonaws.com",
-                "AddPermission20150331v2",
-                "",
-                json!({})
-            ),
-            Some("lambda-code-changed".into())
-        );
-    }
-
-    #[test]
-    fn sharing_a_snapshot_or_image_needs_an_added_permission() {
-        let shared = json!({"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"userId": "210987654321"}]}}});
-        assert_eq!(
-            rule_for("ec2.amazonaws.com", "ModifySnapshotAttribute", "", shared),
-            Some("snapshot-shared".into())
-        );
-        let public =
-            json!({"imageId": "ami-1", "launchPermission": {"add": {"items": [{"group": "all"}]}}});
-        assert_eq!(
-            rule_for("ec2.amazonaws.com", "ModifyImageAttribute", "", public),
-            Some("image-shared".into())
-        );
-        let removed = json!({"snapshotId": "snap-1", "createVolumePermission": {"remove": {"items": [{"userId": "210987654321"}]}}});
-        assert_eq!(
-            rule_for("ec2.amazonaws.com", "ModifySnapshotAttribute", "", removed),
-            None,
-            "taking a share away is no exfiltration"
-        );
-        let rds = json!({"dBSnapshotIdentifier": "x", "attributeName": "restore", "valuesToAdd": ["all"]});
-        assert_eq!(
-            rule_for("rds.amazonaws.com", "ModifyDBSnapshotAttribute", "", rds),
-            Some("rds-snapshot-shared".into())
-        );
-        let rds_remove = json!({"dBSnapshotIdentifier": "x", "attributeName": "restore", "valuesToRemove": ["all"]});
-        assert_eq!(
-            rule_for(
-                "rds.amazonaws.com",
-                "ModifyDBSnapshotAttribute",
-                "",
-                rds_remove
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn a_security_group_open_to_the_internet() {
-        let open = |cidr: &str, key: &str, range: &str| json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", range: {"items": [{key: cidr}]}}]}});
-        for (cidr, key, range) in [
-            ("0.0.0.0/0", "cidrIp", "ipRanges"),
-            ("::/0", "cidrIpv6", "ipv6Ranges"),
-        ] {
-            assert_eq!(
-                rule_for(
-                    "ec2.amazonaws.com",
-                    "AuthorizeSecurityGroupIngress",
-                    "",
-                    open(cidr, key, range)
-                ),
-                Some("security-group-opened".into()),
-                "{cidr}"
-            );
-        }
-        assert_eq!(
-            rule_for(
-                "ec2.amazonaws.com",
-                "AuthorizeSecurityGroupIngress",
-                "",
-                open("10.0.0.0/8", "cidrIp", "ipRanges")
-            ),
-            None,
-            "a private range is not the internet"
-        );
-    }
-
-    #[test]
-    fn bucket_policies_and_role_trust_that_let_others_in() {
-        let policy = |principal: Value| json!({"bucketName": "b", "bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject"}]}});
-        for p in [
-            json!("*"),
-            json!({"AWS": "*"}),
-            json!({"AWS": ["arn:aws:iam::210987654321:root"]}),
-            json!({"AWS": "210987654321"}),
-        ] {
-            assert_eq!(
-                rule_for("s3.amazonaws.com", "PutBucketPolicy", "", policy(p.clone())),
-                Some("bucket-policy-opened".into()),
-                "{p}"
-            );
-        }
-        for p in [
-            json!({"Service": "cloudtrail.amazonaws.com"}),
-            json!({"AWS": format!("arn:aws:iam::{OURS}:root")}),
-        ] {
-            assert_eq!(
-                rule_for("s3.amazonaws.com", "PutBucketPolicy", "", policy(p.clone())),
-                Some("bucket-policy-changed".into()),
-                "{p}: a change, not an opening"
-            );
-        }
-        // Trust policies arrive as JSON inside a string.
-        let role = |aws: &str| json!({"roleName": "r", "assumeRolePolicyDocument": format!("{{\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"AWS\":\"{aws}\"}},\"Action\":\"sts:AssumeRole\"}}]}}")});
-        assert_eq!(
-            rule_for(
-                "iam.amazonaws.com",
-                "CreateRole",
-                "",
-                role("arn:aws:iam::210987654321:root")
-            ),
-            Some("role-trusts-another-account".into())
-        );
-        assert_eq!(
-            rule_for("iam.amazonaws.com", "CreateRole", "", role(OURS)),
-            Some("role-created".into())
-        );
-    }
-
-    #[test]
-    fn admin_access_wins_over_a_plain_attachment() {
-        let attach = |arn: &str| json!({"userName": "u", "policyArn": arn});
-        assert_eq!(
-            rule_for(
-                "iam.amazonaws.com",
-                "AttachUserPolicy",
-                "",
-                attach("arn:aws:iam::aws:policy/AdministratorAccess")
-            ),
-            Some("admin-policy-attached".into())
-        );
-        assert_eq!(
-            rule_for(
-                "iam.amazonaws.com",
-                "AttachUserPolicy",
-                "",
-                attach("arn:aws:iam::aws:policy/ReadOnlyAccess")
-            ),
-            Some("permissions-granted".into())
-        );
-    }
-
-    #[test]
-    fn conditions_on_flags_and_names() {
-        assert_eq!(
-            rule_for(
-                "ssm.amazonaws.com",
-                "GetParameter",
-                "",
-                json!({"name": "/db/pw", "withDecryption": true})
-            ),
-            Some("parameter-decrypted".into())
-        );
-        assert_eq!(
-            rule_for(
-                "ssm.amazonaws.com",
-                "GetParameter",
-                "",
-                json!({"name": "/db/host"})
-            ),
-            None
-        );
-        assert_eq!(
-            rule_for(
-                "ec2.amazonaws.com",
-                "DescribeInstanceAttribute",
-                "Client.UnauthorizedOperation",
-                json!({"instanceId": "i-1", "attribute": "userData"})
-            ),
-            Some("user-data-read".into()),
-            "a failed attempt keeps its rule"
-        );
-        assert_eq!(
-            rule_for(
-                "ec2.amazonaws.com",
-                "DescribeInstanceAttribute",
-                "",
-                json!({"instanceId": "i-1", "attribute": "instanceType"})
-            ),
-            None
-        );
-        assert_eq!(
-            rule_for(
-                "ec2.amazonaws.com",
-                "ModifyInstanceAttribute",
-                "",
-                json!({"instanceId": "i-1", "userData": {"value": "x"}})
-            ),
-            Some("user-data-changed".into())
-        );
-        assert_eq!(
-            rule_for(
-                "ec2.amazonaws.com",
-                "ModifyInstanceAttribute",
-                "",
-                json!({"instanceId": "i-1", "disableApiTermination": {"value": false}})
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn denials_are_signals_and_missing_configuration_is_not() {
-        assert_eq!(
-            rule_for(
-                "ce.amazonaws.com",
-                "GetCostAndUsage",
-                "AccessDenied",
-                json!({})
-            ),
-            Some("denied".into())
-        );
-        assert_eq!(
-            rule_for(
-                "ec2.amazonaws.com",
-                "DescribeImages",
-                "Client.UnauthorizedOperation",
-                json!({})
-            ),
-            Some("denied".into())
-        );
-        for (source, action, error) in [
-            (
-                "s3.amazonaws.com",
-                "GetBucketCors",
-                "NoSuchCORSConfiguration",
-            ),
-            ("s3.amazonaws.com", "GetBucketPolicy", "NoSuchBucketPolicy"),
-            (
-                "ec2.amazonaws.com",
-                "DescribeVpcs",
-                "Client.InvalidVpcID.NotFound",
-            ),
-            (
-                "s3.amazonaws.com",
-                "GetBucketReplication",
-                "ReplicationConfigurationNotFoundError",
-            ),
-            (
-                "ssm.amazonaws.com",
-                "DescribeParameters",
-                "ThrottlingException",
-            ),
-            ("ssm.amazonaws.com", "PutParameter", "ThrottlingException"),
-        ] {
-            assert_eq!(
-                rule_for(source, action, error, json!({})),
-                None,
-                "{action} {error}"
-            );
-        }
-        assert_eq!(
-            rule_for(
-                "cloudtrail.amazonaws.com",
-                "StopLogging",
-                "TrailNotFoundException",
-                json!({"name": "t"})
-            ),
-            Some("cloudtrail-tampered".into()),
-            "the attempt is the signal"
-        );
-    }
-
-    #[test]
-    fn left_behind_pairs_creations_with_their_undoing() {
-        let d = detections();
-        let created = d.lifecycle(
-            "iam.amazonaws.com",
-            "CreateAccessKey",
-            Some(&json!({"userName": "u"})),
-            Some(&json!({"accessKey": {"accessKeyId": "AKIA1"}})),
-        );
-        assert_eq!(created.len(), 1);
-        assert_eq!(
-            (created[0].1, created[0].2.clone()),
-            (true, vec!["AKIA1".to_owned()])
-        );
-        let deleted = d.lifecycle(
-            "iam.amazonaws.com",
-            "DeleteAccessKey",
-            Some(&json!({"userName": "u", "accessKeyId": "AKIA1"})),
-            None,
-        );
-        assert_eq!(
-            deleted,
-            vec![(created[0].0, false, vec!["AKIA1".to_owned()])]
-        );
-        let role_gone = d.lifecycle(
-            "iam.amazonaws.com",
-            "DeleteRole",
-            Some(&json!({"roleName": "r"})),
-            None,
-        );
-        assert!(
-            role_gone.len() >= 3,
-            "a deleted role undoes its creation, trust change and policies"
-        );
-    }
-
-    #[test]
-    fn wildcards_and_accounts() {
-        assert!(wildcard("AccessDenied*", "AccessDeniedException"));
-        assert!(wildcard(
-            "*UnauthorizedOperation",
-            "Client.UnauthorizedOperation"
-        ));
-        assert!(wildcard("*NotAuthorized*", "Client.NotAuthorizedToDoThat"));
-        assert!(!wildcard("AccessDenied*", ""));
-        assert!(!wildcard("AccessDenied", "AccessDeniedException"));
-        assert_eq!(
-            accounts_in("arn:aws:iam::210987654321:root").collect::<Vec<_>>(),
-            ["210987654321"]
-        );
-        assert_eq!(
-            accounts_in("210987654321").collect::<Vec<_>>(),
-            ["210987654321"]
-        );
-        assert_eq!(accounts_in("arn:aws:iam::aws:policy/X").count(), 0);
-    }
-}
+mod tests;

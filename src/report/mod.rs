@@ -10,6 +10,7 @@ pub mod detect;
 pub mod render;
 pub mod resources;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -62,43 +63,61 @@ impl Event {
 }
 
 /// A CloudTrail record as CloudTrail writes it (to S3, or inside LookupEvents'
-/// `CloudTrailEvent` string). Every field may be missing or null.
+/// `CloudTrailEvent` string). Every field may be missing or null. Strings are borrowed from
+/// the input where they can be (no escapes in them): a record costs a copy of what the report
+/// keeps, not of everything it reads.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawRecord {
-    event_id: Option<String>,
-    event_time: Option<String>,
-    aws_region: Option<String>,
-    event_source: Option<String>,
-    event_name: Option<String>,
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_name: Option<Cow<'a, str>>,
     read_only: Option<serde_json::Value>,
-    user_identity: Option<RawIdentity>,
-    recipient_account_id: Option<String>,
-    #[serde(rename = "sourceIPAddress")]
-    source_ip_address: Option<String>,
-    user_agent: Option<String>,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    resources: Option<Vec<RawResource>>,
+    #[serde(borrow)]
+    user_identity: Option<RawIdentity<'a>>,
+    #[serde(borrow)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceIPAddress", borrow)]
+    source_ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    error_message: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resources: Option<Vec<RawResource<'a>>>,
     /// Kept as text and parsed only when something needs it: most events are read-only
     /// look-ups whose parameters matter for nothing but their resource's name.
-    request_parameters: Option<Box<serde_json::value::RawValue>>,
-    response_elements: Option<Box<serde_json::value::RawValue>>,
+    #[serde(borrow)]
+    request_parameters: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    response_elements: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawIdentity {
-    arn: Option<String>,
-    account_id: Option<String>,
-    user_name: Option<String>,
+struct RawIdentity<'a> {
+    #[serde(borrow)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_name: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawResource {
-    #[serde(rename = "ARN")]
-    arn: Option<String>,
+struct RawResource<'a> {
+    #[serde(rename = "ARN", borrow)]
+    arn: Option<Cow<'a, str>>,
 }
 
 /// Cuts `s` to [`MAX_FIELD_CHARS`] characters, marking the cut, and makes control characters
@@ -106,26 +125,24 @@ struct RawResource {
 /// report. Line and paragraph separators and bidirectional overrides (which can make text
 /// read differently from what it is) are made visible too.
 pub fn clip(s: &str) -> String {
-    let visible = |part: &str| -> String {
-        part.chars()
-            .flat_map(|c| {
-                let escaped: Vec<char> = if c.is_control() || deceptive(c) {
-                    c.escape_default().collect()
-                } else {
-                    vec![c]
-                };
-                escaped
-            })
-            .collect()
-    };
-    match s.char_indices().nth(MAX_FIELD_CHARS) {
-        Some((i, _)) => format!(
-            "{}… [{} more characters]",
-            visible(&s[..i]),
-            s[i..].chars().count()
-        ),
-        None => visible(s),
+    // Most values are short printable ASCII: one copy, nothing else.
+    if s.len() <= MAX_FIELD_CHARS && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return s.to_owned();
     }
+    let cut = s.char_indices().nth(MAX_FIELD_CHARS).map(|(i, _)| i);
+    let kept = &s[..cut.unwrap_or(s.len())];
+    let mut out = String::with_capacity(kept.len() + 32);
+    for c in kept.chars() {
+        if c.is_control() || deceptive(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if let Some(i) = cut {
+        out += &format!("… [{} more characters]", s[i..].chars().count());
+    }
+    out
 }
 
 /// Characters that are not control characters but move or reorder text.
@@ -136,8 +153,7 @@ fn deceptive(c: char) -> bool {
 impl Event {
     /// Parses one record. `None` when it has no usable time (it cannot be placed in a window).
     pub fn from_record(v: &serde_json::Value) -> Option<Event> {
-        let raw: RawRecord = serde_json::from_value(v.clone()).ok()?;
-        Self::from_raw(raw)
+        Self::from_json(&v.to_string())
     }
 
     /// Parses the JSON text of one record (LookupEvents' `CloudTrailEvent`).
@@ -145,7 +161,7 @@ impl Event {
         Self::from_raw(serde_json::from_str(s).ok()?)
     }
 
-    fn from_raw(raw: RawRecord) -> Option<Event> {
+    fn from_raw(raw: RawRecord<'_>) -> Option<Event> {
         let time = from_rfc3339(raw.event_time.as_deref()?)?;
         let read_only = match raw.read_only {
             Some(serde_json::Value::Bool(b)) => Some(b),
@@ -153,22 +169,24 @@ impl Event {
             _ => None,
         };
         let identity = raw.user_identity.unwrap_or_default();
-        let source = raw.event_source.unwrap_or_default();
-        let name = raw.event_name.unwrap_or_default();
-        let error_code = raw.error_code.unwrap_or_default();
+        let text = |v: &Option<Cow<'_, str>>| v.as_deref().unwrap_or_default().to_owned();
+        let source = raw.event_source.as_deref().unwrap_or_default();
+        let name = raw.event_name.as_deref().unwrap_or_default();
+        let error_code = raw.error_code.as_deref().unwrap_or_default();
         let account_id = raw
             .recipient_account_id
-            .or(identity.account_id)
+            .as_deref()
+            .or(identity.account_id.as_deref())
             .unwrap_or_default();
         let arns: Vec<String> = raw
             .resources
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|r| r.arn)
+            .filter_map(|r| r.arn.map(Cow::into_owned))
             .collect();
         let table = detect::detections();
-        let interested = table.interested(&source, &name);
-        let parse = |raw: Option<Box<serde_json::value::RawValue>>| {
+        let interested = table.interested(source, name);
+        let parse = |raw: Option<&serde_json::value::RawValue>| {
             raw.and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
         };
         let request = if interested || arns.is_empty() {
@@ -181,30 +199,30 @@ impl Event {
         } else {
             None
         };
-        let service = detect::service_of(&source);
-        let rule = table.classify(&source, &name, &error_code, request.as_ref(), &account_id);
+        let service = detect::service_of(source);
+        let rule = table.classify(source, name, error_code, request.as_ref(), account_id);
         // A failed call created or undid nothing.
         let lifecycle = if interested && error_code.is_empty() {
-            table.lifecycle(&source, &name, request.as_ref(), response.as_ref())
+            table.lifecycle(source, name, request.as_ref(), response.as_ref())
         } else {
             Vec::new()
         };
         let resource = resources::name(service, &arns, request.as_ref(), response.as_ref());
-        let o = |v: Option<String>| clip(&v.unwrap_or_default());
+        let o = |v: &Option<Cow<'_, str>>| clip(v.as_deref().unwrap_or_default());
         Some(Event {
-            id: o(raw.event_id),
+            id: o(&raw.event_id),
             time,
-            region: o(raw.aws_region),
-            source: clip(&source),
-            name: clip(&name),
+            region: o(&raw.aws_region),
+            source: clip(source),
+            name: clip(name),
             read_only,
-            user_arn: identity.arn.unwrap_or_default(),
-            user_name: identity.user_name.unwrap_or_default(),
-            account_id,
-            source_ip: o(raw.source_ip_address),
-            user_agent: o(raw.user_agent),
-            error_code: clip(&error_code),
-            error_message: o(raw.error_message),
+            user_arn: text(&identity.arn),
+            user_name: text(&identity.user_name),
+            account_id: account_id.to_owned(),
+            source_ip: o(&raw.source_ip_address),
+            user_agent: o(&raw.user_agent),
+            error_code: clip(error_code),
+            error_message: o(&raw.error_message),
             resource: clip(&resource),
             rule,
             lifecycle,
@@ -212,22 +230,28 @@ impl Event {
     }
 }
 
-/// Streams a CloudTrail file, `{"Records": [...]}` as CloudTrail writes it to S3 or a
+/// Reads a CloudTrail file, `{"Records": [...]}` as CloudTrail writes it to S3 or a
 /// LookupEvents response `{"Events": [{"CloudTrailEvent": "..."}]}`, keeping only the events
-/// `keep` accepts. Records are parsed one at a time, never held as JSON, so memory follows the
-/// events kept, not the file.
+/// `keep` accepts. A file up to [`IN_MEMORY_BYTES`] is read whole and parsed in place
+/// (`size_hint`, its size when known, else 0, sizes the buffer); a larger one streams, a record
+/// at a time, so memory follows the events kept, not the file.
 pub fn read_file<R: std::io::Read>(
     reader: R,
+    size_hint: u64,
     keep: impl FnMut(&Event) -> bool,
 ) -> Result<Vec<Event>, String> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::fmt;
 
-    struct File<F>(F);
+    struct File<F> {
+        keep: F,
+        stream: bool,
+    }
     struct List<'a, F> {
         keep: &'a mut F,
         out: &'a mut Vec<Event>,
         lookup: bool,
+        stream: bool,
     }
     #[derive(Deserialize)]
     struct LookupEvent {
@@ -253,8 +277,16 @@ pub fn read_file<R: std::io::Read>(
                         None => return Ok(()),
                         Some(e) => e.cloud_trail_event.as_deref().and_then(Event::from_json),
                     }
+                } else if self.stream {
+                    // A reader lends nothing: each record is read whole, then parsed from it.
+                    match seq.next_element::<Box<serde_json::value::RawValue>>()? {
+                        None => return Ok(()),
+                        Some(r) => Event::from_raw(
+                            serde_json::from_str(r.get()).map_err(serde::de::Error::custom)?,
+                        ),
+                    }
                 } else {
-                    match seq.next_element::<RawRecord>()? {
+                    match seq.next_element::<RawRecord<'de>>()? {
                         None => return Ok(()),
                         Some(r) => Event::from_raw(r),
                     }
@@ -289,9 +321,10 @@ pub fn read_file<R: std::io::Read>(
                 }
                 found = true;
                 map.next_value_seed(List {
-                    keep: &mut self.0,
+                    keep: &mut self.keep,
                     out: &mut out,
                     lookup,
+                    stream: self.stream,
                 })?;
             }
             if !found {
@@ -305,7 +338,8 @@ pub fn read_file<R: std::io::Read>(
     // Files up to IN_MEMORY_BYTES are parsed from memory (several times faster); larger ones
     // stream, so memory stays bounded whatever the file's size.
     let mut reader = reader;
-    let mut head = Vec::new();
+    // Sized up front when the caller knows the size: no growing and copying of a 12 MB buffer.
+    let mut head = Vec::with_capacity(size_hint.min(IN_MEMORY_BYTES + 1) as usize);
     std::io::Read::read_to_end(
         &mut std::io::Read::take(&mut reader, IN_MEMORY_BYTES + 1),
         &mut head,
@@ -313,14 +347,21 @@ pub fn read_file<R: std::io::Read>(
     .map_err(|e| e.to_string())?;
     if head.len() as u64 <= IN_MEMORY_BYTES {
         let mut de = serde_json::Deserializer::from_slice(&head);
-        let events = de.deserialize_map(File(keep)).map_err(|e| e.to_string())?;
+        let events = de
+            .deserialize_map(File {
+                keep,
+                stream: false,
+            })
+            .map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         return Ok(events);
     }
     let chained = std::io::Read::chain(std::io::Cursor::new(head), reader);
     let mut de =
         serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, chained));
-    let events = de.deserialize_map(File(keep)).map_err(|e| e.to_string())?;
+    let events = de
+        .deserialize_map(File { keep, stream: true })
+        .map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(events)
 }
@@ -532,11 +573,11 @@ pub(crate) mod tests {
     fn reads_files_as_a_stream() {
         let rec = record("ListBuckets", "s3.amazonaws.com", ALICE, true);
         let s3 = json!({"Records": [rec.clone(), rec.clone()], "extra": 1}).to_string();
-        assert_eq!(read_file(s3.as_bytes(), |_| true).unwrap().len(), 2);
-        assert_eq!(read_file(s3.as_bytes(), |_| false).unwrap().len(), 0);
+        assert_eq!(read_file(s3.as_bytes(), 0, |_| true).unwrap().len(), 2);
+        assert_eq!(read_file(s3.as_bytes(), 0, |_| false).unwrap().len(), 0);
         let lookup =
             json!({"Events": [{"CloudTrailEvent": rec.to_string()}], "NextToken": "x"}).to_string();
-        assert_eq!(read_file(lookup.as_bytes(), |_| true).unwrap().len(), 1);
+        assert_eq!(read_file(lookup.as_bytes(), 0, |_| true).unwrap().len(), 1);
         for bad in [
             "{}",
             "[]",
@@ -545,7 +586,7 @@ pub(crate) mod tests {
             "{\"Records\": []} trailing",
             &s3[..s3.len() / 2],
         ] {
-            assert!(read_file(bad.as_bytes(), |_| true).is_err(), "{bad}");
+            assert!(read_file(bad.as_bytes(), 0, |_| true).is_err(), "{bad}");
         }
     }
 

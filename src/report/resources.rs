@@ -3,6 +3,9 @@
 //! the request parameters of the common services (and, for what only exists once created, the
 //! response: a new access key, launched instances).
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use serde_json::Value;
 
 use super::detect::{scalar, values_at};
@@ -78,7 +81,7 @@ pub fn name(
         return join(arns.to_vec());
     }
     if let Some(p) = request {
-        for (path, kind) in REQUEST {
+        for (path, kind) in candidates(p) {
             let found = found_at(p, path);
             if !found.is_empty() {
                 return labelled(kind, found);
@@ -100,6 +103,34 @@ pub fn name(
         }
     }
     String::new()
+}
+
+/// The entries of [`REQUEST`] that can match `p`, in order: for an object, only those whose
+/// first key it has (most events carry a few keys; the table has dozens).
+fn candidates(p: &Value) -> Vec<&'static (&'static str, &'static str)> {
+    static BY_FIRST_KEY: OnceLock<HashMap<&'static str, Vec<usize>>> = OnceLock::new();
+    let Value::Object(map) = p else {
+        return REQUEST.iter().collect();
+    };
+    let index = BY_FIRST_KEY.get_or_init(|| {
+        let mut index: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        for (i, (path, _)) in REQUEST.iter().enumerate() {
+            let first = path.split('.').next().unwrap_or(path);
+            index
+                .entry(first.strip_suffix("[]").unwrap_or(first))
+                .or_default()
+                .push(i);
+        }
+        index
+    });
+    let mut found: Vec<usize> = map
+        .keys()
+        .filter_map(|k| index.get(k.as_str()))
+        .flatten()
+        .copied()
+        .collect();
+    found.sort_unstable();
+    found.into_iter().map(|i| &REQUEST[i]).collect()
 }
 
 fn found_at(v: &Value, path: &str) -> Vec<String> {
