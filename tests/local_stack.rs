@@ -361,6 +361,14 @@ async fn use_after_the_end_is_reported_in_the_thread_and_mailed() {
         audit_names(&id).await.last().map(String::as_str),
         Some("used_after_end")
     );
+    // A retried Report (its first answer lost) still says when to look after the end.
+    let again = invoke_worker(json!({"type": "report", "request_id": id})).await;
+    assert_eq!(again["already_reported"], true, "{again}");
+    let due = again["after_end_check_at"]
+        .as_str()
+        .and_then(break_glass::time_util::from_rfc3339)
+        .unwrap_or_else(|| panic!("no after_end_check_at: {again}"));
+    assert!(due > revoked, "{again}");
 
     let thread: Vec<String> = slack_requests()
         .await

@@ -22,8 +22,18 @@ impl Worker {
         let rec = self.load(id).await?;
         match rec.status {
             Status::Reported => {
+                // A retried Report still says when to look after the end: the look is not
+                // lost because the first answer was.
+                let after_end_check_at = match rec.revoked_at {
+                    Some(revoked) => {
+                        self.after_end_check_at(&rec.permission_set_arn, revoked)
+                            .await
+                    }
+                    None => None,
+                };
                 return Ok(Reported {
                     already_reported: true,
+                    after_end_check_at,
                     ..Reported::default()
                 });
             }
@@ -213,18 +223,7 @@ impl Worker {
             incomplete: !found.incomplete.is_empty(),
         };
         self.tell(rec, |a| messages::reported(a, &summary)).await;
-        let after_end_check_at = self
-            .sso
-            .session_duration(&self.instance, &rec_permission_set)
-            .await
-            .ok()
-            .map(|session| {
-                rfc3339(
-                    revoked
-                        + session
-                        + std::time::Duration::from_secs(self.cloudtrail_delay.as_secs()),
-                )
-            });
+        let after_end_check_at = self.after_end_check_at(&rec_permission_set, revoked).await;
         Ok(Reported {
             events: Some(found.events.len()),
             calls: found.calls,
@@ -233,5 +232,26 @@ impl Worker {
             already_reported: false,
             after_end_check_at,
         })
+    }
+
+    /// When every credential the session was issued has expired and CloudTrail has caught up:
+    /// the revoke plus the permission set's session duration plus the CloudTrail delay. `None`
+    /// when Identity Center does not say (the look after the end is then skipped, not guessed).
+    async fn after_end_check_at(
+        &self,
+        permission_set: &crate::domain::PermissionSetArn,
+        revoked: OffsetDateTime,
+    ) -> Option<String> {
+        let session = self
+            .sso
+            .session_duration(&self.instance, permission_set)
+            .await
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no session duration: no look after the end"),
+            )
+            .ok()?;
+        Some(rfc3339(
+            revoked + session + std::time::Duration::from_secs(self.cloudtrail_delay.as_secs()),
+        ))
     }
 }
