@@ -120,27 +120,39 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
         Coverage::new(regions, None, &[]),
         events.len().max(1),
     );
-    // Rendered straight into temporary files, renamed into place only when both are complete:
-    // broken input leaves no partial output, and memory does not hold the rendered pages.
-    let html_tmp = render_to_temp(html_path, |w| view.write_html(w))?;
-    let text_tmp = render_to_temp(text_path, |w| view.write_text(w)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&html_tmp);
-    })?;
-    let json_tmp = match &a.json {
-        Some(path) => Some(
-            render_to_temp(path, |w| {
+    // Rendered straight into temporary files (at once, one per core), renamed into place only
+    // when all are complete: broken input leaves no partial output, and memory does not hold
+    // the rendered pages.
+    type Render<'v> = Box<dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()> + Sync + 'v>;
+    let mut jobs: Vec<(&Path, Render<'_>)> = vec![
+        (html_path, Box::new(|w| view.write_html(w))),
+        (text_path, Box::new(|w| view.write_text(w))),
+    ];
+    if let Some(path) = &a.json {
+        jobs.push((
+            path,
+            Box::new(|w| {
                 serde_json::to_writer_pretty(&mut *w, &view.twin()).map_err(std::io::Error::other)
-            })
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&html_tmp);
-                let _ = std::fs::remove_file(&text_tmp);
-            })?,
-        ),
-        None => None,
-    };
-    std::fs::rename(&html_tmp, html_path).map_err(|e| format!("{}: {e}", html_path.display()))?;
-    std::fs::rename(&text_tmp, text_path).map_err(|e| format!("{}: {e}", text_path.display()))?;
-    if let (Some(tmp), Some(path)) = (json_tmp, &a.json) {
+            }),
+        ));
+    }
+    let written: Vec<Result<PathBuf, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(path, render)| s.spawn(move || render_to_temp(path, render)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    if let Some(Err(e)) = written.iter().find(|r| r.is_err()) {
+        for tmp in written.iter().flatten() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e.clone());
+    }
+    for ((path, _), tmp) in jobs.iter().zip(written.into_iter().flatten()) {
         std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     println!(
@@ -155,12 +167,17 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
             .map(|p| format!(" and {}", p.display()))
             .unwrap_or_default()
     );
+    // The process ends here: freeing thousands of events one by one would only delay it.
+    drop(jobs);
+    std::mem::forget(view);
+    std::mem::forget(events);
+    std::mem::forget(after_end);
     Ok(())
 }
 
 /// Reads `{"Records": [...]}` (CloudTrail's S3 files, also gzip) or `{"Events": [...]}`
 /// (LookupEvents), streaming, keeping only what `keep` accepts.
-fn read_events(path: &Path, keep: impl FnMut(&Event) -> bool) -> Result<Vec<Event>, String> {
+fn read_events(path: &Path, keep: impl Fn(&Event) -> bool + Sync) -> Result<Vec<Event>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut head = [0u8; 2];
     let gzip = std::io::Read::read(&mut &file, &mut head)
@@ -183,7 +200,7 @@ fn read_events(path: &Path, keep: impl FnMut(&Event) -> bool) -> Result<Vec<Even
 
 fn render_to_temp(
     path: &Path,
-    render: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    render: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<PathBuf, String> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp-break-glass");

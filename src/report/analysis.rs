@@ -371,6 +371,7 @@ mod tests {
             second % 60
         ));
         r["requestParameters"] = params;
+        r["eventID"] = json!(format!("{name}-{second}"));
         if let Some(e) = error {
             r["errorCode"] = json!(e);
         }
@@ -507,6 +508,17 @@ mod tests {
                 ("IAM access key".to_owned(), UNNAMED.to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn each_unnamed_creation_is_its_own_row() {
+        // Two keys created without a response to name them: two keys left behind, told apart
+        // by their events' ids (CloudTrail's `eventID`).
+        let events = [
+            event("CreateAccessKey", "iam.amazonaws.com", 1, json!({}), None),
+            event("CreateAccessKey", "iam.amazonaws.com", 2, json!({}), None),
+        ];
+        assert_eq!(left_behind(&events).len(), 2);
     }
 
     #[test]

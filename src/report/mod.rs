@@ -69,7 +69,8 @@ impl Event {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct RawRecord<'a> {
-    #[serde(borrow)]
+    /// CloudTrail spells it `eventID`, not camel case.
+    #[serde(rename = "eventID", borrow)]
     event_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     event_time: Option<Cow<'a, str>>,
@@ -238,7 +239,7 @@ impl Event {
 pub fn read_file<R: std::io::Read>(
     reader: R,
     size_hint: u64,
-    keep: impl FnMut(&Event) -> bool,
+    keep: impl Fn(&Event) -> bool + Sync,
 ) -> Result<Vec<Event>, String> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::fmt;
@@ -259,13 +260,13 @@ pub fn read_file<R: std::io::Read>(
         cloud_trail_event: Option<String>,
     }
 
-    impl<'de, F: FnMut(&Event) -> bool> DeserializeSeed<'de> for List<'_, F> {
+    impl<'de, F: Fn(&Event) -> bool + Sync> DeserializeSeed<'de> for List<'_, F> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
             d.deserialize_seq(self)
         }
     }
-    impl<'de, F: FnMut(&Event) -> bool> Visitor<'de> for List<'_, F> {
+    impl<'de, F: Fn(&Event) -> bool + Sync> Visitor<'de> for List<'_, F> {
         type Value = ();
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a list of CloudTrail records")
@@ -286,10 +287,15 @@ pub fn read_file<R: std::io::Read>(
                         ),
                     }
                 } else {
-                    match seq.next_element::<RawRecord<'de>>()? {
-                        None => return Ok(()),
-                        Some(r) => Event::from_raw(r),
+                    // In memory: the records' text is found first (cheap), then parsed on
+                    // every core, then kept in file order.
+                    let mut raws: Vec<&'de serde_json::value::RawValue> = Vec::new();
+                    while let Some(r) = seq.next_element()? {
+                        raws.push(r);
                     }
+                    *self.out =
+                        parse_parallel(&raws, &*self.keep).map_err(serde::de::Error::custom)?;
+                    return Ok(());
                 };
                 if let Some(e) = event
                     && (self.keep)(&e)
@@ -299,7 +305,7 @@ pub fn read_file<R: std::io::Read>(
             }
         }
     }
-    impl<'de, F: FnMut(&Event) -> bool> Visitor<'de> for File<F> {
+    impl<'de, F: Fn(&Event) -> bool + Sync> Visitor<'de> for File<F> {
         type Value = Vec<Event>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str(r#"{"Records": [...]} or {"Events": [...]}"#)
@@ -364,6 +370,48 @@ pub fn read_file<R: std::io::Read>(
         .map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(events)
+}
+
+/// Parses records' JSON texts into the events `keep` accepts, in file order, split across the
+/// machine's cores. Records without a usable time are dropped; a record that is not a
+/// CloudTrail record fails the whole file.
+fn parse_parallel(
+    raws: &[&serde_json::value::RawValue],
+    keep: &(impl Fn(&Event) -> bool + Sync),
+) -> Result<Vec<Event>, String> {
+    const MIN_PER_THREAD: usize = 1_000;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(raws.len() / MIN_PER_THREAD)
+        .max(1);
+    let parse = |chunk: &[&serde_json::value::RawValue]| -> Result<Vec<Event>, String> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            let raw: RawRecord<'_> = serde_json::from_str(r.get()).map_err(|e| e.to_string())?;
+            out.extend(Event::from_raw(raw).filter(keep));
+        }
+        Ok(out)
+    };
+    if threads == 1 {
+        return parse(raws);
+    }
+    let parts: Vec<Result<Vec<Event>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = raws
+            .chunks(raws.len().div_ceil(threads))
+            .map(|c| s.spawn(move || parse(c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    // Appended to the first part: a large buffer grows in place, no second copy of the events.
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().unwrap_or(Ok(Vec::new()))?;
+    for part in parts {
+        out.append(&mut part?);
+    }
+    Ok(out)
 }
 
 /// Largest CloudTrail file parsed from memory; larger files stream.
@@ -588,6 +636,35 @@ pub(crate) mod tests {
         ] {
             assert!(read_file(bad.as_bytes(), 0, |_| true).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn large_files_parse_on_every_core_in_file_order() {
+        // Enough records for several threads: the order, the filter and a bad record's
+        // failure must be those of a single pass.
+        let n = 4_321;
+        let records: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let mut r = record("ListBuckets", "s3.amazonaws.com", ALICE, true);
+                r["eventID"] = json!(format!("id-{i}"));
+                r
+            })
+            .collect();
+        let file = json!({"Records": records}).to_string();
+        let ids: Vec<String> = read_file(file.as_bytes(), 0, |e| !e.id.ends_with('7'))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        let want: Vec<String> = (0..n)
+            .map(|i| format!("id-{i}"))
+            .filter(|id| !id.ends_with('7'))
+            .collect();
+        assert_eq!(ids, want);
+        let mut bad = records.clone();
+        bad[n - 3] = json!({"eventTime": ["not", "a", "time"]});
+        let file = json!({"Records": bad}).to_string();
+        assert!(read_file(file.as_bytes(), 0, |_| true).is_err());
     }
 
     #[test]
