@@ -65,8 +65,9 @@ test-cdk: $(VENV)/.installed .venv-checkov/.installed cdk/node_modules/.installe
 demo: $(VENV)/.installed $(BIN) ## One whole break-glass cycle locally; the report lands in target/demo/
 	$(PY) testbed/demo.py --binary $(BIN)
 
-dev: $(VENV)/.installed $(BIN) ## Start the local stack in the foreground; writes target/dev/env
-	$(PY) testbed/stack.py --env-file target/dev/env --binary $(BIN)
+CLOUDTRAIL_DELAY_SECONDS ?= 900
+dev: $(VENV)/.installed $(BIN) ## Start the local stack in the foreground; writes target/dev/env (CLOUDTRAIL_DELAY_SECONDS=5 for a quick cycle)
+	$(PY) testbed/stack.py --env-file target/dev/env --binary $(BIN) --cloudtrail-delay-seconds $(CLOUDTRAIL_DELAY_SECONDS)
 
 LAMBDA_TARGET := target/lambda-build
 bench: $(VENV)/.installed ## Build the release binaries (x86_64, arm64), run the benchmarks, print their figures

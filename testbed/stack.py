@@ -74,6 +74,9 @@ REFUSED_SLACK_USERS = {
 NOTIFY_CHANNEL = "C0BREAKGLASS"
 RECONCILE_CHANNEL = "C0RECONCILE"  # the reconciler's summaries
 RESPONDER = "U0RESPOND1"  # may end or extend anyone's access
+REVIEWER = "U0REVIEWR1"  # reviews uses (so may the responder, and the SRE group)
+REVIEW_CHANNEL = "C0REVIEWS1"
+ESCALATION_CHANNEL = "C0SECLEADS"
 
 
 STUB_MANIFEST = f"""# written by testbed/stack.py for `cargo lambda watch --only-lambda-apis`
@@ -264,8 +267,23 @@ def seed_aws(moto_url: str, asl_path: Path, session_duration: str = "PT1H") -> d
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in ("pk", "sk", "day", "requested_at", "review_pending", "reported_at")
+        ],
+        # As the CDK app makes them: the audit export's, and the pending reviews'.
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for name, hash_key, range_key in (
+                ("by_day", "day", "requested_at"),
+                ("reviews_pending", "review_pending", "reported_at"),
+            )
         ],
     )
     aws_client("ses", moto_url).verify_email_identity(EmailAddress=SENDER)
@@ -323,7 +341,7 @@ def seconds_of(duration: str) -> int:
     return total
 
 
-def policy_toml(permission_set_arn: str, duration: str) -> str:
+def policy_toml(permission_set_arn: str, duration: str, review_within: str = "24h") -> str:
     users = "\n".join(f'{uid} = "{email}"' for uid, email, _, _ in USERS)
     covered = [uid for uid, _, _, _ in USERS] + [EMAIL_USERS[0][0]] + list(REFUSED_SLACK_USERS)
     slack_users = ", ".join(f'"{uid}"' for uid in covered)
@@ -357,6 +375,11 @@ end_sessions = true
 standing_access = "remove"
 [reconcile]
 notify_channel = "{RECONCILE_CHANNEL}"
+[review]
+channel = "{REVIEW_CHANNEL}"
+reviewers = ["{REVIEWER}", "{RESPONDER}", "{GROUP}"]
+within = "{review_within}"
+escalate_to = "{ESCALATION_CHANNEL}"
 """
 
 
@@ -384,6 +407,7 @@ class Stack:
         asl: str | Path | None = None,
         startup_timeout: float = 60.0,
         session_duration: str = "PT1H",
+        review_within: str = "24h",
     ):
         self.env_file = Path(env_file).resolve()
         self.env_dir = self.env_file.parent
@@ -395,6 +419,7 @@ class Stack:
         self.duration = duration
         self.hold_recheck_seconds = hold_recheck_seconds
         self.session_duration = session_duration
+        self.review_within = review_within
         self.asl = Path(asl or REPO / "sfn" / "break-glass.asl.json").resolve()
         self.startup_timeout = startup_timeout
         self.children: list[Child] = []
@@ -465,7 +490,7 @@ class Stack:
         # 2. seed
         ids = seed_aws(moto_url, self.asl, self.session_duration)
         seed_slack(slack_url)
-        write_atomically(self.policy_file, policy_toml(ids["EXAMPLE_PERMISSION_SET_ARN"], self.duration))
+        write_atomically(self.policy_file, policy_toml(ids["EXAMPLE_PERMISSION_SET_ARN"], self.duration, self.review_within))
 
         # 3. the binary, as many times as asked, all serving the same function
         bin_env = self._binary_env(watch_url, moto_url, slack_url, ids)
@@ -512,6 +537,9 @@ class Stack:
             "NOTIFY_CHANNEL": NOTIFY_CHANNEL,
             "RECONCILE_CHANNEL": RECONCILE_CHANNEL,
             "RESPONDER_SLACK_USER_ID": RESPONDER,
+            "EXAMPLE_REVIEWER_SLACK_USER_ID": REVIEWER,
+            "REVIEW_CHANNEL": REVIEW_CHANNEL,
+            "ESCALATION_CHANNEL": ESCALATION_CHANNEL,
             "POLICY_FILE": str(self.policy_file),
             "LOG_DIR": str(self.log_dir),
         }
@@ -585,6 +613,8 @@ class Stack:
                 f"  state machine                  {e['STATE_MACHINE_ARN']}",
                 f"  example: Slack {e['EXAMPLE_SLACK_USER_ID']} = {e['EXAMPLE_SSO_USER_NAME']}, "
                 f"account {e['EXAMPLE_ACCOUNT_ID']}",
+                f"  reviews: reviewer Slack {e['EXAMPLE_REVIEWER_SLACK_USER_ID']} in {e['REVIEW_CHANNEL']}, "
+                f"within {self.review_within}; CloudTrail delay {self.cloudtrail_delay_seconds} s",
                 f"  binary instances               {self.instances} ({self.binary if self.instances else 'none'})",
                 f"  env file {self.env_file}, policy {self.policy_file}, logs {self.log_dir}/",
                 "Ctrl-C to stop.",
@@ -610,6 +640,11 @@ def main() -> int:
         type=int,
         help="the longest a hold waits before it looks at its lease again (default: the binary's, 3600)",
     )
+    parser.add_argument(
+        "--review-within",
+        default="24h",
+        help="the policy's review time: a pending review is reminded after it, escalated after twice it (default 24h)",
+    )
     parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     parser.add_argument(
@@ -632,6 +667,7 @@ def main() -> int:
         no_binary=args.no_binary,
         asl=args.asl,
         session_duration=args.session_duration,
+        review_within=args.review_within,
     )
     status = 0
     try:

@@ -369,6 +369,8 @@ fn revoked_request(
         sessions_lifted_at: None,
         revoke_failed_at: None,
         after_end_checked_at: None,
+        digest: None,
+        review: Default::default(),
     }
 }
 

@@ -49,6 +49,25 @@ export const TABLE_ACTIONS = {
   worker: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
 } as const;
 
+/** The table's global secondary indexes (src/aws/store/requests.rs names them too). */
+export const INDEXES = {
+  /** Requests by the UTC day they were made (`day`, `YYYY-MM-DD`), by `requested_at`. */
+  byDay: 'by_day',
+  /** Requests waiting for review (`review_pending` = "pending"), by `reported_at`. */
+  reviewsPending: 'reviews_pending',
+} as const;
+
+/**
+ * What each function does with the table's indexes, index by index, and nothing else: writes
+ * to the table keep its indexes up to date without any permission on them. The worker queries
+ * the pending-review index in the scheduled reconcile (to remind and escalate). No function
+ * reads `by_day`: only `break-glass audit export` does, with the operator's own credentials.
+ */
+export const INDEX_ACTIONS: Record<keyof typeof TABLE_ACTIONS, Partial<Record<(typeof INDEXES)[keyof typeof INDEXES], readonly string[]>>> = {
+  webhook: {},
+  worker: { [INDEXES.reviewsPending]: ['dynamodb:Query'] },
+};
+
 /**
  * What both functions need of the stack's key: Decrypt (and DescribeKey) to read their
  * environment, the Slack secret and the table; Encrypt and GenerateDataKey to write to the table
@@ -97,6 +116,22 @@ export class BreakGlassStack extends Stack {
       deletionProtection: true,
       // The table is the audit trail of who held production access: never delete it with the stack.
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Both sparse: only the items that carry the partition key attribute are in them. Only
+    // request items carry `day`; `review_pending` is set while a review is outstanding and
+    // removed once reviewed. CloudFormation creates (or deletes) one index per table update: a
+    // table deployed without them needs two deploys, the first with only one of them.
+    this.table.addGlobalSecondaryIndex({
+      indexName: INDEXES.byDay,
+      partitionKey: { name: 'day', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'requested_at', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: INDEXES.reviewsPending,
+      partitionKey: { name: 'review_pending', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'reported_at', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
     });
 
     // CloudFormation can only generate a string, and the binary wants a list of signing secrets,
@@ -231,10 +266,16 @@ export class BreakGlassStack extends Stack {
     this.webhook.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
 
     // ---- IAM: both functions ----------------------------------------------------------
-    // Exactly the item calls each one makes: no Query, no Batch*, and no DeleteItem for the webhook.
-    this.table.grant(this.webhook, ...TABLE_ACTIONS.webhook);
-    this.table.grant(this.worker, ...TABLE_ACTIONS.worker);
-    // table.grant() leaves the key alone (grantReadWriteData would add kms:ReEncrypt* and
+    // Exactly the item calls each one makes: no Batch*, no DeleteItem for the webhook, and no
+    // Query but the worker's of the pending-review index. On the table's ARN alone, not through
+    // table.grant(): a table with indexes grants on <table>/index/* too, every index at once.
+    for (const [role, fn] of [['webhook', this.webhook], ['worker', this.worker]] as const) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...TABLE_ACTIONS[role]], resources: [this.table.tableArn] }));
+      for (const [index, actions] of Object.entries(INDEX_ACTIONS[role])) {
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...actions!], resources: [`${this.table.tableArn}/index/${index}`] }));
+      }
+    }
+    // The table statements leave the key alone (grantReadWriteData would add kms:ReEncrypt* and
     // kms:GenerateDataKey*); one grant covers the table, the environments and the secret.
     for (const fn of [this.webhook, this.worker]) this.key.grant(fn, ...KEY_ACTIONS);
     // The webhook verifies signatures and calls users.info; the worker posts follow-ups.
@@ -354,9 +395,10 @@ export class BreakGlassStack extends Stack {
 
     // ---- IAM: the reconciler ------------------------------------------------------------
     // It lists the assignments of every break-glass permission set (RemoveAndListAnyAssignment
-    // above), scans the table for lease# and sessions# keys (dynamodb:Scan, TABLE_ACTIONS) and
-    // asks whether the execution behind a lease is still running: the execution ARN is the state
-    // machine's name and the request id.
+    // above), scans the table for lease# and sessions# keys (dynamodb:Scan, TABLE_ACTIONS),
+    // queries the pending-review index to remind and escalate (INDEX_ACTIONS) and asks whether
+    // the execution behind a lease is still running: the execution ARN is the state machine's
+    // name and the request id.
     this.worker.addToRolePolicy(new iam.PolicyStatement({
       sid: 'ReconcileReadsExecutions',
       actions: ['states:DescribeExecution'],
@@ -481,12 +523,15 @@ export class BreakGlassStack extends Stack {
     const reconcileFailures = logCount('ReconcileFailuresFilter', 'reconcile failed', 'ReconcileFailures');
     // The reconciler took away access whose execution had ended: the execution died while access was live.
     const reconcilerRevocations = logCount('ReconcilerRevokedFilter', 'reconciler revoked', 'ReconcilerRevocations');
+    // The reconcile run escalated a review: nobody reviewed a use within twice the policy's time.
+    const reviewEscalations = logCount('ReviewEscalationsFilter', 'review escalated', 'ReviewEscalations');
     const alarms: Record<string, [cloudwatch.IMetric, string]> = {
       ExecutionsFailed: [this.stateMachine.metricFailed(), 'A break-glass execution failed: check that access was revoked.'],
       ExecutionsTimedOut: [this.stateMachine.metricTimedOut(), 'A break-glass execution timed out: check that access was revoked.'],
       RevokeFailures: [revokeFailures, 'Revoking break-glass access failed: remove the assignment by hand.'],
       ReconcileFailures: [reconcileFailures, 'The break-glass reconciler could not check or fix an assignment: see the worker logs ("reconcile failed") and check Identity Center by hand.'],
       ReconcilerRevocations: [reconcilerRevocations, 'The break-glass reconciler revoked access whose execution had ended while access was live: find out why the execution died.'],
+      ReviewEscalations: [reviewEscalations, 'A break-glass use went unreviewed for twice the policy\'s review time: see the review channel and the escalation message.'],
       WebhookErrors: [this.webhook.metricErrors(), 'The Slack webhook function failed.'],
       WebhookThrottles: [this.webhook.metricThrottles(), 'The Slack webhook function was throttled: clicks were lost.'],
       WorkerErrors: [this.worker.metricErrors(), 'A break-glass worker task failed (the state machine retries it).'],
@@ -514,7 +559,10 @@ export class BreakGlassStack extends Stack {
     new CfnOutput(this, 'WorkerRoleArn', { value: this.worker.role!.roleArn, description: 'WorkerRoleArn parameter of the member-account stack (StackSet)' });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ReconcileSchedule', { value: cfg.reconcileSchedule, description: 'When the reconciler runs (-c reconcileSchedule=…)' });
-    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'TableName', {
+      value: this.table.tableName,
+      description: 'The state and audit trail (break-glass leases check; break-glass audit export reads it through its by_day index, with the operator\'s own credentials)',
+    });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The key of the table, the Slack secret, the log groups, the function environments and the dead-letter queue (-c kmsKeyArn=… brings your own)' });
 

@@ -3,6 +3,7 @@
 //! success; usage errors and bad input exit 2 with one line on stderr saying what is wrong,
 //! and no partial output.
 
+mod audit;
 mod leases;
 mod policy;
 mod report;
@@ -33,6 +34,16 @@ enum Command {
     /// Look at the live leases in the table (with your AWS credentials).
     #[command(subcommand)]
     Leases(LeasesCommand),
+    /// Export the record of break-glass uses (with your AWS credentials).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Every request of a period, one row each: who, where, why, when it was granted, ended
+    /// and revoked, the report's flags, and its review (outcome, reviewer, time to review).
+    Export(audit::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +104,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Policy(PolicyCommand::Scope { file, .. }) => policy::scope(&file),
         Command::Report(ReportCommand::Render(args)) => report::render(&args),
         Command::Leases(LeasesCommand::Check(a)) => leases::check(&a.policy, &a.table),
+        Command::Audit(AuditCommand::Export(a)) => audit::export(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,11 @@
 //! The domain: newtypes for every value that crosses a trust boundary (parsed with `parse()`,
 //! so the rest of the code can rely on its shape), a request and its changes
-//! ([`request`]), and leases with their pure decisions ([`lease`]). Nothing here does I/O.
+//! ([`request`]), leases with their pure decisions ([`lease`]), and the review of a use by a
+//! second person ([`review`]). Nothing here does I/O.
 
 pub mod lease;
 pub mod request;
+pub mod review;
 
 use std::fmt;
 
@@ -150,7 +152,17 @@ impl Duration {
         self.0
     }
 
+    pub const fn from_secs_const(secs: u64) -> Self {
+        Self(secs)
+    }
+
+    /// `1h30m`, `90s`: at most [`Duration::MAX`] (a lease).
     pub fn parse(s: &str) -> Result<Self, ParseError> {
+        Self::parse_at_most(s, Self::MAX)
+    }
+
+    /// The same syntax, at most `max` (a review may wait longer than a lease may last).
+    pub fn parse_at_most(s: &str, max: Duration) -> Result<Self, ParseError> {
         let bad =
             |why: &str| ParseError::new("duration", format!("{why} in {:?}", truncate(s, 40)));
         if s.is_empty() {
@@ -190,8 +202,8 @@ impl Duration {
         if total == 0 {
             return Err(bad("must be positive"));
         }
-        if total > Self::MAX.0 {
-            return Err(bad("longer than 24h"));
+        if total > max.0 {
+            return Err(bad(&format!("longer than {max}")));
         }
         Ok(Self(total))
     }

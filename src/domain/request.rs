@@ -4,6 +4,7 @@
 
 use time::OffsetDateTime;
 
+use super::review::{Digest, Outcome, Review};
 use super::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::Error;
 
@@ -113,6 +114,10 @@ pub struct RequestRecord {
     pub revoke_failed_at: Option<OffsetDateTime>,
     /// When the session was last looked at for use after its access ended.
     pub after_end_checked_at: Option<OffsetDateTime>,
+    /// What the report found (for the review message and the audit export).
+    pub digest: Option<Digest>,
+    /// The review by a second person.
+    pub review: Review,
 }
 
 impl RequestRecord {
@@ -148,6 +153,18 @@ pub enum Change {
     SessionsDeniedUntil(OffsetDateTime),
     SessionsLiftedAt(OffsetDateTime),
     AfterEndCheckedAt(OffsetDateTime),
+    Digest(Digest),
+    /// In the pending-review index (true) or out of it (false).
+    ReviewPending(bool),
+    ReviewChannel(String),
+    ReviewTs(String),
+    ReviewRequestedAt(OffsetDateTime),
+    ReviewOutcome(Outcome),
+    ReviewedBy(String),
+    ReviewedAt(OffsetDateTime),
+    ReviewNote(String),
+    ReviewRemindedAt(OffsetDateTime),
+    ReviewEscalatedAt(OffsetDateTime),
 }
 
 /// An entry of the audit trail: who did what, when, and anything worth keeping.

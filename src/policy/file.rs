@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{ANY, Effect, Policy, PolicyError, Rule, Standing, err};
+use super::{ANY, Effect, Escalation, Policy, PolicyError, ReviewPolicy, Rule, Standing, err};
 use crate::domain::{AccountId, Duration, PermissionSetArn};
 
 #[derive(Deserialize)]
@@ -21,6 +21,16 @@ pub(super) struct RawPolicy {
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
     reconcile: Option<RawReconcile>,
+    review: Option<RawReview>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReview {
+    channel: String,
+    reviewers: Vec<String>,
+    within: String,
+    escalate_to: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -242,14 +252,86 @@ impl RawPolicy {
                 "not a Slack channel id (C… or G…)",
             ));
         }
+        let review = self.review.map(RawReview::validate).transpose()?;
         Ok(Policy {
             users: self.users,
             accounts,
             responders,
             rules,
             reconcile_channel,
+            review,
         })
     }
+}
+
+/// The longest a review may wait before it is reminded.
+const MAX_REVIEW_WITHIN: Duration = Duration::from_secs_const(7 * 24 * 3600);
+
+impl RawReview {
+    fn validate(self) -> Result<ReviewPolicy, PolicyError> {
+        if !is_slack_channel_id(&self.channel) {
+            return Err(err("review.channel", "not a Slack channel id (C… or G…)"));
+        }
+        if self.reviewers.is_empty() {
+            return Err(err(
+                "review.reviewers",
+                "must name at least one Slack user id or Identity Center group",
+            ));
+        }
+        // An entry shaped like a Slack user id is one; anything else is a group's name.
+        let mut reviewers = BTreeSet::new();
+        let mut reviewer_groups = BTreeSet::new();
+        for (j, r) in self.reviewers.into_iter().enumerate() {
+            let at = format!("review.reviewers[{j}]");
+            if r == ANY {
+                return Err(err(at, "\"*\" is not allowed: name who reviews"));
+            }
+            if r.trim().is_empty() || r.len() > 1024 || r.chars().any(char::is_control) {
+                return Err(err(at, "neither a Slack user id nor a group display name"));
+            }
+            let fresh = if is_slack_user_id(&r) {
+                reviewers.insert(r.clone())
+            } else {
+                reviewer_groups.insert(r.clone())
+            };
+            if !fresh {
+                return Err(err(at, format!("duplicate entry {r:?}")));
+            }
+        }
+        let within = Duration::parse_at_most(&self.within, MAX_REVIEW_WITHIN)
+            .map_err(|e| err("review.within", e.to_string()))?;
+        let escalate_to = match self.escalate_to {
+            None => None,
+            Some(c) if is_slack_channel_id(&c) => Some(Escalation::Channel(c)),
+            Some(m) if is_user_group_mention(&m) => Some(Escalation::Mention(m)),
+            Some(_) => {
+                return Err(err(
+                    "review.escalate_to",
+                    "expected a Slack channel id (C… or G…) or a user group mention (<!subteam^S…>)",
+                ));
+            }
+        };
+        Ok(ReviewPolicy {
+            channel: self.channel,
+            reviewers,
+            reviewer_groups,
+            within,
+            escalate_to,
+        })
+    }
+}
+
+/// `<!subteam^S0123ABC>`: how a message mentions a Slack user group.
+fn is_user_group_mention(s: &str) -> bool {
+    s.strip_prefix("<!subteam^")
+        .and_then(|r| r.strip_suffix('>'))
+        .is_some_and(|id| {
+            id.starts_with('S')
+                && (3..=32).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
 }
 
 /// Checks every entry of a rule list: non-empty, no duplicates, each `*` or valid.

@@ -136,6 +136,40 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Where the reconciler posts a summary when it revoked or removed something.
     pub reconcile_channel: Option<String>,
+    /// Who reviews each use, where, and how soon (`[review]`; none: uses are reported only).
+    pub review: Option<ReviewPolicy>,
+}
+
+/// `[review]`: every use of break glass is reviewed by a second person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewPolicy {
+    /// Where the review message goes.
+    pub channel: String,
+    /// Slack user ids who may review.
+    pub reviewers: BTreeSet<String>,
+    /// Identity Center groups (display names) whose members may review.
+    pub reviewer_groups: BTreeSet<String>,
+    /// A review pending this long is reminded; twice this long, escalated.
+    pub within: Duration,
+    pub escalate_to: Option<Escalation>,
+}
+
+/// Where an overdue review escalates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Escalation {
+    /// A channel (`C…`/`G…`): the escalation is posted there.
+    Channel(String),
+    /// A user group mention (`<!subteam^S…>`): posted in the review channel, mentioning it.
+    Mention(String),
+}
+
+impl ReviewPolicy {
+    /// Whether `slack_user` (a member of `groups`) may review. Never decides the two-person
+    /// rule: see [`crate::domain::review::may_review`].
+    pub fn is_reviewer(&self, slack_user: &str, groups: &BTreeSet<String>) -> bool {
+        self.reviewers.contains(slack_user)
+            || self.reviewer_groups.iter().any(|g| groups.contains(g))
+    }
 }
 
 /// The outcome of asking the policy about one request.
@@ -527,6 +561,64 @@ max_duration = "4h"
             let e = Policy::parse(&text).expect_err(field);
             assert_eq!(e.field, field, "{e}");
             assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn the_review_section() {
+        let review = |body: &str| format!("{}\n[review]\n{body}\n", policy(""));
+        let p = Policy::parse(&review(
+            "channel = \"C0REVIEWS\"\nreviewers = [\"U0SECLEAD\", \"Security Team\"]\nwithin = \"48h\"\nescalate_to = \"<!subteam^S0SECLEADS>\"",
+        ))
+        .unwrap();
+        let r = p.review.clone().unwrap();
+        assert_eq!(r.channel, "C0REVIEWS");
+        assert_eq!(r.within.as_secs(), 48 * 3600);
+        assert_eq!(
+            r.escalate_to,
+            Some(Escalation::Mention("<!subteam^S0SECLEADS>".into()))
+        );
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert!(r.is_reviewer("U0SECLEAD", &groups(&[])));
+        assert!(r.is_reviewer("U0ANYONE", &groups(&["Security Team"])));
+        assert!(!r.is_reviewer("U0ANYONE", &groups(&["SRE"])));
+        let p = Policy::parse(&review(
+            "channel = \"C0REVIEWS\"\nreviewers = [\"U0SECLEAD\"]\nwithin = \"3s\"\nescalate_to = \"C0SECLEADS\"",
+        ))
+        .unwrap();
+        let r = p.review.unwrap();
+        assert_eq!(
+            r.escalate_to,
+            Some(Escalation::Channel("C0SECLEADS".into()))
+        );
+        assert!(r.reviewer_groups.is_empty());
+        assert!(Policy::parse(&policy("")).unwrap().review.is_none());
+        let ok = "channel = \"C0REVIEWS\"\nreviewers = [\"U0SECLEAD\"]\nwithin = \"24h\"";
+        for (body, field) in [
+            (ok.replace("C0REVIEWS", "#reviews"), "review.channel"),
+            (ok.replace("[\"U0SECLEAD\"]", "[]"), "review.reviewers"),
+            (
+                ok.replace("[\"U0SECLEAD\"]", "[\"*\"]"),
+                "review.reviewers[0]",
+            ),
+            (
+                ok.replace("[\"U0SECLEAD\"]", "[\"U0SECLEAD\", \"U0SECLEAD\"]"),
+                "review.reviewers[1]",
+            ),
+            (ok.replace("\"24h\"", "\"a day\""), "review.within"),
+            (ok.replace("\"24h\"", "\"200h\""), "review.within"),
+            (
+                format!("{ok}\nescalate_to = \"@security\""),
+                "review.escalate_to",
+            ),
+            (format!("{ok}\ncolour = \"red\""), "line 21"),
+            (
+                "channel = \"C0REVIEWS\"\nreviewers = [\"U0SECLEAD\"]".to_owned(),
+                "line 17",
+            ),
+        ] {
+            let e = Policy::parse(&review(&body)).expect_err(field);
+            assert_eq!(e.field, field, "{e}");
         }
     }
 

@@ -60,6 +60,12 @@ impl Policy {
             .filter_map(|r| r.notify_channel.clone())
             .collect();
         channels.extend(self.reconcile_channel.clone());
+        if let Some(r) = &self.review {
+            channels.insert(r.channel.clone());
+            if let Some(super::Escalation::Channel(c)) = &r.escalate_to {
+                channels.insert(c.clone());
+            }
+        }
         DeployScope {
             grants: scope_of(&allows),
             end_sessions: (!ends.is_empty()).then(|| scope_of(&ends)),

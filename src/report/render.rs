@@ -215,23 +215,27 @@ impl<'a> View<'a> {
     }
 }
 
-/// The full timeline as CSV (the mail's attachment when the timeline is capped). Cells that
-/// a spreadsheet would run as a formula are prefixed with `'`.
-pub fn csv(events: &[Event]) -> String {
-    fn cell(out: &mut String, v: &str) {
-        let formula = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
-        out.push('"');
-        if formula {
-            out.push('\'');
-        }
-        for c in v.chars() {
-            if c == '"' {
-                out.push('"');
-            }
-            out.push(c);
-        }
-        out.push('"');
+/// One CSV cell, safe for spreadsheets: always quoted, quotes doubled, and a value that a
+/// spreadsheet would run as a formula prefixed with `'`.
+pub fn csv_cell(out: &mut String, v: &str) {
+    let formula = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    out.push('"');
+    if formula {
+        out.push('\'');
     }
+    for c in v.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// The full timeline as CSV (the mail's attachment when the timeline is capped), cells made
+/// safe by [`csv_cell`].
+pub fn csv(events: &[Event]) -> String {
+    let cell = csv_cell;
     let mut out = String::from(
         "time,region,service,action,read_only,resource,source_ip,user_agent,error_code,error_message,event_id\r\n",
     );

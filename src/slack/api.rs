@@ -162,6 +162,19 @@ impl SlackApi {
         Ok(v["ts"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// Replaces a message in place (`chat.update`).
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        message: &Value,
+    ) -> Result<(), SlackError> {
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        body["ts"] = json!(ts);
+        self.call("chat.update", &body).await.map(drop)
+    }
+
     pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
         self.call(
             "views.open",

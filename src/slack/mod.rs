@@ -4,6 +4,7 @@ pub mod api;
 pub mod messages;
 pub mod modal;
 pub mod payload;
+pub mod review;
 pub mod signature;
 
 /// Escapes text for Slack's mrkdwn/plain text (`&`, `<`, `>`), as Slack documents.

@@ -58,6 +58,11 @@ pub struct Click {
 /// request id.
 pub const END_ACCESS_ACTION: &str = "end_access";
 pub const EXTEND_ACCESS_ACTION: &str = "extend_access";
+/// The `action_id`s of the review message's buttons; their value is the request id.
+pub const REVIEW_OK_ACTION: &str = "review_ok";
+pub const REVIEW_FOLLOW_UP_ACTION: &str = "review_follow_up";
+/// The `callback_id` of the follow-up note's modal (its `private_metadata` is the request id).
+pub const REVIEW_NOTE_CALLBACK: &str = "review_note";
 /// The `callback_id` of the slash command's modal.
 pub const MODAL_CALLBACK: &str = "break_glass_request";
 
@@ -101,6 +106,26 @@ pub struct LeaseClick {
     pub response_url: Option<String>,
 }
 
+/// A click on **Reviewed — fine** or **Needs follow-up**.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewClick {
+    pub origin: Origin,
+    pub follow_up: bool,
+    /// The button's value: supposedly a request id (checked by the caller).
+    pub request_id: String,
+    /// For the follow-up note's modal.
+    pub trigger_id: Option<String>,
+}
+
+/// The follow-up note's modal, submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewNote {
+    pub origin: Origin,
+    /// The modal's `private_metadata`: supposedly a request id (checked by the caller).
+    pub request_id: String,
+    pub note: Option<String>,
+}
+
 /// What an interactivity request asks of us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
@@ -108,6 +133,8 @@ pub enum Interaction {
     Command(Command),
     Submission(Submission),
     Lease(LeaseClick),
+    Review(ReviewClick),
+    ReviewNote(ReviewNote),
     /// A click on some other button of the same message (the seed's "Retry"): not ours.
     Ignored {
         team_id: String,
@@ -124,6 +151,9 @@ impl Interaction {
             Interaction::Submission(_) => "submission",
             Interaction::Lease(l) if l.extend => "extend_access",
             Interaction::Lease(_) => "end_access",
+            Interaction::Review(r) if r.follow_up => "review_follow_up",
+            Interaction::Review(_) => "review_ok",
+            Interaction::ReviewNote(_) => "review_note",
             Interaction::Ignored { .. } => "ignored",
         }
     }
@@ -135,6 +165,8 @@ impl Interaction {
             Interaction::Command(c) => &c.origin.user_id,
             Interaction::Submission(s) => &s.origin.user_id,
             Interaction::Lease(l) => &l.origin.user_id,
+            Interaction::Review(r) => &r.origin.user_id,
+            Interaction::ReviewNote(n) => &n.origin.user_id,
             Interaction::Ignored { .. } => "",
         }
     }
@@ -149,6 +181,8 @@ impl Interaction {
             Interaction::Command(c) => &c.origin,
             Interaction::Submission(s) => &s.origin,
             Interaction::Lease(l) => &l.origin,
+            Interaction::Review(r) => &r.origin,
+            Interaction::ReviewNote(n) => &n.origin,
         };
         (&o.team_id, o.api_app_id.as_deref())
     }
@@ -289,6 +323,7 @@ struct Blocks {
     container: Option<Container>,
     response_url: Option<String>,
     api_app_id: Option<String>,
+    trigger_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +350,18 @@ impl Blocks {
                 request_id: action.value.clone().unwrap_or_default(),
                 action_ts: action.action_ts.clone(),
                 response_url: self.response_url,
+                origin: Origin {
+                    team_id: self.team.id,
+                    api_app_id: self.api_app_id,
+                    user_id: self.user.id,
+                },
+            }));
+        }
+        if action.action_id == REVIEW_OK_ACTION || action.action_id == REVIEW_FOLLOW_UP_ACTION {
+            return Ok(Interaction::Review(ReviewClick {
+                follow_up: action.action_id == REVIEW_FOLLOW_UP_ACTION,
+                request_id: action.value.clone().unwrap_or_default(),
+                trigger_id: self.trigger_id,
                 origin: Origin {
                     team_id: self.team.id,
                     api_app_id: self.api_app_id,
@@ -381,11 +428,6 @@ struct SelectedOption {
 
 impl ViewSubmission {
     fn into_interaction(self) -> Result<Interaction, PayloadError> {
-        if self.view.callback_id.as_deref() != Some(MODAL_CALLBACK) {
-            return Err(PayloadError::UnknownType(
-                "view_submission of another view".into(),
-            ));
-        }
         let values = &self.view.state.values;
         let get = |block: &str| {
             values
@@ -399,6 +441,26 @@ impl ViewSubmission {
                         .filter(|v| !v.trim().is_empty())
                 })
         };
+        let origin = Origin {
+            team_id: self.team.id.clone(),
+            api_app_id: self.api_app_id.clone(),
+            user_id: self.user.id.clone(),
+        };
+        match self.view.callback_id.as_deref() {
+            Some(MODAL_CALLBACK) => {}
+            Some(REVIEW_NOTE_CALLBACK) => {
+                return Ok(Interaction::ReviewNote(ReviewNote {
+                    origin,
+                    request_id: self.view.private_metadata.clone(),
+                    note: get("note"),
+                }));
+            }
+            _ => {
+                return Err(PayloadError::UnknownType(
+                    "view_submission of another view".into(),
+                ));
+            }
+        }
         Ok(Interaction::Submission(Submission {
             account: get("account"),
             permission_set: get("permission_set"),

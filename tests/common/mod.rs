@@ -68,6 +68,16 @@ pub fn stack_with(duration: &str) -> &'static Stack {
 /// The shared stack with a default lease duration and an attempt timeout for AWS calls (3 s
 /// keeps the injected "hung call" faults quick; a slow call needs a longer one).
 pub fn stack_configured(duration: &str, call_timeout_secs: u64) -> &'static Stack {
+    start(duration, call_timeout_secs, &[])
+}
+
+/// The shared stack with the policy's review time set to `within` (so that a pending review
+/// is reminded after it, and escalated after twice it, within a test).
+pub fn stack_reviewing(within: &str) -> &'static Stack {
+    start("4s", 3, &["--review-within", within])
+}
+
+fn start(duration: &str, call_timeout_secs: u64, extra: &[&str]) -> &'static Stack {
     STACK.get_or_init(|| {
         let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -90,6 +100,7 @@ pub fn stack_configured(duration: &str, call_timeout_secs: u64) -> &'static Stac
             // Sessions of the seeded permission sets last 5 s, so that a deny on old
             // sessions (rules with end_sessions) is lifted within seconds.
             .args(["--session-duration", "PT5S"])
+            .args(extra)
             .env("END_SESSIONS_MARGIN_SECONDS", "1")
             .current_dir(repo())
             .stdin(Stdio::null())

@@ -9,14 +9,16 @@ use time::OffsetDateTime;
 use super::{Created, INTENT_SK, Lost, REQUEST_SK, Store, TxError, flag, list, s, ts, unique};
 use crate::domain::lease::{Intent, Lease};
 use crate::domain::request::{Audit, Button, Change, RequestRecord, Status};
+use crate::domain::review::{Outcome, Review, day_of};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::{Error, from_sdk};
 use crate::time_util::from_rfc3339;
 
-/// Where a change is stored: the attribute's name and value. Every field name of a request
-/// item is written here and read in [`from_item`], nowhere else.
-fn attribute(change: &Change) -> (&'static str, AttributeValue) {
-    match change {
+/// Where a change is stored: the attribute's name and value (`None`: the attribute is
+/// removed). Every field name of a request item is written here and read in [`from_item`],
+/// nowhere else.
+fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
+    let (name, value) = match change {
         Change::PrincipalId(v) => ("principal_id", s(v)),
         Change::PermissionSetName(v) => ("permission_set_name", s(v)),
         Change::Preexisting(v) => ("preexisting", flag(*v)),
@@ -35,8 +37,30 @@ fn attribute(change: &Change) -> (&'static str, AttributeValue) {
         Change::SessionsDeniedUntil(t) => ("sessions_denied_until", ts(*t)),
         Change::SessionsLiftedAt(t) => ("sessions_lifted_at", ts(*t)),
         Change::AfterEndCheckedAt(t) => ("after_end_checked_at", ts(*t)),
-    }
+        Change::Digest(d) => ("digest", s(serde_json::to_string(d).unwrap_or_default())),
+        // The pending-review index holds only items with this attribute.
+        Change::ReviewPending(true) => (REVIEW_PENDING, s(PENDING)),
+        Change::ReviewPending(false) => return (REVIEW_PENDING, None),
+        Change::ReviewChannel(v) => ("review_channel", s(v)),
+        Change::ReviewTs(v) => ("review_ts", s(v)),
+        Change::ReviewRequestedAt(t) => ("review_requested_at", ts(*t)),
+        Change::ReviewOutcome(o) => ("review_outcome", s(o.as_str())),
+        Change::ReviewedBy(v) => ("reviewed_by", s(v)),
+        Change::ReviewedAt(t) => ("reviewed_at", ts(*t)),
+        Change::ReviewNote(v) => ("review_note", s(v)),
+        Change::ReviewRemindedAt(t) => ("review_reminded_at", ts(*t)),
+        Change::ReviewEscalatedAt(t) => ("review_escalated_at", ts(*t)),
+    };
+    (name, Some(value))
 }
+
+/// The attribute (and its one value) that puts a request in the pending-review index.
+pub(super) const REVIEW_PENDING: &str = "review_pending";
+const PENDING: &str = "pending";
+/// The index of requests waiting for review (sparse: `review_pending`, by `reported_at`).
+pub(super) const REVIEWS_PENDING_INDEX: &str = "reviews_pending";
+/// The index of requests by the UTC day they were made (`day`, by `requested_at`).
+pub(super) const BY_DAY_INDEX: &str = "by_day";
 
 impl Store {
     /// Records a new request unless one with the same id exists; returns whichever is stored.
@@ -221,16 +245,26 @@ impl Store {
             ("#status".to_owned(), "status".to_owned()),
             ("#version".to_owned(), "version".to_owned()),
         ]);
+        let mut remove = Vec::new();
         for (i, (field, value)) in changes.iter().map(attribute).enumerate() {
-            set.push(format!("#f{i} = :v{i}"));
             names.insert(format!("#f{i}"), field.to_owned());
-            values.insert(format!(":v{i}"), value);
+            match value {
+                Some(value) => {
+                    set.push(format!("#f{i} = :v{i}"));
+                    values.insert(format!(":v{i}"), value);
+                }
+                None => remove.push(format!("#f{i}")),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression += &format!(" REMOVE {}", remove.join(", "));
         }
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(rec.id.as_str()))
             .key("sk", s(REQUEST_SK))
-            .update_expression(format!("SET {}", set.join(", ")))
+            .update_expression(expression)
             .condition_expression("#status = :from AND #version = :seen")
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -377,6 +411,69 @@ impl Store {
         Ok(())
     }
 
+    /// The requests waiting for review, oldest report first (a Query of the sparse
+    /// pending-review index: it holds nothing else).
+    pub async fn pending_reviews(&self) -> Result<Vec<RequestRecord>, Error> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(REVIEWS_PENDING_INDEX)
+                .key_condition_expression("#p = :pending")
+                .expression_attribute_names("#p", REVIEW_PENDING)
+                .expression_attribute_values(":pending", s(PENDING))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| from_sdk("DynamoDB Query", e))?;
+            for item in page.items() {
+                out.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The requests made on one UTC day (`YYYY-MM-DD`) between `from` and `to` (inclusive),
+    /// oldest first: a Query of the by-day index.
+    pub async fn requests_on(
+        &self,
+        day: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<RequestRecord>, Error> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_DAY_INDEX)
+                .key_condition_expression("#d = :day AND requested_at BETWEEN :from AND :to")
+                .expression_attribute_names("#d", "day")
+                .expression_attribute_values(":day", s(day))
+                .expression_attribute_values(":from", ts(from))
+                .expression_attribute_values(":to", ts(to))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| from_sdk("DynamoDB Query", e))?;
+            for item in page.items() {
+                out.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// The audit trail of a request, oldest first.
     pub async fn audit_trail(
         &self,
@@ -454,6 +551,8 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
             AttributeValue::N(r.max_duration.as_secs().to_string()),
         ),
         ("requested_at".to_owned(), ts(r.requested_at)),
+        // The audit export's index key.
+        ("day".to_owned(), s(day_of(r.requested_at))),
         ("end_sessions".to_owned(), flag(r.end_sessions)),
     ]);
     let created = [
@@ -487,10 +586,22 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         r.sessions_lifted_at.map(Change::SessionsLiftedAt),
         r.ended_at.map(Change::EndedAt),
         r.after_end_checked_at.map(Change::AfterEndCheckedAt),
+        r.digest.clone().map(Change::Digest),
+        Some(Change::ReviewPending(r.review.pending)),
+        r.review.channel.clone().map(Change::ReviewChannel),
+        r.review.ts.clone().map(Change::ReviewTs),
+        r.review.requested_at.map(Change::ReviewRequestedAt),
+        r.review.outcome.map(Change::ReviewOutcome),
+        r.review.by.clone().map(Change::ReviewedBy),
+        r.review.at.map(Change::ReviewedAt),
+        r.review.note.clone().map(Change::ReviewNote),
+        r.review.reminded_at.map(Change::ReviewRemindedAt),
+        r.review.escalated_at.map(Change::ReviewEscalatedAt),
     ];
     for change in changed.iter().flatten() {
-        let (k, v) = attribute(change);
-        m.insert(k.to_owned(), v);
+        if let (k, Some(v)) = attribute(change) {
+            m.insert(k.to_owned(), v);
+        }
     }
     m
 }
@@ -557,6 +668,23 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         sessions_lifted_at: opt_t("sessions_lifted_at")?,
         revoke_failed_at: opt_t("revoke_failed_at")?,
         after_end_checked_at: opt_t("after_end_checked_at")?,
+        digest: opt_s("digest")
+            .map(|d| serde_json::from_str(&d).map_err(|_| bad("digest")))
+            .transpose()?,
+        review: Review {
+            pending: opt_s(REVIEW_PENDING).as_deref() == Some(PENDING),
+            channel: opt_s("review_channel"),
+            ts: opt_s("review_ts"),
+            requested_at: opt_t("review_requested_at")?,
+            outcome: opt_s("review_outcome")
+                .map(|o| Outcome::parse(&o).ok_or_else(|| bad("review_outcome")))
+                .transpose()?,
+            by: opt_s("reviewed_by"),
+            at: opt_t("reviewed_at")?,
+            note: opt_s("review_note"),
+            reminded_at: opt_t("review_reminded_at")?,
+            escalated_at: opt_t("review_escalated_at")?,
+        },
     })
 }
 
@@ -569,6 +697,37 @@ mod tests {
     fn item_round_trip() {
         let r = sample();
         assert_eq!(from_item(&to_item(&r)).unwrap(), r);
+        let mut reviewed = sample();
+        reviewed.digest = Some(crate::domain::review::Digest {
+            events: 12,
+            flags: [1, 2, 0, 3],
+            top: vec!["CloudTrail logging stopped".into()],
+            left_behind: 1,
+            after_end: 0,
+            mailed_to: "security@example.com".into(),
+        });
+        reviewed.review = Review {
+            pending: true,
+            channel: Some("C0REVIEW".into()),
+            ts: Some("1.000001".into()),
+            requested_at: from_rfc3339("2026-11-24T10:00:00Z"),
+            outcome: Some(Outcome::FollowUp),
+            by: Some("U0REVIEWER".into()),
+            at: from_rfc3339("2026-11-24T10:05:00Z"),
+            note: Some("ask why".into()),
+            reminded_at: None,
+            escalated_at: from_rfc3339("2026-11-24T12:00:00Z"),
+        };
+        let item = to_item(&reviewed);
+        assert_eq!(item["day"], s("2026-11-24"));
+        assert_eq!(item[REVIEW_PENDING], s(PENDING));
+        assert_eq!(from_item(&item).unwrap(), reviewed);
+        // Out of the index once reviewed: the attribute is removed, not set to something else.
+        assert_eq!(
+            attribute(&Change::ReviewPending(false)),
+            (REVIEW_PENDING, None)
+        );
+        assert!(!to_item(&r).contains_key(REVIEW_PENDING));
         let mut item = to_item(&r);
         item.insert("status".into(), s("exploded"));
         assert!(from_item(&item).is_err());

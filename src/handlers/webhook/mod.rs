@@ -6,7 +6,8 @@
 //!   and starting its execution, auditing refusals);
 //! - [`click`]: a Break Glass button (reusable per person and button);
 //! - [`modal`]: the `/break-glass` command and its modal's submission;
-//! - [`lease_buttons`]: **End access now** and **Extend**.
+//! - [`lease_buttons`]: **End access now** and **Extend**;
+//! - [`review`]: **Reviewed — fine** and **Needs follow-up** (and its note's modal).
 //!
 //! Order matters: size check, then the signature over the raw bytes, before anything else
 //! looks at the body. A refused signature is a bare 401, logs nothing replayable and starts
@@ -18,6 +19,7 @@
 pub mod click;
 pub mod lease_buttons;
 pub mod modal;
+pub mod review;
 
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
@@ -151,6 +153,8 @@ impl Webhook {
             Interaction::Command(cmd) => self.open_modal(cmd).await,
             Interaction::Submission(sub) => self.submit(sub, now).await,
             Interaction::Lease(l) => self.lease(l, now).await,
+            Interaction::Review(r) => self.review(r, now).await,
+            Interaction::ReviewNote(n) => self.review_note(n, now).await,
             Interaction::Ignored { .. } => Reply::bare(StatusCode::OK),
         }
     }
@@ -297,6 +301,8 @@ impl Webhook {
             sessions_lifted_at: None,
             revoke_failed_at: None,
             after_end_checked_at: None,
+            digest: None,
+            review: Default::default(),
         };
         let audit = Audit {
             event: "requested",

@@ -8,7 +8,8 @@
 //! - [`report`]: CloudTrail → report → SES and Slack;
 //! - [`after_end`]: use of the session after its access ended;
 //! - [`end_sessions`]: deny and later lift the user's live sessions;
-//! - [`reconcile`]: the safety net.
+//! - [`review`]: the review request, and reminders and escalation of pending reviews;
+//! - [`reconcile`]: the safety net (it also runs the review reminders).
 //!
 //! `mod.rs` holds the task payloads, the dispatch, and what every task shares: loading the
 //! request and telling Slack.
@@ -20,6 +21,7 @@ pub mod hold;
 pub mod output;
 pub mod reconcile;
 pub mod report;
+pub mod review;
 pub mod revoke;
 
 use serde::Deserialize;

@@ -240,6 +240,7 @@ impl Worker {
             }
         }
 
+        let reviews = self.remind_reviews(now, &mut errors).await;
         self.announce(&findings, &errors).await;
         let count = |a: Action| findings.iter().filter(|f| f.action == a).count();
         let summary = json!({
@@ -247,6 +248,7 @@ impl Worker {
             "pairs": pairs.keys().map(|(a, p)| json!({"account_id": a.as_str(), "permission_set_arn": p.as_str()})).collect::<Vec<_>>(),
             "assignments": findings,
             "lifted_session_denies": lifted,
+            "reviews": reviews,
             "errors": errors,
             "counts": {
                 "kept": count(Action::Kept),

@@ -22,8 +22,10 @@ impl Worker {
         let rec = self.load(id).await?;
         match rec.status {
             Status::Reported => {
-                // A retried Report still says when to look after the end: the look is not
-                // lost because the first answer was.
+                // A retried Report still posts the review request if the first stopped
+                // before it, and says when to look after the end: neither is lost because
+                // the first answer was.
+                let rec = self.request_review(rec).await;
                 let after_end_check_at = match rec.revoked_at {
                     Some(revoked) => {
                         self.after_end_check_at(&rec.permission_set_arn, revoked)
@@ -175,12 +177,21 @@ impl Worker {
             };
         }
         let rec_permission_set = rec.permission_set_arn.clone();
+        let mut changes = vec![
+            Change::ReportedAt(OffsetDateTime::now_utc()),
+            Change::Digest(super::review::digest_of(&view, &to.join(", "))),
+        ];
+        if self.policy.review.is_some() {
+            // In the pending-review index from the moment it is reported: if posting the
+            // review request fails, the reconcile finds it there and posts it.
+            changes.push(Change::ReviewPending(true));
+        }
         let rec = self
             .store
             .advance(
                 &rec,
                 Status::Reported,
-                vec![Change::ReportedAt(OffsetDateTime::now_utc())],
+                changes,
                 Audit {
                     event: "reported",
                     actor: ACTOR,
@@ -222,7 +233,8 @@ impl Worker {
             recipients: &to.join(", "),
             incomplete: !found.incomplete.is_empty(),
         };
-        self.tell(rec, |a| messages::reported(a, &summary)).await;
+        let rec = self.tell(rec, |a| messages::reported(a, &summary)).await;
+        self.request_review(rec).await;
         let after_end_check_at = self.after_end_check_at(&rec_permission_set, revoked).await;
         Ok(Reported {
             events: Some(found.events.len()),

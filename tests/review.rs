@@ -1,0 +1,433 @@
+//! Every use is reviewed, on the local stack: a cycle ends in a review message with both
+//! buttons in the review channel; the requester (and anyone who is not a reviewer) is refused
+//! and audited; a reviewer's review is recorded once and shown in place; a follow-up carries a
+//! note; a pending review is reminded after the policy's `within` and escalated after twice
+//! that (3 s here, set by the stack's input); `audit export` lists the cycle with its reviewer.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use serde_json::{Value, json};
+
+fn s() -> &'static Stack {
+    stack_reviewing("3s")
+}
+
+fn user(i: usize) -> (String, String) {
+    s();
+    spare_user(i)
+}
+
+/// Breaks glass as `user` (a 4 s lease) and waits until the review message is posted: the
+/// request id and the review message's body.
+async fn reviewed_cycle(user: &str, tag: &str) -> (String, Value) {
+    let body = seed_click(user, tag, s().get("EXAMPLE_PERMISSION_SET_ARN"));
+    let id = request_id_of(&body);
+    let (status, reply) = post_signed(&body).await;
+    assert_eq!(status, 200, "{reply}");
+    // Access ends by itself after 4 s; from then the review message comes within a minute.
+    eventually("access to end", 60, || async {
+        let item = request_item(&id).await?;
+        item.get("revoked_at").map(|_| ())
+    })
+    .await;
+    let message = eventually("the review message", 60, || async {
+        review_messages(&id).await.into_iter().next()
+    })
+    .await;
+    // The worker records the message's ts right after Slack answers.
+    eventually("the review message's ts recorded", 10, || async {
+        attr(&request_item(&id).await?, "review_ts")
+    })
+    .await;
+    (id, message)
+}
+
+/// The review requests posted for `id` (chat.postMessage to the review channel).
+async fn review_messages(id: &str) -> Vec<Value> {
+    slack_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/api/chat.postMessage")
+        .map(|r| r["body"].clone())
+        .filter(|b| {
+            b["channel"] == s().get("REVIEW_CHANNEL") && buttons(b).iter().any(|(_, v)| v == id)
+        })
+        .collect()
+}
+
+/// The (action_id, value) of a message's buttons.
+fn buttons(message: &Value) -> Vec<(String, String)> {
+    message["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            (
+                e["action_id"].as_str().unwrap_or_default().to_owned(),
+                e["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn text_of(message: &Value) -> String {
+    message["blocks"].to_string()
+}
+
+async fn item(id: &str) -> HashMap<String, AttributeValue> {
+    request_item(id).await.expect("the request is recorded")
+}
+
+fn attr(item: &HashMap<String, AttributeValue>, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// A click on a review button: the reply's body (empty when a modal was opened instead).
+async fn press_review(user: &str, action: &str, id: &str) -> String {
+    let payload = json!({
+        "type": "block_actions", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user},
+        "api_app_id": s().get("SLACK_API_APP_ID"), "trigger_id": format!("trigger-{user}-{id}"),
+        "response_url": format!("{}/response/review", s().get("SLACK_FAKE_URL")),
+        "actions": [{"action_id": action, "block_id": "review", "value": id, "type": "button", "action_ts": "1.5"}]
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let (status, reply) = post_signed(body.as_bytes()).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+fn said(reply: &str) -> String {
+    serde_json::from_str::<Value>(reply).unwrap()["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The follow-up note's modal submitted by `user`.
+async fn submit_note(user: &str, id: &str, note: &str) -> (u16, String) {
+    let payload = json!({
+        "type": "view_submission", "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user},
+        "api_app_id": s().get("SLACK_API_APP_ID"),
+        "view": {"id": "V0NOTE", "callback_id": "review_note", "private_metadata": id,
+                 "state": {"values": {"note": {"note": {"type": "plain_text_input", "value": note}}}}}
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    post_signed(body.as_bytes()).await
+}
+
+async fn reconcile() -> Value {
+    let out = invoke_worker(json!({"type": "reconcile"})).await;
+    assert!(out["reviews"].is_object(), "{out}");
+    out["reviews"].clone()
+}
+
+fn listed(reviews: &Value, key: &str, id: &str) -> bool {
+    reviews[key]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v == id))
+}
+
+#[tokio::test]
+async fn only_a_second_person_reviews_and_only_once() {
+    let (requester, _) = user(0);
+    let (outsider, _) = user(1);
+    let reviewer = s().get("EXAMPLE_REVIEWER_SLACK_USER_ID").to_owned();
+    let second = s().get("RESPONDER_SLACK_USER_ID").to_owned();
+    let (id, message) = reviewed_cycle(&requester, "1700000101.000100").await;
+
+    // The review message: both buttons, who, where, how it ended, the flags, the report.
+    assert_eq!(
+        buttons(&message),
+        [
+            ("review_ok".to_owned(), id.clone()),
+            ("review_follow_up".to_owned(), id.clone())
+        ]
+    );
+    let text = text_of(&message);
+    for want in [
+        requester.as_str(),
+        "production",
+        "BreakGlassAdmin",
+        "expired",
+        "Flags:",
+        "security@example.com",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
+    let it = item(&id).await;
+    assert_eq!(attr(&it, "review_pending").as_deref(), Some("pending"));
+    let ts = attr(&it, "review_ts").expect("the review message's ts is recorded");
+
+    // The requester cannot review their own use; someone who is not a reviewer cannot either.
+    let reply = said(&press_review(&requester, "review_ok", &id).await);
+    assert!(reply.contains("cannot review your own use"), "{reply}");
+    let reply = said(&press_review(&outsider, "review_ok", &id).await);
+    assert!(reply.contains("Only the policy's reviewers"), "{reply}");
+    let refusals: Vec<(String, String)> = audit_events(&id)
+        .await
+        .into_iter()
+        .filter(|(event, _)| event == "denied")
+        .collect();
+    assert!(
+        refusals.iter().any(|(_, actor)| actor == &requester),
+        "the requester's refusal is audited: {refusals:?}"
+    );
+    assert!(
+        refusals.iter().any(|(_, actor)| actor == &outsider),
+        "the outsider's refusal is audited: {refusals:?}"
+    );
+    let it = item(&id).await;
+    assert!(
+        attr(&it, "reviewed_by").is_none(),
+        "a refusal records nothing"
+    );
+
+    // A reviewer's review is recorded, the message updated in place without buttons.
+    let reply = said(&press_review(&reviewer, "review_ok", &id).await);
+    assert_eq!(reply, "Recorded: reviewed — fine.");
+    let it = item(&id).await;
+    assert_eq!(attr(&it, "reviewed_by").as_deref(), Some(reviewer.as_str()));
+    assert_eq!(attr(&it, "review_outcome").as_deref(), Some("fine"));
+    assert!(
+        !it.contains_key("review_pending"),
+        "out of the pending index"
+    );
+    let updates: Vec<Value> = slack_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/api/chat.update" && r["body"]["ts"] == ts.as_str())
+        .map(|r| r["body"].clone())
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["channel"], s().get("REVIEW_CHANNEL"));
+    assert!(buttons(&updates[0]).is_empty(), "no buttons once reviewed");
+    assert!(text_of(&updates[0]).contains("Reviewed — fine"));
+    // The request's thread hears it.
+    let thread = eventually("the thread to hear the review", 10, || async {
+        slack_requests().await.into_iter().find(|r| {
+            r["path"] == "/api/chat.postMessage"
+                && r["body"]["channel"] == s().get("NOTIFY_CHANNEL")
+                && r["body"]["thread_ts"].is_string()
+                && r["body"].to_string().contains("Reviewed — fine")
+                && r["body"].to_string().contains(&reviewer)
+        })
+    })
+    .await;
+    assert!(thread["body"]["text"].as_str().unwrap().contains(&reviewer));
+
+    // A second click, or a second reviewer, changes nothing.
+    for (who, action) in [(&reviewer, "review_ok"), (&second, "review_follow_up")] {
+        let reply = said(&press_review(who, action, &id).await);
+        assert!(reply.contains("Already reviewed — fine"), "{reply}");
+    }
+    let it = item(&id).await;
+    assert_eq!(attr(&it, "reviewed_by").as_deref(), Some(reviewer.as_str()));
+    let reviews = audit_names(&id)
+        .await
+        .into_iter()
+        .filter(|e| e == "reviewed")
+        .count();
+    assert_eq!(reviews, 1);
+
+    // The audit export lists the cycle with its reviewer (JSON and CSV).
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let export = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_break-glass"))
+            .args([
+                "audit", "export", "--from", &today, "--to", &today, "--format", format,
+            ])
+            .env("TABLE_NAME", s().get("TABLE_NAME"))
+            .env("AWS_ENDPOINT_URL", s().get("AWS_ENDPOINT_URL"))
+            .env("AWS_REGION", s().get("AWS_REGION"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let rows: Vec<Value> = serde_json::from_str(&export("json")).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["request_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not in the export: {rows:?}"));
+    assert_eq!(row["reviewer_slack_id"], reviewer.as_str());
+    assert_eq!(row["review"], "fine");
+    assert_eq!(row["requester_slack_id"], requester.as_str());
+    assert!(
+        row["seconds_to_review"].as_i64().is_some_and(|s| s >= 0),
+        "{row}"
+    );
+    assert!(row["flags_high"].is_number(), "{row}");
+    let csv = export("csv");
+    assert!(csv.starts_with("request_id,"), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(&id) && l.contains(&reviewer)),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn a_follow_up_carries_a_note_from_a_reviewer_of_the_group() {
+    let (requester, _) = user(2);
+    // Dave reviews as a member of the policy's reviewer group, not by his Slack id.
+    let dave = s().get("GROUP_SLACK_USER_ID").to_owned();
+    let (id, _) = reviewed_cycle(&requester, "1700000102.000100").await;
+
+    let reply = press_review(&dave, "review_follow_up", &id).await;
+    assert!(reply.is_empty(), "the note's modal opens instead: {reply}");
+    let opened = eventually("the note's modal", 10, || async {
+        slack_requests().await.into_iter().find(|r| {
+            r["path"] == "/api/views.open" && r["body"]["view"]["private_metadata"] == id.as_str()
+        })
+    })
+    .await;
+    assert_eq!(opened["body"]["view"]["callback_id"], "review_note");
+    // The requester cannot even submit a note (a forged submission is refused on the field).
+    let (status, reply) = submit_note(&requester, &id, "all fine, trust me").await;
+    assert_eq!(status, 200);
+    assert!(reply.contains("cannot review your own use"), "{reply}");
+    // An empty note is refused on the field, and nothing is recorded.
+    let (_, reply) = submit_note(&dave, &id, "   ").await;
+    assert!(reply.contains("\"errors\""), "{reply}");
+    assert!(attr(&item(&id).await, "reviewed_by").is_none());
+
+    let (status, reply) = submit_note(&dave, &id, "Why was <b>the trail</b> touched?").await;
+    assert_eq!(
+        (status, reply.as_str()),
+        (200, ""),
+        "success closes the modal"
+    );
+    let it = item(&id).await;
+    assert_eq!(attr(&it, "review_outcome").as_deref(), Some("follow_up"));
+    assert_eq!(attr(&it, "reviewed_by").as_deref(), Some(dave.as_str()));
+    assert_eq!(
+        attr(&it, "review_note").as_deref(),
+        Some("Why was <b>the trail</b> touched?")
+    );
+    let details = audit_details(&id).await;
+    assert!(
+        details
+            .iter()
+            .any(|(e, d)| e == "reviewed" && d.contains("needs follow-up: Why was")),
+        "{details:?}"
+    );
+    // The updated message shows the note, escaped.
+    let ts = attr(&it, "review_ts").unwrap();
+    let update = eventually("the message updated", 10, || async {
+        slack_requests()
+            .await
+            .into_iter()
+            .find(|r| r["path"] == "/api/chat.update" && r["body"]["ts"] == ts.as_str())
+    })
+    .await;
+    let text = text_of(&update["body"]);
+    assert!(text.contains("Needs follow-up"), "{text}");
+    assert!(text.contains("&lt;b&gt;the trail&lt;/b&gt;"), "{text}");
+}
+
+#[tokio::test]
+async fn a_pending_review_is_reminded_then_escalated_once_each() {
+    let (requester, _) = user(3);
+    let reviewer = s().get("EXAMPLE_REVIEWER_SLACK_USER_ID").to_owned();
+    let (id, _) = reviewed_cycle(&requester, "1700000103.000100").await;
+    let it = item(&id).await;
+    let ts = attr(&it, "review_ts").unwrap();
+    let reported = time::OffsetDateTime::parse(
+        &attr(&it, "reported_at").unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let wait_until = |secs: i64| async move {
+        let left = reported + time::Duration::seconds(secs) - time::OffsetDateTime::now_utc();
+        if left.is_positive() {
+            tokio::time::sleep(Duration::from_secs_f64(left.as_seconds_f64() + 0.5)).await;
+        }
+    };
+
+    // After `within` (3 s): reminded, once, in the review message's thread.
+    wait_until(3).await;
+    let reviews = reconcile().await;
+    assert!(listed(&reviews, "reminded", &id), "{reviews}");
+    let reminder = slack_requests()
+        .await
+        .into_iter()
+        .find(|r| {
+            r["path"] == "/api/chat.postMessage"
+                && r["body"]["channel"] == s().get("REVIEW_CHANNEL")
+                && r["body"]["thread_ts"] == ts.as_str()
+        })
+        .expect("a reminder in the review message's thread");
+    assert!(
+        reminder["body"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("<@{reviewer}>"))
+    );
+    let again = reconcile().await;
+    assert!(!listed(&again, "reminded", &id), "reminded once: {again}");
+
+    // After twice `within`: escalated, once, to the escalation channel, with the alarm's line.
+    wait_until(6).await;
+    let reviews = reconcile().await;
+    assert!(listed(&reviews, "escalated", &id), "{reviews}");
+    let escalation = slack_requests()
+        .await
+        .into_iter()
+        .find(|r| {
+            r["path"] == "/api/chat.postMessage"
+                && r["body"]["channel"] == s().get("ESCALATION_CHANNEL")
+                && r["body"]["text"].as_str().is_some_and(|t| t.contains(&id))
+        })
+        .expect("an escalation in the escalation channel");
+    assert!(
+        escalation["body"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("waited for review")
+    );
+    let again = reconcile().await;
+    assert!(!listed(&again, "escalated", &id), "escalated once: {again}");
+    let names = audit_names(&id).await;
+    assert_eq!(
+        names.iter().filter(|e| *e == "review_reminded").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|e| *e == "review_escalated").count(),
+        1,
+        "{names:?}"
+    );
+    let logs = std::fs::read_dir(s().get("LOG_DIR"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect::<String>();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("review escalated") && l.contains(&id)),
+        "the log line the alarm counts"
+    );
+
+    // Reviewed at last: out of the pending reviews for good.
+    let reply = said(&press_review(&reviewer, "review_ok", &id).await);
+    assert_eq!(reply, "Recorded: reviewed — fine.");
+    let after = reconcile().await;
+    for key in ["posted", "reminded", "escalated"] {
+        assert!(!listed(&after, key, &id), "{after}");
+    }
+}
