@@ -5,7 +5,7 @@
 Records every request and answers like Slack:
 
     POST /api/chat.postMessage                   {"ok":true,"channel":..,"ts":"<increasing>"}
-    POST /api/chat.update|chat.postEphemeral|views.open|views.update   {"ok":true}
+    POST /api/chat.update|chat.postEphemeral|views.open|views.update|views.publish   {"ok":true}
     GET/POST /api/users.info?user=U…             the user from the table, or user_not_found
     POST /response/<anything>                    200 "ok" (a response_url)
 
@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HOST = "127.0.0.1"
-OK_METHODS = {"chat.update", "chat.postEphemeral", "views.open", "views.update"}
+OK_METHODS = {"chat.update", "chat.postEphemeral", "views.open", "views.update", "views.publish"}
 
 
 class SlackState:

@@ -43,6 +43,7 @@ const COMPLETE: &[&str] = &[
     "announced",
     "revoked",
     "reported",
+    "review_requested",
     "after_end_checked",
 ];
 

@@ -346,6 +346,7 @@ async fn the_requester_and_the_channel_hear_every_step() {
             "announced",
             "revoked",
             "reported",
+            "review_requested",
             "after_end_checked"
         ]
     );

@@ -315,6 +315,7 @@ async fn the_whole_cycle() {
             "announced",
             "revoked",
             "reported",
+            "review_requested",
             "after_end_checked"
         ]
     );

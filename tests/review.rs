@@ -22,13 +22,18 @@ fn user(i: usize) -> (String, String) {
     spare_user(i)
 }
 
-/// Breaks glass as `user` (a 4 s lease) and waits until the review message is posted: the
-/// request id and the review message's body.
-async fn reviewed_cycle(user: &str, tag: &str) -> (String, Value) {
+/// Breaks glass as `user` (a 4 s lease, or ended early with End access now) and waits until
+/// the review message is posted: the request id and the review message's body.
+async fn reviewed_cycle(user: &str, tag: &str, end_early: bool) -> (String, Value) {
     let body = seed_click(user, tag, s().get("EXAMPLE_PERMISSION_SET_ARN"));
     let id = request_id_of(&body);
     let (status, reply) = post_signed(&body).await;
     assert_eq!(status, 200, "{reply}");
+    if end_early {
+        wait_granted(&id).await;
+        let answer = press(user, "end_access", &id).await;
+        assert!(answer.contains("being removed"), "{answer}");
+    }
     // Access ends by itself after 4 s; from then the review message comes within a minute.
     eventually("access to end", 60, || async {
         let item = request_item(&id).await?;
@@ -140,7 +145,7 @@ async fn only_a_second_person_reviews_and_only_once() {
     let (outsider, _) = user(1);
     let reviewer = s().get("EXAMPLE_REVIEWER_SLACK_USER_ID").to_owned();
     let second = s().get("RESPONDER_SLACK_USER_ID").to_owned();
-    let (id, message) = reviewed_cycle(&requester, "1700000101.000100").await;
+    let (id, message) = reviewed_cycle(&requester, "1700000101.000100", false).await;
 
     // The review message: both buttons, who, where, how it ended, the flags, the report.
     assert_eq!(
@@ -286,7 +291,12 @@ async fn a_follow_up_carries_a_note_from_a_reviewer_of_the_group() {
     let (requester, _) = user(2);
     // Dave reviews as a member of the policy's reviewer group, not by his Slack id.
     let dave = s().get("GROUP_SLACK_USER_ID").to_owned();
-    let (id, _) = reviewed_cycle(&requester, "1700000102.000100").await;
+    let (id, message) = reviewed_cycle(&requester, "1700000102.000100", true).await;
+    let text = text_of(&message);
+    assert!(
+        text.contains(&format!("ended early by <@{requester}>")),
+        "{text}"
+    );
 
     let reply = press_review(&dave, "review_follow_up", &id).await;
     assert!(reply.is_empty(), "the note's modal opens instead: {reply}");
@@ -344,7 +354,7 @@ async fn a_follow_up_carries_a_note_from_a_reviewer_of_the_group() {
 async fn a_pending_review_is_reminded_then_escalated_once_each() {
     let (requester, _) = user(3);
     let reviewer = s().get("EXAMPLE_REVIEWER_SLACK_USER_ID").to_owned();
-    let (id, _) = reviewed_cycle(&requester, "1700000103.000100").await;
+    let (id, _) = reviewed_cycle(&requester, "1700000103.000100", false).await;
     let it = item(&id).await;
     let ts = attr(&it, "review_ts").unwrap();
     let reported = time::OffsetDateTime::parse(

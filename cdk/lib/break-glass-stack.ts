@@ -1,7 +1,7 @@
 // The main stack, deployed in the account that hosts IAM Identity Center (the management
 // account or a delegated administrator): the Slack endpoint, the two functions, the state
-// machine, the table, the Slack secret, the key that encrypts them, the reconciler's schedule
-// (and its dead-letter queue), and the alarms.
+// machine, the table, the Slack secret, the key that encrypts them, the schedules of the
+// reconciler and of the weekly review digest (and their dead-letter queue), and the alarms.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,21 +51,28 @@ export const TABLE_ACTIONS = {
 
 /** The table's global secondary indexes (src/aws/store/requests.rs names them too). */
 export const INDEXES = {
-  /** Requests by the UTC day they were made (`day`, `YYYY-MM-DD`), by `requested_at`. */
+  /**
+   * Requests by the UTC day they were made (`day`, `YYYY-MM-DD`), by `requested_at`: the App
+   * Home's live access, the weekly digest, and `break-glass audit export`.
+   */
   byDay: 'by_day',
-  /** Requests waiting for review (`review_pending` = "pending"), by `reported_at`. */
+  /** Requests waiting for review (`review_pending` = "pending"), by `reported_at`: reminders, escalations, the App Home. */
   reviewsPending: 'reviews_pending',
 } as const;
 
 /**
  * What each function does with the table's indexes, index by index, and nothing else: writes
- * to the table keep its indexes up to date without any permission on them. The worker queries
- * the pending-review index in the scheduled reconcile (to remind and escalate). No function
- * reads `by_day`: only `break-glass audit export` does, with the operator's own credentials.
+ * to the table keep its indexes up to date without any permission on them. Both query only,
+ * each index by name (never `<table>/index/*`). The webhook answers Slack's `app_home_opened`
+ * with a Home view: live access from `by_day` (the last few days) and the reviews waiting from
+ * the pending-review index. The worker queries `by_day` to refresh a user's Home tab after a
+ * grant and for the weekly digest, and the pending-review index in the scheduled reconcile (to
+ * remind and escalate). `break-glass audit export` reads `by_day` too, with the operator's own
+ * credentials.
  */
 export const INDEX_ACTIONS: Record<keyof typeof TABLE_ACTIONS, Partial<Record<(typeof INDEXES)[keyof typeof INDEXES], readonly string[]>>> = {
-  webhook: {},
-  worker: { [INDEXES.reviewsPending]: ['dynamodb:Query'] },
+  webhook: { [INDEXES.byDay]: ['dynamodb:Query'], [INDEXES.reviewsPending]: ['dynamodb:Query'] },
+  worker: { [INDEXES.byDay]: ['dynamodb:Query'], [INDEXES.reviewsPending]: ['dynamodb:Query'] },
 };
 
 /**
@@ -86,11 +93,12 @@ export class BreakGlassStack extends Stack {
   /** The customer-managed key of the table, the secret, the logs, the environments and the dead-letter queue. */
   public readonly key: kms.IKey;
   public readonly slackSecret: secretsmanager.Secret;
-  /** Where the worker's asynchronous invocations (the scheduled reconcile) go when every retry failed. */
+  /** Where the worker's asynchronous invocations (the scheduled reconcile, the weekly digest) go when every retry failed. */
   public readonly workerDeadLetters: sqs.Queue;
   public readonly alarmTopic: sns.Topic;
   public readonly api: apigw.HttpApi;
   public readonly reconcileRule: events.Rule;
+  public readonly digestRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: BreakGlassStackProps) {
     super(scope, id, props);
@@ -190,7 +198,7 @@ export class BreakGlassStack extends Stack {
       // Slack gives up after 3 s; anything slower than this is broken, not slow.
       timeout: Duration.seconds(10),
       environment: { ...common, APP_ROLE: 'webhook' },
-      description: 'break-glass webhook: verifies Slack requests, checks the policy, starts executions',
+      description: 'break-glass webhook: verifies Slack requests, checks the policy, starts executions, publishes the App Home',
     });
 
     // The worker needs the state machine's ARN (the reconciler describes its executions), and
@@ -200,9 +208,10 @@ export class BreakGlassStack extends Stack {
     const stateMachineArn = this.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const executionsArn = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
 
-    // EventBridge invokes the worker asynchronously (the scheduled reconcile): an event that
-    // Lambda could not run, or that failed every retry, lands here instead of vanishing. Step
-    // Functions invokes it synchronously and retries by itself, so its tasks never do.
+    // EventBridge invokes the worker asynchronously (the scheduled reconcile, the weekly digest):
+    // an event that Lambda could not run, or that failed every retry, lands here instead of
+    // vanishing. Step Functions invokes it synchronously and retries by itself, so its tasks
+    // never do.
     this.workerDeadLetters = new sqs.Queue(this, 'WorkerDeadLetters', {
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: this.key,
@@ -234,7 +243,7 @@ export class BreakGlassStack extends Stack {
         REPORT_ROLE_NAME: cfg.reportRoleName,
         STATE_MACHINE_ARN: stateMachineArn,
       },
-      description: 'break-glass worker: grant, revoke and report tasks of the state machine, and the scheduled reconcile',
+      description: 'break-glass worker: grant, revoke and report tasks of the state machine, the scheduled reconcile and the weekly digest',
     });
 
     // ---- Workflow ----------------------------------------------------------------------
@@ -267,8 +276,9 @@ export class BreakGlassStack extends Stack {
 
     // ---- IAM: both functions ----------------------------------------------------------
     // Exactly the item calls each one makes: no Batch*, no DeleteItem for the webhook, and no
-    // Query but the worker's of the pending-review index. On the table's ARN alone, not through
-    // table.grant(): a table with indexes grants on <table>/index/* too, every index at once.
+    // Query of the table itself, only of the indexes INDEX_ACTIONS names, each by its own ARN. On
+    // the table's ARN alone, not through table.grant(): a table with indexes grants on
+    // <table>/index/* too, every index at once.
     for (const [role, fn] of [['webhook', this.webhook], ['worker', this.worker]] as const) {
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...TABLE_ACTIONS[role]], resources: [this.table.tableArn] }));
       for (const [index, actions] of Object.entries(INDEX_ACTIONS[role])) {
@@ -473,7 +483,7 @@ export class BreakGlassStack extends Stack {
     // ---- Slack endpoint ----------------------------------------------------------------
     this.api = new apigw.HttpApi(this, 'Api', {
       apiName: this.stackName,
-      description: 'break-glass Slack endpoint (interactivity and the /break-glass command)',
+      description: 'break-glass Slack endpoint (interactivity, the /break-glass command and the App Home event)',
       createDefaultStage: false,
     });
     const accessLogs = this.logGroup('ApiAccessLogs');
@@ -508,6 +518,21 @@ export class BreakGlassStack extends Stack {
       maxEventAge: Duration.hours(1),
     }));
 
+    // ---- Weekly digest schedule -------------------------------------------------------------
+    // Posts the weekly review digest to the review channel; the worker reads the week's requests
+    // through by_day (INDEX_ACTIONS).
+    this.digestRule = new events.Rule(this, 'Digest', {
+      description: 'break-glass: post the weekly review digest (worker payload {"type":"digest"})',
+      schedule: events.Schedule.expression(cfg.digestSchedule),
+    });
+    this.digestRule.addTarget(new targets.LambdaFunction(this.worker, {
+      event: events.RuleTargetInput.fromObject({ type: 'digest' }),
+      // As the reconcile's. There is no next run for a week, so a digest that failed every
+      // retry is not superseded: it waits in the dead-letter queue, whose alarm says to post it.
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+    }));
+
     // ---- Alarms --------------------------------------------------------------------------
     this.alarmTopic = this.topic(cfg.alarmEmail);
     // tracing-subscriber's JSON lines: {"level":"ERROR","fields":{"message":"revoke failed",…}}
@@ -538,7 +563,7 @@ export class BreakGlassStack extends Stack {
       // Any message at all: the queue is empty unless something went wrong.
       WorkerDeadLetters: [
         this.workerDeadLetters.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM }),
-        'A scheduled reconcile could not be delivered or failed every retry: run it by hand (worker payload {"type":"reconcile"}); the event is in the worker\'s dead-letter queue.',
+        'A scheduled reconcile or weekly digest could not be delivered or failed every retry: run it by hand (worker payload {"type":"reconcile"} or {"type":"digest"}, as the event in the worker\'s dead-letter queue says).',
       ],
     };
     for (const [name, [metric, description]] of Object.entries(alarms)) {
@@ -554,11 +579,12 @@ export class BreakGlassStack extends Stack {
     }
 
     // ---- Outputs -----------------------------------------------------------------------
-    new CfnOutput(this, 'SlackRequestUrl', { value: `${this.api.apiEndpoint}/slack`, description: 'Interactivity and slash command Request URL for slack/manifest.yaml' });
+    new CfnOutput(this, 'SlackRequestUrl', { value: `${this.api.apiEndpoint}/slack`, description: 'Interactivity, slash command and event subscription Request URL for slack/manifest.yaml' });
     new CfnOutput(this, 'SlackSecretArn', { value: this.slackSecret.secretArn, description: 'Put {"signing_secrets": ["..."], "bot_token": "xoxb-..."} here' });
     new CfnOutput(this, 'WorkerRoleArn', { value: this.worker.role!.roleArn, description: 'WorkerRoleArn parameter of the member-account stack (StackSet)' });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ReconcileSchedule', { value: cfg.reconcileSchedule, description: 'When the reconciler runs (-c reconcileSchedule=…)' });
+    new CfnOutput(this, 'DigestSchedule', { value: cfg.digestSchedule, description: 'When the weekly review digest is posted to the review channel (-c digestSchedule=…)' });
     new CfnOutput(this, 'TableName', {
       value: this.table.tableName,
       description: 'The state and audit trail (break-glass leases check; break-glass audit export reads it through its by_day index, with the operator\'s own credentials)',

@@ -15,12 +15,15 @@ export const DEFAULT_REPORT_ROLE_NAME = 'break-glass-report-reader';
 /** How often the reconciler compares Identity Center with the leases, unless -c reconcileSchedule=… says otherwise. */
 export const DEFAULT_RECONCILE_SCHEDULE = 'rate(1 hour)';
 
+/** When the worker posts the weekly review digest (Mondays 09:00 UTC), unless -c digestSchedule=… says otherwise. */
+export const DEFAULT_DIGEST_SCHEDULE = 'cron(0 9 ? * MON *)';
+
 /**
  * Reserved concurrency of the functions and throttling of the Slack endpoint, unless -c says
  * otherwise. Reserving caps each function (a flood of requests cannot take the account's whole
  * concurrency) and guarantees it (the rest of the account cannot starve revocation). A handful
  * of responders clicking needs a few webhook instances; the worker runs the tasks of every live
- * execution and the reconciler. Lambda refuses a reservation that leaves the account fewer than
+ * execution, the reconciler and the weekly digest. Lambda refuses a reservation that leaves the account fewer than
  * 100 unreserved executions: in an account whose quota is still 10, lower these or raise it.
  */
 export const DEFAULT_LIMITS = {
@@ -64,6 +67,8 @@ export interface DeploymentConfig {
   readonly workerRoleArn?: string;
   /** EventBridge schedule expression of the reconciler run: `rate(…)` or `cron(…)`. */
   readonly reconcileSchedule: string;
+  /** EventBridge schedule expression of the weekly review digest: `rate(…)` or `cron(…)`. */
+  readonly digestSchedule: string;
   /** Reserved concurrent executions of the webhook function. */
   readonly webhookReservedConcurrency: number;
   /** Reserved concurrent executions of the worker function. */
@@ -151,11 +156,14 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
   const badRegion = regions.filter((r) => !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(r));
   if (badRegion.length > 0) problems.push(`cloudtrailRegions: not region names: ${badRegion.join(', ')}`);
 
-  const reconcileSchedule = str('reconcileSchedule') ?? DEFAULT_RECONCILE_SCHEDULE;
-  const scheduleProblem = scheduleExpressionProblem(reconcileSchedule);
-  if (scheduleProblem !== undefined) {
-    problems.push(`reconcileSchedule must be an EventBridge schedule expression such as "rate(1 hour)", "rate(15 minutes)" or "cron(0 * * * ? *)", got ${JSON.stringify(reconcileSchedule)}: ${scheduleProblem}`);
-  }
+  const schedule = (key: 'reconcileSchedule' | 'digestSchedule', fallback: string, examples: string): string => {
+    const expr = str(key) ?? fallback;
+    const problem = scheduleExpressionProblem(expr);
+    if (problem !== undefined) problems.push(`${key} must be an EventBridge schedule expression such as ${examples}, got ${JSON.stringify(expr)}: ${problem}`);
+    return expr;
+  };
+  const reconcileSchedule = schedule('reconcileSchedule', DEFAULT_RECONCILE_SCHEDULE, '"rate(1 hour)", "rate(15 minutes)" or "cron(0 * * * ? *)"');
+  const digestSchedule = schedule('digestSchedule', DEFAULT_DIGEST_SCHEDULE, '"cron(0 9 ? * MON *)" (Mondays 09:00 UTC) or "rate(7 days)"');
 
   // Whole numbers only: "10.5" or "ten" is a typo, not a limit.
   const whole = (key: keyof typeof DEFAULT_LIMITS, min: number, max: number): number => {
@@ -196,6 +204,7 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     createSenderIdentity: str('createSenderIdentity') === 'true',
     workerRoleArn: str('workerRoleArn'),
     reconcileSchedule,
+    digestSchedule,
     webhookReservedConcurrency,
     workerReservedConcurrency,
     apiRateLimit,

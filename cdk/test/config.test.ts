@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
+import { DEFAULT_DIGEST_SCHEDULE, DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
 import { deployContext, FIXTURES } from './helpers';
 
 const read = (ctx: Record<string, string>) => readConfig((k) => ctx[k]);
@@ -111,7 +111,7 @@ describe('context', () => {
     for (const e of [
       'rate(1 minute)', 'rate(5 minutes)', 'rate(1 hour)', 'rate(2 hours)', 'rate(1 day)', 'rate(7 days)',
       'cron(0 * * * ? *)', 'cron(0/15 * * * ? *)', 'cron(30 8 ? * MON-FRI *)', 'cron(0 12 1,15 * ? 2026-2030)',
-      'cron(0 6 L * ? *)', 'cron(0 6 ? * 6#3 *)', 'cron(0 6 15W JAN,JUL ? *)',
+      'cron(0 6 L * ? *)', 'cron(0 6 ? * 6#3 *)', 'cron(0 6 15W JAN,JUL ? *)', DEFAULT_DIGEST_SCHEDULE,
     ]) {
       assert.equal(scheduleExpressionProblem(e), undefined, e);
     }
@@ -142,5 +142,44 @@ describe('context', () => {
         return true;
       });
     }
+  });
+
+  it('posts the weekly digest on Mondays at 09:00 UTC unless -c digestSchedule=… says otherwise', () => {
+    assert.equal(DEFAULT_DIGEST_SCHEDULE, 'cron(0 9 ? * MON *)');
+    const defaults = read(deployContext());
+    assert.equal(defaults.digestSchedule, 'cron(0 9 ? * MON *)');
+    // Independent of the reconciler's.
+    assert.equal(defaults.reconcileSchedule, 'rate(1 hour)');
+    const cfg = read(deployContext({ digestSchedule: ' cron(30 7 ? * FRI *) ' }));
+    assert.equal(cfg.digestSchedule, 'cron(30 7 ? * FRI *)');
+    assert.equal(cfg.reconcileSchedule, 'rate(1 hour)');
+    assert.equal(read(deployContext({ digestSchedule: 'rate(7 days)' })).digestSchedule, 'rate(7 days)');
+  });
+
+  it('fails synth on a malformed digestSchedule, saying why, with the other context problems', () => {
+    const cases: Record<string, RegExp> = {
+      'weekly': /must start with rate\( or cron\(/,
+      'rate(1 week)': /minute\(s\), hour\(s\) or day\(s\)/,
+      'rate(7 day)': /write "7 days"/,
+      'cron(0 9 * * MON *)': /exactly one of day-of-month and day-of-week/,
+      'cron(0 9 ? * MONDAY *)': /day-of-week field "MONDAY"/,
+      'cron(0 25 ? * MON *)': /hours field "25"/,
+      'cron(0 9 ? * MON)': /6 fields/,
+    };
+    for (const [expr, why] of Object.entries(cases)) {
+      assert.throws(() => read(deployContext({ digestSchedule: expr })), (e: Error) => {
+        assert.match(e.message, /digestSchedule must be an EventBridge schedule expression such as "cron\(0 9 \? \* MON \*\)"/, expr);
+        assert.ok(e.message.includes(JSON.stringify(expr)), `${expr} named in ${e.message}`);
+        assert.match(e.message, why, `${expr}: ${e.message}`);
+        assert.doesNotMatch(e.message, /reconcileSchedule/, `${expr}: only the digest's schedule is wrong`);
+        return true;
+      });
+    }
+    assert.throws(() => read(deployContext({ digestSchedule: 'mondays', reconcileSchedule: 'hourly', slackTeamId: 'team' })), (e: Error) => {
+      assert.match(e.message, /reconcileSchedule must be an EventBridge schedule expression.*"hourly"/);
+      assert.match(e.message, /digestSchedule must be an EventBridge schedule expression.*"mondays"/);
+      assert.match(e.message, /slackTeamId/, 'reported together');
+      return true;
+    });
   });
 });

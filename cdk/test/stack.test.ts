@@ -139,7 +139,7 @@ describe('main stack', () => {
     });
   });
 
-  it('indexes requests by day (the audit export) and pending reviews (the reconcile run), sparse, all attributes projected', () => {
+  it('indexes requests by day (App Home, weekly digest, audit export) and pending reviews (App Home, reconcile run), sparse, all attributes projected', () => {
     const [[, table]] = resourcesOf(t, 'AWS::DynamoDB::Table');
     const gsi = (name: string, hash: string, range: string) => ({
       IndexName: name,
@@ -231,7 +231,8 @@ describe('main stack', () => {
     assert.deepEqual(alarm.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }]);
     assert.deepEqual([alarm.Statistic, alarm.Threshold, alarm.ComparisonOperator], ['Maximum', 1, 'GreaterThanOrEqualToThreshold']);
     assert.deepEqual(alarm.AlarmActions, [{ Ref: topicId }]);
-    assert.match(alarm.AlarmDescription, /scheduled reconcile could not be delivered or failed every retry: run it by hand/);
+    assert.match(alarm.AlarmDescription, /scheduled reconcile or weekly digest could not be delivered or failed every retry: run it by hand/);
+    assert.ok(alarm.AlarmDescription.includes('{"type":"reconcile"} or {"type":"digest"}'), alarm.AlarmDescription);
   });
 
   it('creates the Slack secret with a generated placeholder and ships the policy as a layer', () => {
@@ -295,8 +296,9 @@ describe('main stack', () => {
   it('runs the reconciler hourly: the worker with {"type":"reconcile"}, retried, stale runs dropped', () => {
     const worker = logicalId(t, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker' }) } });
     const rules = resourcesOf(t, 'AWS::Events::Rule');
-    assert.equal(rules.length, 1);
-    const [[ruleId, rule]] = rules;
+    // The reconciler's and the weekly digest's, nothing else.
+    assert.deepEqual(rules.map(([, r]) => JSON.parse(r.Properties.Targets[0].Input).type).sort(), ['digest', 'reconcile']);
+    const [[ruleId, rule]] = rules.filter(([, r]) => JSON.parse(r.Properties.Targets[0].Input).type === 'reconcile');
     assert.equal(rule.Properties.ScheduleExpression, 'rate(1 hour)');
     assert.equal(rule.Properties.State, 'ENABLED');
     assert.equal(rule.Properties.Targets.length, 1);
@@ -309,6 +311,45 @@ describe('main stack', () => {
       FunctionName: { 'Fn::GetAtt': [worker, 'Arn'] },
       Principal: 'events.amazonaws.com',
       SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+    assert.deepEqual(t.toJSON().Outputs.ReconcileSchedule, { Value: 'rate(1 hour)', Description: 'When the reconciler runs (-c reconcileSchedule=…)' });
+  });
+
+  it('posts the weekly digest on Mondays at 09:00 UTC: the worker with {"type":"digest"}, retried and dead-lettered like the reconcile', () => {
+    const worker = logicalId(t, 'AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker' }) } });
+    const rules = resourcesOf(t, 'AWS::Events::Rule');
+    const typeOf = (r: Resources[string]) => JSON.parse(r.Properties.Targets[0].Input).type;
+    const digests = rules.filter(([, r]) => typeOf(r) === 'digest');
+    assert.equal(digests.length, 1);
+    const [[ruleId, rule]] = digests;
+    const [[, reconcile]] = rules.filter(([, r]) => typeOf(r) === 'reconcile');
+    assert.match(ruleId, /^Digest/);
+    assert.equal(rule.Properties.ScheduleExpression, 'cron(0 9 ? * MON *)');
+    assert.equal(rule.Properties.State, 'ENABLED');
+    assert.match(rule.Properties.Description, /weekly review digest \(worker payload \{"type":"digest"\}\)/);
+    assert.equal(rule.Properties.Targets.length, 1);
+    const [target] = rule.Properties.Targets;
+    assert.deepEqual(target.Arn, { 'Fn::GetAtt': [worker, 'Arn'] });
+    // Exactly this constant input: nothing from the event.
+    assert.deepEqual(JSON.parse(target.Input), { type: 'digest' });
+    assert.equal(target.InputPath, undefined);
+    assert.equal(target.InputTransformer, undefined);
+    // The same retries as the reconcile, and the same dead-letter queue: the worker's own (no target queue of its own).
+    assert.deepEqual(target.RetryPolicy, { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 });
+    assert.deepEqual(target.RetryPolicy, reconcile.Properties.Targets[0].RetryPolicy);
+    assert.equal(target.DeadLetterConfig, undefined);
+    assert.equal(reconcile.Properties.Targets[0].DeadLetterConfig, undefined);
+    const [[queueId]] = resourcesOf(t, 'AWS::SQS::Queue');
+    assert.deepEqual(fnOf(t, 'worker')[1].Properties.DeadLetterConfig, { TargetArn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [worker, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+    assert.deepEqual(t.toJSON().Outputs.DigestSchedule, {
+      Value: 'cron(0 9 ? * MON *)',
+      Description: 'When the weekly review digest is posted to the review channel (-c digestSchedule=…)',
     });
   });
 
@@ -374,10 +415,11 @@ describe('main stack', () => {
   it('gives each function exactly the DynamoDB and Step Functions actions it calls, and no more', () => {
     // Spelled out, not imported from the stack: this is what src/aws/store.rs and src/aws/sfn.rs call.
     const expected: Record<string, { dynamodb: string[]; states: string[] }> = {
-      // GetItem; PutItem (refusals' audit entries); TransactWriteItems of Put and Update items.
-      webhook: { dynamodb: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], states: ['states:SendTaskSuccess', 'states:StartExecution'] },
+      // GetItem; PutItem (refusals' audit entries); TransactWriteItems of Put and Update items;
+      // Query (both indexes, for the App Home).
+      webhook: { dynamodb: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], states: ['states:SendTaskSuccess', 'states:StartExecution'] },
       // Also DeleteItem (leases, creation intents), Scan (the reconciler's lease keys) and Query
-      // (the pending-review index, in the reconcile run).
+      // (by_day for the App Home and the weekly digest, the pending-review index in the reconcile run).
       worker: {
         dynamodb: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
         states: ['states:DescribeExecution', 'states:SendTaskSuccess'],
@@ -386,9 +428,16 @@ describe('main stack', () => {
     const [[table]] = resourcesOf(t, 'AWS::DynamoDB::Table');
     const tableArn = { 'Fn::GetAtt': [table, 'Arn'] };
     const indexArn = (name: string) => ({ 'Fn::Join': ['', [tableArn, `/index/${name}`]] });
-    // The only call on an index: the worker's Query of reviews_pending. Nothing reads by_day (the
-    // audit export runs with the operator's credentials), and nothing gets <table>/index/*.
-    const onIndexes: Record<string, unknown[]> = { webhook: [], worker: [[['dynamodb:Query'], [indexArn('reviews_pending')]]] };
+    // The only call on an index is Query, one statement per index, named: the webhook's App Home
+    // reads by_day (live access) and reviews_pending (reviews waiting); the worker reads by_day
+    // (Home refresh after a grant, the weekly digest) and reviews_pending (the reconcile run).
+    // Nothing gets <table>/index/*.
+    const query = (index: string) => [['dynamodb:Query'], [indexArn(index)]];
+    const onIndexes: Record<string, unknown[]> = {
+      webhook: [query('by_day'), query('reviews_pending')],
+      worker: [query('by_day'), query('reviews_pending')],
+    };
+    const byIndex = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
     for (const [role, want] of Object.entries(expected)) {
       const statements = statementsOf(t, roleOf(t, role));
       assert.deepEqual(actionsOf(statements, 'dynamodb:'), want.dynamodb, role);
@@ -396,9 +445,11 @@ describe('main stack', () => {
       const dynamo = statements.filter((s) => asList(s.Action).some((a) => a.startsWith('dynamodb:')));
       const [items, indexes] = [dynamo.filter((s) => !asList(s.Action).includes('dynamodb:Query')), dynamo.filter((s) => asList(s.Action).includes('dynamodb:Query'))];
       for (const s of items) assert.deepEqual(asList(s.Resource), [tableArn], role);
-      assert.deepEqual(indexes.map((s) => [asList(s.Action), asList(s.Resource)]), onIndexes[role], role);
+      assert.deepEqual(indexes.map((s) => [asList(s.Action), asList(s.Resource)]).sort(byIndex), [...onIndexes[role]].sort(byIndex), role);
     }
-    assert.doesNotMatch(JSON.stringify(iamStatements(t)), /index\/\*|by_day/);
+    // No index wildcard anywhere, and no index but these two named.
+    assert.doesNotMatch(JSON.stringify(iamStatements(t)), /index\/\*/);
+    assert.deepEqual([...new Set(JSON.stringify(iamStatements(t)).match(/\/index\/[^"]*/g))].sort(), ['/index/by_day', '/index/reviews_pending']);
     // The webhook never deletes: not through its own statements, nor a shared policy, nor a wildcard.
     for (const s of statementsOf(t, roleOf(t, 'webhook'))) {
       assert.ok(!asList(s.Action).some((a) => a === 'dynamodb:DeleteItem' || a === 'dynamodb:*' || a === '*'), JSON.stringify(s));
@@ -622,6 +673,20 @@ describe('reconcile schedule', () => {
   it('refuses to synthesize with a malformed one', () => {
     assert.throws(() => synth(deployContext({ reconcileSchedule: 'hourly' })), /reconcileSchedule must be an EventBridge schedule expression.*"hourly"/);
     assert.throws(() => synth(deployContext({ reconcileSchedule: 'rate(1 hours)' })), /reconcileSchedule.*write "1 hour"/);
+  });
+});
+
+describe('digest schedule', () => {
+  it('takes its expression from -c digestSchedule=…, apart from the reconciler\'s', () => {
+    const built = synth(deployContext({ digestSchedule: 'cron(30 7 ? * FRI *)' }));
+    const byType = Object.fromEntries(resourcesOf(built.template, 'AWS::Events::Rule').map(([, r]) => [JSON.parse(r.Properties.Targets[0].Input).type, r.Properties.ScheduleExpression]));
+    assert.deepEqual(byType, { digest: 'cron(30 7 ? * FRI *)', reconcile: 'rate(1 hour)' });
+    assert.equal(built.template.toJSON().Outputs.DigestSchedule.Value, 'cron(30 7 ? * FRI *)');
+  });
+
+  it('refuses to synthesize with a malformed one', () => {
+    assert.throws(() => synth(deployContext({ digestSchedule: 'mondays' })), /digestSchedule must be an EventBridge schedule expression.*"mondays"/);
+    assert.throws(() => synth(deployContext({ digestSchedule: 'cron(0 9 * * MON *)' })), /digestSchedule.*exactly one of day-of-month and day-of-week/);
   });
 });
 

@@ -7,6 +7,7 @@ mod audit;
 mod leases;
 mod policy;
 mod report;
+mod slack;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -37,6 +38,17 @@ enum Command {
     /// Export the record of break-glass uses (with your AWS credentials).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Set up Slack.
+    #[command(subcommand)]
+    Slack(SlackCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SlackCommand {
+    /// Post a Break Glass button for one account and permission set (checked against the
+    /// policy first; the bot token is read from Secrets Manager or $SLACK_BOT_TOKEN, never
+    /// printed).
+    PostButton(slack::PostButtonArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +117,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Report(ReportCommand::Render(args)) => report::render(&args),
         Command::Leases(LeasesCommand::Check(a)) => leases::check(&a.policy, &a.table),
         Command::Audit(AuditCommand::Export(a)) => audit::export(&a),
+        Command::Slack(SlackCommand::PostButton(a)) => slack::post_button(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

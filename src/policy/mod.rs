@@ -308,6 +308,37 @@ impl Policy {
             })
     }
 
+    /// The allow rule a Break Glass button for this account and permission set would be
+    /// granted by (for somebody): none when no allow rule names them, or a deny rule for
+    /// everybody covers them.
+    pub fn button_rule(
+        &self,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        ps_name: Option<&str>,
+    ) -> Result<&str, String> {
+        let target = |r: &&Rule| r.targets(account, ps, ps_name);
+        if let Some(deny) = self
+            .rules
+            .iter()
+            .filter(|r| r.effect == Effect::Deny && r.slack_users.contains(ANY))
+            .find(target)
+        {
+            return Err(format!("deny rule {:?} refuses it to everybody", deny.name));
+        }
+        self.rules
+            .iter()
+            .filter(|r| r.effect == Effect::Allow)
+            .find(target)
+            .map(|r| r.name.as_str())
+            .ok_or_else(|| {
+                format!(
+                    "no allow rule names account {account} with permission set {}",
+                    ps_name.unwrap_or(ps.as_str())
+                )
+            })
+    }
+
     /// Friendly name of an account, if the policy gives one.
     pub fn account_name(&self, account: &AccountId) -> Option<&str> {
         self.accounts.get(account).map(String::as_str)

@@ -175,6 +175,13 @@ impl SlackApi {
         self.call("chat.update", &body).await.map(drop)
     }
 
+    /// Publishes `user`'s App Home view (`views.publish`).
+    pub async fn publish_view(&self, user: &str, view: &Value) -> Result<(), SlackError> {
+        self.call("views.publish", &json!({ "user_id": user, "view": view }))
+            .await
+            .map(drop)
+    }
+
     pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
         self.call(
             "views.open",

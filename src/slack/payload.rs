@@ -135,6 +135,12 @@ pub enum Interaction {
     Lease(LeaseClick),
     Review(ReviewClick),
     ReviewNote(ReviewNote),
+    /// The Events API's handshake: answer with the challenge.
+    UrlVerification {
+        challenge: String,
+    },
+    /// `app_home_opened` on the Home tab: publish the user's Home view.
+    HomeOpened(Origin),
     /// A click on some other button of the same message (the seed's "Retry"): not ours.
     Ignored {
         team_id: String,
@@ -154,6 +160,8 @@ impl Interaction {
             Interaction::Review(r) if r.follow_up => "review_follow_up",
             Interaction::Review(_) => "review_ok",
             Interaction::ReviewNote(_) => "review_note",
+            Interaction::UrlVerification { .. } => "url_verification",
+            Interaction::HomeOpened(_) => "app_home_opened",
             Interaction::Ignored { .. } => "ignored",
         }
     }
@@ -167,7 +175,8 @@ impl Interaction {
             Interaction::Lease(l) => &l.origin.user_id,
             Interaction::Review(r) => &r.origin.user_id,
             Interaction::ReviewNote(n) => &n.origin.user_id,
-            Interaction::Ignored { .. } => "",
+            Interaction::HomeOpened(o) => &o.user_id,
+            Interaction::UrlVerification { .. } | Interaction::Ignored { .. } => "",
         }
     }
 
@@ -183,6 +192,9 @@ impl Interaction {
             Interaction::Lease(l) => &l.origin,
             Interaction::Review(r) => &r.origin,
             Interaction::ReviewNote(n) => &n.origin,
+            Interaction::HomeOpened(o) => o,
+            // Slack's handshake names no workspace; it is signed all the same.
+            Interaction::UrlVerification { .. } => return ("", None),
         };
         (&o.team_id, o.api_app_id.as_deref())
     }
@@ -223,6 +235,63 @@ pub fn parse_form(body: &[u8]) -> Result<Interaction, PayloadError> {
         trigger_id: required("trigger_id")?,
         channel_id: get("channel_id").map(str::to_owned),
     }))
+}
+
+/// Parses an Events API request (JSON): the `url_verification` handshake, or an
+/// `event_callback` whose event is `app_home_opened` on the Home tab; any other event is
+/// ignored (answered 200, so that Slack does not retry it).
+pub fn parse_event(json: &[u8]) -> Result<Interaction, PayloadError> {
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Envelope {
+        UrlVerification {
+            challenge: String,
+        },
+        EventCallback {
+            team_id: String,
+            api_app_id: Option<String>,
+            event: Event,
+        },
+        #[serde(other)]
+        Other,
+    }
+    #[derive(Deserialize)]
+    struct Event {
+        #[serde(rename = "type")]
+        kind: String,
+        user: Option<String>,
+        tab: Option<String>,
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(json).map_err(|e| PayloadError::BadJson(e.to_string()))?;
+    match envelope {
+        Envelope::UrlVerification { challenge } => {
+            if challenge.is_empty() || challenge.len() > 512 {
+                return Err(bad("challenge", "empty or too long"));
+            }
+            Ok(Interaction::UrlVerification { challenge })
+        }
+        Envelope::EventCallback {
+            team_id,
+            api_app_id,
+            event,
+        } => match (event.kind.as_str(), event.tab.as_deref(), event.user) {
+            ("app_home_opened", Some("home"), Some(user)) if !user.is_empty() => {
+                Ok(Interaction::HomeOpened(Origin {
+                    team_id,
+                    api_app_id,
+                    user_id: user,
+                }))
+            }
+            _ => Ok(Interaction::Ignored {
+                team_id,
+                api_app_id,
+            }),
+        },
+        Envelope::Other => Err(PayloadError::UnknownType(peek_type(
+            std::str::from_utf8(json).unwrap_or_default(),
+        ))),
+    }
 }
 
 /// Parses the JSON of the `payload` field.

@@ -474,6 +474,24 @@ impl Store {
         }
     }
 
+    /// The requests of the last `days` UTC days up to `now` (today included), newest first:
+    /// one Query of the by-day index a day.
+    pub async fn requests_since(
+        &self,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RequestRecord>, Error> {
+        let from = now - time::Duration::days(i64::from(days.max(1)) - 1);
+        let start = from.date().midnight().assume_offset(from.offset());
+        let mut out = Vec::new();
+        for i in 0..days.max(1) {
+            let day = day_of(start + time::Duration::days(i64::from(i)));
+            out.extend(self.requests_on(&day, start, now).await?);
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.requested_at));
+        Ok(out)
+    }
+
     /// The audit trail of a request, oldest first.
     pub async fn audit_trail(
         &self,

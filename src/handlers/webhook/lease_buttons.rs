@@ -85,11 +85,17 @@ impl Webhook {
             {
                 Ok(updated) => {
                     tracing::info!(user, extend = l.extend, "lease changed");
-                    return if l.extend {
+                    let reply = if l.extend {
                         Reply::ephemeral(&answer)
                     } else {
                         self.wake(&updated, &answer).await
                     };
+                    // The Homes that show this access: the requester's, and the clicker's.
+                    self.refresh_home(&updated.slack_user_id).await;
+                    if user != updated.slack_user_id {
+                        self.refresh_home(user).await;
+                    }
+                    return reply;
                 }
                 // The Hold stored its token, or another click landed: look again.
                 Err(crate::error::Error::StateConflict(_)) => continue,

@@ -7,7 +7,8 @@
 //! - [`click`]: a Break Glass button (reusable per person and button);
 //! - [`modal`]: the `/break-glass` command and its modal's submission;
 //! - [`lease_buttons`]: **End access now** and **Extend**;
-//! - [`review`]: **Reviewed — fine** and **Needs follow-up** (and its note's modal).
+//! - [`review`]: **Reviewed — fine** and **Needs follow-up** (and its note's modal);
+//! - [`home`]: the App Home tab (Events API `app_home_opened`, on the same URL).
 //!
 //! Order matters: size check, then the signature over the raw bytes, before anything else
 //! looks at the body. A refused signature is a bare 401, logs nothing replayable and starts
@@ -17,6 +18,7 @@
 //! denied, is appended to the request's audit trail.
 
 pub mod click;
+pub mod home;
 pub mod lease_buttons;
 pub mod modal;
 pub mod review;
@@ -32,7 +34,7 @@ use crate::domain::request::{Audit, Button, RequestRecord, Status};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
 use crate::policy::{Decision, Grant, Policy, Subject, Target};
-use crate::slack::payload::{Interaction, Origin, parse_form};
+use crate::slack::payload::{Interaction, Origin, parse_event, parse_form};
 use crate::slack::{self, signature};
 
 use click::already;
@@ -155,6 +157,8 @@ impl Webhook {
             Interaction::Lease(l) => self.lease(l, now).await,
             Interaction::Review(r) => self.review(r, now).await,
             Interaction::ReviewNote(n) => self.review_note(n, now).await,
+            Interaction::HomeOpened(o) => self.home_opened(&o.user_id, now).await,
+            Interaction::UrlVerification { .. } => Reply::bare(StatusCode::OK),
             Interaction::Ignored { .. } => Reply::bare(StatusCode::OK),
         }
     }
@@ -399,25 +403,31 @@ pub fn screen(
         tracing::warn!(reason = %why, "refused an unsigned or badly signed request");
         return Done(Reply::bare(StatusCode::UNAUTHORIZED));
     }
-    let form = header("content-type")
+    // Interactivity and slash commands are form-encoded; the Events API sends JSON.
+    let content_type = header("content-type")
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| {
-            ct.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form {
+        .map(str::trim)
+        .unwrap_or_default();
+    let parsed = if content_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        parse_form(body)
+    } else if content_type.eq_ignore_ascii_case("application/json") {
+        parse_event(body)
+    } else {
         return Done(Reply::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected application/x-www-form-urlencoded",
+            "expected application/x-www-form-urlencoded or application/json",
         ));
-    }
-    let interaction = match parse_form(body) {
+    };
+    let interaction = match parsed {
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(error = %e, "bad interactivity payload");
             return Done(Reply::error(StatusCode::BAD_REQUEST, &e.to_string()));
         }
     };
+    if let Interaction::UrlVerification { challenge } = &interaction {
+        return Done(Reply::json(json!({ "challenge": challenge })));
+    }
     let (team, app) = interaction.team_and_app();
     let foreign_team = settings.team_id.as_deref().is_some_and(|t| t != team);
     let foreign_app =
@@ -506,6 +516,47 @@ mod tests {
     }
 
     #[test]
+    fn events_share_the_front_door() {
+        let event = |v: serde_json::Value| {
+            let body = v.to_string().into_bytes();
+            let mut h = signed(&body, NOW);
+            h.insert("content-type", "application/json".parse().unwrap());
+            (h, body)
+        };
+        let (h, body) = event(json!({"type": "url_verification", "challenge": "c0ffee"}));
+        match screen(&settings(), &Method::POST, &h, &body, NOW) {
+            Screened::Done(r) => {
+                assert_eq!(r.status, StatusCode::OK);
+                assert_eq!(r.body.as_deref(), Some(r#"{"challenge":"c0ffee"}"#));
+            }
+            other => panic!("{other:?}"),
+        }
+        let opened = |team: &str| {
+            event(
+                json!({"type": "event_callback", "team_id": team, "api_app_id": "A0TESTAPP1",
+                         "event": {"type": "app_home_opened", "user": "U0ALICE", "tab": "home"}}),
+            )
+        };
+        let (h, body) = opened("T0TESTTEAM");
+        match screen(&settings(), &Method::POST, &h, &body, NOW) {
+            Screened::Proceed(i) => assert_eq!(i.kind(), "app_home_opened"),
+            other => panic!("{other:?}"),
+        }
+        let (h, body) = opened("T0OTHER");
+        match screen(&settings(), &Method::POST, &h, &body, NOW) {
+            Screened::Done(r) => assert_eq!(r.status, StatusCode::FORBIDDEN),
+            other => panic!("{other:?}"),
+        }
+        // Unsigned: refused before it is parsed, the handshake too.
+        let (mut h, body) = event(json!({"type": "url_verification", "challenge": "c0ffee"}));
+        h.remove("x-slack-signature");
+        match screen(&settings(), &Method::POST, &h, &body, NOW) {
+            Screened::Done(r) => assert_eq!((r.status, r.body), (StatusCode::UNAUTHORIZED, None)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn refusals() {
         let body = click("U0ALICE0001", "break_glass", "T0TESTTEAM");
         assert_eq!(
@@ -541,10 +592,14 @@ mod tests {
             status(run(&signed(&junk, NOW), &junk)),
             StatusCode::BAD_REQUEST
         );
+        // A form under the Events API's content type is not an event.
         let mut json_ct = signed(&body, NOW);
         json_ct.insert("content-type", "application/json".parse().unwrap());
+        assert_eq!(status(run(&json_ct, &body)), StatusCode::BAD_REQUEST);
+        let mut text_ct = signed(&body, NOW);
+        text_ct.insert("content-type", "text/plain".parse().unwrap());
         assert_eq!(
-            status(run(&json_ct, &body)),
+            status(run(&text_ct, &body)),
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
         let r = screen(&settings(), &Method::GET, &signed(&body, NOW), &body, NOW);

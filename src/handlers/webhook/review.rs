@@ -201,6 +201,8 @@ impl Webhook {
                 Ok(updated) => {
                     tracing::info!(user, outcome = outcome.as_str(), "reviewed");
                     self.show_review(&updated, outcome, user, now, note).await;
+                    self.refresh_home(user).await;
+                    self.refresh_home(&updated.slack_user_id).await;
                     return Ok(format!("Recorded: {}.", outcome.label()));
                 }
                 Err(Error::StateConflict(_)) => {

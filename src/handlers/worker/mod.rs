@@ -9,12 +9,14 @@
 //! - [`after_end`]: use of the session after its access ended;
 //! - [`end_sessions`]: deny and later lift the user's live sessions;
 //! - [`review`]: the review request, and reminders and escalation of pending reviews;
-//! - [`reconcile`]: the safety net (it also runs the review reminders).
+//! - [`reconcile`]: the safety net (it also runs the review reminders);
+//! - [`digest`]: the weekly digest.
 //!
 //! `mod.rs` holds the task payloads, the dispatch, and what every task shares: loading the
 //! request and telling Slack.
 
 pub mod after_end;
+pub mod digest;
 pub mod end_sessions;
 pub mod grant;
 pub mod hold;
@@ -85,6 +87,11 @@ pub enum Task {
     /// The safety net (scheduled, or invoked by hand): compare every break-glass assignment
     /// with the leases, revoke what outlived its lease, report standing access.
     Reconcile,
+    /// The weekly digest of the seven days up to `until` (default: now).
+    Digest {
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        until: Option<OffsetDateTime>,
+    },
 }
 
 impl Task {
@@ -104,6 +111,7 @@ impl Task {
             Task::LiftSessions { .. } => "lift_sessions",
             Task::AfterEnd { .. } => "after_end",
             Task::Reconcile => "reconcile",
+            Task::Digest { .. } => "digest",
         }
     }
 
@@ -118,7 +126,7 @@ impl Task {
             | Task::Report { request_id }
             | Task::LiftSessions { request_id }
             | Task::AfterEnd { request_id } => Some(request_id),
-            Task::Reconcile => None,
+            Task::Reconcile | Task::Digest { .. } => None,
         }
     }
 }
@@ -211,7 +219,20 @@ impl Worker {
             Task::LiftSessions { request_id } => out(self.lift_sessions(&request_id).await?),
             Task::AfterEnd { request_id } => out(self.after_end(&request_id).await?),
             Task::Reconcile => self.reconcile().await,
+            Task::Digest { until } => out(self.digest(until).await?),
         }
+    }
+
+    /// Publishes `user`'s App Home again (after a grant or a revoke). Best effort.
+    pub(crate) async fn refresh_home(&self, user: &str) {
+        crate::handlers::home::refresh(
+            &self.store,
+            &self.policy,
+            &self.slack,
+            user,
+            &Default::default(),
+        )
+        .await;
     }
 
     pub(crate) async fn load(&self, id: &RequestId) -> Result<RequestRecord, Error> {

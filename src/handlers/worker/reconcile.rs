@@ -455,18 +455,25 @@ impl Worker {
                 grace,
             )
             .await?;
-        let rec = self
-            .store
-            .note(
-                &rec,
-                vec![],
-                Audit {
-                    event: "released",
-                    actor: ACTOR,
-                    detail: left.outcome,
-                },
-            )
-            .await?;
+        // Another reconcile retiring the same request at the same moment (two worker instances)
+        // moves its version on: what we did is still recorded, on the request as it is now.
+        let mut rec = rec;
+        let mut attempts = 0;
+        let rec = loop {
+            let audit = Audit {
+                event: "released",
+                actor: ACTOR,
+                detail: left.outcome.clone(),
+            };
+            match self.store.note(&rec, vec![], audit).await {
+                Ok(r) => break r,
+                Err(Error::StateConflict(_)) if attempts < 3 => {
+                    attempts += 1;
+                    rec = self.load(&rec.id).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.note_sessions_denied(rec).await?;
         Ok(left.deleted)
     }
