@@ -271,6 +271,7 @@ async fn the_digest_counts_a_seeded_week() {
             sessions_lifted_at: None,
             revoke_failed_at: None,
             after_end_checked_at: None,
+            reconciled_at: (n == 2).then(|| at("2020-01-08T09:00:00Z")),
             digest: Some(Digest {
                 events: 10,
                 flags,
@@ -312,6 +313,7 @@ async fn the_digest_counts_a_seeded_week() {
     assert_eq!(out["pending"], 1, "{out}");
     assert_eq!(out["median_seconds_to_review"], 600, "{out}");
     assert_eq!(out["ended_early"], 1, "{out}");
+    assert_eq!(out["reconciler_revoked"], 1, "{out}");
     assert_eq!(out["by_rule"]["oncall"], 3, "{out}");
     assert_eq!(out["most_flagged"][0][0], week[1].id.as_str(), "{out}");
     assert_eq!(out["posted_to"], s().get("REVIEW_CHANNEL"));

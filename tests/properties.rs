@@ -219,6 +219,7 @@ fn sample_record() -> break_glass::domain::request::RequestRecord {
         sessions_lifted_at: None,
         revoke_failed_at: None,
         after_end_checked_at: None,
+        reconciled_at: None,
         digest: None,
         review: Default::default(),
     }

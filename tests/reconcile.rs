@@ -126,6 +126,14 @@ async fn a_stopped_execution_is_revoked_and_standing_access_is_kept() {
         tail,
         [("reconciled", "reconciler"), ("released", "reconciler")]
     );
+    // The request says so too (the weekly digest counts it).
+    assert!(
+        request_item(&id)
+            .await
+            .unwrap()
+            .contains_key("reconciled_at"),
+        "marked as taken away by the reconciler"
+    );
 
     // Slack heard it: the request's thread and the reconcile channel.
     let posts = slack_requests().await;
@@ -369,6 +377,7 @@ fn revoked_request(
         sessions_lifted_at: None,
         revoke_failed_at: None,
         after_end_checked_at: None,
+        reconciled_at: None,
         digest: None,
         review: Default::default(),
     }

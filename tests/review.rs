@@ -441,3 +441,47 @@ async fn a_pending_review_is_reminded_then_escalated_once_each() {
         assert!(!listed(&after, key, &id), "{after}");
     }
 }
+
+/// Use of the session found only by the look after the end (after the report): the pending
+/// review's message is updated in place to say so, its buttons kept.
+#[tokio::test]
+async fn use_found_after_the_report_updates_the_review_message() {
+    let (requester, sso_user) = user(4);
+    let (id, _) = reviewed_cycle(&requester, "1700000104.000100", false).await;
+    let it = item(&id).await;
+    let ts = attr(&it, "review_ts").unwrap();
+    let revoked = break_glass::time_util::from_rfc3339(&attr(&it, "revoked_at").unwrap()).unwrap();
+    // A call with the session's credentials 2 s after the end (they last 5 s here), recorded
+    // only now, after the report.
+    let account = s().get("EXAMPLE_ACCOUNT_ID");
+    let arn = format!(
+        "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_BreakGlassAdmin_0123456789abcdef/{sso_user}"
+    );
+    let record = json!({"eventID": format!("late-{id}"), "awsRegion": "us-east-1",
+        "eventTime": break_glass::time_util::rfc3339(revoked + time::Duration::seconds(2)),
+        "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "readOnly": false,
+        "recipientAccountId": account, "requestParameters": {"userName": "backdoor"},
+        "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": account},
+        "sourceIPAddress": "203.0.113.67", "userAgent": "aws-cli/2.15"});
+    http_json(
+        reqwest::Method::POST,
+        &format!("{}/_testbed/cloudtrail/events", s().get("MOTO_URL")),
+        Some(json!({"account_id": account, "region": "us-east-1", "events": [record]})),
+    )
+    .await;
+    let update = eventually("the review message updated", 60, || async {
+        slack_requests()
+            .await
+            .into_iter()
+            .find(|r| r["path"] == "/api/chat.update" && r["body"]["ts"] == ts.as_str())
+    })
+    .await;
+    let text = text_of(&update["body"]);
+    assert!(text.contains("1 event(s) after the access ended"), "{text}");
+    assert!(
+        buttons(&update["body"])
+            .iter()
+            .any(|(a, v)| a == "review_ok" && v == &id),
+        "still waiting for review: the buttons stay"
+    );
+}

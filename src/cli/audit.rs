@@ -225,7 +225,7 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| format!("writing the export: {e}"))?;
-    eprintln!("break-glass: {} requests from {days} day(s)", rows.len());
+    eprintln!("break-glass: {} request(s) from {days} day(s)", rows.len());
     Ok(())
 }
 

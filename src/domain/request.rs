@@ -114,6 +114,8 @@ pub struct RequestRecord {
     pub revoke_failed_at: Option<OffsetDateTime>,
     /// When the session was last looked at for use after its access ended.
     pub after_end_checked_at: Option<OffsetDateTime>,
+    /// When the reconciler took the access away (its execution had died).
+    pub reconciled_at: Option<OffsetDateTime>,
     /// What the report found (for the review message and the audit export).
     pub digest: Option<Digest>,
     /// The review by a second person.
@@ -153,6 +155,7 @@ pub enum Change {
     SessionsDeniedUntil(OffsetDateTime),
     SessionsLiftedAt(OffsetDateTime),
     AfterEndCheckedAt(OffsetDateTime),
+    ReconciledAt(OffsetDateTime),
     Digest(Digest),
     /// In the pending-review index (true) or out of it (false).
     ReviewPending(bool),

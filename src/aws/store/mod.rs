@@ -204,6 +204,7 @@ pub(crate) mod tests {
             sessions_lifted_at: None,
             revoke_failed_at: None,
             after_end_checked_at: None,
+            reconciled_at: None,
             digest: None,
             review: Default::default(),
         }

@@ -37,6 +37,7 @@ fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
         Change::SessionsDeniedUntil(t) => ("sessions_denied_until", ts(*t)),
         Change::SessionsLiftedAt(t) => ("sessions_lifted_at", ts(*t)),
         Change::AfterEndCheckedAt(t) => ("after_end_checked_at", ts(*t)),
+        Change::ReconciledAt(t) => ("reconciled_at", ts(*t)),
         Change::Digest(d) => ("digest", s(serde_json::to_string(d).unwrap_or_default())),
         // The pending-review index holds only items with this attribute.
         Change::ReviewPending(true) => (REVIEW_PENDING, s(PENDING)),
@@ -604,6 +605,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         r.sessions_lifted_at.map(Change::SessionsLiftedAt),
         r.ended_at.map(Change::EndedAt),
         r.after_end_checked_at.map(Change::AfterEndCheckedAt),
+        r.reconciled_at.map(Change::ReconciledAt),
         r.digest.clone().map(Change::Digest),
         Some(Change::ReviewPending(r.review.pending)),
         r.review.channel.clone().map(Change::ReviewChannel),
@@ -686,6 +688,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Er
         sessions_lifted_at: opt_t("sessions_lifted_at")?,
         revoke_failed_at: opt_t("revoke_failed_at")?,
         after_end_checked_at: opt_t("after_end_checked_at")?,
+        reconciled_at: opt_t("reconciled_at")?,
         digest: opt_s("digest")
             .map(|d| serde_json::from_str(&d).map_err(|_| bad("digest")))
             .transpose()?,
@@ -736,6 +739,7 @@ mod tests {
             reminded_at: None,
             escalated_at: from_rfc3339("2026-11-24T12:00:00Z"),
         };
+        reviewed.reconciled_at = from_rfc3339("2026-11-24T09:30:00Z");
         let item = to_item(&reviewed);
         assert_eq!(item["day"], s("2026-11-24"));
         assert_eq!(item[REVIEW_PENDING], s(PENDING));

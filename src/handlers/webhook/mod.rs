@@ -305,6 +305,7 @@ impl Webhook {
             sessions_lifted_at: None,
             revoke_failed_at: None,
             after_end_checked_at: None,
+            reconciled_at: None,
             digest: None,
             review: Default::default(),
         };

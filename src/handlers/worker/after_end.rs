@@ -12,10 +12,9 @@ use crate::aws::mail::Mail;
 use crate::domain::RequestId;
 use crate::domain::request::{Audit, Change};
 use crate::error::Error;
-use crate::report::Session;
 use crate::report::analysis::Coverage;
 use crate::report::collect::collect;
-use crate::report::render::{Header, View};
+use crate::report::render::View;
 use crate::slack::messages::{self, UsedAfter};
 use crate::time_util::rfc3339;
 
@@ -33,21 +32,13 @@ impl Worker {
                 "request {id} was never granted and revoked"
             )));
         };
-        let ps_name = self
-            .sso
-            .permission_set_name(&self.instance, &rec.permission_set_arn)
-            .await?;
+        let (session, ps_name) = self.session_of(&rec).await?;
         let session_duration = self
             .sso
             .session_duration(&self.instance, &rec.permission_set_arn)
             .await?;
         let until = revoked + session_duration;
         let margin = time::Duration::seconds(self.report_margin.as_secs() as i64);
-        let session = Session {
-            account_id: rec.account_id.as_str().to_owned(),
-            permission_set_name: ps_name.clone(),
-            user_name: rec.sso_user_name.clone(),
-        };
         let sources = self
             .collector
             .sources(rec.account_id.as_str(), id.as_str())
@@ -63,18 +54,7 @@ impl Worker {
             format!("no use after the end (checked until {})", rfc3339(until))
         } else {
             tracing::warn!(events = used.len(), "used after access ended");
-            let header = Header {
-                user: rec.sso_user_name.clone(),
-                account_id: rec.account_id.as_str().to_owned(),
-                account_name: self.policy.account_name(&rec.account_id).map(str::to_owned),
-                permission_set: ps_name,
-                from: granted,
-                to: revoked,
-                request_id: Some(id.as_str().to_owned()),
-                reason: rec.reason.clone(),
-                slack_link: None,
-                ended_at: rec.ended_at,
-            };
+            let header = self.header_of(&rec, ps_name, granted, revoked);
             let view = View::new(
                 &header,
                 &[],
@@ -113,11 +93,25 @@ impl Worker {
                 self.recipients.join(", ")
             )
         };
+        let mut changes = vec![Change::AfterEndCheckedAt(OffsetDateTime::now_utc())];
+        // What the reviewer is shown counts it too: this look covers the report's window
+        // after the end and more, so its count replaces the report's when larger.
+        let grown = rec
+            .digest
+            .clone()
+            .filter(|d| used.len() > d.after_end)
+            .map(|mut d| {
+                d.after_end = used.len();
+                d
+            });
+        if let Some(d) = grown.clone() {
+            changes.push(Change::Digest(d));
+        }
         let rec = self
             .store
             .note(
                 &rec,
-                vec![Change::AfterEndCheckedAt(OffsetDateTime::now_utc())],
+                changes,
                 Audit {
                     event: if used.is_empty() {
                         "after_end_checked"
@@ -139,6 +133,9 @@ impl Worker {
                 source_ip: &e.source_ip,
             })
             .collect();
+        if grown.is_some() {
+            self.update_review_request(&rec).await;
+        }
         self.tell(rec, |a| messages::after_end(a, &rows, until))
             .await;
         Ok(AfterEndChecked {

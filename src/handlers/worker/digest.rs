@@ -33,6 +33,8 @@ pub struct Digest {
     pub most_flagged: Vec<(String, String)>,
     pub ended_early: usize,
     pub revoke_failures: usize,
+    /// Uses whose access the reconciler took away (a dead execution, a late grant).
+    pub reconciler_revoked: usize,
     /// Where it was posted (`None`: no channel to post to).
     pub posted_to: Option<String>,
 }
@@ -73,6 +75,7 @@ pub fn digest_of(
         }
         d.ended_early += usize::from(r.ended_by.is_some());
         d.revoke_failures += usize::from(r.revoke_failed_at.is_some());
+        d.reconciler_revoked += usize::from(r.reconciled_at.is_some());
     }
     waits.sort_unstable();
     d.median_seconds_to_review = match waits.len() {
@@ -133,8 +136,8 @@ fn message(d: &Digest) -> serde_json::Value {
             d.reviewed, d.follow_ups, d.pending
         ),
         format!(
-            "*Ended early:* {}   *Revoke failures:* {}",
-            d.ended_early, d.revoke_failures
+            "*Ended early:* {}   *Revoked by the reconciler:* {}   *Revoke failures:* {}",
+            d.ended_early, d.reconciler_revoked, d.revoke_failures
         ),
     ];
     if !d.most_flagged.is_empty() {
@@ -220,6 +223,7 @@ mod tests {
         other.account_id = crate::domain::AccountId::parse("210987654321").unwrap();
         other.rule = "sre".into();
         other.ended_by = Some("U0ALICE".into());
+        other.reconciled_at = Some(at("2026-11-24T11:00:00Z"));
         let week = [
             with("a", Some(Outcome::Fine), 60, [0, 1, 0, 0]),
             with("b", Some(Outcome::FollowUp), 600, [1, 0, 0, 0]),
@@ -238,7 +242,7 @@ mod tests {
         assert_eq!(d.by_rule["sre"], 1);
         assert_eq!((d.reviewed, d.follow_ups, d.pending), (3, 1, 1));
         assert_eq!(d.median_seconds_to_review, Some(120));
-        assert_eq!(d.ended_early, 1);
+        assert_eq!((d.ended_early, d.reconciler_revoked), (1, 1));
         // Worst first: a critical flag beats any number of high ones.
         assert_eq!(d.most_flagged.len(), 2);
         assert_eq!(d.most_flagged[0].1, "1 critical");

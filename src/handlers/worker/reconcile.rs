@@ -399,7 +399,7 @@ impl Worker {
                 .store
                 .note(
                     &rec,
-                    vec![],
+                    vec![Change::ReconciledAt(OffsetDateTime::now_utc())],
                     Audit {
                         event: "late_grant_revoked",
                         actor: ACTOR,
@@ -432,7 +432,10 @@ impl Worker {
                 .advance(
                     &rec,
                     Status::Revoked,
-                    vec![Change::RevokedAt(OffsetDateTime::now_utc())],
+                    vec![
+                        Change::RevokedAt(OffsetDateTime::now_utc()),
+                        Change::ReconciledAt(OffsetDateTime::now_utc()),
+                    ],
                     Audit {
                         event: "reconciled",
                         actor: ACTOR,

@@ -59,15 +59,7 @@ impl Worker {
             granted - margin,
             (revoked + margin).max(OffsetDateTime::now_utc()),
         );
-        let ps_name = self
-            .sso
-            .permission_set_name(&self.instance, &rec.permission_set_arn)
-            .await?;
-        let session = Session {
-            account_id: rec.account_id.as_str().to_owned(),
-            permission_set_name: ps_name.clone(),
-            user_name: rec.sso_user_name.clone(),
-        };
+        let (session, ps_name) = self.session_of(&rec).await?;
         let sources = self
             .collector
             .sources(rec.account_id.as_str(), id.as_str())
@@ -77,25 +69,12 @@ impl Worker {
             .events
             .split_off(found.events.partition_point(|e| e.time <= revoked));
         let header = Header {
-            user: rec.sso_user_name.clone(),
-            account_id: rec.account_id.as_str().to_owned(),
-            account_name: self.policy.account_name(&rec.account_id).map(str::to_owned),
-            permission_set: ps_name,
-            from: granted,
-            to: revoked,
-            request_id: Some(id.as_str().to_owned()),
-            reason: rec.reason.clone(),
             slack_link: rec
                 .notify_channel
                 .as_ref()
                 .or(rec.channel_id.as_ref())
-                .map(|c| {
-                    format!(
-                        "https://slack.com/app_redirect?team={}&channel={c}",
-                        rec.team_id
-                    )
-                }),
-            ended_at: rec.ended_at,
+                .map(|c| crate::slack::review::channel_link(&rec.team_id, c)),
+            ..self.header_of(&rec, ps_name, granted, revoked)
         };
         let view = View::new(
             &header,
@@ -244,6 +223,46 @@ impl Worker {
             already_reported: false,
             after_end_check_at,
         })
+    }
+
+    /// Whose events belong to the request's report (the session), and the permission set's
+    /// name it was found by.
+    pub(super) async fn session_of(
+        &self,
+        rec: &crate::domain::request::RequestRecord,
+    ) -> Result<(Session, String), Error> {
+        let ps_name = self
+            .sso
+            .permission_set_name(&self.instance, &rec.permission_set_arn)
+            .await?;
+        let session = Session {
+            account_id: rec.account_id.as_str().to_owned(),
+            permission_set_name: ps_name.clone(),
+            user_name: rec.sso_user_name.clone(),
+        };
+        Ok((session, ps_name))
+    }
+
+    /// The report's header for the request (no Slack link: the caller adds one if wanted).
+    pub(super) fn header_of(
+        &self,
+        rec: &crate::domain::request::RequestRecord,
+        permission_set: String,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Header {
+        Header {
+            user: rec.sso_user_name.clone(),
+            account_id: rec.account_id.as_str().to_owned(),
+            account_name: self.policy.account_name(&rec.account_id).map(str::to_owned),
+            permission_set,
+            from,
+            to,
+            request_id: Some(rec.id.as_str().to_owned()),
+            reason: rec.reason.clone(),
+            slack_link: None,
+            ended_at: rec.ended_at,
+        }
     }
 
     /// When every credential the session was issued has expired and CloudTrail has caught up:

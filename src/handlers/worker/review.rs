@@ -105,6 +105,22 @@ impl Worker {
         current
     }
 
+    /// Replaces a pending review's message with what is known now (the look after the end
+    /// found use of the session). Best effort; a reviewed request's message is left as it is.
+    pub(crate) async fn update_review_request(&self, rec: &RequestRecord) {
+        let (Some(channel), Some(ts)) = (&rec.review.channel, &rec.review.ts) else {
+            return;
+        };
+        if rec.review.outcome.is_some() {
+            return;
+        }
+        let digest = rec.digest.clone().unwrap_or_default();
+        let body = message::request(&about(rec, &self.policy), &facts(rec, &digest));
+        if let Err(e) = self.slack.update_message(channel, ts, &body).await {
+            tracing::warn!(request = %rec.id, error = %e, "could not update the review request");
+        }
+    }
+
     /// The pending reviews at `now`: post what was never posted, remind after the policy's
     /// `within`, escalate after twice that. Each reminder and escalation is claimed (a fenced
     /// write) before it is sent, so a second run never sends it again. Returns a summary for
