@@ -134,33 +134,22 @@ impl Row {
 
 /// The rows as CSV: a header, then one line per row, every cell quoted and defused.
 pub fn to_csv(rows: &[Row]) -> Result<String, String> {
-    let mut out = String::new();
-    let mut header = true;
+    let columns = columns();
+    let mut out = columns.join(",") + "\r\n";
     for row in rows {
         let v = serde_json::to_value(row).map_err(|e| e.to_string())?;
-        let serde_json::Value::Object(map) = v else {
-            return Err("a row is not an object".into());
-        };
-        if header {
-            out.push_str(&map.keys().cloned().collect::<Vec<_>>().join(","));
-            out.push_str("\r\n");
-            header = false;
-        }
-        for (i, value) in map.values().enumerate() {
+        for (i, column) in columns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let text = match value {
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
+            let text = match v.get(column) {
+                None => return Err(format!("the row has no {column}")),
+                Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
             };
             csv_cell(&mut out, &text);
         }
-        out.push_str("\r\n");
-    }
-    if header {
-        out.push_str(&columns().join(","));
         out.push_str("\r\n");
     }
     Ok(out)
@@ -203,7 +192,8 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
             rfc3339(a.to)
         ));
     }
-    let days = (a.to.date() - a.from.to_offset(time::UtcOffset::UTC).date()).whole_days() + 1;
+    let utc = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC).date();
+    let days = (utc(a.to) - utc(a.from)).whole_days() + 1;
     if days > MAX_DAYS {
         return Err(format!(
             "{days} days is more than one export covers ({MAX_DAYS}); split the period"
@@ -296,6 +286,16 @@ second ""line""""#
         );
         assert!(csv.contains(r#""1","2","3","4""#), "{csv}");
         assert!(csv.ends_with("\"1800\"\r\n"), "{csv}");
+    }
+
+    #[test]
+    fn the_columns_are_the_rows_fields() {
+        let v = serde_json::to_value(row()).unwrap();
+        let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut cols = columns();
+        fields.sort_unstable();
+        cols.sort_unstable();
+        assert_eq!(fields, cols);
     }
 
     #[test]

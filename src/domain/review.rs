@@ -145,24 +145,37 @@ pub enum Due {
     Escalate,
 }
 
+/// How long the report's own task has to post the review message before the reconcile run
+/// posts it instead (so that the two do not both post it).
+pub const POST_GRACE: time::Duration = time::Duration::minutes(5);
+
 /// What a pending review needs at `now`, counted from the report (`reported_at`). A review
-/// is reminded once and escalated once; a reviewed request needs nothing.
+/// is reminded once and escalated once (never reminded after it was escalated); a reviewed
+/// request needs nothing. A review message that could not be posted does not stop the clock:
+/// it is posted again, and escalated all the same after twice `within`.
 pub fn due(rec: &RequestRecord, within: Duration, now: OffsetDateTime) -> Due {
     let r = &rec.review;
     if !r.pending || r.outcome.is_some() {
         return Due::Wait;
-    }
-    if r.ts.is_none() {
-        return Due::Post;
     }
     let Some(since) = rec.reported_at.or(r.requested_at) else {
         return Due::Wait;
     };
     let within = time::Duration::seconds(within.as_secs() as i64);
     let waited = now - since;
-    if waited >= within * 2 && r.escalated_at.is_none() {
+    let escalate = waited >= within * 2 && r.escalated_at.is_none();
+    if r.ts.is_none() {
+        return if escalate {
+            Due::Escalate
+        } else if waited >= POST_GRACE {
+            Due::Post
+        } else {
+            Due::Wait
+        };
+    }
+    if escalate {
         Due::Escalate
-    } else if waited >= within && r.reminded_at.is_none() {
+    } else if waited >= within && r.reminded_at.is_none() && r.escalated_at.is_none() {
         Due::Remind
     } else {
         Due::Wait
@@ -246,10 +259,23 @@ mod tests {
         let mut done = reported();
         done.review.outcome = Some(Outcome::Fine);
         assert_eq!(due(&done, within, at("2026-11-25T13:00:00Z")), Due::Wait);
-        // A review message never posted is posted first.
+        // A review message never posted is posted by the reconcile once the report's own
+        // task had its chance, and escalated all the same when nobody could see it.
         let mut lost = reported();
         lost.review.ts = None;
-        assert_eq!(due(&lost, within, at("2026-11-24T10:00:01Z")), Due::Post);
+        assert_eq!(due(&lost, within, at("2026-11-24T10:00:01Z")), Due::Wait);
+        assert_eq!(due(&lost, within, at("2026-11-24T10:05:00Z")), Due::Post);
+        assert_eq!(
+            due(&lost, within, at("2026-11-24T12:00:00Z")),
+            Due::Escalate
+        );
+        // Escalated first (a short `within`, an hourly run): never reminded afterwards.
+        let mut escalated = reported();
+        escalated.review.escalated_at = Some(at("2026-11-24T12:00:00Z"));
+        assert_eq!(
+            due(&escalated, within, at("2026-11-24T13:00:00Z")),
+            Due::Wait
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub async fn home_view(
         mine_recent: recent.iter().filter(|r| r.slack_user_id == user).collect(),
         everyone_live: sees_all.then(|| recent.iter().filter(live_now).collect()),
         pending: pending.as_ref().map(|p| p.iter().collect()),
+        responder: policy.responders.contains(user),
     };
     Ok(view(&home, policy, now))
 }

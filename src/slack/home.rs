@@ -14,7 +14,8 @@ use super::payload::{
 use crate::domain::request::{RequestRecord, Status};
 use crate::policy::Policy;
 
-/// At most this many entries in each list (a view holds at most 100 blocks).
+/// At most this many entries in each list (a view holds at most 100 blocks: 4 headers, 2
+/// sections, a context and at most 2 × 12 + 12 + 2 × 12 + 2 × 12 in the lists).
 pub const MOST: usize = 12;
 
 /// What one user's Home shows.
@@ -28,6 +29,8 @@ pub struct Home<'a> {
     pub everyone_live: Option<Vec<&'a RequestRecord>>,
     /// The reviews waiting, oldest first (for reviewers).
     pub pending: Option<Vec<&'a RequestRecord>>,
+    /// A responder: may end or extend anyone's access (others only see it).
+    pub responder: bool,
 }
 
 fn section(text: String) -> Value {
@@ -112,22 +115,15 @@ pub fn view(h: &Home<'_>, policy: &Policy, now: OffsetDateTime) -> Value {
     if h.mine_recent.is_empty() {
         blocks.push(section("_None in the last week._".into()));
     }
-    let lines: Vec<String> = h
-        .mine_recent
-        .iter()
-        .take(MOST)
-        .map(|r| {
-            format!(
-                "• {} {}: {} (`{}`)",
-                slack_time(r.requested_at),
-                target(r, policy),
-                outcome(r),
-                r.id.as_str()
-            )
-        })
-        .collect();
-    if !lines.is_empty() {
-        blocks.push(section(lines.join("\n")));
+    // One section a request: a section's text is capped at 3 000 characters.
+    for r in h.mine_recent.iter().take(MOST) {
+        blocks.push(section(format!(
+            "• {} {}: {} (`{}`)",
+            slack_time(r.requested_at),
+            target(r, policy),
+            outcome(r),
+            r.id.as_str()
+        )));
     }
     if let Some(live) = &h.everyone_live {
         blocks.push(header("Everyone's live access"));
@@ -142,7 +138,9 @@ pub fn view(h: &Home<'_>, policy: &Policy, now: OffsetDateTime) -> Value {
                 escape(&r.sso_user_name),
                 target(r, policy)
             )));
-            blocks.push(lease_buttons(r, i, "live"));
+            if h.responder {
+                blocks.push(lease_buttons(r, i, "live"));
+            }
         }
     }
     if let Some(pending) = &h.pending {
@@ -180,4 +178,37 @@ pub fn view(h: &Home<'_>, policy: &Policy, now: OffsetDateTime) -> Value {
     blocks.push(json!({"type": "context", "elements": [
         {"type": "mrkdwn", "text": format!("Updated {}", slack_time(now))}]}));
     json!({"type": "home", "blocks": blocks})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::request::Status;
+
+    #[test]
+    fn only_responders_get_buttons_on_other_peoples_access() {
+        let policy = Policy::parse(
+            "version = 1\n[[rule]]\nname = \"a\"\neffect = \"allow\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"1h\"\n",
+        )
+        .unwrap();
+        let mut other = crate::aws::store::tests::sample();
+        other.status = Status::Granted;
+        other.slack_user_id = "U0SOMEONE".into();
+        let now = other.requested_at;
+        let view_for = |responder: bool| {
+            let home = Home {
+                user: "U0LOOKER",
+                mine_live: vec![],
+                mine_recent: vec![],
+                everyone_live: Some(vec![&other]),
+                pending: None,
+                responder,
+            };
+            view(&home, &policy, now).to_string()
+        };
+        assert!(view_for(true).contains("end_access"));
+        let reviewer_only = view_for(false);
+        assert!(!reviewer_only.contains("end_access"), "{reviewer_only}");
+        assert!(reviewer_only.contains("U0SOMEONE"), "still listed");
+    }
 }

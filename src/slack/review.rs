@@ -73,7 +73,15 @@ pub struct Facts<'a> {
     pub thread_link: Option<String>,
 }
 
+/// Slack refuses a section whose text is longer than 3 000 characters (and with it the whole
+/// message): what the requester or a reviewer wrote is cut, escaped, to fit.
+const MAX_SECTION_CHARS: usize = 2_900;
+
 fn section(text: String) -> Value {
+    let text = match text.char_indices().nth(MAX_SECTION_CHARS) {
+        Some((i, _)) => format!("{}… [cut]", &text[..i]),
+        None => text,
+    };
     json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
 }
 
@@ -189,6 +197,11 @@ pub fn outcome_line(outcome: Outcome, by: &str, at: OffsetDateTime, note: Option
     )
 }
 
+/// The outcome, alone (for the request's thread).
+pub fn outcome_message(line: &str) -> Value {
+    json!({"text": crate::domain::truncate(line, MAX_SECTION_CHARS), "blocks": [section(line.to_owned())]})
+}
+
 /// The review message once reviewed: the same use, the outcome, no buttons.
 pub fn reviewed(a: &About<'_>, f: &Facts<'_>, outcome_line: &str) -> Value {
     let mut blocks = body(a, f);
@@ -242,4 +255,52 @@ pub fn escalation(
         a.request_id
     );
     json!({"text": text, "blocks": [section(text.clone())]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_cannot_push_the_message_past_slacks_limit() {
+        // A reason of 500 `&` escapes to 2 500 characters; with the flags it would pass
+        // Slack's 3 000 per section, and Slack would refuse the whole review request.
+        let mut rec = crate::aws::store::tests::sample();
+        rec.reason = Some("&".repeat(500));
+        let digest = Digest {
+            top: vec!["<b>".repeat(100); 3],
+            ..Digest::default()
+        };
+        let policy = Policy::parse(
+            "version = 1\n[[rule]]\nname = \"a\"\neffect = \"allow\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"1h\"\n",
+        )
+        .unwrap();
+        let long_note = "<".repeat(2_000);
+        let line = outcome_line(
+            Outcome::FollowUp,
+            "U0REVIEWER",
+            rec.requested_at,
+            Some(&long_note),
+        );
+        for message in [
+            request(&about(&rec, &policy), &facts(&rec, &digest)),
+            reviewed(&about(&rec, &policy), &facts(&rec, &digest), &line),
+            outcome_message(&line),
+        ] {
+            for block in message["blocks"].as_array().unwrap() {
+                if let Some(text) = block["text"]["text"].as_str() {
+                    assert!(
+                        text.chars().count() <= 3_000,
+                        "{} characters",
+                        text.chars().count()
+                    );
+                }
+            }
+        }
+        let body = request(&about(&rec, &policy), &facts(&rec, &digest)).to_string();
+        assert!(
+            body.contains("&amp;&amp;") && !body.contains("<b>"),
+            "escaped"
+        );
+    }
 }

@@ -91,9 +91,13 @@ impl Webhook {
                         self.wake(&updated, &answer).await
                     };
                     // The Homes that show this access: the requester's, and the clicker's.
-                    self.refresh_home(&updated.slack_user_id).await;
-                    if user != updated.slack_user_id {
+                    if user == updated.slack_user_id {
                         self.refresh_home(user).await;
+                    } else {
+                        tokio::join!(
+                            self.refresh_home(&updated.slack_user_id),
+                            self.refresh_home(user)
+                        );
                     }
                     return reply;
                 }

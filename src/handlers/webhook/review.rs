@@ -201,8 +201,10 @@ impl Webhook {
                 Ok(updated) => {
                     tracing::info!(user, outcome = outcome.as_str(), "reviewed");
                     self.show_review(&updated, outcome, user, now, note).await;
-                    self.refresh_home(user).await;
-                    self.refresh_home(&updated.slack_user_id).await;
+                    tokio::join!(
+                        self.refresh_home(user),
+                        self.refresh_home(&updated.slack_user_id)
+                    );
                     return Ok(format!("Recorded: {}.", outcome.label()));
                 }
                 Err(Error::StateConflict(_)) => {
@@ -245,9 +247,7 @@ impl Webhook {
             }
         }
         if let (Some(channel), Some(thread)) = (&rec.notify_channel, &rec.thread_ts) {
-            let body = json!({"text": line, "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": line}}
-            ]});
+            let body = message::outcome_message(&line);
             if let Err(e) = slack.post_message(channel, &body, Some(thread)).await {
                 tracing::warn!(error = %e, "could not tell the request's thread");
             }

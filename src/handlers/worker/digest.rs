@@ -160,7 +160,8 @@ impl Worker {
         let from = until - time::Duration::days(7) + time::Duration::SECOND;
         let requests: Vec<RequestRecord> = self
             .store
-            .requests_since(7, until)
+            // Eight UTC days cover the seven times 24 h up to `until`; the rest is cut below.
+            .requests_since(8, until)
             .await?
             .into_iter()
             .filter(|r| r.requested_at >= from)

@@ -148,6 +148,8 @@ impl Worker {
                 Due::Post => {
                     if self.request_review(rec.clone()).await.review.ts.is_some() {
                         posted.push(id);
+                    } else {
+                        errors.push(format!("posting the review request of {id} failed"));
                     }
                 }
                 Due::Remind => match self.remind(review, rec, now).await {
