@@ -108,7 +108,7 @@ impl Worker {
                 .await?;
             tracing::info!(expires = %rfc3339(expires), "granted");
             rec = self.tell(rec, |a| messages::granted(a, expires)).await;
-            self.refresh_home(&rec.slack_user_id).await;
+            self.refresh_home(&rec).await;
         }
         if rec.granted_at.is_none() {
             return Err(Error::StateConflict(format!(

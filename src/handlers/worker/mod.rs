@@ -223,14 +223,26 @@ impl Worker {
         }
     }
 
-    /// Publishes `user`'s App Home again (after a grant or a revoke). Best effort.
-    pub(crate) async fn refresh_home(&self, user: &str) {
+    /// Publishes the requester's App Home again (after a grant or a revoke), with their
+    /// reviewer groups when the policy names any. Best effort.
+    pub(crate) async fn refresh_home(&self, rec: &RequestRecord) {
+        let mut groups = std::collections::BTreeSet::new();
+        if let (Some(review), Some(principal)) = (&self.policy.review, &rec.principal_id)
+            && !review.reviewer_groups.is_empty()
+            && !review.reviewers.contains(&rec.slack_user_id)
+        {
+            let wanted = review.reviewer_groups.iter().map(String::as_str).collect();
+            match self.sso.member_of(&self.instance, principal, &wanted).await {
+                Ok(g) => groups = g,
+                Err(e) => tracing::warn!(error = %e, "no groups for the Home view"),
+            }
+        }
         crate::handlers::home::refresh(
             &self.store,
             &self.policy,
             &self.slack,
-            user,
-            &Default::default(),
+            &rec.slack_user_id,
+            &groups,
         )
         .await;
     }

@@ -147,7 +147,7 @@ impl Worker {
             }
         };
         let rec = self.note_sessions_denied(rec).await?;
-        self.refresh_home(&rec.slack_user_id).await;
+        self.refresh_home(&rec).await;
         Ok(Revoked {
             revoked_at: rec.revoked_at.map(rfc3339),
             sessions_denied_until: rec.sessions_denied_until.map(rfc3339),
