@@ -68,23 +68,6 @@ async fn published(user: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The (action_id, value) of a view's buttons.
-fn buttons(view: &Value) -> Vec<(String, String)> {
-    view["blocks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|b| b["type"] == "actions")
-        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-        .map(|e| {
-            (
-                e["action_id"].as_str().unwrap_or_default().to_owned(),
-                e["value"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn has(view: &Value, action: &str, id: &str) -> bool {
     buttons(view).iter().any(|(a, v)| a == action && v == id)
 }
@@ -338,7 +321,7 @@ async fn the_digest_counts_a_seeded_week() {
 
 /// Runs `break-glass slack post-button` against the local stack.
 fn post_button(account: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_break-glass"))
+    operator_cli()
         .args([
             "slack",
             "post-button",
@@ -352,12 +335,6 @@ fn post_button(account: &str) -> std::process::Output {
         .env("SLACK_SECRET_ARN", s().get("SLACK_SECRET_ARN"))
         .env("SLACK_API_URL", s().get("SLACK_API_URL"))
         .env("SSO_INSTANCE_ARN", s().get("SSO_INSTANCE_ARN"))
-        .env("AWS_ENDPOINT_URL", s().get("AWS_ENDPOINT_URL"))
-        .env("AWS_REGION", s().get("AWS_REGION"))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove("SLACK_BOT_TOKEN")
         .output()
         .unwrap()

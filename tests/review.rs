@@ -65,23 +65,6 @@ async fn review_messages(id: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The (action_id, value) of a message's buttons.
-fn buttons(message: &Value) -> Vec<(String, String)> {
-    message["blocks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|b| b["type"] == "actions")
-        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-        .map(|e| {
-            (
-                e["action_id"].as_str().unwrap_or_default().to_owned(),
-                e["value"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn text_of(message: &Value) -> String {
     message["blocks"].to_string()
 }
@@ -244,17 +227,11 @@ async fn only_a_second_person_reviews_and_only_once() {
     // The audit export lists the cycle with its reviewer (JSON and CSV).
     let today = time::OffsetDateTime::now_utc().date().to_string();
     let export = |format: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_break-glass"))
+        let out = operator_cli()
             .args([
                 "audit", "export", "--from", &today, "--to", &today, "--format", format,
             ])
             .env("TABLE_NAME", s().get("TABLE_NAME"))
-            .env("AWS_ENDPOINT_URL", s().get("AWS_ENDPOINT_URL"))
-            .env("AWS_REGION", s().get("AWS_REGION"))
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .output()
             .unwrap();
         assert!(

@@ -5,13 +5,15 @@
 //! Decisions deny by default, and a matching `deny` rule wins over any `allow` rule.
 //!
 //! `mod.rs` holds the policy and its decisions; `file.rs` reads and validates the TOML;
-//! `scope.rs` derives what the deploy needs.
+//! `scope.rs` derives what the deploy needs; `review.rs` is the `[review]` section.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 mod file;
+mod review;
 mod scope;
 
+pub use review::{Escalation, ReviewPolicy};
 pub use scope::{DeployScope, Scope, Wide, WidenedBy};
 
 use crate::domain::{AccountId, Duration, PermissionSetArn};
@@ -138,38 +140,6 @@ pub struct Policy {
     pub reconcile_channel: Option<String>,
     /// Who reviews each use, where, and how soon (`[review]`; none: uses are reported only).
     pub review: Option<ReviewPolicy>,
-}
-
-/// `[review]`: every use of break glass is reviewed by a second person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReviewPolicy {
-    /// Where the review message goes.
-    pub channel: String,
-    /// Slack user ids who may review.
-    pub reviewers: BTreeSet<String>,
-    /// Identity Center groups (display names) whose members may review.
-    pub reviewer_groups: BTreeSet<String>,
-    /// A review pending this long is reminded; twice this long, escalated.
-    pub within: Duration,
-    pub escalate_to: Option<Escalation>,
-}
-
-/// Where an overdue review escalates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Escalation {
-    /// A channel (`C…`/`G…`): the escalation is posted there.
-    Channel(String),
-    /// A user group mention (`<!subteam^S…>`): posted in the review channel, mentioning it.
-    Mention(String),
-}
-
-impl ReviewPolicy {
-    /// Whether `slack_user` (a member of `groups`) may review. Never decides the two-person
-    /// rule: see [`crate::domain::review::may_review`].
-    pub fn is_reviewer(&self, slack_user: &str, groups: &BTreeSet<String>) -> bool {
-        self.reviewers.contains(slack_user)
-            || self.reviewer_groups.iter().any(|g| groups.contains(g))
-    }
 }
 
 /// The outcome of asking the policy about one request.

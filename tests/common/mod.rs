@@ -574,3 +574,34 @@ pub async fn press_click(user: &str, action: &str, request_id: &str, action_ts: 
         .unwrap()
         .to_owned()
 }
+
+/// The (action_id, value) of the buttons of a message or view (its `blocks`).
+pub fn buttons(message: &Value) -> Vec<(String, String)> {
+    message["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            (
+                e["action_id"].as_str().unwrap_or_default().to_owned(),
+                e["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The operator's CLI (this crate's binary), with AWS pointed at the local stack as an
+/// operator's credentials would be (and nothing of the developer's `~/.aws`).
+pub fn operator_cli() -> Command {
+    let s = current();
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_break-glass"));
+    cli.env("AWS_ENDPOINT_URL", s.get("AWS_ENDPOINT_URL"))
+        .env("AWS_REGION", s.get("AWS_REGION"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    cli
+}

@@ -9,7 +9,8 @@
 //! - `pk = button#<key>`: the request a person's Break Glass button last started ([`Button`]).
 //! - `pk = sessions#<permission set>`: the deny statements on old sessions ([`Denies`]).
 //!
-//! One file a kind of item: `requests.rs` (requests and their audit trail), `leases.rs`
+//! One file a kind of item: `requests.rs` (requests and their audit trail), `indexes.rs`
+//! (the pending reviews and the requests of a day, through the two sparse indexes), `leases.rs`
 //! (leases, creation intents, buttons), `denies.rs` (session denies); `mod.rs` has the table,
 //! the transaction helper and the reconciler's scan of keys.
 //!
@@ -84,6 +85,7 @@ const BUTTON_SK: &str = "button";
 const INTENT_SK: &str = "intent";
 
 mod denies;
+mod indexes;
 mod leases;
 mod requests;
 

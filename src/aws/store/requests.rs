@@ -57,7 +57,7 @@ fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
 
 /// The attribute (and its one value) that puts a request in the pending-review index.
 pub(super) const REVIEW_PENDING: &str = "review_pending";
-const PENDING: &str = "pending";
+pub(super) const PENDING: &str = "pending";
 /// The index of requests waiting for review (sparse: `review_pending`, by `reported_at`).
 pub(super) const REVIEWS_PENDING_INDEX: &str = "reviews_pending";
 /// The index of requests by the UTC day they were made (`day`, by `requested_at`).
@@ -412,95 +412,6 @@ impl Store {
         Ok(())
     }
 
-    /// The requests waiting for review, oldest report first (a Query of the sparse
-    /// pending-review index: it holds nothing else).
-    pub async fn pending_reviews(&self) -> Result<Vec<RequestRecord>, Error> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(REVIEWS_PENDING_INDEX)
-                .key_condition_expression("#p = :pending")
-                .expression_attribute_names("#p", REVIEW_PENDING)
-                .expression_attribute_values(":pending", s(PENDING))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| from_sdk("DynamoDB Query", e))?;
-            for item in page.items() {
-                out.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
-    /// The requests made on one UTC day (`YYYY-MM-DD`) between `from` and `to` (inclusive),
-    /// oldest first: a Query of the by-day index.
-    pub async fn requests_on(
-        &self,
-        day: &str,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<Vec<RequestRecord>, Error> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_DAY_INDEX)
-                .key_condition_expression("#d = :day AND requested_at BETWEEN :from AND :to")
-                .expression_attribute_names("#d", "day")
-                .expression_attribute_values(":day", s(day))
-                .expression_attribute_values(":from", ts(from))
-                .expression_attribute_values(":to", ts(to))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| from_sdk("DynamoDB Query", e))?;
-            for item in page.items() {
-                out.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
-    /// The requests of the last `days` UTC days up to `now` (today included), newest first:
-    /// one Query of the by-day index a day.
-    pub async fn requests_since(
-        &self,
-        days: u32,
-        now: OffsetDateTime,
-    ) -> Result<Vec<RequestRecord>, Error> {
-        let from = now - time::Duration::days(i64::from(days.max(1)) - 1);
-        let start = from.date().midnight().assume_offset(from.offset());
-        // The days are read at once: a Home view is answered within Slack's 3 s.
-        let mut reads = tokio::task::JoinSet::new();
-        for i in 0..days.max(1) {
-            let (store, day) = (
-                self.clone(),
-                day_of(start + time::Duration::days(i64::from(i))),
-            );
-            reads.spawn(async move { store.requests_on(&day, start, now).await });
-        }
-        let mut out = Vec::new();
-        while let Some(read) = reads.join_next().await {
-            out.extend(read.map_err(|e| Error::Transient(format!("a day's read: {e}")))??);
-        }
-        out.sort_by_key(|r| std::cmp::Reverse(r.requested_at));
-        Ok(out)
-    }
-
     /// The audit trail of a request, oldest first.
     pub async fn audit_trail(
         &self,
@@ -634,7 +545,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
     m
 }
 
-fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Error> {
+pub(super) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RequestRecord, Error> {
     let bad = |k: &str| Error::InvalidInput(format!("stored request lacks a valid {k}"));
     let opt_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
     let req_s = |k: &str| opt_s(k).ok_or_else(|| bad(k));

@@ -34,7 +34,8 @@ use crate::domain::request::{Audit, Button, RequestRecord, Status};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
 use crate::policy::{Decision, Grant, Policy, Subject, Target};
-use crate::slack::payload::{Interaction, Origin, parse_event, parse_form};
+use crate::slack::events::parse_event;
+use crate::slack::payload::{Interaction, Origin, parse_form};
 use crate::slack::{self, signature};
 
 use click::already;
