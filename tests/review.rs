@@ -69,6 +69,17 @@ fn text_of(message: &Value) -> String {
     message["blocks"].to_string()
 }
 
+/// The first `chat.update` of the message `ts`, waited for up to `secs`.
+async fn updated(ts: &str, secs: u64) -> Value {
+    eventually("the review message updated", secs, || async {
+        slack_requests()
+            .await
+            .into_iter()
+            .find(|r| r["path"] == "/api/chat.update" && r["body"]["ts"] == ts)
+    })
+    .await
+}
+
 async fn item(id: &str) -> HashMap<String, AttributeValue> {
     request_item(id).await.expect("the request is recorded")
 }
@@ -315,13 +326,7 @@ async fn a_follow_up_carries_a_note_from_a_reviewer_of_the_group() {
     );
     // The updated message shows the note, escaped.
     let ts = attr(&it, "review_ts").unwrap();
-    let update = eventually("the message updated", 10, || async {
-        slack_requests()
-            .await
-            .into_iter()
-            .find(|r| r["path"] == "/api/chat.update" && r["body"]["ts"] == ts.as_str())
-    })
-    .await;
+    let update = updated(&ts, 10).await;
     let text = text_of(&update["body"]);
     assert!(text.contains("Needs follow-up"), "{text}");
     assert!(text.contains("&lt;b&gt;the trail&lt;/b&gt;"), "{text}");
@@ -446,13 +451,7 @@ async fn use_found_after_the_report_updates_the_review_message() {
         Some(json!({"account_id": account, "region": "us-east-1", "events": [record]})),
     )
     .await;
-    let update = eventually("the review message updated", 60, || async {
-        slack_requests()
-            .await
-            .into_iter()
-            .find(|r| r["path"] == "/api/chat.update" && r["body"]["ts"] == ts.as_str())
-    })
-    .await;
+    let update = updated(&ts, 60).await;
     let text = text_of(&update["body"]);
     assert!(text.contains("1 event(s) after the access ended"), "{text}");
     assert!(

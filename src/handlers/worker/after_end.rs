@@ -12,7 +12,6 @@ use crate::aws::mail::Mail;
 use crate::domain::RequestId;
 use crate::domain::request::{Audit, Change};
 use crate::error::Error;
-use crate::report::analysis::Coverage;
 use crate::report::collect::collect;
 use crate::report::render::View;
 use crate::slack::messages::{self, UsedAfter};
@@ -60,11 +59,7 @@ impl Worker {
                 &[],
                 &[],
                 &used,
-                Coverage::new(
-                    self.collector.regions().to_vec(),
-                    Some(found.calls),
-                    &found.incomplete,
-                ),
+                self.coverage_of(&found),
                 self.max_rows,
             );
             let render_err =

@@ -81,11 +81,7 @@ impl Worker {
             &found.events,
             &found.portal,
             &after_end,
-            Coverage::new(
-                self.collector.regions().to_vec(),
-                Some(found.calls),
-                &found.incomplete,
-            ),
+            self.coverage_of(&found),
             self.max_rows,
         );
         let render_err =
@@ -223,6 +219,15 @@ impl Worker {
             already_reported: false,
             after_end_check_at,
         })
+    }
+
+    /// What the collection covered: the configured regions, its calls, what it could not read.
+    pub(super) fn coverage_of(&self, found: &crate::report::collect::Collection) -> Coverage {
+        Coverage::new(
+            self.collector.regions().to_vec(),
+            Some(found.calls),
+            &found.incomplete,
+        )
     }
 
     /// Whose events belong to the request's report (the session), and the permission set's
