@@ -71,6 +71,16 @@ pub struct Config {
     /// How long who a Slack user is (and their groups) is remembered: a change in Identity
     /// Center or Slack takes effect within this.
     pub identity_cache: Duration,
+    /// Secrets Manager id of the on-call services' tokens (needed when the policy gates a
+    /// rule on PagerDuty or Opsgenie, or asks for incidents).
+    pub oncall_secret_arn: Option<String>,
+    pub pagerduty_api_url: String,
+    pub opsgenie_api_url: String,
+    /// How long who is on call is remembered (0: not at all).
+    pub oncall_cache: Duration,
+    /// The longest one on-call or incident lookup may take (the click must answer Slack
+    /// within 3 s).
+    pub oncall_timeout: std::time::Duration,
     /// How long a refused request's audit entry is kept (each refusal is its own entry; the
     /// table's TTL removes them after this, so a flood cannot grow the table without bound).
     pub refusal_retention: Duration,
@@ -205,6 +215,28 @@ impl Config {
             problems.push("HOLD_RECHECK_SECONDS must be between 1 and 86400".into());
         }
 
+        let oncall_cache = seconds("ONCALL_CACHE_SECONDS", 30, &mut problems);
+        if oncall_cache.as_secs() > 300 {
+            problems.push("ONCALL_CACHE_SECONDS must be at most 300 (who is on call changes)".into());
+        }
+        let oncall_timeout = match opt("ONCALL_TIMEOUT_MS").map(|v| v.parse::<u64>()) {
+            None => std::time::Duration::from_millis(1500),
+            Some(Ok(n)) if (100..=2500).contains(&n) => std::time::Duration::from_millis(n),
+            Some(_) => {
+                problems.push("ONCALL_TIMEOUT_MS must be between 100 and 2500 (Slack waits 3 s)".into());
+                std::time::Duration::from_millis(1500)
+            }
+        };
+        let mut service_url = |k: &str, default: &str| {
+            let v = opt(k).unwrap_or_else(|| default.to_owned());
+            if !(v.starts_with("https://") || v.starts_with("http://127.0.0.1") || v.starts_with("http://localhost")) {
+                problems.push(format!("{k} must be an https:// URL"));
+            }
+            v
+        };
+        let pagerduty_api_url = service_url("PAGERDUTY_API_URL", "https://api.pagerduty.com");
+        let opsgenie_api_url = service_url("OPSGENIE_API_URL", "https://api.opsgenie.com");
+
         let sso_instance_arn = opt("SSO_INSTANCE_ARN");
         let identity_store_id = opt("IDENTITY_STORE_ID");
         if sso_instance_arn.is_some() != identity_store_id.is_some() {
@@ -264,6 +296,11 @@ impl Config {
             end_sessions_margin,
             identity_cache,
             refusal_retention,
+            oncall_secret_arn: opt("ONCALL_SECRET_ARN"),
+            pagerduty_api_url,
+            opsgenie_api_url,
+            oncall_cache,
+            oncall_timeout,
         })
     }
 }

@@ -24,6 +24,9 @@ pub struct Person {
     pub principal_id: Option<String>,
     /// Groups (display names) the user is in, among those the policy mentions.
     pub groups: BTreeSet<String>,
+    /// Their e-mail addresses, lower-cased (Slack profile, Identity Center user): who they
+    /// are to an on-call service. Looked up only when the policy gates a rule on one.
+    pub emails: BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +116,7 @@ impl Directory {
                 sso_user_name: name.clone(),
                 principal_id: None,
                 groups: BTreeSet::new(),
+                emails: BTreeSet::new(),
             },
             None => {
                 let user = self.slack.user_info(slack_user).await?;
@@ -132,6 +136,7 @@ impl Directory {
                     sso_user_name: name,
                     principal_id: Some(id),
                     groups: BTreeSet::new(),
+                    emails: BTreeSet::from([email.to_ascii_lowercase()]),
                 }
             }
         };
@@ -146,6 +151,21 @@ impl Directory {
                 }
             };
             person.groups = self.sso.member_of(&self.instance, &id, &wanted).await?;
+            person.principal_id = Some(id);
+        }
+        if policy.uses_oncall() && person.emails.is_empty() {
+            // Mapped by name: the Identity Center user's own e-mail.
+            let id = match &person.principal_id {
+                Some(id) => id.clone(),
+                None => {
+                    self.sso
+                        .user_id(&self.instance, &person.sso_user_name)
+                        .await?
+                }
+            };
+            if let Some(e) = self.sso.user_email(&self.instance, &id).await? {
+                person.emails.insert(e.to_ascii_lowercase());
+            }
             person.principal_id = Some(id);
         }
         self.cache

@@ -16,6 +16,7 @@
 //! - [`aws`]: one adapter per AWS service (DynamoDB store, SSO, Step Functions, SES, secrets).
 //! - [`report`]: CloudTrail collection, filtering to one session, summary, HTML/text rendering.
 //! - [`handlers`]: the webhook and the worker tasks, one use case a file, and event dispatch.
+//! - [`oncall`]: who is on call (PagerDuty, Opsgenie) and whether an incident is open.
 //! - [`sessions`]: ending a user's live sessions on revoke (the inline-policy deny).
 //! - [`cache`]: a map whose entries expire (identity answers), the clock passed in.
 //! - [`cli`]: the operator's subcommands (`policy check`, `report render`, `leases check`).
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod identity;
+pub mod oncall;
 pub mod policy;
 pub mod report;
 pub mod sessions;

@@ -2,13 +2,19 @@
 
     python testbed/stack.py --env-file target/dev/env [--binary PATH] [--instances N]
                             [--cloudtrail-delay-seconds S] [--duration D] [--no-binary]
-                            [--hold-recheck-seconds S]
+                            [--hold-recheck-seconds S] [--approval-timeout D]
 
-Starts moto (with testbed/motoext.py), the Slack fake and `cargo lambda watch
+Starts moto (with testbed/motoext.py), the Slack fake, the PagerDuty and Opsgenie fakes
+(testbed/oncallfake.py, each with a random API token) and `cargo lambda watch
 --only-lambda-apis`; seeds moto (Identity Center users and permission sets, DynamoDB table,
-SES identity, Slack secret, the state machine); writes `<envdir>/policy.toml`; starts N
-copies of the binary against the runtime API; then writes the env file (KEY=value lines,
-the README's `make dev`) and stays in the foreground. SIGINT/SIGTERM stop everything and remove the
+SES identity, Slack and on-call secrets, the state machine); creates the Opsgenie schedule
+with nobody on call (nobody is on call anywhere at start: tests PUT /_testbed/oncall);
+writes `<envdir>/policy.toml` (rules `oncall` and `sre-readonly`, and the on-call gated
+rules `oncall-gated` (PagerDuty, else approval), `secondary-gated` (PagerDuty levels 1-2,
+else deny, allow when PagerDuty is unreachable) and `incident-gated` (Opsgenie, an
+incident required)); starts N copies of the binary against the runtime API (on-call cache
+off); then writes the env file (KEY=value lines, the README's `make dev`) and stays in the
+foreground. SIGINT/SIGTERM stop everything and remove the
 env file. A child that dies is reported with the tail of its log (`<envdir>/logs/`).
 
 Importable: ``with Stack(env_file) as stack: stack.env["WEBHOOK_URL"]``.
@@ -77,6 +83,15 @@ RESPONDER = "U0RESPOND1"  # may end or extend anyone's access
 REVIEWER = "U0REVIEWR1"  # reviews uses (so may the responder, and the SRE group)
 REVIEW_CHANNEL = "C0REVIEWS1"
 ESCALATION_CHANNEL = "C0SECLEADS"
+# On-call gating (testbed/oncallfake.py). Nobody is on call at start.
+ONCALL_SECRET_NAME = "break-glass/oncall"
+ONCALL_FROM = "break-glass@example.com"  # PagerDuty's From header for incident notes
+ONCALL_SCHEDULE = "PBGSCHED1"  # PagerDuty: gates `oncall-gated`
+SECONDARY_SCHEDULE = "PBGSCHED2"  # PagerDuty: gates `secondary-gated` (levels 1 and 2)
+OPSGENIE_SCHEDULE = "6f1c3c1e-0000-4000-8000-00000000b6a1"  # gates `incident-gated`
+APPROVER = "U0APPROVR1"  # approves `oncall-gated` requests (so does the SRE group)
+# Slack users that are no Identity Center users (and not in the policy's [users]).
+SLACK_ONLY_USERS = [(APPROVER, "approver@example.com", "Approver Example", "approver")]
 
 
 STUB_MANIFEST = f"""# written by testbed/stack.py for `cargo lambda watch --only-lambda-apis`
@@ -221,8 +236,17 @@ def http_json(method: str, url: str, body: Any = None) -> Any:
         return json.loads(resp.read() or b"null")
 
 
-def seed_aws(moto_url: str, asl_path: Path, session_duration: str = "PT1H") -> dict[str, str]:
-    """Create everything the binary expects in moto; returns the ids/ARNs it needs."""
+def seed_aws(
+    moto_url: str,
+    asl_path: Path,
+    session_duration: str = "PT1H",
+    *,
+    pagerduty_token: str,
+    opsgenie_token: str,
+) -> dict[str, str]:
+    """Create everything the binary expects in moto; returns the ids/ARNs it needs.
+
+    The tokens are the on-call fakes' (they go into the `break-glass/oncall` secret)."""
     out: dict[str, str] = {}
     sso = aws_client("sso-admin", moto_url)
     instance = sso.list_instances()["Instances"][0]  # moto creates one, as AWS has one
@@ -250,6 +274,9 @@ def seed_aws(moto_url: str, asl_path: Path, session_duration: str = "PT1H") -> d
     for key, name, description in [
         ("EXAMPLE_PERMISSION_SET_ARN", "BreakGlassAdmin", "Emergency administrator access"),
         ("READONLY_PERMISSION_SET_ARN", "ReadOnly", "Read-only access"),
+        ("EXAMPLE_GATED_PERMISSION_SET_ARN", "BreakGlassGated", "Access while on call, else with an approval"),
+        ("SECONDARY_GATED_PERMISSION_SET_ARN", "BreakGlassSecondary", "Access while on call (levels 1-2)"),
+        ("INCIDENT_GATED_PERMISSION_SET_ARN", "BreakGlassIncident", "Access while on call, for an incident"),
     ]:
         ps = sso.create_permission_set(
             InstanceArn=out["SSO_INSTANCE_ARN"],
@@ -297,6 +324,13 @@ def seed_aws(moto_url: str, asl_path: Path, session_duration: str = "PT1H") -> d
     )
     out["SLACK_SECRET_ARN"] = secret["ARN"]
     out["SLACK_SIGNING_SECRET"] = signing_secret
+    oncall_secret = aws_client("secretsmanager", moto_url).create_secret(
+        Name=ONCALL_SECRET_NAME,
+        SecretString=json.dumps(
+            {"pagerduty": {"token": pagerduty_token, "from": ONCALL_FROM}, "opsgenie": {"token": opsgenie_token}}
+        ),
+    )
+    out["ONCALL_SECRET_ARN"] = oncall_secret["ARN"]
 
     worker_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION}"
     definition = asl_path.read_text().replace("${WorkerFunctionArn}", worker_arn)
@@ -325,12 +359,17 @@ def seed_slack(slack_url: str) -> None:
             "is_ultra_restricted": False,
             "profile": {"email": email, "real_name": display, "display_name": handle},
         }
-        for uid, email, display, handle in USERS + EMAIL_USERS
+        for uid, email, display, handle in USERS + EMAIL_USERS + SLACK_ONLY_USERS
     }
     for uid, quirk in REFUSED_SLACK_USERS.items():
         users[uid] = {**users[USERS[0][0]], "id": uid, "name": uid.lower(), **quirk}
         users[uid]["profile"] = {"email": f"{uid.lower()}@example.com"}
     http_json("POST", f"{slack_url}/_testbed/users", users)
+
+
+def seed_oncall(pagerduty_url: str, opsgenie_url: str) -> None:
+    """Nobody on call (the fakes start empty); the Opsgenie schedule exists (no 404)."""
+    http_json("PUT", f"{opsgenie_url}/_testbed/oncall", {"schedule_id": OPSGENIE_SCHEDULE, "emails": []})
 
 
 def seconds_of(duration: str) -> int:
@@ -341,10 +380,29 @@ def seconds_of(duration: str) -> int:
     return total
 
 
-def policy_toml(permission_set_arn: str, duration: str, review_within: str = "24h") -> str:
+def policy_toml(
+    permission_set_arn: str,
+    duration: str,
+    review_within: str = "24h",
+    *,
+    gated_permission_set_arn: str,
+    secondary_gated_permission_set_arn: str,
+    incident_gated_permission_set_arn: str,
+    approval_timeout: str = "30m",
+) -> str:
     users = "\n".join(f'{uid} = "{email}"' for uid, email, _, _ in USERS)
     covered = [uid for uid, _, _, _ in USERS] + [EMAIL_USERS[0][0]] + list(REFUSED_SLACK_USERS)
     slack_users = ", ".join(f'"{uid}"' for uid in covered)
+    max_duration = "24h" if seconds_of(duration) > 4 * 3600 else "4h"
+    # The on-call gated rules: who and how long as the "oncall" rule.
+    gated_common = f"""effect = "allow"
+slack_users = [{slack_users}]
+accounts = ["{ACCOUNT_ID}"]"""
+    gated_durations = "\n".join([
+        f'default_duration = "{duration}"',
+        f'max_duration = "{max_duration}"',
+        f'notify_channel = "{NOTIFY_CHANNEL}"',
+    ])
     return f"""version = 1
 responders = ["{RESPONDER}"]
 # Written by testbed/stack.py. Alice and Bob are mapped explicitly; Carol is found through
@@ -360,7 +418,7 @@ slack_users = [{slack_users}]
 accounts = ["{ACCOUNT_ID}"]
 permission_sets = ["{permission_set_arn}"]
 default_duration = "{duration}"
-max_duration = "{"24h" if seconds_of(duration) > 4 * 3600 else "4h"}"
+max_duration = "{max_duration}"
 notify_channel = "{NOTIFY_CHANNEL}"
 [[rule]]
 name = "sre-readonly"
@@ -373,6 +431,34 @@ max_duration = "1h"
 reason_required = true
 end_sessions = true
 standing_access = "remove"
+# On-call gated: while on call in PagerDuty, else an approval by the approver or the group.
+[[rule]]
+name = "oncall-gated"
+{gated_common}
+permission_sets = ["{gated_permission_set_arn}"]
+{gated_durations}
+oncall = ["pagerduty:{ONCALL_SCHEDULE}"]
+approvers = ["{APPROVER}", "{GROUP}"]
+approval_timeout = "{approval_timeout}"
+# Levels 1 and 2 of PagerDuty's second schedule, else refused; allowed when PagerDuty is down.
+[[rule]]
+name = "secondary-gated"
+{gated_common}
+permission_sets = ["{secondary_gated_permission_set_arn}"]
+{gated_durations}
+oncall = ["pagerduty:{SECONDARY_SCHEDULE}"]
+oncall_levels = [1, 2]
+otherwise = "deny"
+oncall_unreachable = "allow"
+# On call in Opsgenie, and an incident given; else refused.
+[[rule]]
+name = "incident-gated"
+{gated_common}
+permission_sets = ["{incident_gated_permission_set_arn}"]
+{gated_durations}
+oncall = ["opsgenie:{OPSGENIE_SCHEDULE}"]
+otherwise = "deny"
+incident_required = true
 [reconcile]
 notify_channel = "{RECONCILE_CHANNEL}"
 [review]
@@ -408,6 +494,7 @@ class Stack:
         startup_timeout: float = 60.0,
         session_duration: str = "PT1H",
         review_within: str = "24h",
+        approval_timeout: str = "30m",
     ):
         self.env_file = Path(env_file).resolve()
         self.env_dir = self.env_file.parent
@@ -420,6 +507,7 @@ class Stack:
         self.hold_recheck_seconds = hold_recheck_seconds
         self.session_duration = session_duration
         self.review_within = review_within
+        self.approval_timeout = approval_timeout
         self.asl = Path(asl or REPO / "sfn" / "break-glass.asl.json").resolve()
         self.startup_timeout = startup_timeout
         self.children: list[Child] = []
@@ -482,18 +570,46 @@ class Stack:
             [sys.executable, str(TESTBED / "slackfake.py"), "--port", "0", "--verbose"],
             dict(os.environ),
         )
+        pagerduty_token, opsgenie_token = secrets.token_hex(16), secrets.token_hex(16)
+        pagerduty = self._spawn(
+            "pagerduty-fake",
+            [sys.executable, str(TESTBED / "oncallfake.py"), "--service", "pagerduty",
+             "--token", pagerduty_token, "--port", "0", "--verbose"],
+            dict(os.environ),
+        )
+        opsgenie = self._spawn(
+            "opsgenie-fake",
+            [sys.executable, str(TESTBED / "oncallfake.py"), "--service", "opsgenie",
+             "--token", opsgenie_token, "--port", "0", "--verbose"],
+            dict(os.environ),
+        )
         moto_url = f"http://{HOST}:{moto.wait_ready_line(deadline)}"
         slack_url = f"http://{HOST}:{slack.wait_ready_line(deadline)}"
+        pagerduty_url = f"http://{HOST}:{pagerduty.wait_ready_line(deadline)}"
+        opsgenie_url = f"http://{HOST}:{opsgenie.wait_ready_line(deadline)}"
         if not wait_tcp(watch_port, deadline):
             raise watch.failure("did not open its port")
 
         # 2. seed
-        ids = seed_aws(moto_url, self.asl, self.session_duration)
+        ids = seed_aws(moto_url, self.asl, self.session_duration,
+                       pagerduty_token=pagerduty_token, opsgenie_token=opsgenie_token)
         seed_slack(slack_url)
-        write_atomically(self.policy_file, policy_toml(ids["EXAMPLE_PERMISSION_SET_ARN"], self.duration, self.review_within))
+        seed_oncall(pagerduty_url, opsgenie_url)
+        write_atomically(
+            self.policy_file,
+            policy_toml(
+                ids["EXAMPLE_PERMISSION_SET_ARN"],
+                self.duration,
+                self.review_within,
+                gated_permission_set_arn=ids["EXAMPLE_GATED_PERMISSION_SET_ARN"],
+                secondary_gated_permission_set_arn=ids["SECONDARY_GATED_PERMISSION_SET_ARN"],
+                incident_gated_permission_set_arn=ids["INCIDENT_GATED_PERMISSION_SET_ARN"],
+                approval_timeout=self.approval_timeout,
+            ),
+        )
 
         # 3. the binary, as many times as asked, all serving the same function
-        bin_env = self._binary_env(watch_url, moto_url, slack_url, ids)
+        bin_env = self._binary_env(watch_url, moto_url, slack_url, ids, pagerduty_url, opsgenie_url)
         for i in range(self.instances):
             self._spawn(f"{FUNCTION}-{i + 1}", [str(self.binary)], bin_env)
         # There is no readiness probe short of invoking it: give it a moment to crash.
@@ -540,12 +656,32 @@ class Stack:
             "EXAMPLE_REVIEWER_SLACK_USER_ID": REVIEWER,
             "REVIEW_CHANNEL": REVIEW_CHANNEL,
             "ESCALATION_CHANNEL": ESCALATION_CHANNEL,
+            # On-call gating: the fakes (their /_testbed/oncall sets who is on call), the rules'
+            # schedules, permission sets and approver.
+            "PAGERDUTY_API_URL": pagerduty_url,
+            "OPSGENIE_API_URL": opsgenie_url,
+            "EXAMPLE_ONCALL_SCHEDULE_ID": ONCALL_SCHEDULE,
+            "SECONDARY_ONCALL_SCHEDULE_ID": SECONDARY_SCHEDULE,
+            "OPSGENIE_SCHEDULE_ID": OPSGENIE_SCHEDULE,
+            "EXAMPLE_APPROVER_SLACK_USER_ID": APPROVER,
+            "EXAMPLE_GATED_PERMISSION_SET_ARN": ids["EXAMPLE_GATED_PERMISSION_SET_ARN"],
+            "SECONDARY_GATED_PERMISSION_SET_ARN": ids["SECONDARY_GATED_PERMISSION_SET_ARN"],
+            "INCIDENT_GATED_PERMISSION_SET_ARN": ids["INCIDENT_GATED_PERMISSION_SET_ARN"],
+            "ONCALL_SECRET_ARN": ids["ONCALL_SECRET_ARN"],
             "POLICY_FILE": str(self.policy_file),
             "LOG_DIR": str(self.log_dir),
         }
         write_atomically(self.env_file, "".join(f"{k}={v}\n" for k, v in self.env.items()))
 
-    def _binary_env(self, watch_url: str, moto_url: str, slack_url: str, ids: dict[str, str]) -> dict[str, str]:
+    def _binary_env(
+        self,
+        watch_url: str,
+        moto_url: str,
+        slack_url: str,
+        ids: dict[str, str],
+        pagerduty_url: str,
+        opsgenie_url: str,
+    ) -> dict[str, str]:
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
         # Empty AWS config files keep the developer's ~/.aws out (a missing one draws a warning).
         aws_config, aws_credentials = self.env_dir / "aws-config", self.env_dir / "aws-credentials"
@@ -576,11 +712,15 @@ class Stack:
             REPORT_RECIPIENTS=RECIPIENTS,
             CLOUDTRAIL_DELAY_SECONDS=str(self.cloudtrail_delay_seconds),
             CLOUDTRAIL_REGIONS=REGION,
+            ONCALL_SECRET_ARN=ids["ONCALL_SECRET_ARN"],
+            PAGERDUTY_API_URL=pagerduty_url,
+            OPSGENIE_API_URL=opsgenie_url,
+            ONCALL_CACHE_SECONDS="0",  # off: tests change who is on call between requests
             RUST_LOG="info",
         )
         if self.hold_recheck_seconds is not None:
             env["HOLD_RECHECK_SECONDS"] = str(self.hold_recheck_seconds)
-        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER", "END_SESSIONS_MARGIN_SECONDS", "RECONCILE_GRACE_SECONDS")})
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER", "END_SESSIONS_MARGIN_SECONDS", "RECONCILE_GRACE_SECONDS", "ONCALL_TIMEOUT_MS")})
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
@@ -615,6 +755,10 @@ class Stack:
                 f"account {e['EXAMPLE_ACCOUNT_ID']}",
                 f"  reviews: reviewer Slack {e['EXAMPLE_REVIEWER_SLACK_USER_ID']} in {e['REVIEW_CHANNEL']}, "
                 f"within {self.review_within}; CloudTrail delay {self.cloudtrail_delay_seconds} s",
+                f"  on-call gating: BreakGlassGated while on call in PagerDuty {ONCALL_SCHEDULE}, else approved by "
+                f"Slack {e['EXAMPLE_APPROVER_SLACK_USER_ID']} (or {GROUP}) within {self.approval_timeout}; nobody is "
+                f"on call: curl -X PUT {e['PAGERDUTY_API_URL']}/_testbed/oncall "
+                f"""-d '{{"schedule_id":"{ONCALL_SCHEDULE}","emails":["alice@example.com"],"level":1}}'""",
                 f"  binary instances               {self.instances} ({self.binary if self.instances else 'none'})",
                 f"  env file {self.env_file}, policy {self.policy_file}, logs {self.log_dir}/",
                 "Ctrl-C to stop.",
@@ -645,6 +789,11 @@ def main() -> int:
         default="24h",
         help="the policy's review time: a pending review is reminded after it, escalated after twice it (default 24h)",
     )
+    parser.add_argument(
+        "--approval-timeout",
+        default="30m",
+        help="how long an approval request waits before it expires (the oncall-gated rule's approval_timeout; default 30m)",
+    )
     parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     parser.add_argument(
@@ -668,6 +817,7 @@ def main() -> int:
         asl=args.asl,
         session_duration=args.session_duration,
         review_within=args.review_within,
+        approval_timeout=args.approval_timeout,
     )
     status = 0
     try:

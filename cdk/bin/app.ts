@@ -5,6 +5,8 @@
 //                                                   `cargo build` first, or `make synth`)
 //   cdk deploy BreakGlassStack -c ssoInstanceArn=… -c identityStoreId=… -c reportSender=… \
 //     -c reportRecipients=… -c slackTeamId=… -c slackApiAppId=… [-c alarmEmail=…]
+//     [-c pagerdutyApiUrl=https://… -c opsgenieApiUrl=https://api.eu.opsgenie.com -c oncallCacheSeconds=0..300]
+//   The on-call tokens are not context: put them in the OncallSecretArn output's secret.
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addStacks } from '../lib/app';

@@ -1,12 +1,13 @@
 // The main stack, deployed in the account that hosts IAM Identity Center (the management
 // account or a delegated administrator): the Slack endpoint, the two functions, the state
-// machine, the table, the Slack secret, the key that encrypts them, the schedules of the
-// reconciler and of the weekly review digest (and their dead-letter queue), and the alarms.
+// machine, the table, the Slack and on-call secrets, the key that encrypts them, the schedules
+// of the reconciler and of the weekly review digest (and their dead-letter queue), and the
+// alarms.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Annotations, ArnFormat, Aws, CfnCondition, CfnOutput, CfnResource, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, CfnCondition, CfnOutput, CfnResource, Duration, Fn, RemovalPolicy, SecretValue, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -77,9 +78,9 @@ export const INDEX_ACTIONS: Record<keyof typeof TABLE_ACTIONS, Partial<Record<(t
 
 /**
  * What both functions need of the stack's key: Decrypt (and DescribeKey) to read their
- * environment, the Slack secret and the table; Encrypt and GenerateDataKey to write to the table
- * and, for the worker, for Lambda to send a failed event to the dead-letter queue with the
- * function's role (SQS asks the sender for a data key). Named actions, not CDK's
+ * environment, the Slack and on-call secrets and the table; Encrypt and GenerateDataKey to write
+ * to the table and, for the worker, for Lambda to send a failed event to the dead-letter queue
+ * with the function's role (SQS asks the sender for a data key). Named actions, not CDK's
  * kms:GenerateDataKey* and kms:ReEncrypt*: nothing here re-encrypts, or asks for a data key
  * without its plaintext.
  */
@@ -90,9 +91,11 @@ export class BreakGlassStack extends Stack {
   public readonly worker: lambda.Function;
   public readonly stateMachine: sfn.StateMachine;
   public readonly table: dynamodb.Table;
-  /** The customer-managed key of the table, the secret, the logs, the environments and the dead-letter queue. */
+  /** The customer-managed key of the table, the secrets, the logs, the environments and the dead-letter queue. */
   public readonly key: kms.IKey;
   public readonly slackSecret: secretsmanager.Secret;
+  /** The PagerDuty / Opsgenie tokens the functions look up who is on call with (ONCALL_SECRET_ARN). */
+  public readonly oncallSecret: secretsmanager.Secret;
   /** Where the worker's asynchronous invocations (the scheduled reconcile, the weekly digest) go when every retry failed. */
   public readonly workerDeadLetters: sqs.Queue;
   public readonly alarmTopic: sns.Topic;
@@ -161,6 +164,23 @@ export class BreakGlassStack extends Stack {
       reason: 'Slack issues the signing secret and bot token; they are rotated in the Slack app settings, not by a Lambda. The binary accepts two signing secrets so a rotation has no downtime.',
     });
 
+    // The on-call sources' API tokens: {"pagerduty": {"token": "...", "from": "someone@example.com"},
+    // "opsgenie": {"token": "..."}}, each part optional. Created as "{}", which the binary accepts:
+    // it then refuses at start-up only a policy that uses an on-call source, until an operator
+    // stores the tokens (README). The template never changes this value again, so a deploy does
+    // not overwrite what the operator stored.
+    this.oncallSecret = new secretsmanager.Secret(this, 'OncallSecret', {
+      description: 'break-glass: on-call API tokens. Replace the placeholder: {"pagerduty": {"token": "...", "from": "someone@example.com"}, "opsgenie": {"token": "..."}} (each part optional)',
+      // Not a secret: the empty placeholder.
+      secretStringValue: SecretValue.unsafePlainText('{}'),
+      encryptionKey: this.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.oncallSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'PagerDuty and Opsgenie issue the API tokens; they are rotated in those services, then stored here by an operator, not by a Lambda.',
+    });
+
     // ---- Code: one binary, two functions -----------------------------------------------
     const binary = binaryDir(cfg);
     const code = lambda.Code.fromAsset(binary);
@@ -179,12 +199,17 @@ export class BreakGlassStack extends Stack {
       TABLE_NAME: this.table.tableName,
       POLICY_FILE: POLICY_PATH,
       SLACK_SECRET_ARN: this.slackSecret.secretArn,
+      ONCALL_SECRET_ARN: this.oncallSecret.secretArn,
       SLACK_TEAM_ID: cfg.slackTeamId,
       SLACK_API_APP_ID: cfg.slackApiAppId,
       CLOUDTRAIL_DELAY_SECONDS: String(cfg.cloudtrailDelaySeconds),
       SSO_INSTANCE_ARN: cfg.ssoInstanceArn,
       IDENTITY_STORE_ID: cfg.identityStoreId,
       RUST_LOG: 'info',
+      // Only when given: unset, the binary uses its defaults.
+      ...(cfg.pagerdutyApiUrl !== undefined ? { PAGERDUTY_API_URL: cfg.pagerdutyApiUrl } : {}),
+      ...(cfg.opsgenieApiUrl !== undefined ? { OPSGENIE_API_URL: cfg.opsgenieApiUrl } : {}),
+      ...(cfg.oncallCacheSeconds !== undefined ? { ONCALL_CACHE_SECONDS: String(cfg.oncallCacheSeconds) } : {}),
     };
 
     const webhookLogs = this.logGroup('WebhookLogs');
@@ -291,6 +316,12 @@ export class BreakGlassStack extends Stack {
     // The webhook verifies signatures and calls users.info; the worker posts follow-ups.
     this.slackSecret.grantRead(this.webhook);
     this.slackSecret.grantRead(this.worker);
+    // The webhook asks who is on call and checks incidents; the worker notes the report on the
+    // PagerDuty incident. GetSecretValue only (src/aws/secrets.rs makes no other call), on this
+    // secret only; the key grant above decrypts it.
+    for (const fn of [this.webhook, this.worker]) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadOncallTokens', actions: ['secretsmanager:GetSecretValue'], resources: [this.oncallSecret.secretArn] }));
+    }
     this.stateMachine.grantStartExecution(this.webhook);
 
     // Read-only Identity Center look-ups, done by both: Slack user → Identity Center user (by
@@ -463,13 +494,21 @@ export class BreakGlassStack extends Stack {
       }
     }
 
-    // Callback tokens (ending a hold early from Slack) come back through SendTaskSuccess, the only
-    // callback the binary sends (no failure, no heartbeat). A separate policy, not the roles'
-    // default policies: the state machine already depends on the worker.
+    // Callback tokens come back through SendTaskSuccess: ending a hold early from Slack (both),
+    // and an approval granted (the webhook). An approval refused fails the waiting task
+    // (SendTaskFailure, the webhook only); nothing sends heartbeats. Separate policies, not the
+    // roles' default policies: the state machine already depends on the worker.
     new iam.Policy(this, 'TaskCallbacks', {
       roles: [this.webhook.role!, this.worker.role!],
       statements: [new iam.PolicyStatement({
         actions: ['states:SendTaskSuccess'],
+        resources: [this.stateMachine.stateMachineArn],
+      })],
+    });
+    new iam.Policy(this, 'ApprovalRefusals', {
+      roles: [this.webhook.role!],
+      statements: [new iam.PolicyStatement({
+        actions: ['states:SendTaskFailure'],
         resources: [this.stateMachine.stateMachineArn],
       })],
     });
@@ -581,6 +620,10 @@ export class BreakGlassStack extends Stack {
     // ---- Outputs -----------------------------------------------------------------------
     new CfnOutput(this, 'SlackRequestUrl', { value: `${this.api.apiEndpoint}/slack`, description: 'Interactivity, slash command and event subscription Request URL for slack/manifest.yaml' });
     new CfnOutput(this, 'SlackSecretArn', { value: this.slackSecret.secretArn, description: 'Put {"signing_secrets": ["..."], "bot_token": "xoxb-..."} here' });
+    new CfnOutput(this, 'OncallSecretArn', {
+      value: this.oncallSecret.secretArn,
+      description: 'Put {"pagerduty": {"token": "...", "from": "someone@example.com"}, "opsgenie": {"token": "..."}} here (each part optional; {} when no policy rule uses an on-call source)',
+    });
     new CfnOutput(this, 'WorkerRoleArn', { value: this.worker.role!.roleArn, description: 'WorkerRoleArn parameter of the member-account stack (StackSet)' });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ReconcileSchedule', { value: cfg.reconcileSchedule, description: 'When the reconciler runs (-c reconcileSchedule=…)' });
@@ -590,7 +633,7 @@ export class BreakGlassStack extends Stack {
       description: 'The state and audit trail (break-glass leases check; break-glass audit export reads it through its by_day index, with the operator\'s own credentials)',
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
-    new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The key of the table, the Slack secret, the log groups, the function environments and the dead-letter queue (-c kmsKeyArn=… brings your own)' });
+    new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The key of the table, the Slack and on-call secrets, the log groups, the function environments and the dead-letter queue (-c kmsKeyArn=… brings your own)' });
 
     // ---- checkov -----------------------------------------------------------------------------
     // What it flags and this stack does not do, on purpose (scripts/checkov.sh fails on the rest).
@@ -604,7 +647,7 @@ export class BreakGlassStack extends Stack {
   private dataKey(kmsKeyArn: string | undefined): kms.IKey {
     if (kmsKeyArn !== undefined) return kms.Key.fromKeyArn(this, 'Key', kmsKeyArn);
     const key = new kms.Key(this, 'Key', {
-      description: 'break-glass: the table, the Slack secret, the log groups, the function environments and the dead-letter queue',
+      description: 'break-glass: the table, the Slack and on-call secrets, the log groups, the function environments and the dead-letter queue',
       enableKeyRotation: true,
       // The table and the log groups are retained (the audit trail): so is the key that reads them.
       removalPolicy: RemovalPolicy.RETAIN,

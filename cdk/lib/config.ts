@@ -79,12 +79,25 @@ export interface DeploymentConfig {
   readonly apiBurstLimit: number;
   /**
    * A customer-managed KMS key of this account and region to use instead of the one the stack
-   * creates, for the table, the Slack secret, the log groups, the function environments and
+   * creates, for the table, the Slack and on-call secrets, the log groups, the function environments and
    * the dead-letter queue. Its key policy must let the account's IAM policies grant its use
    * (the default key policy does) and let CloudWatch Logs (`logs.<region>.amazonaws.com`) use
    * it for this account's log groups, as the created key's policy does.
    */
   readonly kmsKeyArn?: string;
+  /**
+   * Base URL of the PagerDuty REST API (`PAGERDUTY_API_URL` of both functions); unset, the
+   * binary's default (https://api.pagerduty.com). An https:// URL, trailing "/" removed.
+   */
+  readonly pagerdutyApiUrl?: string;
+  /**
+   * Base URL of the Opsgenie API (`OPSGENIE_API_URL` of both functions), e.g.
+   * https://api.eu.opsgenie.com for an EU account; unset, the binary's default. An https:// URL,
+   * trailing "/" removed.
+   */
+  readonly opsgenieApiUrl?: string;
+  /** How long the functions keep who is on call (`ONCALL_CACHE_SECONDS`, 0–300); unset, the binary's default. */
+  readonly oncallCacheSeconds?: number;
   /** True when example values filled gaps: fine for synth, never for deploy (the stack warns). */
   readonly example: boolean;
 }
@@ -183,6 +196,24 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     problems.push(`apiBurstLimit (${apiBurstLimit}) must be at least apiRateLimit (${apiRateLimit}): a smaller burst caps the rate`);
   }
 
+  // On-call sources (PagerDuty, Opsgenie): optional, passed on only when given. Their tokens are
+  // in the on-call secret, never in the context.
+  const apiUrl = (key: 'pagerdutyApiUrl' | 'opsgenieApiUrl', sample: string): string | undefined => {
+    const given = str(key);
+    if (given === undefined) return undefined;
+    const problem = apiUrlProblem(given);
+    if (problem !== undefined) problems.push(`${key} must be an https:// URL such as ${sample}, got ${JSON.stringify(given)}: ${problem}`);
+    return given.replace(/\/+$/, '');
+  };
+  const pagerdutyApiUrl = apiUrl('pagerdutyApiUrl', 'https://api.pagerduty.com');
+  const opsgenieApiUrl = apiUrl('opsgenieApiUrl', 'https://api.eu.opsgenie.com');
+  const cacheGiven = str('oncallCacheSeconds');
+  const oncallCacheSeconds = cacheGiven === undefined ? undefined : /^\d+$/.test(cacheGiven) ? Number(cacheGiven) : NaN;
+  // 0 (no cache) to 5 minutes: a longer cache would let someone who just went off call keep approving.
+  if (oncallCacheSeconds !== undefined && !(oncallCacheSeconds >= 0 && oncallCacheSeconds <= 300)) {
+    problems.push(`oncallCacheSeconds must be whole seconds between 0 and 300, got ${JSON.stringify(cacheGiven)}`);
+  }
+
   const assetDir = resolvePath(str('assetDir'), '../target/lambda/break-glass');
   const policyFile = str('policyFile') !== undefined ? resolvePath(str('policyFile'), '') : defaultPolicyFile();
   if (!fs.existsSync(policyFile)) problems.push(`policy file ${policyFile} does not exist (-c policyFile=…)`);
@@ -210,8 +241,31 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     apiRateLimit,
     apiBurstLimit,
     kmsKeyArn: str('kmsKeyArn'),
+    pagerdutyApiUrl,
+    opsgenieApiUrl,
+    oncallCacheSeconds,
     example,
   };
+}
+
+/**
+ * Why `given` is not a base URL the functions may send an on-call API token to, or undefined
+ * when it is one: https only (the token goes in a header), a host, and nothing the binary's
+ * paths could not be appended to (no query, fragment or user info).
+ */
+export function apiUrlProblem(given: string): string | undefined {
+  if (!given.startsWith('https://')) return 'it must start with https://';
+  let url: URL;
+  try {
+    url = new URL(given);
+  } catch {
+    return 'it is not a URL';
+  }
+  if (url.hostname === '') return 'it has no host';
+  if (/\s/.test(given)) return 'it contains white space';
+  if (url.username !== '' || url.password !== '') return 'it must not carry a user name or password';
+  if (url.search !== '' || url.hash !== '' || given.includes('?') || given.includes('#')) return 'it must not have a query or fragment';
+  return undefined;
 }
 
 /** `../config/policy.toml` when it exists, else the example policy beside it. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_DIGEST_SCHEDULE, DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
+import { apiUrlProblem, DEFAULT_DIGEST_SCHEDULE, DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
 import { deployContext, FIXTURES } from './helpers';
 
 const read = (ctx: Record<string, string>) => readConfig((k) => ctx[k]);
@@ -99,6 +99,60 @@ describe('context', () => {
         return true;
       });
     }
+  });
+
+  it('leaves the on-call API URLs and cache time to the binary unless given', () => {
+    const cfg = read(deployContext());
+    assert.deepEqual([cfg.pagerdutyApiUrl, cfg.opsgenieApiUrl, cfg.oncallCacheSeconds], [undefined, undefined, undefined]);
+    const given = read(deployContext({ pagerdutyApiUrl: ' https://api.pagerduty.com ', opsgenieApiUrl: 'https://api.eu.opsgenie.com/', oncallCacheSeconds: ' 300 ' }));
+    assert.equal(given.pagerdutyApiUrl, 'https://api.pagerduty.com');
+    // Without the trailing "/", so the binary's paths append cleanly.
+    assert.equal(given.opsgenieApiUrl, 'https://api.eu.opsgenie.com');
+    assert.equal(given.oncallCacheSeconds, 300);
+    assert.equal(read(deployContext({ oncallCacheSeconds: '0' })).oncallCacheSeconds, 0);
+    // A proxy with a path and a port is fine.
+    assert.equal(read(deployContext({ pagerdutyApiUrl: 'https://proxy.example.com:8443/pagerduty' })).pagerdutyApiUrl, 'https://proxy.example.com:8443/pagerduty');
+  });
+
+  it('refuses an on-call API URL that is not a plain https:// URL, saying why', () => {
+    const cases: Record<string, RegExp> = {
+      'http://api.eu.opsgenie.com': /must start with https:\/\//,
+      'api.eu.opsgenie.com': /must start with https:\/\//,
+      'HTTPS://api.eu.opsgenie.com': /must start with https:\/\//,
+      'https://': /not a URL|no host/,
+      'https://api.eu.opsgenie.com?x=1': /query or fragment/,
+      'https://api.eu.opsgenie.com/#top': /query or fragment/,
+      'https://user:pw@api.eu.opsgenie.com': /user name or password/,
+      'https://api eu.opsgenie.com': /not a URL|white space/,
+    };
+    for (const [url, why] of Object.entries(cases)) {
+      assert.match(apiUrlProblem(url) ?? 'accepted', why, url);
+      for (const key of ['pagerdutyApiUrl', 'opsgenieApiUrl']) {
+        assert.throws(() => read(deployContext({ [key]: url })), (e: Error) => {
+          assert.ok(e.message.includes(`${key} must be an https:// URL such as https://`), e.message);
+          assert.ok(e.message.includes(JSON.stringify(url)), `${url} named in ${e.message}`);
+          assert.match(e.message, why, `${key}=${url}: ${e.message}`);
+          return true;
+        });
+      }
+    }
+    assert.equal(apiUrlProblem('https://api.eu.opsgenie.com'), undefined);
+    assert.equal(apiUrlProblem('https://api.pagerduty.com'), undefined);
+  });
+
+  it('refuses an oncallCacheSeconds outside 0-300 or not whole seconds, with the other context problems', () => {
+    for (const v of ['301', '-1', '1.5', '60s', '1e2', 'ten']) {
+      assert.throws(() => read(deployContext({ oncallCacheSeconds: v })), (e: Error) => {
+        assert.ok(e.message.includes(`oncallCacheSeconds must be whole seconds between 0 and 300, got ${JSON.stringify(v)}`), e.message);
+        return true;
+      }, v);
+    }
+    assert.throws(() => read(deployContext({ oncallCacheSeconds: '900', opsgenieApiUrl: 'http://x', slackTeamId: 'team' })), (e: Error) => {
+      assert.match(e.message, /oncallCacheSeconds/);
+      assert.match(e.message, /opsgenieApiUrl/);
+      assert.match(e.message, /slackTeamId/, 'reported together');
+      return true;
+    });
   });
 
   it('runs the reconciler hourly unless -c reconcileSchedule=… says otherwise', () => {

@@ -36,6 +36,13 @@ const actionsOf = (statements: Array<{ Action: string | string[] }>, prefix: str
 /** Every resource that statements allowing `action` name. */
 const resourcesFor = (statements: Array<{ Action: string | string[]; Resource: unknown }>, action: string) =>
   statements.filter((s) => asList(s.Action).includes(action)).flatMap((s) => asList(s.Resource));
+/** The Slack or on-call secret, by the start of its logical id: [logical id, resource]. */
+const secretOf = (t: Template, idPrefix: 'SlackSecret' | 'OncallSecret') => {
+  const found = resourcesOf(t, 'AWS::SecretsManager::Secret').filter(([id]) => id.startsWith(idPrefix));
+  assert.equal(found.length, 1, `exactly one ${idPrefix}`);
+  return found[0];
+};
+const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 /** The key of the stack's data (not the alarm topic's), as the table names it. */
 const dataKeyOf = (t: Template) => resourcesOf(t, 'AWS::DynamoDB::Table')[0][1].Properties.SSESpecification.KMSMasterKeyId;
 const nagViolations = (app: App) => new AwsSolutionsChecks(app).validateScope(app).violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(' ')}`);
@@ -91,7 +98,7 @@ describe('main stack', () => {
 
   it('gives each function exactly the environment the binary reads, and no secret in it', () => {
     const env = (role: string) => resourcesOf(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables).find((v) => v.APP_ROLE === role);
-    const common = ['APP_ROLE', 'CLOUDTRAIL_DELAY_SECONDS', 'IDENTITY_STORE_ID', 'POLICY_FILE', 'RUST_LOG', 'SLACK_API_APP_ID', 'SLACK_SECRET_ARN', 'SLACK_TEAM_ID', 'SSO_INSTANCE_ARN', 'TABLE_NAME'];
+    const common = ['APP_ROLE', 'CLOUDTRAIL_DELAY_SECONDS', 'IDENTITY_STORE_ID', 'ONCALL_SECRET_ARN', 'POLICY_FILE', 'RUST_LOG', 'SLACK_API_APP_ID', 'SLACK_SECRET_ARN', 'SLACK_TEAM_ID', 'SSO_INSTANCE_ARN', 'TABLE_NAME'];
     assert.deepEqual(Object.keys(env('webhook')).sort(), [...common, 'STATE_MACHINE_ARN'].sort());
     assert.deepEqual(Object.keys(env('worker')).sort(), [...common, 'CLOUDTRAIL_REGIONS', 'REPORT_RECIPIENTS', 'REPORT_ROLE_NAME', 'REPORT_SENDER', 'STATE_MACHINE_ARN'].sort());
     const worker = env('worker');
@@ -102,9 +109,11 @@ describe('main stack', () => {
     assert.equal(worker.CLOUDTRAIL_DELAY_SECONDS, '900');
     // Environment-agnostic: "this region and us-east-1", once each, decided at deploy time.
     assert.deepEqual(worker.CLOUDTRAIL_REGIONS, { 'Fn::If': ['InUsEast1', 'us-east-1', { 'Fn::Join': [',', [{ Ref: 'AWS::Region' }, 'us-east-1']] }] });
-    const secret = resourcesOf(t, 'AWS::SecretsManager::Secret')[0][0];
-    assert.deepEqual(worker.SLACK_SECRET_ARN, { Ref: secret });
-    assert.doesNotMatch(JSON.stringify(resourcesOf(t, 'AWS::Lambda::Function')), /xox[bp]-|signing_secrets/);
+    for (const role of ['webhook', 'worker']) {
+      assert.deepEqual(env(role).SLACK_SECRET_ARN, { Ref: secretOf(t, 'SlackSecret')[0] }, role);
+      assert.deepEqual(env(role).ONCALL_SECRET_ARN, { Ref: secretOf(t, 'OncallSecret')[0] }, role);
+    }
+    assert.doesNotMatch(JSON.stringify(resourcesOf(t, 'AWS::Lambda::Function')), /xox[bp]-|signing_secrets|pagerduty|opsgenie/i);
   });
 
   it('runs the ASL definition as a logged, traced standard workflow that invokes only the worker', () => {
@@ -172,7 +181,9 @@ describe('main stack', () => {
     assert.equal(key.Properties.EnableKeyRotation, true);
     assert.match(key.Properties.Description, /^break-glass: /);
 
-    assert.deepEqual(resourcesOf(t, 'AWS::SecretsManager::Secret')[0][1].Properties.KmsKeyId, keyArn);
+    const secrets = resourcesOf(t, 'AWS::SecretsManager::Secret');
+    assert.equal(secrets.length, 2, 'Slack, on-call');
+    for (const [id, secret] of secrets) assert.deepEqual(secret.Properties.KmsKeyId, keyArn, id);
     const logGroups = resourcesOf(t, 'AWS::Logs::LogGroup');
     assert.equal(logGroups.length, 4, 'webhook, worker, state machine, API access logs');
     for (const [id, lg] of logGroups) assert.deepEqual(lg.Properties.KmsKeyId, keyArn, id);
@@ -236,7 +247,7 @@ describe('main stack', () => {
   });
 
   it('creates the Slack secret with a generated placeholder and ships the policy as a layer', () => {
-    const [[, secret]] = resourcesOf(t, 'AWS::SecretsManager::Secret');
+    const [, secret] = secretOf(t, 'SlackSecret');
     assert.equal(secret.DeletionPolicy, 'Retain');
     assert.equal(secret.Properties.GenerateSecretString.GenerateStringKey, 'signing_secrets');
     assert.equal(secret.Properties.SecretString, undefined);
@@ -417,7 +428,11 @@ describe('main stack', () => {
     const expected: Record<string, { dynamodb: string[]; states: string[] }> = {
       // GetItem; PutItem (refusals' audit entries); TransactWriteItems of Put and Update items;
       // Query (both indexes, for the App Home).
-      webhook: { dynamodb: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], states: ['states:SendTaskSuccess', 'states:StartExecution'] },
+      // SendTaskSuccess and SendTaskFailure: an approval granted or refused.
+      webhook: {
+        dynamodb: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        states: ['states:SendTaskFailure', 'states:SendTaskSuccess', 'states:StartExecution'],
+      },
       // Also DeleteItem (leases, creation intents), Scan (the reconciler's lease keys) and Query
       // (by_day for the App Home and the weekly digest, the pending-review index in the reconcile run).
       worker: {
@@ -454,8 +469,9 @@ describe('main stack', () => {
     for (const s of statementsOf(t, roleOf(t, 'webhook'))) {
       assert.ok(!asList(s.Action).some((a) => a === 'dynamodb:DeleteItem' || a === 'dynamodb:*' || a === '*'), JSON.stringify(s));
     }
-    // Nothing sends task failures or heartbeats.
-    assert.ok(!iamStatements(t).some((s) => asList(s.Action).some((a) => /^states:SendTask(Failure|Heartbeat)$/.test(a))));
+    // Only the webhook sends task failures (an approval refused); nothing sends heartbeats.
+    assert.ok(!iamStatements(t).some((s) => asList(s.Action).includes('states:SendTaskHeartbeat')));
+    assert.deepEqual(actionsOf(statementsOf(t, roleOf(t, 'worker')), 'states:SendTaskFailure'), []);
   });
 
   it('lets the worker change inline policies and provision only the permission sets of end_sessions rules', () => {
@@ -552,6 +568,79 @@ describe('main stack', () => {
     assert.equal(callbacks.length, 1);
     assert.deepEqual(callbacks[0].Action, 'states:SendTaskSuccess');
     assert.deepEqual(callbacks[0].Resource, { Ref: resourcesOf(t, 'AWS::StepFunctions::StateMachine')[0][0] });
+    assert.deepEqual(resourcesFor(statementsOf(t, roleOf(t, 'worker')), 'states:SendTaskSuccess'), [{ Ref: resourcesOf(t, 'AWS::StepFunctions::StateMachine')[0][0] }]);
+    // The worker never refuses an approval: only the webhook fails a waiting task.
+    assert.deepEqual(resourcesFor(statementsOf(t, roleOf(t, 'worker')), 'states:SendTaskFailure'), []);
+  });
+
+  it('lets the webhook complete a waiting approval, SendTaskSuccess and SendTaskFailure on this state machine only, and nothing broader', () => {
+    const stateMachine = { Ref: resourcesOf(t, 'AWS::StepFunctions::StateMachine')[0][0] };
+    const webhook = statementsOf(t, roleOf(t, 'webhook'));
+    for (const action of ['states:SendTaskSuccess', 'states:SendTaskFailure']) {
+      assert.deepEqual(resourcesFor(webhook, action), [stateMachine], action);
+    }
+    // Every Step Functions action it has, named: no states:*, no SendTask*, no heartbeat.
+    assert.deepEqual(actionsOf(webhook, 'states:'), ['states:SendTaskFailure', 'states:SendTaskSuccess', 'states:StartExecution']);
+    for (const s of webhook) {
+      assert.ok(!asList(s.Action).some((a) => a === '*' || a === 'states:*' || (a.startsWith('states:') && a.includes('*'))), JSON.stringify(s));
+    }
+    assert.ok(!iamStatements(t).some((s) => asList(s.Action).includes('states:SendTaskHeartbeat')));
+    // The refusal is a policy of the webhook's alone.
+    const refusals = resourcesOf(t, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) => asList(s.Action).includes('states:SendTaskFailure')));
+    assert.equal(refusals.length, 1);
+    assert.deepEqual(refusals[0][1].Properties.Roles, [{ Ref: roleOf(t, 'webhook') }]);
+    assert.deepEqual(refusals[0][1].Properties.PolicyDocument.Statement, [{ Action: 'states:SendTaskFailure', Effect: 'Allow', Resource: stateMachine }]);
+  });
+
+  it('creates the on-call secret with an empty placeholder, encrypted with the stack\'s key, retained, and an output to fill it', () => {
+    const [id, secret] = secretOf(t, 'OncallSecret');
+    assert.equal(secret.DeletionPolicy, 'Retain');
+    assert.equal(secret.Properties.SecretString, '{}');
+    assert.equal(secret.Properties.GenerateSecretString, undefined);
+    assert.deepEqual(secret.Properties.KmsKeyId, dataKeyOf(t));
+    assert.match(secret.Properties.Description, /"pagerduty": \{"token": "...", "from": "someone@example.com"\}, "opsgenie": \{"token": "..."\}/);
+    const output = t.toJSON().Outputs.OncallSecretArn;
+    assert.deepEqual(output.Value, { Ref: id });
+    assert.match(output.Description, /"pagerduty".*"opsgenie"/);
+  });
+
+  it('lets both functions read exactly the on-call secret, with GetSecretValue only, and nothing else read it', () => {
+    const [oncall] = secretOf(t, 'OncallSecret');
+    const [slack] = secretOf(t, 'SlackSecret');
+    for (const role of ['webhook', 'worker']) {
+      const statements = statementsOf(t, roleOf(t, role));
+      const onOncall = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${oncall}"`));
+      assert.deepEqual(onOncall, [{ Sid: 'ReadOncallTokens', Action: 'secretsmanager:GetSecretValue', Effect: 'Allow', Resource: { Ref: oncall } }], role);
+      // Exactly the two secrets, each by its own ARN: no secretsmanager:* and no "*" resource.
+      assert.deepEqual(resourcesFor(statements, 'secretsmanager:GetSecretValue').sort(byJson), [{ Ref: slack }, { Ref: oncall }].sort(byJson), role);
+      for (const s of statements.filter((s) => asList(s.Action).some((a) => a.startsWith('secretsmanager:')))) {
+        assert.ok(!asList(s.Action).some((a) => a.includes('*')), JSON.stringify(s));
+        assert.ok(!asList(s.Resource).includes('*'), JSON.stringify(s));
+      }
+    }
+    // No other role (the state machine's, CDK's helpers) names it.
+    const readers = iamStatements(t).filter((s) => JSON.stringify(s.Resource).includes(`"${oncall}"`));
+    assert.equal(readers.length, 2);
+  });
+
+  it('invokes only the worker, with lambda:invoke or its waitForTaskToken form, from every Task state of the ASL', () => {
+    // Robust to states being added: whatever the definition's Task states are, none needs IAM
+    // beyond lambda:InvokeFunction on the worker (the state machine role's only invoke).
+    const tasks: Array<[string, any]> = [];
+    const walk = (states: Record<string, any>) => {
+      for (const [name, state] of Object.entries(states)) {
+        if (state.Type === 'Task') tasks.push([name, state]);
+        for (const branch of state.Branches ?? []) walk(branch.States);
+        const items = state.ItemProcessor ?? state.Iterator;
+        if (items) walk(items.States);
+      }
+    };
+    walk(JSON.parse(fs.readFileSync(ASL_FILE, 'utf8')).States);
+    assert.ok(tasks.length > 0);
+    for (const [name, task] of tasks) {
+      assert.match(task.Resource, /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/, name);
+      assert.equal((task.Parameters ?? task.Arguments).FunctionName, '${WorkerFunctionArn}', name);
+    }
   });
 
   it('passes cdk-nag AwsSolutions with no unacknowledged error or warning', () => {
@@ -580,7 +669,7 @@ describe('main stack options', () => {
     // Only the alarm topic's key is created.
     assert.deepEqual(resourcesOf(t, 'AWS::KMS::Key').map(([, k]) => k.Properties.Description), ['break-glass alarm topic']);
     assert.equal(dataKeyOf(t), arn);
-    assert.equal(resourcesOf(t, 'AWS::SecretsManager::Secret')[0][1].Properties.KmsKeyId, arn);
+    for (const [id, secret] of resourcesOf(t, 'AWS::SecretsManager::Secret')) assert.equal(secret.Properties.KmsKeyId, arn, id);
     for (const [id, lg] of resourcesOf(t, 'AWS::Logs::LogGroup')) assert.equal(lg.Properties.KmsKeyId, arn, id);
     for (const role of ['webhook', 'worker']) {
       assert.equal(fnOf(t, role)[1].Properties.KmsKeyArn, arn, role);
@@ -590,6 +679,32 @@ describe('main stack options', () => {
     assert.equal(resourcesOf(t, 'AWS::SQS::Queue')[0][1].Properties.KmsMasterKeyId, arn);
     assert.equal(t.toJSON().Outputs.KmsKeyArn.Value, arn);
     assert.deepEqual(nagViolations(built.app), []);
+  });
+
+  it('passes the on-call API URLs and cache time to both functions only when given', () => {
+    const onCallEnv = (tpl: Template) => Object.fromEntries(['webhook', 'worker'].map((role) => {
+      const vars = fnOf(tpl, role)[1].Properties.Environment.Variables;
+      return [role, Object.fromEntries(['PAGERDUTY_API_URL', 'OPSGENIE_API_URL', 'ONCALL_CACHE_SECONDS'].filter((k) => k in vars).map((k) => [k, vars[k]]))];
+    }));
+    assert.deepEqual(onCallEnv(synth(deployContext()).template), { webhook: {}, worker: {} });
+    const given = {
+      PAGERDUTY_API_URL: 'https://api.eu.pagerduty.com',
+      OPSGENIE_API_URL: 'https://api.eu.opsgenie.com',
+      ONCALL_CACHE_SECONDS: '0',
+    };
+    const built = synth(deployContext({ pagerdutyApiUrl: 'https://api.eu.pagerduty.com', opsgenieApiUrl: 'https://api.eu.opsgenie.com/', oncallCacheSeconds: '0' }));
+    assert.deepEqual(onCallEnv(built.template), { webhook: given, worker: given });
+    assert.deepEqual(onCallEnv(synth(deployContext({ opsgenieApiUrl: 'https://api.eu.opsgenie.com' })).template), {
+      webhook: { OPSGENIE_API_URL: 'https://api.eu.opsgenie.com' },
+      worker: { OPSGENIE_API_URL: 'https://api.eu.opsgenie.com' },
+    });
+    assert.deepEqual(nagViolations(built.app), []);
+  });
+
+  it('refuses to synthesize with an on-call API URL that is not https://, or a cache time outside 0-300', () => {
+    assert.throws(() => synth(deployContext({ opsgenieApiUrl: 'http://api.eu.opsgenie.com' })), /opsgenieApiUrl must be an https:\/\/ URL.*"http:\/\/api\.eu\.opsgenie\.com": it must start with https:\/\//);
+    assert.throws(() => synth(deployContext({ pagerdutyApiUrl: 'api.pagerduty.com' })), /pagerdutyApiUrl must be an https:\/\/ URL/);
+    assert.throws(() => synth(deployContext({ oncallCacheSeconds: '301' })), /oncallCacheSeconds must be whole seconds between 0 and 300, got "301"/);
   });
 
   it('creates the SES sender identity only when asked to', () => {

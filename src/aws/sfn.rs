@@ -75,6 +75,31 @@ impl Executions {
         }
     }
 
+    /// Fails a waiting task (a denied approval) with `error`. `Ok(false)` when the token is
+    /// no longer waiting.
+    pub async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<bool, Error> {
+        let result = self
+            .client
+            .send_task_failure()
+            .task_token(token)
+            .error(error)
+            .cause(cause)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    code_of(&e),
+                    Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(from_sdk("Step Functions SendTaskFailure", e)),
+        }
+    }
+
     /// The execution of a request; `None` if it was never started.
     pub async fn status(&self, id: &RequestId) -> Result<Option<Execution>, Error> {
         let result = self

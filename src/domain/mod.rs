@@ -3,6 +3,7 @@
 //! ([`request`]), leases with their pure decisions ([`lease`]), and the review of a use by a
 //! second person ([`review`]). Nothing here does I/O.
 
+pub mod approval;
 pub mod lease;
 pub mod request;
 pub mod review;

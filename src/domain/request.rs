@@ -4,6 +4,7 @@
 
 use time::OffsetDateTime;
 
+use super::approval::{Approval, ApprovalState};
 use super::review::{Digest, Outcome, Review};
 use super::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::Error;
@@ -120,6 +121,11 @@ pub struct RequestRecord {
     pub digest: Option<Digest>,
     /// The review by a second person.
     pub review: Review,
+    /// A second person's approval before the grant, when the rule asked for one.
+    pub approval: Approval,
+    /// The PagerDuty incident the request was made for (its id and link).
+    pub incident_id: Option<String>,
+    pub incident_url: Option<String>,
 }
 
 impl RequestRecord {
@@ -168,6 +174,12 @@ pub enum Change {
     ReviewNote(String),
     ReviewRemindedAt(OffsetDateTime),
     ReviewEscalatedAt(OffsetDateTime),
+    ApprovalState(ApprovalState),
+    ApprovalToken(String),
+    ApprovalChannel(String),
+    ApprovalTs(String),
+    ApprovedBy(String),
+    ApprovalAt(OffsetDateTime),
 }
 
 /// An entry of the audit trail: who did what, when, and anything worth keeping.

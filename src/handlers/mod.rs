@@ -22,6 +22,7 @@ use crate::aws::cloudtrail::Collector;
 use crate::aws::mail::Mailer;
 use crate::aws::secrets::SlackSecrets;
 use crate::aws::sfn::Executions;
+use crate::oncall::{Oncall, OncallSecrets};
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::Store;
 use crate::config::{Config, Role};
@@ -47,6 +48,12 @@ impl App {
     pub async fn init(cfg: Config, sdk: SdkConfig) -> Result<Arc<Self>, Error> {
         let policy =
             Policy::load(&cfg.policy_file).map_err(|e| Error::Config(format!("policy: {e}")))?;
+        let (pagerduty, opsgenie) = policy.services();
+        if (pagerduty || opsgenie) && cfg.oncall_secret_arn.is_none() {
+            return Err(Error::Config(
+                "the policy gates rules on who is on call or asks for incidents, but ONCALL_SECRET_ARN is not set".into(),
+            ));
+        }
         let app = Arc::new(App {
             cfg,
             sdk,
@@ -95,6 +102,35 @@ impl App {
             .await
     }
 
+    /// The on-call services the policy uses, with their tokens (`None` when it uses none).
+    /// A policy that names a service whose token the secret lacks fails closed here.
+    async fn oncall(&self) -> Result<Option<Oncall>, Error> {
+        let (pagerduty, opsgenie) = self.policy.services();
+        let Some(arn) = self.cfg.oncall_secret_arn.as_deref() else {
+            return Ok(None);
+        };
+        if !(pagerduty || opsgenie) {
+            return Ok(None);
+        }
+        let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let secrets = OncallSecrets::load(&sm, arn).await?;
+        let oncall = Oncall::new(
+            &secrets,
+            &self.cfg.pagerduty_api_url,
+            &self.cfg.opsgenie_api_url,
+            std::time::Duration::from_secs(self.cfg.oncall_cache.as_secs()),
+            self.cfg.oncall_timeout,
+        );
+        let (has_pd, has_og) = oncall.configured();
+        if (pagerduty && !has_pd) || (opsgenie && !has_og) {
+            let which = if pagerduty && !has_pd { "pagerduty" } else { "opsgenie" };
+            return Err(Error::Config(format!(
+                "the policy uses {which}, but the on-call secret has no \"{which}\" token"
+            )));
+        }
+        Ok(Some(oncall))
+    }
+
     fn slack(&self, secrets: &SlackSecrets) -> SlackApi {
         SlackApi::new(self.cfg.slack_api_url.clone(), secrets.bot_token.clone())
     }
@@ -128,6 +164,7 @@ impl App {
                         std::time::Duration::from_secs(self.cfg.identity_cache.as_secs()),
                     ),
                     names: PermissionSetNames::new(self.sso(), instance),
+                    oncall: self.oncall().await?,
                     refusal_retention: self.cfg.refusal_retention,
                 })
             })

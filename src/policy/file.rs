@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::gate::RawGate;
 use super::{ANY, Effect, Escalation, Policy, PolicyError, ReviewPolicy, Rule, Standing, err};
 use crate::domain::{AccountId, Duration, PermissionSetArn};
 
@@ -58,6 +59,16 @@ struct RawRule {
     #[serde(default)]
     end_sessions: bool,
     standing_access: Option<String>,
+    #[serde(default)]
+    oncall: Vec<String>,
+    oncall_levels: Option<Vec<u32>>,
+    otherwise: Option<String>,
+    oncall_unreachable: Option<String>,
+    #[serde(default)]
+    approvers: Vec<String>,
+    approval_timeout: Option<String>,
+    #[serde(default)]
+    incident_required: bool,
 }
 
 fn is_slack_user_id(s: &str) -> bool {
@@ -228,6 +239,18 @@ impl RawPolicy {
                     ));
                 }
             };
+            if effect == Effect::Deny && r.incident_required {
+                return Err(err(at("incident_required"), "a deny rule grants nothing"));
+            }
+            let gate = RawGate {
+                oncall: r.oncall,
+                oncall_levels: r.oncall_levels,
+                otherwise: r.otherwise,
+                oncall_unreachable: r.oncall_unreachable,
+                approvers: r.approvers,
+                approval_timeout: r.approval_timeout,
+            }
+            .validate(&at, effect == Effect::Allow, is_slack_user_id)?;
             rules.push(Rule {
                 name: r.name,
                 effect,
@@ -241,6 +264,8 @@ impl RawPolicy {
                 notify_channel: r.notify_channel,
                 end_sessions: r.end_sessions,
                 standing_access,
+                gate,
+                incident_required: r.incident_required,
             });
         }
         let reconcile_channel = self.reconcile.and_then(|r| r.notify_channel);

@@ -10,9 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 mod file;
+mod gate;
 mod review;
 mod scope;
 
+pub use gate::{Answer, Gate, Gated, OnCall, OncallSource, Otherwise, Unreachable};
 pub use review::{Escalation, ReviewPolicy};
 pub use scope::{DeployScope, Scope, Wide, WidenedBy};
 
@@ -62,6 +64,10 @@ pub struct Rule {
     /// What the reconciler does with standing access (assignments break glass never
     /// granted) to the rule's accounts × permission sets.
     pub standing_access: Standing,
+    /// On call passes at once; everybody else is approved (or refused). `None`: ungated.
+    pub gate: Option<Gate>,
+    /// The request must name an open PagerDuty incident.
+    pub incident_required: bool,
 }
 
 /// What the reconciler does with an assignment break glass never granted.
@@ -101,6 +107,8 @@ impl Rule {
             reason_required: self.reason_required,
             notify_channel: self.notify_channel.clone(),
             end_sessions: self.end_sessions,
+            gate: self.gate.clone(),
+            incident_required: self.incident_required,
         }
     }
 
@@ -158,6 +166,8 @@ pub struct Grant {
     pub notify_channel: Option<String>,
     /// Deny the user's live sessions when the lease ends.
     pub end_sessions: bool,
+    pub gate: Option<Gate>,
+    pub incident_required: bool,
 }
 
 impl Policy {
@@ -207,12 +217,53 @@ impl Policy {
         })
     }
 
-    /// Every group any rule mentions (membership is checked only for these).
+    /// Every group the policy mentions: rules', approvers' and reviewers' (membership is
+    /// checked only for these).
     pub fn groups(&self) -> BTreeSet<&str> {
+        let rules = self.rules.iter().flat_map(|r| {
+            r.sso_groups
+                .iter()
+                .chain(r.gate.iter().flat_map(|g| g.approver_groups.iter()))
+        });
+        let reviewers = self.review.iter().flat_map(|r| r.reviewer_groups.iter());
+        rules.chain(reviewers).map(String::as_str).collect()
+    }
+
+    /// The on-call sources a request for this account and permission set may be gated on:
+    /// those of every gated allow rule that could apply (rules naming permission sets by name
+    /// included, since the name is not known yet). Asked before the rule is known, at the
+    /// same time as who the requester is.
+    pub fn oncall_sources(&self, account: &AccountId, ps: &PermissionSetArn) -> Vec<OncallSource> {
+        let mut out: Vec<OncallSource> = Vec::new();
+        for r in self.rules.iter().filter(|r| {
+            r.effect == Effect::Allow
+                && (r.targets(account, ps, None) || r.uses_permission_set_names())
+        }) {
+            for s in r.gate.iter().flat_map(|g| g.oncall.iter()) {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any rule is gated on who is on call (so requesters' e-mails are needed).
+    pub fn uses_oncall(&self) -> bool {
         self.rules
             .iter()
-            .flat_map(|r| r.sso_groups.iter().map(String::as_str))
-            .collect()
+            .any(|r| r.gate.as_ref().is_some_and(|g| !g.oncall.is_empty()))
+    }
+
+    /// Which on-call services the policy needs a token for: (PagerDuty, Opsgenie). PagerDuty
+    /// also checks the incidents that rules with `incident_required` ask for.
+    pub fn services(&self) -> (bool, bool) {
+        let sources = || self.rules.iter().flat_map(|r| r.gate.iter().flat_map(|g| g.oncall.iter()));
+        (
+            sources().any(OncallSource::is_pagerduty)
+                || self.rules.iter().any(|r| r.incident_required),
+            sources().any(|s| !s.is_pagerduty()),
+        )
     }
 
     pub fn uses_permission_set_names(&self) -> bool {
@@ -307,6 +358,14 @@ impl Policy {
                     ps_name.unwrap_or(ps.as_str())
                 )
             })
+    }
+
+    /// The gate of the rule named `rule`, if it is gated.
+    pub fn gate_of(&self, rule: &str) -> Option<&Gate> {
+        self.rules
+            .iter()
+            .find(|r| r.name == rule)
+            .and_then(|r| r.gate.as_ref())
     }
 
     /// Friendly name of an account, if the policy gives one.
@@ -667,5 +726,73 @@ max_duration = "4h"
                 ("123456789012".to_owned(), PS.to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn gating_keys() {
+        let gated = |keys: &str| Policy::parse(&policy(keys));
+        let p = gated("oncall = [\"pagerduty:PSCHED1\"]\napprovers = [\"U0LEAD\", \"Leads\"]\n").unwrap();
+        let g = p.rules[0].gate.clone().expect("gated");
+        assert_eq!(g.levels, BTreeSet::from([1]), "primary only by default");
+        assert_eq!((g.otherwise, g.unreachable), (Otherwise::Approve, Unreachable::Approve));
+        assert_eq!(g.approval_timeout.as_secs(), 1800);
+        assert!(g.approvers.contains("U0LEAD") && g.approver_groups.contains("Leads"));
+        assert!(p.groups().contains("Leads"), "approver groups are looked up");
+        assert_eq!(p.services(), (true, false));
+        assert_eq!(
+            p.oncall_sources(&acct("123456789012"), &ps(PS)),
+            vec![OncallSource::PagerDutySchedule("PSCHED1".into())]
+        );
+        assert!(p.oncall_sources(&acct("123456789012"), &ps(PS2)).is_empty());
+        let p = gated("oncall = [\"opsgenie:og-1\"]\noncall_levels = [1, 2]\notherwise = \"deny\"\noncall_unreachable = \"allow\"\nincident_required = true\n").unwrap();
+        let g = p.rules[0].gate.clone().unwrap();
+        assert_eq!(g.levels, BTreeSet::from([1, 2]));
+        assert_eq!((g.otherwise, g.unreachable), (Otherwise::Deny, Unreachable::Allow));
+        assert!(p.rules[0].incident_required);
+        assert_eq!(p.services(), (true, true), "an incident is checked in PagerDuty");
+        assert!(Policy::parse(&policy("")).unwrap().rules[0].gate.is_none());
+        let p = gated("approvers = [\"U0LEAD\"]\napproval_timeout = \"2h\"\n").unwrap();
+        assert!(matches!(
+            p.rules[0].gate.as_ref().unwrap().decide(&[], &BTreeSet::new()),
+            Gated::Approve(_)
+        ));
+        for (keys, field) in [
+            ("oncall = [\"pagerduty:PSCHED1\"]\n", "rule[0].approvers"),
+            ("oncall = [\"pagerduty:PSCHED1\"]\notherwise = \"deny\"\n", "rule[0].approvers"),
+            ("oncall = [\"pagerduty:PSCHED1\"]\notherwise = \"deny\"\noncall_unreachable = \"allow\"\napproval_timeout = \"1h\"\n", "rule[0].approval_timeout"),
+            ("oncall = [\"pagerduty:P1\", \"pagerduty:P1\"]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall[1]"),
+            ("oncall = [\"pagerduty\"]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall[0]"),
+            ("oncall = [\"splunk:X\"]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall[0]"),
+            ("oncall_levels = [1]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels"),
+            ("oncall = [\"pagerduty:P1\"]\noncall_levels = []\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels"),
+            ("oncall = [\"pagerduty:P1\"]\noncall_levels = [0]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels[0]"),
+            ("oncall = [\"pagerduty:P1\"]\noncall_levels = [2, 2]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels[1]"),
+            ("oncall = [\"pagerduty:P1\"]\notherwise = \"maybe\"\napprovers = [\"U0LEAD\"]\n", "rule[0].otherwise"),
+            ("oncall = [\"pagerduty:P1\"]\noncall_unreachable = \"deny\"\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_unreachable"),
+            ("oncall = [\"pagerduty:P1\"]\napprovers = [\"*\"]\n", "rule[0].approvers[0]"),
+            ("oncall = [\"pagerduty:P1\"]\napprovers = [\"U0LEAD\", \"U0LEAD\"]\n", "rule[0].approvers[1]"),
+            ("oncall = [\"pagerduty:P1\"]\napprovers = [\"U0LEAD\"]\napproval_timeout = \"25h\"\n", "rule[0].approval_timeout"),
+            ("otherwise = \"deny\"\napprovers = [\"U0LEAD\"]\n", "rule[0].otherwise"),
+        ] {
+            let e = gated(keys).unwrap_err();
+            assert_eq!(e.field, field, "{keys}: {e}");
+        }
+        let deny = format!(
+            "{}[[rule]]\nname = \"no\"\neffect = \"deny\"\nslack_users = [\"U0BOB\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\napprovers = [\"U0LEAD\"]\n",
+            policy("")
+        );
+        assert_eq!(Policy::parse(&deny).unwrap_err().field, "rule[1].approvers");
+        let deny = deny.replace("approvers = [\"U0LEAD\"]", "incident_required = true");
+        assert_eq!(Policy::parse(&deny).unwrap_err().field, "rule[1].incident_required");
+    }
+
+    #[test]
+    fn reviewer_groups_are_looked_up_even_when_no_rule_names_them() {
+        let p = Policy::parse(&format!(
+            "{}\n[review]\nchannel = \"C0REVIEW\"\nreviewers = [\"Security\"]\nwithin = \"1h\"\n",
+            policy("")
+        ))
+        .unwrap();
+        assert!(p.groups().contains("Security"), "{:?}", p.groups());
     }
 }

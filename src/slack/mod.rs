@@ -1,6 +1,7 @@
 //! Slack at the edge: request signatures, interactivity payloads, replies and follow-ups.
 
 pub mod api;
+pub mod approval;
 pub mod events;
 pub mod home;
 pub mod messages;

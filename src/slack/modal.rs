@@ -56,6 +56,23 @@ pub fn modal(
         })
         .collect();
     let reason_required = options.iter().any(|(_, _, g)| g.reason_required);
+    let mut blocks = vec![
+        json!({"type": "input", "block_id": "account", "label": plain("Account"),
+         "element": {"type": "static_select", "action_id": "account", "options": account_options}}),
+        json!({"type": "input", "block_id": "permission_set", "label": plain("Permission set"),
+         "element": {"type": "static_select", "action_id": "permission_set", "options": ps_options}}),
+        json!({"type": "input", "block_id": "duration", "label": plain("For how long"),
+         "element": {"type": "static_select", "action_id": "duration", "options": duration_options}}),
+        json!({"type": "input", "block_id": "reason", "optional": !reason_required, "label": plain("Reason"),
+         "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": 500}}),
+    ];
+    // Optional in the form: which choices need it is checked on submission.
+    if options.iter().any(|(_, _, g)| g.incident_required) {
+        blocks.push(json!({"type": "input", "block_id": "incident", "optional": true,
+            "label": plain("PagerDuty incident"),
+            "hint": plain("Its id or URL; some access needs an open incident."),
+            "element": {"type": "plain_text_input", "action_id": "incident", "max_length": 200}}));
+    }
     json!({
         "type": "modal",
         "callback_id": crate::slack::payload::MODAL_CALLBACK,
@@ -63,16 +80,7 @@ pub fn modal(
         "submit": plain("Break glass"),
         "close": plain("Cancel"),
         "private_metadata": json!({"channel_id": channel}).to_string(),
-        "blocks": [
-            {"type": "input", "block_id": "account", "label": plain("Account"),
-             "element": {"type": "static_select", "action_id": "account", "options": account_options}},
-            {"type": "input", "block_id": "permission_set", "label": plain("Permission set"),
-             "element": {"type": "static_select", "action_id": "permission_set", "options": ps_options}},
-            {"type": "input", "block_id": "duration", "label": plain("For how long"),
-             "element": {"type": "static_select", "action_id": "duration", "options": duration_options}},
-            {"type": "input", "block_id": "reason", "optional": !reason_required, "label": plain("Reason"),
-             "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": 500}},
-        ],
+        "blocks": blocks,
     })
 }
 

@@ -61,6 +61,9 @@ pub const EXTEND_ACCESS_ACTION: &str = "extend_access";
 /// The `action_id`s of the review message's buttons; their value is the request id.
 pub const REVIEW_OK_ACTION: &str = "review_ok";
 pub const REVIEW_FOLLOW_UP_ACTION: &str = "review_follow_up";
+/// The `action_id`s of the approval request's buttons; their value is the request id.
+pub const APPROVE_ACTION: &str = "approve_request";
+pub const DENY_ACTION: &str = "deny_request";
 /// The `callback_id` of the follow-up note's modal (its `private_metadata` is the request id).
 pub const REVIEW_NOTE_CALLBACK: &str = "review_note";
 /// The `callback_id` of the slash command's modal.
@@ -91,6 +94,8 @@ pub struct Submission {
     pub permission_set: Option<String>,
     pub duration: Option<String>,
     pub reason: Option<String>,
+    /// A PagerDuty incident id or URL (the modal asks when a rule requires one).
+    pub incident: Option<String>,
     pub private_metadata: String,
 }
 
@@ -117,6 +122,15 @@ pub struct ReviewClick {
     pub trigger_id: Option<String>,
 }
 
+/// A click on **Approve** or **Deny** of an approval request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalClick {
+    pub origin: Origin,
+    pub approve: bool,
+    /// The button's value: supposedly a request id (checked by the caller).
+    pub request_id: String,
+}
+
 /// The follow-up note's modal, submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewNote {
@@ -135,6 +149,7 @@ pub enum Interaction {
     Lease(LeaseClick),
     Review(ReviewClick),
     ReviewNote(ReviewNote),
+    Approval(ApprovalClick),
     /// The Events API's handshake: answer with the challenge.
     UrlVerification {
         challenge: String,
@@ -160,6 +175,8 @@ impl Interaction {
             Interaction::Review(r) if r.follow_up => "review_follow_up",
             Interaction::Review(_) => "review_ok",
             Interaction::ReviewNote(_) => "review_note",
+            Interaction::Approval(a) if a.approve => "approve_request",
+            Interaction::Approval(_) => "deny_request",
             Interaction::UrlVerification { .. } => "url_verification",
             Interaction::HomeOpened(_) => "app_home_opened",
             Interaction::Ignored { .. } => "ignored",
@@ -175,6 +192,7 @@ impl Interaction {
             Interaction::Lease(l) => &l.origin.user_id,
             Interaction::Review(r) => &r.origin.user_id,
             Interaction::ReviewNote(n) => &n.origin.user_id,
+            Interaction::Approval(a) => &a.origin.user_id,
             Interaction::HomeOpened(o) => &o.user_id,
             Interaction::UrlVerification { .. } | Interaction::Ignored { .. } => "",
         }
@@ -192,6 +210,7 @@ impl Interaction {
             Interaction::Lease(l) => &l.origin,
             Interaction::Review(r) => &r.origin,
             Interaction::ReviewNote(n) => &n.origin,
+            Interaction::Approval(a) => &a.origin,
             Interaction::HomeOpened(o) => o,
             // Slack's handshake names no workspace; it is signed all the same.
             Interaction::UrlVerification { .. } => return ("", None),
@@ -381,6 +400,17 @@ impl Blocks {
                 },
             }));
         }
+        if action.action_id == APPROVE_ACTION || action.action_id == DENY_ACTION {
+            return Ok(Interaction::Approval(ApprovalClick {
+                approve: action.action_id == APPROVE_ACTION,
+                request_id: action.value.clone().unwrap_or_default(),
+                origin: Origin {
+                    team_id: self.team.id,
+                    api_app_id: self.api_app_id,
+                    user_id: self.user.id,
+                },
+            }));
+        }
         if action.action_id != BREAK_GLASS_ACTION {
             return Ok(Interaction::Ignored {
                 team_id: self.team.id,
@@ -478,6 +508,7 @@ impl ViewSubmission {
             permission_set: get("permission_set"),
             duration: get("duration"),
             reason: get("reason"),
+            incident: get("incident"),
             view_id: self.view.id,
             private_metadata: self.view.private_metadata,
             origin: Origin {

@@ -209,6 +209,9 @@ pub(crate) mod tests {
             reconciled_at: None,
             digest: None,
             review: Default::default(),
+            approval: Default::default(),
+            incident_id: None,
+            incident_url: None,
         }
     }
 }

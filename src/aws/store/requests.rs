@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::{Created, INTENT_SK, Lost, REQUEST_SK, Store, TxError, flag, list, s, ts, unique};
 use crate::domain::lease::{Intent, Lease};
 use crate::domain::request::{Audit, Button, Change, RequestRecord, Status};
+use crate::domain::approval::{Approval, ApprovalState};
 use crate::domain::review::{Outcome, Review, day_of};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::{Error, from_sdk};
@@ -51,6 +52,12 @@ fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
         Change::ReviewNote(v) => ("review_note", s(v)),
         Change::ReviewRemindedAt(t) => ("review_reminded_at", ts(*t)),
         Change::ReviewEscalatedAt(t) => ("review_escalated_at", ts(*t)),
+        Change::ApprovalState(v) => ("approval", s(v.as_str())),
+        Change::ApprovalToken(v) => ("approval_token", s(v)),
+        Change::ApprovalChannel(v) => ("approval_channel", s(v)),
+        Change::ApprovalTs(v) => ("approval_ts", s(v)),
+        Change::ApprovedBy(v) => ("approved_by", s(v)),
+        Change::ApprovalAt(t) => ("approval_at", ts(*t)),
     };
     (name, Some(value))
 }
@@ -208,14 +215,19 @@ impl Store {
     /// Stores the Hold state's callback token (fenced like every change; not an event of the
     /// audit trail).
     pub async fn arm_hold(&self, rec: &RequestRecord, token: &str) -> Result<RequestRecord, Error> {
+        self.note_quietly(rec, vec![Change::HoldToken(token.to_owned())])
+            .await
+    }
+
+    /// A fenced change that is not an event of the audit trail (a callback token, where a
+    /// message was posted).
+    pub async fn note_quietly(
+        &self,
+        rec: &RequestRecord,
+        changes: Vec<Change>,
+    ) -> Result<RequestRecord, Error> {
         match self
-            .advance_with(
-                rec,
-                rec.status,
-                vec![Change::HoldToken(token.to_owned())],
-                None,
-                vec![],
-            )
+            .advance_with(rec, rec.status, changes, None, vec![])
             .await?
         {
             Ok(r) => Ok(r),
@@ -493,8 +505,17 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         ("day".to_owned(), s(day_of(r.requested_at))),
         ("end_sessions".to_owned(), flag(r.end_sessions)),
     ]);
+    if let Some(t) = r.approval.timeout {
+        m.insert(
+            "approval_timeout_secs".to_owned(),
+            AttributeValue::N(t.as_secs().to_string()),
+        );
+    }
     let created = [
         ("reason", &r.reason),
+        ("approval_why", &r.approval.why),
+        ("incident_id", &r.incident_id),
+        ("incident_url", &r.incident_url),
         ("notify_channel", &r.notify_channel),
         ("channel_id", &r.channel_id),
         ("response_url", &r.response_url),
@@ -536,6 +557,12 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         r.review.note.clone().map(Change::ReviewNote),
         r.review.reminded_at.map(Change::ReviewRemindedAt),
         r.review.escalated_at.map(Change::ReviewEscalatedAt),
+        r.approval.state.map(Change::ApprovalState),
+        r.approval.token.clone().map(Change::ApprovalToken),
+        r.approval.channel.clone().map(Change::ApprovalChannel),
+        r.approval.ts.clone().map(Change::ApprovalTs),
+        r.approval.by.clone().map(Change::ApprovedBy),
+        r.approval.at.map(Change::ApprovalAt),
     ];
     for change in changed.iter().flatten() {
         if let (k, Some(v)) = attribute(change) {
@@ -625,6 +652,23 @@ pub(super) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Reques
             reminded_at: opt_t("review_reminded_at")?,
             escalated_at: opt_t("review_escalated_at")?,
         },
+        approval: Approval {
+            state: opt_s("approval")
+                .map(|a| ApprovalState::parse(&a).ok_or_else(|| bad("approval")))
+                .transpose()?,
+            why: opt_s("approval_why"),
+            timeout: item
+                .get("approval_timeout_secs")
+                .map(|_| num("approval_timeout_secs").map(Duration::from_secs))
+                .transpose()?,
+            token: opt_s("approval_token"),
+            channel: opt_s("approval_channel"),
+            ts: opt_s("approval_ts"),
+            by: opt_s("approved_by"),
+            at: opt_t("approval_at")?,
+        },
+        incident_id: opt_s("incident_id"),
+        incident_url: opt_s("incident_url"),
     })
 }
 
@@ -659,6 +703,18 @@ mod tests {
             escalated_at: from_rfc3339("2026-11-24T12:00:00Z"),
         };
         reviewed.reconciled_at = from_rfc3339("2026-11-24T09:30:00Z");
+        reviewed.approval = Approval {
+            state: Some(ApprovalState::Approved),
+            why: Some("not on call".into()),
+            timeout: Some(Duration::from_secs(1800)),
+            token: Some("tok".into()),
+            channel: Some("C0SEC".into()),
+            ts: Some("2.000001".into()),
+            by: Some("U0LEAD".into()),
+            at: from_rfc3339("2026-11-24T08:01:00Z"),
+        };
+        reviewed.incident_id = Some("Q1ABC".into());
+        reviewed.incident_url = Some("https://acme.pagerduty.com/incidents/Q1ABC".into());
         let item = to_item(&reviewed);
         assert_eq!(item["day"], s("2026-11-24"));
         assert_eq!(item[REVIEW_PENDING], s(PENDING));

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Reply, Webhook};
 use crate::domain::RequestId;
+use crate::domain::approval::ApprovalState;
 use crate::domain::request::{RequestRecord, Status};
 use crate::slack;
 use crate::slack::messages::slack_time;
@@ -45,6 +46,7 @@ impl Webhook {
                 &origin,
                 &click.account_id,
                 &click.permission_set_arn,
+                None,
                 None,
                 None,
             )
@@ -92,7 +94,7 @@ impl Webhook {
         }
         if rec.status == Status::Requested {
             // Recorded, but its execution may have failed to start: start it (idempotent).
-            return Some(self.run(prev).await);
+            return Some(self.run(&rec).await);
         }
         Some(Reply::ephemeral(&already(&rec, prev == clicked)))
     }
@@ -101,10 +103,14 @@ impl Webhook {
 /// Whether a request still holds (or is about to hold) its access: a click on its button
 /// then starts nothing new. Ended means the access was revoked, ended early or expired,
 /// even while the old execution still waits for CloudTrail. A request stuck before its
-/// grant for an hour (its execution never ran) no longer blocks the button.
+/// grant for an hour (its execution never ran) past any approval it waited for no longer
+/// blocks the button.
 pub fn live(rec: &RequestRecord, now: OffsetDateTime) -> bool {
     match rec.status {
-        Status::Requested | Status::Granting => now - rec.requested_at < time::Duration::HOUR,
+        Status::Requested | Status::Granting => {
+            let approval = rec.approval.timeout.map_or(0, |t| t.as_secs() as i64);
+            now - rec.requested_at < time::Duration::HOUR + time::Duration::seconds(approval)
+        }
         Status::Granted => rec.ended_by.is_none() && rec.expires_at.is_some_and(|e| e > now),
         Status::Revoked | Status::Reported => false,
     }
@@ -114,6 +120,10 @@ pub fn live(rec: &RequestRecord, now: OffsetDateTime) -> bool {
 /// again gets the first delivery's answer.
 pub(super) fn already(rec: &RequestRecord, same_click: bool) -> String {
     match (rec.status, rec.expires_at) {
+        _ if rec.approval.state == Some(ApprovalState::Pending) => format!(
+            "Your request `{}` is waiting for approval.",
+            rec.id
+        ),
         _ if same_click => slack::ACCESS_INCOMING.to_owned(),
         (Status::Granted, Some(until)) => format!(
             "You already have this access until {} (request `{}`): use its End access now and Extend buttons.",

@@ -8,6 +8,7 @@
 //! - [`modal`]: the `/break-glass` command and its modal's submission;
 //! - [`lease_buttons`]: **End access now** and **Extend**;
 //! - [`review`]: **Reviewed — fine** and **Needs follow-up** (and its note's modal);
+//! - [`approval`]: **Approve** and **Deny** of a request that needs a second person's OK;
 //! - [`home`]: the App Home tab (Events API `app_home_opened`, on the same URL).
 //!
 //! Order matters: size check, then the signature over the raw bytes, before anything else
@@ -17,6 +18,7 @@
 //! id, so however often one click arrives it starts one execution. Every decision, allowed or
 //! denied, is appended to the request's audit trail.
 
+pub mod approval;
 pub mod click;
 pub mod home;
 pub mod lease_buttons;
@@ -30,10 +32,12 @@ use time::OffsetDateTime;
 use crate::aws::sfn::{Executions, Started};
 use crate::aws::sso::PermissionSetNames;
 use crate::aws::store::{Created, Store};
+use crate::domain::approval::{Approval, ApprovalState};
 use crate::domain::request::{Audit, Button, RequestRecord, Status};
+use crate::oncall::{Incident, IncidentError, IncidentId, Oncall};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
-use crate::policy::{Decision, Grant, Policy, Subject, Target};
+use crate::policy::{Answer, Decision, Gated, Grant, OncallSource, Policy, Subject, Target};
 use crate::slack::events::parse_event;
 use crate::slack::payload::{Interaction, Origin, parse_form};
 use crate::slack::{self, signature};
@@ -101,6 +105,8 @@ pub struct Webhook {
     pub executions: Executions,
     pub directory: Directory,
     pub names: PermissionSetNames,
+    /// Who is on call, and incidents (when the policy uses them).
+    pub oncall: Option<Oncall>,
     /// How long a refusal's audit entry is kept.
     pub refusal_retention: Duration,
 }
@@ -115,6 +121,11 @@ pub(super) struct Approved {
     grant: Grant,
     duration: Duration,
     reason: Option<String>,
+    /// Pending when the rule's gate asks for approval.
+    approval: Approval,
+    /// What the gate said (for the audit trail), when the rule is gated.
+    gate_note: Option<String>,
+    incident: Option<Incident>,
 }
 
 /// Why a request was refused, and which modal field to show it on.
@@ -158,13 +169,16 @@ impl Webhook {
             Interaction::Lease(l) => self.lease(l, now).await,
             Interaction::Review(r) => self.review(r, now).await,
             Interaction::ReviewNote(n) => self.review_note(n, now).await,
+            Interaction::Approval(a) => self.decide_approval(a, now).await,
             Interaction::HomeOpened(o) => self.home_opened(&o.user_id, now).await,
             Interaction::UrlVerification { .. } => Reply::bare(StatusCode::OK),
             Interaction::Ignored { .. } => Reply::bare(StatusCode::OK),
         }
     }
 
-    /// Identity, then policy, then the request's own terms (duration, reason).
+    /// Identity (with who is on call and the incident, asked at the same time), then policy,
+    /// then the request's own terms (duration, reason, incident), then the rule's gate.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn approve(
         &self,
         id: &RequestId,
@@ -173,15 +187,23 @@ impl Webhook {
         permission_set: &PermissionSetArn,
         duration: Option<Duration>,
         reason: Option<String>,
+        incident: Option<&str>,
     ) -> Result<Approved, Refusal> {
         if !self.policy.may_cover(&origin.user_id) {
             return Err(refuse("account", "no policy rule covers you"));
         }
-        let person = self
-            .directory
-            .resolve(&self.policy, &origin.user_id)
-            .await
-            .map_err(|e| match e {
+        let incident = incident.map(str::trim).filter(|i| !i.is_empty());
+        let incident = match incident.map(IncidentId::parse).transpose() {
+            Ok(i) => i,
+            Err(why) => return Err(refuse("incident", why)),
+        };
+        let sources = self.policy.oncall_sources(account, permission_set);
+        let (person, answers, incident) = tokio::join!(
+            self.directory.resolve(&self.policy, &origin.user_id),
+            self.on_call(&sources),
+            self.incident(incident.as_ref()),
+        );
+        let person = person.map_err(|e| match e {
                 IdentityError::Refused(why) => refuse("account", why),
                 IdentityError::Unavailable(why) => {
                     tracing::error!(error = %why, "identity lookup failed");
@@ -230,6 +252,24 @@ impl Webhook {
                 "this access needs a reason: use /break-glass to give one",
             ));
         }
+        let incident = incident?;
+        if grant.incident_required && incident.is_none() {
+            return Err(refuse(
+                "incident",
+                "this access needs an open PagerDuty incident: use /break-glass and name it",
+            ));
+        }
+        let (approval, gate_note) = match &grant.gate {
+            None => (Approval::default(), None),
+            Some(gate) => match gate.decide(&answers, &person.emails) {
+                Gated::Allow(why) => (Approval::default(), Some(why)),
+                Gated::Approve(why) => (
+                    Approval::pending(why.clone(), gate.approval_timeout),
+                    Some(format!("needs approval: {why}")),
+                ),
+                Gated::Deny(why) => return Err(refuse("permission_set", why)),
+            },
+        };
         Ok(Approved {
             id: id.clone(),
             person,
@@ -239,7 +279,42 @@ impl Webhook {
             grant,
             duration,
             reason,
+            approval,
+            gate_note,
+            incident,
         })
+    }
+
+    /// Who is on call for each source (none when the policy gates nothing here).
+    async fn on_call(&self, sources: &[OncallSource]) -> Vec<(OncallSource, Answer)> {
+        match (&self.oncall, sources.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(oncall), false) => oncall.ask_all(sources).await,
+            (None, false) => sources
+                .iter()
+                .map(|s| (s.clone(), Err("no on-call service configured".to_owned())))
+                .collect(),
+        }
+    }
+
+    /// The incident a request names: it must exist and be open.
+    async fn incident(&self, id: Option<&IncidentId>) -> Result<Option<Incident>, Refusal> {
+        let Some(id) = id else { return Ok(None) };
+        let Some(oncall) = &self.oncall else {
+            return Err(refuse("incident", "incidents cannot be checked here (no PagerDuty token)"));
+        };
+        match oncall.incident(id).await {
+            Ok(i) if i.is_open() => Ok(Some(i)),
+            Ok(i) => Err(refuse(
+                "incident",
+                format!("incident {} is {}, not open", id.as_str(), i.status),
+            )),
+            Err(e @ IncidentError::NotFound(_)) => Err(refuse("incident", e.to_string())),
+            Err(e) => {
+                tracing::error!(error = %e, "incident lookup failed");
+                Err(refuse("incident", "could not check the incident right now; try again in a moment"))
+            }
+        }
     }
 
     pub(super) async fn audit_denied(&self, id: &RequestId, actor: &str, why: &str) {
@@ -309,6 +384,9 @@ impl Webhook {
             reconciled_at: None,
             digest: None,
             review: Default::default(),
+            approval: a.approval.clone(),
+            incident_id: a.incident.as_ref().map(|i| i.id.clone()),
+            incident_url: a.incident.as_ref().map(|i| i.url.clone()),
         };
         let audit = Audit {
             event: "requested",
@@ -324,14 +402,23 @@ impl Webhook {
                     .as_deref()
                     .map(|r| format!("; reason: {r}"))
                     .unwrap_or_default()
-            ),
+            ) + &a
+                .incident
+                .as_ref()
+                .map(|i| format!("; incident {} ({})", i.id, i.url))
+                .unwrap_or_default()
+                + &a.gate_note
+                    .as_deref()
+                    .map(|g| format!("; {g}"))
+                    .unwrap_or_default(),
         };
         match self.store.create(&record, audit, button).await {
             Ok(Created::New(_)) => {
                 tracing::info!(user = %origin.user_id, account = %a.account, "request recorded")
             }
             Ok(Created::Existing(r)) => {
-                tracing::info!(status = r.status.as_str(), "repeated request")
+                tracing::info!(status = r.status.as_str(), "repeated request");
+                return self.run(&r).await;
             }
             Ok(Created::ButtonTaken(other)) => {
                 // A concurrent click on the same button won: answer with its request.
@@ -348,20 +435,28 @@ impl Webhook {
                 );
             }
         }
-        self.run(&id).await
+        self.run(&record).await
     }
 
     /// Starts the request's execution. The input is a pure function of the request, so a
     /// repeated StartExecution with the same name is idempotent while the first one runs.
-    pub(super) async fn run(&self, id: &RequestId) -> Reply {
+    /// A request that needs approval waits for it first, at most its approval timeout.
+    pub(super) async fn run(&self, rec: &RequestRecord) -> Reply {
+        let id = &rec.id;
         let input = json!({
             "request_id": id.as_str(),
             "cloudtrail_delay_seconds": self.settings.cloudtrail_delay.as_secs(),
+            "approval_timeout_seconds": rec.approval.timeout.map_or(0, |t| t.as_secs()),
         });
         match self.executions.start(id, &input).await {
             Ok(Started::Running(arn)) => {
                 tracing::info!(execution = %arn, "execution running");
-                Reply::ephemeral(slack::ACCESS_INCOMING)
+                match (&rec.approval.state, &rec.approval.why) {
+                    (Some(ApprovalState::Pending), Some(why)) => {
+                        Reply::ephemeral(&slack::approval::asked(rec, why))
+                    }
+                    _ => Reply::ephemeral(slack::ACCESS_INCOMING),
+                }
             }
             Ok(Started::AlreadyFinished) => Reply::ephemeral(&format!(
                 "The request this click started (`{id}`) has ended. Click Break Glass again for new access."

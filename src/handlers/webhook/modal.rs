@@ -108,6 +108,7 @@ impl Webhook {
                 &permission_set,
                 Some(duration),
                 reason,
+                sub.incident.as_deref(),
             )
             .await
         {

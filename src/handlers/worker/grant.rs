@@ -38,6 +38,14 @@ impl Worker {
     /// stopped) and returns the lease's state for the Hold state.
     pub async fn grant(&self, id: &RequestId, cap: u64) -> Result<LeaseState, Error> {
         let mut rec = self.load(id).await?;
+        if !rec.approval.clears_grant() {
+            // Only an approval (or no need for one) grants: never on a pending, denied or
+            // expired one, whatever invoked this task.
+            return Err(Error::InvalidInput(format!(
+                "request {id} is not approved (approval {})",
+                rec.approval.state.map_or("?", |s| s.as_str())
+            )));
+        }
         if rec.status == Status::Requested {
             let principal = match &rec.principal_id {
                 Some(p) => p.clone(),

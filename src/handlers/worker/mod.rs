@@ -2,6 +2,7 @@
 //! every task is idempotent and fenced by the request's status and version, so a duplicated or
 //! retried delivery never acts twice. One use case a file:
 //!
+//! - [`approval`]: the wait for a second person's approval, and its end;
 //! - [`grant`]: join the lease, create the assignment (fenced, with its creation intent);
 //! - [`hold`]: the Hold state's callback token, and the re-check after its timeout;
 //! - [`revoke`]: leave the lease (the last one out deletes the assignment), the revoke alarm;
@@ -16,6 +17,7 @@
 //! request and telling Slack.
 
 pub mod after_end;
+pub mod approval;
 pub mod digest;
 pub mod end_sessions;
 pub mod grant;
@@ -45,6 +47,16 @@ use crate::slack::messages::About;
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Task {
+    /// The AwaitApproval state: store its callback token and ask the approvers.
+    AwaitApproval {
+        request_id: RequestId,
+        task_token: String,
+    },
+    /// The approval wait ended without a callback (timeout, or a failure): grant an
+    /// approval recorded meanwhile, or expire the request.
+    ApprovalOver {
+        request_id: RequestId,
+    },
     /// `poll_seconds` comes from executions started before the Hold waited on a callback
     /// (their Wait loop needs at most that long a wait); it caps the wait.
     Grant {
@@ -102,6 +114,8 @@ impl Task {
     /// The task's `type`.
     pub fn kind(&self) -> &'static str {
         match self {
+            Task::AwaitApproval { .. } => "await_approval",
+            Task::ApprovalOver { .. } => "approval_over",
             Task::Grant { .. } => "grant",
             Task::Hold { .. } => "hold",
             Task::Check { .. } => "check",
@@ -118,7 +132,9 @@ impl Task {
     /// The request the task is about (none for the reconcile).
     pub fn request_id(&self) -> Option<&RequestId> {
         match self {
-            Task::Grant { request_id, .. }
+            Task::AwaitApproval { request_id, .. }
+            | Task::ApprovalOver { request_id }
+            | Task::Grant { request_id, .. }
             | Task::Hold { request_id, .. }
             | Task::Check { request_id, .. }
             | Task::Revoke { request_id }
@@ -199,6 +215,11 @@ impl Worker {
             serde_json::to_value(v).map_err(|e| Error::InvalidInput(format!("task output: {e}")))
         }
         match task {
+            Task::AwaitApproval {
+                request_id,
+                task_token,
+            } => out(self.await_approval(&request_id, &task_token).await?),
+            Task::ApprovalOver { request_id } => out(self.approval_over(&request_id).await?),
             Task::Grant {
                 request_id,
                 poll_seconds,

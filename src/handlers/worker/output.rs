@@ -55,9 +55,17 @@ pub struct Lifted {
     pub sessions_denied: bool,
 }
 
+/// What the state machine reads after an approval wait ended without a callback: grant, or
+/// stop with nothing granted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApprovalOver {
+    pub approved: bool,
+}
+
 /// The fields of the output of the task `kind` (its `type`), for the contract test.
 pub fn fields_of(kind: &str) -> Option<Vec<String>> {
     let sample = match kind {
+        "approval_over" => serde_json::to_value(ApprovalOver::default()),
         "grant" | "check" => serde_json::to_value(LeaseState::default()),
         "hold" => serde_json::to_value(Held::default()),
         "revoke" => serde_json::to_value(Revoked::default()),
