@@ -181,6 +181,7 @@ fn render(rows: &mut Vec<Row>, dir: &Path) {
         request_id: Some("bg-000000000000000000000000".into()),
         reason: None,
         slack_link: None,
+        incident: None,
         ended_at: None,
     };
     for n in [1_000, 10_000, 100_000] {

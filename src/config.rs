@@ -217,19 +217,25 @@ impl Config {
 
         let oncall_cache = seconds("ONCALL_CACHE_SECONDS", 30, &mut problems);
         if oncall_cache.as_secs() > 300 {
-            problems.push("ONCALL_CACHE_SECONDS must be at most 300 (who is on call changes)".into());
+            problems
+                .push("ONCALL_CACHE_SECONDS must be at most 300 (who is on call changes)".into());
         }
         let oncall_timeout = match opt("ONCALL_TIMEOUT_MS").map(|v| v.parse::<u64>()) {
             None => std::time::Duration::from_millis(1500),
             Some(Ok(n)) if (100..=2500).contains(&n) => std::time::Duration::from_millis(n),
             Some(_) => {
-                problems.push("ONCALL_TIMEOUT_MS must be between 100 and 2500 (Slack waits 3 s)".into());
+                problems.push(
+                    "ONCALL_TIMEOUT_MS must be between 100 and 2500 (Slack waits 3 s)".into(),
+                );
                 std::time::Duration::from_millis(1500)
             }
         };
         let mut service_url = |k: &str, default: &str| {
             let v = opt(k).unwrap_or_else(|| default.to_owned());
-            if !(v.starts_with("https://") || v.starts_with("http://127.0.0.1") || v.starts_with("http://localhost")) {
+            if !(v.starts_with("https://")
+                || v.starts_with("http://127.0.0.1")
+                || v.starts_with("http://localhost"))
+            {
                 problems.push(format!("{k} must be an https:// URL"));
             }
             v

@@ -106,7 +106,12 @@ impl IncidentId {
                     return Err("not a PagerDuty incident URL".into());
                 }
                 let path = path.split(['?', '#']).next().unwrap_or_default();
-                match path.trim_end_matches('/').split('/').collect::<Vec<_>>().as_slice() {
+                match path
+                    .trim_end_matches('/')
+                    .split('/')
+                    .collect::<Vec<_>>()
+                    .as_slice()
+                {
                     ["incidents", id] => *id,
                     _ => return Err("not a PagerDuty incident URL (…/incidents/<id>)".into()),
                 }
@@ -204,8 +209,7 @@ impl Oncall {
 
     /// Asks every source at once, each within the deadline.
     pub async fn ask_all(&self, sources: &[OncallSource]) -> Vec<(OncallSource, Answer)> {
-        let answers =
-            futures_util::future::join_all(sources.iter().map(|s| self.who(s))).await;
+        let answers = futures_util::future::join_all(sources.iter().map(|s| self.who(s))).await;
         sources.iter().cloned().zip(answers).collect()
     }
 
@@ -222,8 +226,13 @@ impl Oncall {
         };
         match &answer {
             Ok(people) => {
-                tracing::info!(on_call = people.len(), ms = started.elapsed().as_millis() as u64, "asked who is on call");
-                self.cache.insert(source.clone(), people.clone(), Instant::now());
+                tracing::info!(
+                    on_call = people.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "asked who is on call"
+                );
+                self.cache
+                    .insert(source.clone(), people.clone(), Instant::now());
             }
             Err(why) => tracing::warn!(error = %why, "could not ask who is on call"),
         }
@@ -232,7 +241,9 @@ impl Oncall {
 
     async fn fetch(&self, source: &OncallSource) -> Answer {
         match source {
-            OncallSource::PagerDutySchedule(id) => self.pagerduty_oncalls("schedule_ids[]", id).await,
+            OncallSource::PagerDutySchedule(id) => {
+                self.pagerduty_oncalls("schedule_ids[]", id).await
+            }
             OncallSource::PagerDutyEscalationPolicy(id) => {
                 self.pagerduty_oncalls("escalation_policy_ids[]", id).await
             }
@@ -240,7 +251,12 @@ impl Oncall {
         }
     }
 
-    async fn get(&self, service: &Service, path: &str, query: &[(&str, &str)]) -> Result<(u16, Value), String> {
+    async fn get(
+        &self,
+        service: &Service,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(u16, Value), String> {
         let mut url = format!("{}{path}", service.url);
         if !query.is_empty() {
             url.push('?');
@@ -258,30 +274,42 @@ impl Oncall {
         if status >= 500 || status == 429 || status == 401 || status == 403 {
             return Err(format!("HTTP {status}"));
         }
-        let body = r.json::<Value>().await.map_err(|e| format!("unreadable answer: {}", e.without_url()))?;
+        let body = r
+            .json::<Value>()
+            .await
+            .map_err(|e| format!("unreadable answer: {}", e.without_url()))?;
         Ok((status, body))
     }
 
     async fn pagerduty_oncalls(&self, filter: &str, id: &str) -> Answer {
-        let pd = self.pagerduty.as_ref().ok_or("no PagerDuty token configured")?;
+        let pd = self
+            .pagerduty
+            .as_ref()
+            .ok_or("no PagerDuty token configured")?;
         let mut people = Vec::new();
         for page in 0..MAX_PAGES {
             let offset = (page * 100).to_string();
             let (status, body) = self
-                .get(pd, "/oncalls", &[
-                    (filter, id),
-                    ("include[]", "users"),
-                    ("earliest", "true"),
-                    ("limit", "100"),
-                    ("offset", &offset),
-                ])
+                .get(
+                    pd,
+                    "/oncalls",
+                    &[
+                        (filter, id),
+                        ("include[]", "users"),
+                        ("earliest", "true"),
+                        ("limit", "100"),
+                        ("offset", &offset),
+                    ],
+                )
                 .await?;
             if status != 200 {
                 return Err(format!("HTTP {status}"));
             }
             let oncalls = body["oncalls"].as_array().ok_or("answer without oncalls")?;
             for o in oncalls {
-                if let (Some(email), Some(level)) = (o["user"]["email"].as_str(), o["escalation_level"].as_u64()) {
+                if let (Some(email), Some(level)) =
+                    (o["user"]["email"].as_str(), o["escalation_level"].as_u64())
+                {
                     people.push(OnCall {
                         email: email.to_ascii_lowercase(),
                         level: level as u32,
@@ -296,12 +324,16 @@ impl Oncall {
     }
 
     async fn opsgenie_oncalls(&self, id: &str) -> Answer {
-        let og = self.opsgenie.as_ref().ok_or("no Opsgenie token configured")?;
+        let og = self
+            .opsgenie
+            .as_ref()
+            .ok_or("no Opsgenie token configured")?;
         let (status, body) = self
-            .get(og, &format!("/v2/schedules/{id}/on-calls"), &[
-                ("scheduleIdentifierType", "id"),
-                ("flat", "true"),
-            ])
+            .get(
+                og,
+                &format!("/v2/schedules/{id}/on-calls"),
+                &[("scheduleIdentifierType", "id"), ("flat", "true")],
+            )
             .await?;
         if status != 200 {
             return Err(format!("HTTP {status}"));
@@ -336,11 +368,15 @@ impl Oncall {
             200 => {
                 let i = &body["incident"];
                 let text = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+                // Only an https link is ever shown as a link.
+                let url = Some(text("html_url"))
+                    .filter(|u| u.starts_with("https://"))
+                    .unwrap_or_default();
                 Ok(Incident {
                     id: text("id"),
                     title: text("title"),
                     status: text("status"),
-                    url: text("html_url"),
+                    url,
                 })
             }
             404 => Err(IncidentError::NotFound(id.as_str().to_owned())),
@@ -350,7 +386,10 @@ impl Oncall {
 
     /// Adds a note to the incident (as the secret's `from` user).
     pub async fn add_note(&self, id: &str, content: &str) -> Result<(), String> {
-        let pd = self.pagerduty.as_ref().ok_or("no PagerDuty token configured")?;
+        let pd = self
+            .pagerduty
+            .as_ref()
+            .ok_or("no PagerDuty token configured")?;
         let from = self
             .pagerduty_from
             .as_deref()
@@ -380,8 +419,14 @@ mod tests {
     fn incident_ids_and_urls() {
         let id = |s: &str| IncidentId::parse(s).map(|i| i.as_str().to_owned());
         assert_eq!(id("Q1ABC2DEF"), Ok("Q1ABC2DEF".into()));
-        assert_eq!(id(" https://acme.pagerduty.com/incidents/Q1ABC2DEF "), Ok("Q1ABC2DEF".into()));
-        assert_eq!(id("https://acme.pagerduty.com/incidents/Q1ABC2DEF/?x=1"), Ok("Q1ABC2DEF".into()));
+        assert_eq!(
+            id(" https://acme.pagerduty.com/incidents/Q1ABC2DEF "),
+            Ok("Q1ABC2DEF".into())
+        );
+        assert_eq!(
+            id("https://acme.pagerduty.com/incidents/Q1ABC2DEF/?x=1"),
+            Ok("Q1ABC2DEF".into())
+        );
         for bad in [
             "",
             "http://acme.pagerduty.com/incidents/Q1",
@@ -401,7 +446,12 @@ mod tests {
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("pdtoken") && !dbg.contains("og-key"), "{dbg}");
         assert!(OncallSecrets::parse("{}").unwrap().pagerduty.is_none());
-        for bad in [r#"{"pagerduty":{"token":""}}"#, r#"{"pagerduty":"u+pdtoken123"}"#, r#"{"victorops":{}}"#, "u+pdtoken123"] {
+        for bad in [
+            r#"{"pagerduty":{"token":""}}"#,
+            r#"{"pagerduty":"u+pdtoken123"}"#,
+            r#"{"victorops":{}}"#,
+            "u+pdtoken123",
+        ] {
             let e = OncallSecrets::parse(bad).unwrap_err().to_string();
             assert!(!e.contains("pdtoken"), "{e}");
         }

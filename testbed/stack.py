@@ -12,7 +12,7 @@ with nobody on call (nobody is on call anywhere at start: tests PUT /_testbed/on
 writes `<envdir>/policy.toml` (rules `oncall` and `sre-readonly`, and the on-call gated
 rules `oncall-gated` (PagerDuty, else approval), `secondary-gated` (PagerDuty levels 1-2,
 else deny, allow when PagerDuty is unreachable) and `incident-gated` (Opsgenie, an
-incident required)); starts N copies of the binary against the runtime API (on-call cache
+incident required, the approver when Opsgenie is unreachable)); starts N copies of the binary against the runtime API (on-call cache
 off); then writes the env file (KEY=value lines, the README's `make dev`) and stays in the
 foreground. SIGINT/SIGTERM stop everything and remove the
 env file. A child that dies is reported with the tail of its log (`<envdir>/logs/`).
@@ -458,6 +458,7 @@ permission_sets = ["{incident_gated_permission_set_arn}"]
 {gated_durations}
 oncall = ["opsgenie:{OPSGENIE_SCHEDULE}"]
 otherwise = "deny"
+approvers = ["{APPROVER}"]
 incident_required = true
 [reconcile]
 notify_channel = "{RECONCILE_CHANNEL}"

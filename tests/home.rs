@@ -267,6 +267,9 @@ async fn the_digest_counts_a_seeded_week() {
                 at: outcome.map(|_| at(&format!("2020-01-{:02}T09:30:00Z", 6 + n))),
                 ..Review::default()
             },
+            approval: Default::default(),
+            incident_id: None,
+            incident_url: None,
         }
     };
     let week = [

@@ -222,5 +222,8 @@ fn sample_record() -> break_glass::domain::request::RequestRecord {
         reconciled_at: None,
         digest: None,
         review: Default::default(),
+        approval: Default::default(),
+        incident_id: None,
+        incident_url: None,
     }
 }

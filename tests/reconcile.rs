@@ -380,6 +380,9 @@ fn revoked_request(
         reconciled_at: None,
         digest: None,
         review: Default::default(),
+        approval: Default::default(),
+        incident_id: None,
+        incident_url: None,
     }
 }
 

@@ -109,6 +109,7 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
         request_id: None,
         reason: None,
         slack_link: None,
+        incident: None,
         ended_at: None,
     };
     // A file is not a mail: show the whole timeline.

@@ -141,7 +141,10 @@ mod tests {
         for state in [ApprovalState::Denied, ApprovalState::Expired] {
             rec.approval.state = Some(state);
             assert!(!rec.approval.clears_grant());
-            assert!(matches!(may_approve(&rec, "U0LEAD", true), MayApprove::Decided { .. }));
+            assert!(matches!(
+                may_approve(&rec, "U0LEAD", true),
+                MayApprove::Decided { .. }
+            ));
         }
         for s in ["pending", "approved", "denied", "expired"] {
             assert_eq!(ApprovalState::parse(s).map(ApprovalState::as_str), Some(s));

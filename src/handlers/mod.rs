@@ -22,12 +22,12 @@ use crate::aws::cloudtrail::Collector;
 use crate::aws::mail::Mailer;
 use crate::aws::secrets::SlackSecrets;
 use crate::aws::sfn::Executions;
-use crate::oncall::{Oncall, OncallSecrets};
 use crate::aws::sso::{Instance, PermissionSetNames, Sso};
 use crate::aws::store::Store;
 use crate::config::{Config, Role};
 use crate::error::Error;
 use crate::identity::Directory;
+use crate::oncall::{Oncall, OncallSecrets};
 use crate::policy::Policy;
 use crate::slack::api::SlackApi;
 use webhook::{Settings, Webhook};
@@ -123,7 +123,11 @@ impl App {
         );
         let (has_pd, has_og) = oncall.configured();
         if (pagerduty && !has_pd) || (opsgenie && !has_og) {
-            let which = if pagerduty && !has_pd { "pagerduty" } else { "opsgenie" };
+            let which = if pagerduty && !has_pd {
+                "pagerduty"
+            } else {
+                "opsgenie"
+            };
             return Err(Error::Config(format!(
                 "the policy uses {which}, but the on-call secret has no \"{which}\" token"
             )));
@@ -212,6 +216,7 @@ impl App {
                     policy: self.policy.clone(),
                     report_margin: report.margin,
                     max_rows: report.max_rows,
+                    oncall: self.oncall().await?,
                 })
             })
             .await

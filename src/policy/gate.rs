@@ -148,10 +148,7 @@ impl Gate {
                 Some(Ok(people)) => {
                     for p in people.iter().filter(|p| emails.contains(&p.email)) {
                         if self.levels.contains(&p.level) {
-                            return Gated::Allow(format!(
-                                "on call: {source} level {}",
-                                p.level
-                            ));
+                            return Gated::Allow(format!("on call: {source} level {}", p.level));
                         }
                         other_level.get_or_insert((source, p.level));
                     }
@@ -169,8 +166,10 @@ impl Gate {
         if !unreachable.is_empty() {
             let what = format!("could not ask who is on call: {}", unreachable.join("; "));
             return match self.unreachable {
-                Unreachable::Allow => Gated::Allow(format!("{what}; allowed (oncall_unreachable = \"allow\")")),
-                Unreachable::Approve => Gated::Approve(format!("{what}; approval needed instead")),
+                Unreachable::Allow => {
+                    Gated::Allow(format!("{what}; allowed (oncall_unreachable = \"allow\")"))
+                }
+                Unreachable::Approve => Gated::Approve(what),
             };
         }
         let not = match other_level {
@@ -187,14 +186,17 @@ impl Gate {
             ),
         };
         match self.otherwise {
-            Otherwise::Approve => Gated::Approve(format!("{not}; approval needed")),
-            Otherwise::Deny => Gated::Deny(format!("{not}: this access is only for whoever is on call")),
+            Otherwise::Approve => Gated::Approve(not),
+            Otherwise::Deny => {
+                Gated::Deny(format!("{not}: this access is only for whoever is on call"))
+            }
         }
     }
 
     /// Whether a Slack user (with these groups) may approve under this gate.
     pub fn is_approver(&self, slack_user: &str, groups: &BTreeSet<String>) -> bool {
-        self.approvers.contains(slack_user) || self.approver_groups.iter().any(|g| groups.contains(g))
+        self.approvers.contains(slack_user)
+            || self.approver_groups.iter().any(|g| groups.contains(g))
     }
 }
 
@@ -234,14 +236,21 @@ impl RawGate {
             return Ok(None);
         }
         if !allow {
-            let key = if self.oncall.is_empty() { "approvers" } else { "oncall" };
+            let key = if self.oncall.is_empty() {
+                "approvers"
+            } else {
+                "oncall"
+            };
             return Err(err(at(key), "only an allow rule can be gated"));
         }
         let mut oncall = Vec::new();
         for (j, s) in self.oncall.iter().enumerate() {
             let source = OncallSource::parse(s).map_err(|e| err(at(&format!("oncall[{j}]")), e))?;
             if oncall.contains(&source) {
-                return Err(err(at(&format!("oncall[{j}]")), format!("duplicate entry {s:?}")));
+                return Err(err(
+                    at(&format!("oncall[{j}]")),
+                    format!("duplicate entry {s:?}"),
+                ));
             }
             oncall.push(source);
         }
@@ -264,10 +273,16 @@ impl RawGate {
                 let mut set = BTreeSet::new();
                 for (j, n) in l.into_iter().enumerate() {
                     if !(1..=20).contains(&n) {
-                        return Err(err(at(&format!("oncall_levels[{j}]")), "levels are 1 to 20"));
+                        return Err(err(
+                            at(&format!("oncall_levels[{j}]")),
+                            "levels are 1 to 20",
+                        ));
                     }
                     if !set.insert(n) {
-                        return Err(err(at(&format!("oncall_levels[{j}]")), format!("duplicate level {n}")));
+                        return Err(err(
+                            at(&format!("oncall_levels[{j}]")),
+                            format!("duplicate level {n}"),
+                        ));
                     }
                 }
                 set
@@ -277,7 +292,10 @@ impl RawGate {
             None | Some("approve") => Otherwise::Approve,
             Some("deny") => Otherwise::Deny,
             Some(other) => {
-                return Err(err(at("otherwise"), format!("expected \"approve\" or \"deny\", got {other:?}")));
+                return Err(err(
+                    at("otherwise"),
+                    format!("expected \"approve\" or \"deny\", got {other:?}"),
+                ));
             }
         };
         let unreachable = match self.oncall_unreachable.as_deref() {
@@ -298,7 +316,10 @@ impl RawGate {
                 return Err(err(here, "\"*\" is not allowed: name who approves"));
             }
             if a.trim().is_empty() || a.len() > 1024 || a.chars().any(char::is_control) {
-                return Err(err(here, "neither a Slack user id nor a group display name"));
+                return Err(err(
+                    here,
+                    "neither a Slack user id nor a group display name",
+                ));
             }
             let fresh = if is_slack_user_id(&a) {
                 approvers.insert(a.clone())
@@ -323,7 +344,10 @@ impl RawGate {
             return Err(err(at("approvers"), why));
         }
         if !may_need_approval && self.approval_timeout.is_some() {
-            return Err(err(at("approval_timeout"), "nothing under this rule is ever approved"));
+            return Err(err(
+                at("approval_timeout"),
+                "nothing under this rule is ever approved",
+            ));
         }
         let approval_timeout = match self.approval_timeout {
             None => DEFAULT_APPROVAL_TIMEOUT,
@@ -382,8 +406,14 @@ mod tests {
     #[test]
     fn whoever_is_on_call_at_a_listed_level_passes() {
         let g = gate(Otherwise::Deny, Unreachable::Approve, &[1]);
-        let a = answers(Ok(vec![on("bob@example.com", 1)]), Ok(vec![on("alice@example.com", 1)]));
-        assert_eq!(g.decide(&a, &me()), Gated::Allow("on call: opsgenie:og-1 level 1".into()));
+        let a = answers(
+            Ok(vec![on("bob@example.com", 1)]),
+            Ok(vec![on("alice@example.com", 1)]),
+        );
+        assert_eq!(
+            g.decide(&a, &me()),
+            Gated::Allow("on call: opsgenie:og-1 level 1".into())
+        );
         // On call on one source is enough, even when the other cannot be reached.
         let a = answers(Ok(vec![on("alice@example.com", 1)]), Err("HTTP 503".into()));
         assert!(matches!(g.decide(&a, &me()), Gated::Allow(_)));
@@ -398,7 +428,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let both = gate(Otherwise::Approve, Unreachable::Approve, &[1, 2]);
-        assert_eq!(both.decide(&a, &me()), Gated::Allow("on call: pagerduty:PSCHED1 level 2".into()));
+        assert_eq!(
+            both.decide(&a, &me()),
+            Gated::Allow("on call: pagerduty:PSCHED1 level 2".into())
+        );
     }
 
     #[test]
@@ -456,10 +489,17 @@ mod tests {
             Ok("pagerduty-escalation-policy:PEP1".into())
         );
         assert_eq!(
-            OncallSource::parse("opsgenie:6f1c3c1e-0000-4000-8000-00000000b6a1").map(|s| s.service()),
+            OncallSource::parse("opsgenie:6f1c3c1e-0000-4000-8000-00000000b6a1")
+                .map(|s| s.service()),
             Ok("Opsgenie")
         );
-        for bad in ["pagerduty", "pagerduty:", "pagerduty:P/../x", "victorops:X1", "opsgenie:a b"] {
+        for bad in [
+            "pagerduty",
+            "pagerduty:",
+            "pagerduty:P/../x",
+            "victorops:X1",
+            "opsgenie:a b",
+        ] {
             assert!(OncallSource::parse(bad).is_err(), "{bad}");
         }
     }

@@ -258,7 +258,11 @@ impl Policy {
     /// Which on-call services the policy needs a token for: (PagerDuty, Opsgenie). PagerDuty
     /// also checks the incidents that rules with `incident_required` ask for.
     pub fn services(&self) -> (bool, bool) {
-        let sources = || self.rules.iter().flat_map(|r| r.gate.iter().flat_map(|g| g.oncall.iter()));
+        let sources = || {
+            self.rules
+                .iter()
+                .flat_map(|r| r.gate.iter().flat_map(|g| g.oncall.iter()))
+        };
         (
             sources().any(OncallSource::is_pagerduty)
                 || self.rules.iter().any(|r| r.incident_required),
@@ -731,13 +735,20 @@ max_duration = "4h"
     #[test]
     fn gating_keys() {
         let gated = |keys: &str| Policy::parse(&policy(keys));
-        let p = gated("oncall = [\"pagerduty:PSCHED1\"]\napprovers = [\"U0LEAD\", \"Leads\"]\n").unwrap();
+        let p = gated("oncall = [\"pagerduty:PSCHED1\"]\napprovers = [\"U0LEAD\", \"Leads\"]\n")
+            .unwrap();
         let g = p.rules[0].gate.clone().expect("gated");
         assert_eq!(g.levels, BTreeSet::from([1]), "primary only by default");
-        assert_eq!((g.otherwise, g.unreachable), (Otherwise::Approve, Unreachable::Approve));
+        assert_eq!(
+            (g.otherwise, g.unreachable),
+            (Otherwise::Approve, Unreachable::Approve)
+        );
         assert_eq!(g.approval_timeout.as_secs(), 1800);
         assert!(g.approvers.contains("U0LEAD") && g.approver_groups.contains("Leads"));
-        assert!(p.groups().contains("Leads"), "approver groups are looked up");
+        assert!(
+            p.groups().contains("Leads"),
+            "approver groups are looked up"
+        );
         assert_eq!(p.services(), (true, false));
         assert_eq!(
             p.oncall_sources(&acct("123456789012"), &ps(PS)),
@@ -747,32 +758,88 @@ max_duration = "4h"
         let p = gated("oncall = [\"opsgenie:og-1\"]\noncall_levels = [1, 2]\notherwise = \"deny\"\noncall_unreachable = \"allow\"\nincident_required = true\n").unwrap();
         let g = p.rules[0].gate.clone().unwrap();
         assert_eq!(g.levels, BTreeSet::from([1, 2]));
-        assert_eq!((g.otherwise, g.unreachable), (Otherwise::Deny, Unreachable::Allow));
+        assert_eq!(
+            (g.otherwise, g.unreachable),
+            (Otherwise::Deny, Unreachable::Allow)
+        );
         assert!(p.rules[0].incident_required);
-        assert_eq!(p.services(), (true, true), "an incident is checked in PagerDuty");
+        assert_eq!(
+            p.services(),
+            (true, true),
+            "an incident is checked in PagerDuty"
+        );
         assert!(Policy::parse(&policy("")).unwrap().rules[0].gate.is_none());
         let p = gated("approvers = [\"U0LEAD\"]\napproval_timeout = \"2h\"\n").unwrap();
         assert!(matches!(
-            p.rules[0].gate.as_ref().unwrap().decide(&[], &BTreeSet::new()),
+            p.rules[0]
+                .gate
+                .as_ref()
+                .unwrap()
+                .decide(&[], &BTreeSet::new()),
             Gated::Approve(_)
         ));
         for (keys, field) in [
             ("oncall = [\"pagerduty:PSCHED1\"]\n", "rule[0].approvers"),
-            ("oncall = [\"pagerduty:PSCHED1\"]\notherwise = \"deny\"\n", "rule[0].approvers"),
-            ("oncall = [\"pagerduty:PSCHED1\"]\notherwise = \"deny\"\noncall_unreachable = \"allow\"\napproval_timeout = \"1h\"\n", "rule[0].approval_timeout"),
-            ("oncall = [\"pagerduty:P1\", \"pagerduty:P1\"]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall[1]"),
-            ("oncall = [\"pagerduty\"]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall[0]"),
-            ("oncall = [\"splunk:X\"]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall[0]"),
-            ("oncall_levels = [1]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels"),
-            ("oncall = [\"pagerduty:P1\"]\noncall_levels = []\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels"),
-            ("oncall = [\"pagerduty:P1\"]\noncall_levels = [0]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels[0]"),
-            ("oncall = [\"pagerduty:P1\"]\noncall_levels = [2, 2]\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_levels[1]"),
-            ("oncall = [\"pagerduty:P1\"]\notherwise = \"maybe\"\napprovers = [\"U0LEAD\"]\n", "rule[0].otherwise"),
-            ("oncall = [\"pagerduty:P1\"]\noncall_unreachable = \"deny\"\napprovers = [\"U0LEAD\"]\n", "rule[0].oncall_unreachable"),
-            ("oncall = [\"pagerduty:P1\"]\napprovers = [\"*\"]\n", "rule[0].approvers[0]"),
-            ("oncall = [\"pagerduty:P1\"]\napprovers = [\"U0LEAD\", \"U0LEAD\"]\n", "rule[0].approvers[1]"),
-            ("oncall = [\"pagerduty:P1\"]\napprovers = [\"U0LEAD\"]\napproval_timeout = \"25h\"\n", "rule[0].approval_timeout"),
-            ("otherwise = \"deny\"\napprovers = [\"U0LEAD\"]\n", "rule[0].otherwise"),
+            (
+                "oncall = [\"pagerduty:PSCHED1\"]\notherwise = \"deny\"\n",
+                "rule[0].approvers",
+            ),
+            (
+                "oncall = [\"pagerduty:PSCHED1\"]\notherwise = \"deny\"\noncall_unreachable = \"allow\"\napproval_timeout = \"1h\"\n",
+                "rule[0].approval_timeout",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\", \"pagerduty:P1\"]\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall[1]",
+            ),
+            (
+                "oncall = [\"pagerduty\"]\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall[0]",
+            ),
+            (
+                "oncall = [\"splunk:X\"]\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall[0]",
+            ),
+            (
+                "oncall_levels = [1]\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall_levels",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\noncall_levels = []\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall_levels",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\noncall_levels = [0]\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall_levels[0]",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\noncall_levels = [2, 2]\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall_levels[1]",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\notherwise = \"maybe\"\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].otherwise",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\noncall_unreachable = \"deny\"\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].oncall_unreachable",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\napprovers = [\"*\"]\n",
+                "rule[0].approvers[0]",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\napprovers = [\"U0LEAD\", \"U0LEAD\"]\n",
+                "rule[0].approvers[1]",
+            ),
+            (
+                "oncall = [\"pagerduty:P1\"]\napprovers = [\"U0LEAD\"]\napproval_timeout = \"25h\"\n",
+                "rule[0].approval_timeout",
+            ),
+            (
+                "otherwise = \"deny\"\napprovers = [\"U0LEAD\"]\n",
+                "rule[0].otherwise",
+            ),
         ] {
             let e = gated(keys).unwrap_err();
             assert_eq!(e.field, field, "{keys}: {e}");
@@ -783,7 +850,10 @@ max_duration = "4h"
         );
         assert_eq!(Policy::parse(&deny).unwrap_err().field, "rule[1].approvers");
         let deny = deny.replace("approvers = [\"U0LEAD\"]", "incident_required = true");
-        assert_eq!(Policy::parse(&deny).unwrap_err().field, "rule[1].incident_required");
+        assert_eq!(
+            Policy::parse(&deny).unwrap_err().field,
+            "rule[1].incident_required"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Header {
     pub reason: Option<String>,
     /// Where the request's conversation is in Slack.
     pub slack_link: Option<String>,
+    /// The PagerDuty incident the request named: its id, and its link.
+    pub incident: Option<(String, String)>,
     /// When End access now was pressed (drawn into the activity picture).
     pub ended_at: Option<OffsetDateTime>,
 }
@@ -125,6 +127,10 @@ impl<'a> View<'a> {
                 request_id: clip_opt(&header.request_id),
                 reason: clip_opt(&header.reason),
                 slack_link: clip_opt(&header.slack_link),
+                incident: header
+                    .incident
+                    .as_ref()
+                    .map(|(id, url)| (super::clip(id), super::clip(url))),
                 ended_at: header.ended_at,
             },
             from: rfc3339(header.from),
@@ -302,6 +308,7 @@ mod tests {
             request_id: Some("bg-0123".into()),
             reason: Some("db <down>".into()),
             slack_link: None,
+            incident: None,
             ended_at: None,
         }
     }

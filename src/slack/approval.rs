@@ -39,13 +39,19 @@ fn summary(rec: &RequestRecord, policy: &Policy, permission_set: &str) -> String
         rec.duration
     );
     if let Some(reason) = &rec.reason {
-        text.push_str(&format!("\n*Reason:* {}", escape(crate::domain::truncate(reason, 500))));
+        text.push_str(&format!(
+            "\n*Reason:* {}",
+            escape(crate::domain::truncate(reason, 500))
+        ));
     }
     if let (Some(id), Some(url)) = (&rec.incident_id, &rec.incident_url) {
         text.push_str(&format!("\n*Incident:* <{}|{}>", escape(url), escape(id)));
     }
     if let Some(why) = &rec.approval.why {
-        text.push_str(&format!("\n*Why approval:* {}", escape(crate::domain::truncate(why, 500))));
+        text.push_str(&format!(
+            "\n*Why approval:* {}",
+            escape(crate::domain::truncate(why, 500))
+        ));
     }
     text
 }
@@ -62,7 +68,10 @@ pub fn request(rec: &RequestRecord, policy: &Policy, permission_set: &str) -> Va
         .timeout
         .map(|t| {
             let until = rec.requested_at + time::Duration::seconds(t.as_secs() as i64);
-            format!("Expires {} if nobody decides; the requester cannot approve their own request.", slack_time(until))
+            format!(
+                "Expires {} if nobody decides; the requester cannot approve their own request.",
+                slack_time(until)
+            )
         })
         .unwrap_or_default();
     json!({
@@ -82,11 +91,22 @@ pub fn request(rec: &RequestRecord, policy: &Policy, permission_set: &str) -> Va
 
 /// One line saying how the approval ended.
 pub fn outcome_line(state: ApprovalState, by: Option<&str>, at: OffsetDateTime) -> String {
-    let who = by.map(|b| format!(" by <@{}>", escape(b))).unwrap_or_default();
+    let who = by
+        .map(|b| format!(" by <@{}>", escape(b)))
+        .unwrap_or_default();
     match state {
-        ApprovalState::Approved => format!(":white_check_mark: Approved{who} at {}: access is being granted.", slack_time(at)),
-        ApprovalState::Denied => format!(":no_entry: Denied{who} at {}: nothing was granted.", slack_time(at)),
-        ApprovalState::Expired => format!(":hourglass: Expired at {}: nobody decided in time; nothing was granted.", slack_time(at)),
+        ApprovalState::Approved => format!(
+            ":white_check_mark: Approved{who} at {}: access is being granted.",
+            slack_time(at)
+        ),
+        ApprovalState::Denied => format!(
+            ":no_entry: Denied{who} at {}: nothing was granted.",
+            slack_time(at)
+        ),
+        ApprovalState::Expired => format!(
+            ":hourglass: Expired at {}: nobody decided in time; nothing was granted.",
+            slack_time(at)
+        ),
         ApprovalState::Pending => "Waiting for approval.".to_owned(),
     }
 }
@@ -125,19 +145,36 @@ mod tests {
         rec.approval = Approval::pending("you are not on call".into(), Duration::from_secs(1800));
         let m = request(&rec, &policy, "BreakGlassAdmin");
         let text = m["blocks"].to_string();
-        assert!(text.contains("&lt;!channel&gt; db down &amp; more"), "{text}");
+        assert!(
+            text.contains("&lt;!channel&gt; db down &amp; more"),
+            "{text}"
+        );
         assert!(!text.contains("<!channel>"));
         assert!(text.contains("you are not on call"));
         let buttons: Vec<(&str, &str)> = m["blocks"][2]["elements"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|b| (b["action_id"].as_str().unwrap(), b["value"].as_str().unwrap()))
+            .map(|b| {
+                (
+                    b["action_id"].as_str().unwrap(),
+                    b["value"].as_str().unwrap(),
+                )
+            })
             .collect();
-        assert_eq!(buttons, [("approve_request", rec.id.as_str()), ("deny_request", rec.id.as_str())]);
+        assert_eq!(
+            buttons,
+            [
+                ("approve_request", rec.id.as_str()),
+                ("deny_request", rec.id.as_str())
+            ]
+        );
         let line = outcome_line(ApprovalState::Denied, Some("U0LEAD"), rec.requested_at);
         let d = decided(&rec, &policy, "BreakGlassAdmin", &line);
-        assert!(!d.to_string().contains("approve_request"), "no buttons once decided");
+        assert!(
+            !d.to_string().contains("approve_request"),
+            "no buttons once decided"
+        );
         assert!(d.to_string().contains("Denied by <@U0LEAD>"));
         assert!(asked(&rec, "you are not on call").contains("30m"));
     }

@@ -68,10 +68,12 @@ pub fn modal(
     ];
     // Optional in the form: which choices need it is checked on submission.
     if options.iter().any(|(_, _, g)| g.incident_required) {
-        blocks.push(json!({"type": "input", "block_id": "incident", "optional": true,
+        blocks.push(
+            json!({"type": "input", "block_id": "incident", "optional": true,
             "label": plain("PagerDuty incident"),
             "hint": plain("Its id or URL; some access needs an open incident."),
-            "element": {"type": "plain_text_input", "action_id": "incident", "max_length": 200}}));
+            "element": {"type": "plain_text_input", "action_id": "incident", "max_length": 200}}),
+        );
     }
     json!({
         "type": "modal",

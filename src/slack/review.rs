@@ -46,6 +46,10 @@ pub fn facts<'a>(rec: &'a RequestRecord, digest: &'a Digest) -> Facts<'a> {
         revoked_at: rec.revoked_at,
         ended: ended(rec),
         digest,
+        incident: rec.incident_id.as_deref().zip(rec.incident_url.as_deref()),
+        approved_by: rec.approval.by.as_deref().filter(|_| {
+            rec.approval.state == Some(crate::domain::approval::ApprovalState::Approved)
+        }),
         thread_link: rec
             .notify_channel
             .as_ref()
@@ -69,6 +73,10 @@ pub struct Facts<'a> {
     /// "expired", "ended early by <@U…>", "revoke failed: removed by hand".
     pub ended: String,
     pub digest: &'a Digest,
+    /// The PagerDuty incident the request named: (id, link).
+    pub incident: Option<(&'a str, &'a str)>,
+    /// Who approved the request before it was granted.
+    pub approved_by: Option<&'a str>,
     /// The request's thread, where the report's summary is.
     pub thread_link: Option<String>,
 }
@@ -123,12 +131,18 @@ fn body(a: &About<'_>, f: &Facts<'_>) -> Vec<Value> {
                 .unwrap_or_else(|| "_none given_".into())
         ),
         format!("*When:* {}   *Ended:* {}", lasted(f), f.ended),
-        format!(
-            "*Flags:* {} in {} events",
-            f.digest.severities(),
-            f.digest.events
-        ),
     ];
+    if let Some((id, url)) = f.incident {
+        lines.push(format!("*Incident:* <{}|{}>", escape(url), escape(id)));
+    }
+    if let Some(by) = f.approved_by {
+        lines.push(format!("*Approved by:* <@{}>", escape(by)));
+    }
+    lines.extend([format!(
+        "*Flags:* {} in {} events",
+        f.digest.severities(),
+        f.digest.events
+    )]);
     for t in &f.digest.top {
         lines.push(format!("    • {}", escape(t)));
     }

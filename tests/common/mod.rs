@@ -77,7 +77,7 @@ pub fn stack_reviewing(within: &str) -> &'static Stack {
     start("4s", 3, &["--review-within", within])
 }
 
-fn start(duration: &str, call_timeout_secs: u64, extra: &[&str]) -> &'static Stack {
+pub fn start(duration: &str, call_timeout_secs: u64, extra: &[&str]) -> &'static Stack {
     STACK.get_or_init(|| {
         let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::{Created, INTENT_SK, Lost, REQUEST_SK, Store, TxError, flag, list, s, ts, unique};
+use crate::domain::approval::{Approval, ApprovalState};
 use crate::domain::lease::{Intent, Lease};
 use crate::domain::request::{Audit, Button, Change, RequestRecord, Status};
-use crate::domain::approval::{Approval, ApprovalState};
 use crate::domain::review::{Outcome, Review, day_of};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::error::{Error, from_sdk};

@@ -162,7 +162,9 @@ impl Webhook {
     /// times out, the state machine reads the request and grants an approved one.
     async fn resume(&self, rec: &RequestRecord, state: ApprovalState, user: &str) {
         let Some(token) = &rec.approval.token else {
-            tracing::warn!("no approval token stored yet: the state machine reads the decision when its wait ends");
+            tracing::warn!(
+                "no approval token stored yet: the state machine reads the decision when its wait ends"
+            );
             return;
         };
         let sent = match state {

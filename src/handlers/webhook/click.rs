@@ -94,7 +94,13 @@ impl Webhook {
         }
         if rec.status == Status::Requested {
             // Recorded, but its execution may have failed to start: start it (idempotent).
-            return Some(self.run(&rec).await);
+            let started = self.run(&rec).await;
+            let waiting = rec.approval.state == Some(ApprovalState::Pending);
+            return Some(if waiting && prev != clicked {
+                Reply::ephemeral(&already(&rec, false))
+            } else {
+                started
+            });
         }
         Some(Reply::ephemeral(&already(&rec, prev == clicked)))
     }
@@ -120,10 +126,9 @@ pub fn live(rec: &RequestRecord, now: OffsetDateTime) -> bool {
 /// again gets the first delivery's answer.
 pub(super) fn already(rec: &RequestRecord, same_click: bool) -> String {
     match (rec.status, rec.expires_at) {
-        _ if rec.approval.state == Some(ApprovalState::Pending) => format!(
-            "Your request `{}` is waiting for approval.",
-            rec.id
-        ),
+        _ if rec.approval.state == Some(ApprovalState::Pending) => {
+            format!("Your request `{}` is waiting for approval.", rec.id)
+        }
         _ if same_click => slack::ACCESS_INCOMING.to_owned(),
         (Status::Granted, Some(until)) => format!(
             "You already have this access until {} (request `{}`): use its End access now and Extend buttons.",

@@ -34,9 +34,9 @@ use crate::aws::sso::PermissionSetNames;
 use crate::aws::store::{Created, Store};
 use crate::domain::approval::{Approval, ApprovalState};
 use crate::domain::request::{Audit, Button, RequestRecord, Status};
-use crate::oncall::{Incident, IncidentError, IncidentId, Oncall};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
+use crate::oncall::{Incident, IncidentError, IncidentId, Oncall};
 use crate::policy::{Answer, Decision, Gated, Grant, OncallSource, Policy, Subject, Target};
 use crate::slack::events::parse_event;
 use crate::slack::payload::{Interaction, Origin, parse_form};
@@ -204,15 +204,15 @@ impl Webhook {
             self.incident(incident.as_ref()),
         );
         let person = person.map_err(|e| match e {
-                IdentityError::Refused(why) => refuse("account", why),
-                IdentityError::Unavailable(why) => {
-                    tracing::error!(error = %why, "identity lookup failed");
-                    refuse(
-                        "account",
-                        "could not look you up right now; try again in a moment",
-                    )
-                }
-            })?;
+            IdentityError::Refused(why) => refuse("account", why),
+            IdentityError::Unavailable(why) => {
+                tracing::error!(error = %why, "identity lookup failed");
+                refuse(
+                    "account",
+                    "could not look you up right now; try again in a moment",
+                )
+            }
+        })?;
         // Only rules that name permission sets by name need the name now (one Identity Center
         // call); otherwise the worker looks it up at grant, off the click's critical path.
         let permission_set_name = if self.policy.uses_permission_set_names() {
@@ -301,7 +301,10 @@ impl Webhook {
     async fn incident(&self, id: Option<&IncidentId>) -> Result<Option<Incident>, Refusal> {
         let Some(id) = id else { return Ok(None) };
         let Some(oncall) = &self.oncall else {
-            return Err(refuse("incident", "incidents cannot be checked here (no PagerDuty token)"));
+            return Err(refuse(
+                "incident",
+                "incidents cannot be checked here (no PagerDuty token)",
+            ));
         };
         match oncall.incident(id).await {
             Ok(i) if i.is_open() => Ok(Some(i)),
@@ -312,7 +315,10 @@ impl Webhook {
             Err(e @ IncidentError::NotFound(_)) => Err(refuse("incident", e.to_string())),
             Err(e) => {
                 tracing::error!(error = %e, "incident lookup failed");
-                Err(refuse("incident", "could not check the incident right now; try again in a moment"))
+                Err(refuse(
+                    "incident",
+                    "could not check the incident right now; try again in a moment",
+                ))
             }
         }
     }

@@ -40,7 +40,10 @@ impl Worker {
                     return Ok(());
                 }
                 _ => {
-                    let state = rec.approval.state.map_or("not needed", ApprovalState::as_str);
+                    let state = rec
+                        .approval
+                        .state
+                        .map_or("not needed", ApprovalState::as_str);
                     self.executions
                         .fail(token, "ApprovalDenied", &format!("approval {state}"))
                         .await?;
@@ -126,11 +129,17 @@ impl Worker {
                 Change::ApprovalAt(now),
                 Change::RevokedAt(now),
             ];
-            match self.store.advance(&rec, Status::Revoked, changes, audit).await {
+            match self
+                .store
+                .advance(&rec, Status::Revoked, changes, audit)
+                .await
+            {
                 Ok(expired) => {
                     tracing::info!("approval expired");
                     let line = message::outcome_line(ApprovalState::Expired, None, now);
-                    if let (Some(channel), Some(ts)) = (&expired.approval.channel, &expired.approval.ts) {
+                    if let (Some(channel), Some(ts)) =
+                        (&expired.approval.channel, &expired.approval.ts)
+                    {
                         let ps = expired
                             .permission_set_name
                             .as_deref()
@@ -141,7 +150,11 @@ impl Worker {
                         }
                     }
                     let body = message::for_requester(&expired, &line);
-                    if let Err(e) = self.slack.post_message(&expired.slack_user_id, &body, None).await {
+                    if let Err(e) = self
+                        .slack
+                        .post_message(&expired.slack_user_id, &body, None)
+                        .await
+                    {
                         tracing::warn!(error = %e, "could not tell the requester");
                     }
                     self.refresh_home(&expired).await;

@@ -172,6 +172,8 @@ pub struct Worker {
     pub report_margin: crate::domain::Duration,
     /// Most timeline rows the mail carries (the rest go in the CSV attachment).
     pub max_rows: usize,
+    /// PagerDuty, for a note on the incident a request named (when configured).
+    pub oncall: Option<crate::oncall::Oncall>,
 }
 
 pub(crate) const ACTOR: &str = "break-glass";

@@ -209,6 +209,7 @@ impl Worker {
             incomplete: !found.incomplete.is_empty(),
         };
         let rec = self.tell(rec, |a| messages::reported(a, &summary)).await;
+        self.note_on_incident(&rec, &view, &to.join(", ")).await;
         self.request_review(rec).await;
         let after_end_check_at = self.after_end_check_at(&rec_permission_set, revoked).await;
         Ok(Reported {
@@ -219,6 +220,59 @@ impl Worker {
             already_reported: false,
             after_end_check_at,
         })
+    }
+
+    /// Adds the report's summary to the PagerDuty incident the request named, as a note.
+    /// Best effort: the report is mailed and recorded whatever PagerDuty says.
+    async fn note_on_incident(
+        &self,
+        rec: &crate::domain::request::RequestRecord,
+        view: &View<'_>,
+        mailed_to: &str,
+    ) {
+        let (Some(incident), Some(oncall)) = (&rec.incident_id, &self.oncall) else {
+            return;
+        };
+        let mut note = format!(
+            "Break-glass report for request {}: {} had {} on account {}{} from {} to {}. {} events, {} writes, {} errors, {} flagged ({}).",
+            rec.id,
+            rec.sso_user_name,
+            view.header.permission_set,
+            rec.account_id,
+            view.header
+                .account_name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            view.from,
+            view.to,
+            view.total,
+            view.writes,
+            view.errors,
+            view.flagged,
+            view.severity_line(),
+        );
+        for f in view.flags.iter().take(3) {
+            note.push_str(&format!(
+                "\n- {} ({} x{})",
+                f.title,
+                f.severity.as_str(),
+                f.count
+            ));
+        }
+        if !view.left_behind.is_empty() {
+            note.push_str(&format!(
+                "\n{} thing(s) left behind.",
+                view.left_behind.len()
+            ));
+        }
+        note.push_str(&format!("\nThe full report was mailed to {mailed_to}."));
+        match oncall.add_note(incident, &note).await {
+            Ok(()) => tracing::info!(incident, "report added to the incident"),
+            Err(e) => {
+                tracing::warn!(incident, error = %e, "could not add the report to the incident")
+            }
+        }
     }
 
     /// What the collection covered: the configured regions, its calls, what it could not read.
@@ -266,6 +320,12 @@ impl Worker {
             request_id: Some(rec.id.as_str().to_owned()),
             reason: rec.reason.clone(),
             slack_link: None,
+            // Only an https link is ever a link (PagerDuty's own `html_url`).
+            incident: rec.incident_id.clone().zip(
+                rec.incident_url
+                    .clone()
+                    .filter(|u| u.starts_with("https://")),
+            ),
             ended_at: rec.ended_at,
         }
     }
