@@ -11,6 +11,8 @@
 //!   API of ours on loopback, AWS on moto (the test bed, seeded, without a binary);
 //! - CloudTrail collection: calls and wall time for N events in several regions, against the
 //!   2 calls/s per (account, region) limit;
+//! - the webhook's click latency with the on-call lookup (cold and warm, the answer cached
+//!   or asked every click), against an ungated click;
 //! - size of the stripped binary and the Lambda zip, x86_64 and arm64 (`target/lambda*`);
 //! - End access now → `DeleteAccountAssignment` on the whole local stack at default settings
 //!   (the real binary under `cargo lambda watch`, the real ASL on moto), and the state
@@ -343,29 +345,32 @@ fn start_stack_with(dir: &Path, args: &[&str]) -> Stack {
 /// A minimal Lambda Runtime API: serves one event, records when the function first polled
 /// and when it answered.
 fn runtime_api(event: Value) -> (String, mpsc::Receiver<(&'static str, Instant, String)>) {
+    runtime_api_serving(vec![event])
+}
+
+type Events = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Value>>>;
+
+/// The Runtime API serving `events` one after the other (each poll gets the next; once they
+/// are gone, polls are held open); records each poll, each event's delivery and each answer.
+fn runtime_api_serving(
+    events: Vec<Value>,
+) -> (String, mpsc::Receiver<(&'static str, Instant, String)>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel();
+    let events: Events = std::sync::Arc::new(std::sync::Mutex::new(events.into()));
     std::thread::spawn(move || {
-        let mut served = false;
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
             let tx = tx.clone();
-            let event = event.clone();
-            let first = !served;
-            served = true;
-            std::thread::spawn(move || serve(stream, event, first, tx));
+            let events = events.clone();
+            std::thread::spawn(move || serve(stream, events, tx));
         }
     });
     (addr, rx)
 }
 
-fn serve(
-    stream: TcpStream,
-    event: Value,
-    mut give_event: bool,
-    tx: mpsc::Sender<(&'static str, Instant, String)>,
-) {
+fn serve(stream: TcpStream, events: Events, tx: mpsc::Sender<(&'static str, Instant, String)>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
     loop {
@@ -388,12 +393,11 @@ fn serve(
         reader.read_exact(&mut body).unwrap();
         if line.contains("/invocation/next") {
             let _ = tx.send(("next", Instant::now(), String::new()));
-            if !give_event {
+            let Some(event) = events.lock().unwrap().pop_front() else {
                 // Hold the poll open: the process stays idle, as Lambda freezes it.
                 std::thread::sleep(Duration::from_secs(3600));
                 return;
-            }
-            give_event = false;
+            };
             let b = event.to_string();
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -405,6 +409,7 @@ fn serve(
                 "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: bench-1\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:break-glass\r\nLambda-Runtime-Trace-Id: Root=1-0-0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
                 b.len()
             );
+            let _ = tx.send(("delivered", Instant::now(), String::new()));
         } else {
             let kind = if line.contains("/error") {
                 "error"
@@ -460,6 +465,52 @@ fn quiet_state_machine(stack: &Stack) -> String {
     })
 }
 
+/// The environment of a function under our Runtime API at `addr`, AWS on the test bed.
+fn function_env(
+    e: &HashMap<String, String>,
+    role: &str,
+    addr: &str,
+    state_machine: &str,
+) -> Vec<(String, String)> {
+    let fixed = [
+        ("APP_ROLE", role),
+        ("AWS_LAMBDA_RUNTIME_API", addr),
+        ("AWS_LAMBDA_FUNCTION_NAME", "break-glass"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("STATE_MACHINE_ARN", state_machine),
+        ("REPORT_SENDER", "break-glass@example.com"),
+        ("REPORT_RECIPIENTS", "security@example.com"),
+        ("RUST_LOG", "warn"),
+    ];
+    let from_stack = [
+        "AWS_ENDPOINT_URL",
+        "TABLE_NAME",
+        "SLACK_SECRET_ARN",
+        "SLACK_API_URL",
+        "SLACK_TEAM_ID",
+        "SLACK_API_APP_ID",
+        "POLICY_FILE",
+        "SSO_INSTANCE_ARN",
+        "IDENTITY_STORE_ID",
+        // The test bed's policy gates rules on PagerDuty and Opsgenie (its fakes).
+        "ONCALL_SECRET_ARN",
+        "PAGERDUTY_API_URL",
+        "OPSGENIE_API_URL",
+    ];
+    fixed
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(from_stack.iter().map(|k| (k.to_string(), e[*k].clone())))
+        .collect()
+}
+
 fn cold_start(
     rows: &mut Vec<Row>,
     stack: &Stack,
@@ -477,32 +528,7 @@ fn cold_start(
         let t0 = Instant::now();
         let mut child = Command::new(bootstrap)
             .env_clear()
-            .envs([
-                ("APP_ROLE", role),
-                ("AWS_LAMBDA_RUNTIME_API", addr.as_str()),
-                ("AWS_LAMBDA_FUNCTION_NAME", "break-glass"),
-                ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
-                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-                ("AWS_ENDPOINT_URL", &e["AWS_ENDPOINT_URL"]),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testing"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-                ("AWS_CONFIG_FILE", "/dev/null"),
-                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-                ("TABLE_NAME", &e["TABLE_NAME"]),
-                ("STATE_MACHINE_ARN", state_machine.as_str()),
-                ("SLACK_SECRET_ARN", &e["SLACK_SECRET_ARN"]),
-                ("SLACK_API_URL", &e["SLACK_API_URL"]),
-                ("SLACK_TEAM_ID", &e["SLACK_TEAM_ID"]),
-                ("SLACK_API_APP_ID", &e["SLACK_API_APP_ID"]),
-                ("POLICY_FILE", &e["POLICY_FILE"]),
-                ("SSO_INSTANCE_ARN", &e["SSO_INSTANCE_ARN"]),
-                ("IDENTITY_STORE_ID", &e["IDENTITY_STORE_ID"]),
-                ("REPORT_SENDER", "break-glass@example.com"),
-                ("REPORT_RECIPIENTS", "security@example.com"),
-                ("RUST_LOG", "warn"),
-            ])
+            .envs(function_env(e, role, &addr, &state_machine))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -571,10 +597,15 @@ fn cold_start(
 }
 
 fn signed_click_event(stack: &Stack, i: usize) -> Value {
+    click_event_for(stack, i, "EXAMPLE_PERMISSION_SET_ARN")
+}
+
+/// A signed click on a button for the permission set named by the env key `ps`.
+fn click_event_for(stack: &Stack, i: usize, ps: &str) -> Value {
     let e = &stack.env;
     let payload = json!({
         "type": "interactive_message",
-        "actions": [{"name": "break_glass", "type": "button", "value": e["EXAMPLE_PERMISSION_SET_ARN"]}],
+        "actions": [{"name": "break_glass", "type": "button", "value": e[ps]}],
         "callback_id": format!("deployment_{}_abc", e["EXAMPLE_ACCOUNT_ID"]),
         "team": {"id": e["SLACK_TEAM_ID"]}, "user": {"id": e["EXAMPLE_SLACK_USER_ID"]},
         "channel": {"id": "C0BENCH001"}, "action_ts": format!("1700009999.{i:06}"), "message_ts": format!("1700009999.{i:06}"),
@@ -596,6 +627,121 @@ fn signed_click_event(stack: &Stack, i: usize) -> Value {
                            "sourceIp": "192.0.2.1", "userAgent": "Slackbot 1.0"}},
         "body": body, "isBase64Encoded": false
     })
+}
+
+// ---------------------------------------------------------------- on-call gating
+
+/// The webhook's click latency with the on-call lookup: the example user on call (level 1 of
+/// `EXAMPLE_ONCALL_SCHEDULE_ID` in the test bed's PagerDuty fake) clicks the gated permission
+/// set. Each run spawns the release webhook and serves it six clicks: the first is the cold
+/// start (spawn → answer), the others warm (event delivered → answer). Three settings: an
+/// ungated click, for comparison; gated with the on-call answer cached (30 s, the default);
+/// gated with the cache off (PagerDuty asked on every click, as the local stack runs).
+fn gated_clicks(rows: &mut Vec<Row>, stack: &Stack, bootstrap: &Path) {
+    let e = &stack.env;
+    let state_machine = QUIET.get_or_init(|| quiet_state_machine(stack)).clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pagerduty = e["PAGERDUTY_API_URL"].clone();
+    let asked = || {
+        rt.block_on(async {
+            let v: Value = reqwest::get(format!("{pagerduty}/_testbed/requests"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["path"] == "/oncalls")
+                .count()
+        })
+    };
+    rt.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{pagerduty}/_testbed/oncall"))
+            .json(&json!({"schedule_id": e["EXAMPLE_ONCALL_SCHEDULE_ID"],
+                          "emails": [e["EXAMPLE_SSO_USER_NAME"]], "level": 1}))
+            .send()
+            .await
+            .unwrap();
+    });
+    let mut next_click = 5_000;
+    for (label, ps, cache) in [
+        ("ungated click", "EXAMPLE_PERMISSION_SET_ARN", "30"),
+        (
+            "gated click, on call, answer cached (30 s)",
+            "EXAMPLE_GATED_PERMISSION_SET_ARN",
+            "30",
+        ),
+        (
+            "gated click, on call, PagerDuty asked every click",
+            "EXAMPLE_GATED_PERMISSION_SET_ARN",
+            "0",
+        ),
+    ] {
+        let before = asked();
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        for _ in 0..8 {
+            let events = (0..6)
+                .map(|_| {
+                    next_click += 1;
+                    click_event_for(stack, next_click, ps)
+                })
+                .collect();
+            let (addr, rx) = runtime_api_serving(events);
+            let t0 = Instant::now();
+            let mut child = Command::new(bootstrap)
+                .env_clear()
+                .envs(function_env(e, "webhook", &addr, &state_machine))
+                .env("ONCALL_CACHE_SECONDS", cache)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut delivered = None;
+            let mut answers = 0;
+            while answers < 6 {
+                let (kind, at, body) = rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("the webhook did not answer");
+                match kind {
+                    "delivered" => delivered = Some(at),
+                    "response" => {
+                        assert!(body.contains("access incoming"), "{label}: {body}");
+                        let since = if answers == 0 { t0 } else { delivered.unwrap() };
+                        let ms = (at - since).as_secs_f64() * 1e3;
+                        if answers == 0 { &mut cold } else { &mut warm }.push(ms);
+                        answers += 1;
+                    }
+                    "error" => panic!("{label}: {body}"),
+                    _ => {}
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let lookups = asked() - before;
+        let (c, clo, chi) = stats(cold);
+        let (w, wlo, whi) = stats(warm);
+        rows.push(Row {
+            what: format!("webhook {label}: cold, spawn → answer (8 runs)"),
+            figure: format!("{c:.1} ms (min {clo:.1}, max {chi:.1})"),
+            budget: "≤ 3 s (Slack)".into(),
+            ok: Some(chi <= 3000.0),
+        });
+        rows.push(Row {
+            what: format!(
+                "webhook {label}: warm, event → answer (40 clicks, {lookups} on-call lookups)"
+            ),
+            figure: format!("{w:.1} ms (min {wlo:.1}, max {whi:.1})"),
+            budget: "≤ 3 s (Slack)".into(),
+            ok: Some(whi <= 3000.0),
+        });
+    }
 }
 
 // ---------------------------------------------------------------- ending a lease
@@ -970,9 +1116,12 @@ fn main() {
     if want("render") {
         render(&mut rows, &dir);
     }
-    if want("cold") || want("collect") {
+    if want("cold") || want("collect") || want("oncall") {
         let stack = start_stack(&dir);
         let bootstrap = repo().join("target/lambda-x86_64/break-glass/bootstrap");
+        if want("oncall") && bootstrap.exists() {
+            gated_clicks(&mut rows, &stack, &bootstrap);
+        }
         if want("cold") {
             if bootstrap.exists() {
                 // The first webhook run records this request; the worker then looks at its lease.

@@ -232,10 +232,12 @@ impl Config {
         };
         let mut service_url = |k: &str, default: &str| {
             let v = opt(k).unwrap_or_else(|| default.to_owned());
-            if !(v.starts_with("https://")
-                || v.starts_with("http://127.0.0.1")
-                || v.starts_with("http://localhost"))
-            {
+            // Plain http only to this machine (the local test bed's fakes).
+            let loopback = v
+                .strip_prefix("http://")
+                .map(|rest| rest.split(['/', ':']).next().unwrap_or_default())
+                .is_some_and(|host| host == "127.0.0.1" || host == "localhost");
+            if !(v.starts_with("https://") || loopback) {
                 problems.push(format!("{k} must be an https:// URL"));
             }
             v
@@ -414,5 +416,43 @@ mod tests {
                 .contains("LEASE_POLL_SECONDS is no longer used"),
             "a setting that means nothing any more is named: {e}"
         );
+    }
+
+    #[test]
+    fn on_call_settings() {
+        let c = cfg(FULL).unwrap();
+        assert_eq!(c.oncall_secret_arn, None);
+        assert_eq!(c.pagerduty_api_url, "https://api.pagerduty.com");
+        assert_eq!(c.opsgenie_api_url, "https://api.opsgenie.com");
+        assert_eq!(c.oncall_cache.as_secs(), 30);
+        assert_eq!(c.oncall_timeout.as_millis(), 1500);
+        let mut v = FULL.to_vec();
+        v.extend([
+            ("ONCALL_SECRET_ARN", "break-glass/oncall"),
+            ("OPSGENIE_API_URL", "https://api.eu.opsgenie.com"),
+            ("PAGERDUTY_API_URL", "http://127.0.0.1:8080"),
+            ("ONCALL_CACHE_SECONDS", "0"),
+            ("ONCALL_TIMEOUT_MS", "800"),
+        ]);
+        let c = cfg(&v).unwrap();
+        assert_eq!(c.oncall_secret_arn.as_deref(), Some("break-glass/oncall"));
+        assert_eq!(c.opsgenie_api_url, "https://api.eu.opsgenie.com");
+        assert_eq!(c.oncall_cache.as_secs(), 0, "0 turns the cache off");
+        assert_eq!(c.oncall_timeout.as_millis(), 800);
+        let mut v = FULL.to_vec();
+        v.extend([
+            ("PAGERDUTY_API_URL", "http://127.0.0.1.evil.example.com"),
+            ("ONCALL_CACHE_SECONDS", "301"),
+            ("ONCALL_TIMEOUT_MS", "3000"),
+        ]);
+        let e = cfg(&v).unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
+        for k in [
+            "PAGERDUTY_API_URL",
+            "ONCALL_CACHE_SECONDS",
+            "ONCALL_TIMEOUT_MS",
+        ] {
+            assert!(e.to_string().contains(k), "{k}: {e}");
+        }
     }
 }

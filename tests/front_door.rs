@@ -155,8 +155,25 @@ async fn the_slash_command_offers_only_what_the_policy_allows() {
         dave["blocks"][3]["optional"], false,
         "the rule requires a reason"
     );
+    assert!(
+        dave["blocks"].as_array().unwrap().len() == 4,
+        "no incident field: none of dave's rules needs one"
+    );
     let alice = view_for("trigger-alice-1");
-    assert_eq!(options(&alice, 1), [s.get("EXAMPLE_PERMISSION_SET_ARN")]);
+    assert_eq!(
+        options(&alice, 1),
+        [
+            "EXAMPLE_PERMISSION_SET_ARN",
+            "EXAMPLE_GATED_PERMISSION_SET_ARN",
+            "SECONDARY_GATED_PERMISSION_SET_ARN",
+            "INCIDENT_GATED_PERMISSION_SET_ARN"
+        ]
+        .map(|k| s.get(k))
+    );
+    assert_eq!(
+        alice["blocks"][4]["block_id"], "incident",
+        "one of alice's rules needs an incident: the modal asks for it"
+    );
     assert_eq!(
         alice["blocks"][1]["element"]["options"][0]["text"]["text"],
         "BreakGlassAdmin"

@@ -80,8 +80,8 @@ async fn end_access_now_completes_the_hold_at_once() {
     assert_eq!(finished(&id, 60).await.0, ExecutionStatus::Succeeded);
     let states = states_entered(&id).await;
     assert_eq!(
-        states[..4],
-        ["Grant", "Hold", "LeaseOver", "Revoke"],
+        states[..5],
+        ["NeedsApproval", "Grant", "Hold", "LeaseOver", "Revoke"],
         "the Hold ended by its callback, not a timeout: {states:?}"
     );
     assert!(!states.iter().any(|s| s == "CheckLease"), "{states:?}");

@@ -291,8 +291,9 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
     let left = sids(&inline_policy(ps).await);
     assert!(
         !left.contains(&break_glass::sessions::Deny::sid_for(&id)),
-        "{left:?} {:?}",
-        audit_details(&id).await
+        "{left:?} {:?}; states {:?}",
+        audit_details(&id).await,
+        states_entered(&id).await
     );
     assert_eq!(left[0], "OperatorReadsLogs", "{left:?}");
     let names = audit_names(&id).await;

@@ -87,6 +87,11 @@ pub struct Row {
     pub review_note: Option<String>,
     /// From the report to the review.
     pub seconds_to_review: Option<i64>,
+    /// `approved`, `denied`, `expired` or `pending` when the rule asked for approval.
+    pub approval: Option<String>,
+    pub approver_slack_id: Option<String>,
+    /// The PagerDuty incident the request named.
+    pub incident: Option<String>,
 }
 
 impl Row {
@@ -128,6 +133,9 @@ impl Row {
                 (Some(from), Some(to)) => Some((to - from).whole_seconds()),
                 _ => None,
             },
+            approval: r.approval.state.map(|s| s.as_str().to_owned()),
+            approver_slack_id: r.approval.by.clone(),
+            incident: r.incident_id.clone(),
         }
     }
 }
@@ -181,6 +189,9 @@ fn columns() -> Vec<&'static str> {
         "reviewed_at",
         "review_note",
         "seconds_to_review",
+        "approval",
+        "approver_slack_id",
+        "incident",
     ]
 }
 
@@ -285,7 +296,7 @@ second ""line""""#
             "{csv}"
         );
         assert!(csv.contains(r#""1","2","3","4""#), "{csv}");
-        assert!(csv.ends_with("\"1800\"\r\n"), "{csv}");
+        assert!(csv.ends_with("\"1800\",\"\",\"\",\"\"\r\n"), "{csv}");
     }
 
     #[test]

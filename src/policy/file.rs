@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::gate::RawGate;
+use super::gate::{Gate, RawGate};
 use super::{ANY, Effect, Escalation, Policy, PolicyError, ReviewPolicy, Rule, Standing, err};
 use crate::domain::{AccountId, Duration, PermissionSetArn};
 
@@ -251,6 +251,12 @@ impl RawPolicy {
                 approval_timeout: r.approval_timeout,
             }
             .validate(&at, effect == Effect::Allow, is_slack_user_id)?;
+            if gate.as_ref().is_some_and(Gate::may_ask) && r.notify_channel.is_none() {
+                return Err(err(
+                    at("notify_channel"),
+                    "needed: where this rule's approval requests are posted",
+                ));
+            }
             rules.push(Rule {
                 name: r.name,
                 effect,

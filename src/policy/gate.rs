@@ -193,6 +193,13 @@ impl Gate {
         }
     }
 
+    /// Whether a request under this gate can ever wait for approval.
+    pub fn may_ask(&self) -> bool {
+        self.oncall.is_empty()
+            || self.otherwise == Otherwise::Approve
+            || self.unreachable == Unreachable::Approve
+    }
+
     /// Whether a Slack user (with these groups) may approve under this gate.
     pub fn is_approver(&self, slack_user: &str, groups: &BTreeSet<String>) -> bool {
         self.approvers.contains(slack_user)

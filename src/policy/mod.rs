@@ -734,7 +734,8 @@ max_duration = "4h"
 
     #[test]
     fn gating_keys() {
-        let gated = |keys: &str| Policy::parse(&policy(keys));
+        let gated =
+            |keys: &str| Policy::parse(&policy(&format!("notify_channel = \"C0BG\"\n{keys}")));
         let p = gated("oncall = [\"pagerduty:PSCHED1\"]\napprovers = [\"U0LEAD\", \"Leads\"]\n")
             .unwrap();
         let g = p.rules[0].gate.clone().expect("gated");
@@ -844,6 +845,18 @@ max_duration = "4h"
             let e = gated(keys).unwrap_err();
             assert_eq!(e.field, field, "{keys}: {e}");
         }
+        let no_channel = Policy::parse(&policy("approvers = [\"U0LEAD\"]\n")).unwrap_err();
+        assert_eq!(
+            no_channel.field, "rule[0].notify_channel",
+            "approval requests go somewhere"
+        );
+        assert!(
+            Policy::parse(&policy(
+                "oncall = [\"pagerduty:P1\"]\notherwise = \"deny\"\noncall_unreachable = \"allow\"\n"
+            ))
+            .is_ok(),
+            "a rule that never asks needs no channel"
+        );
         let deny = format!(
             "{}[[rule]]\nname = \"no\"\neffect = \"deny\"\nslack_users = [\"U0BOB\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\napprovers = [\"U0LEAD\"]\n",
             policy("")

@@ -11,6 +11,7 @@ use super::messages::slack_time;
 use super::payload::{
     END_ACCESS_ACTION, EXTEND_ACCESS_ACTION, REVIEW_FOLLOW_UP_ACTION, REVIEW_OK_ACTION,
 };
+use crate::domain::approval::ApprovalState;
 use crate::domain::request::{RequestRecord, Status};
 use crate::policy::Policy;
 
@@ -68,7 +69,17 @@ fn lease_buttons(r: &RequestRecord, i: usize, prefix: &str) -> Value {
 
 /// How a request went: its status, how it ended, and its review.
 fn outcome(r: &RequestRecord) -> String {
+    let approval = (r.approval.state, r.approval.by.as_deref());
     let how = match r.status {
+        Status::Requested if approval.0 == Some(ApprovalState::Pending) => {
+            "waiting for approval".to_owned()
+        }
+        Status::Revoked if approval.0 == Some(ApprovalState::Denied) => {
+            format!("denied by <@{}>", escape(approval.1.unwrap_or_default()))
+        }
+        Status::Revoked if approval.0 == Some(ApprovalState::Expired) => {
+            "expired unapproved".to_owned()
+        }
         Status::Requested | Status::Granting => "starting".to_owned(),
         Status::Granted if r.ended_by.is_some() => "ending".to_owned(),
         Status::Granted => "live".to_owned(),
@@ -210,5 +221,21 @@ mod tests {
         let reviewer_only = view_for(false);
         assert!(!reviewer_only.contains("end_access"), "{reviewer_only}");
         assert!(reviewer_only.contains("U0SOMEONE"), "still listed");
+    }
+
+    #[test]
+    fn a_request_that_waited_for_approval_says_how_it_went() {
+        let mut r = crate::aws::store::tests::sample();
+        r.approval = crate::domain::approval::Approval::pending(
+            "not on call".into(),
+            crate::domain::Duration::from_secs(1800),
+        );
+        assert_eq!(outcome(&r), "waiting for approval");
+        r.status = Status::Revoked;
+        r.approval.state = Some(ApprovalState::Denied);
+        r.approval.by = Some("U0LEAD".into());
+        assert_eq!(outcome(&r), "denied by <@U0LEAD>");
+        r.approval.state = Some(ApprovalState::Expired);
+        assert_eq!(outcome(&r), "expired unapproved");
     }
 }

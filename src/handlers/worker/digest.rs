@@ -35,6 +35,10 @@ pub struct Digest {
     pub revoke_failures: usize,
     /// Uses whose access the reconciler took away (a dead execution, a late grant).
     pub reconciler_revoked: usize,
+    /// Requests that waited for an approver: approved (and counted as uses), and denied or
+    /// expired (nothing granted: not uses).
+    pub approved: usize,
+    pub not_approved: usize,
     /// Where it was posted (`None`: no channel to post to).
     pub posted_to: Option<String>,
 }
@@ -49,11 +53,16 @@ pub fn digest_of(
     let mut d = Digest {
         from: rfc3339(from),
         until: rfc3339(until),
-        uses: requests.len(),
         ..Digest::default()
     };
     let mut waits = Vec::new();
     for r in requests {
+        if !r.approval.clears_grant() {
+            d.not_approved += 1;
+            continue;
+        }
+        d.uses += 1;
+        d.approved += usize::from(r.approval.state.is_some());
         let account = match policy.account_name(&r.account_id) {
             Some(n) => format!("{n} ({})", r.account_id.as_str()),
             None => r.account_id.as_str().to_owned(),
@@ -140,6 +149,12 @@ fn message(d: &Digest) -> serde_json::Value {
             d.ended_early, d.reconciler_revoked, d.revoke_failures
         ),
     ];
+    if d.approved + d.not_approved > 0 {
+        lines.push(format!(
+            "*Approvals:* {} approved, {} denied or expired (nothing granted)",
+            d.approved, d.not_approved
+        ));
+    }
     if !d.most_flagged.is_empty() {
         lines.push("*Most flagged:*".into());
         for (id, flags) in &d.most_flagged {
@@ -225,11 +240,17 @@ mod tests {
         other.rule = "sre".into();
         other.ended_by = Some("U0ALICE".into());
         other.reconciled_at = Some(at("2026-11-24T11:00:00Z"));
+        let mut approved = with("c", Some(Outcome::Fine), 120, [0, 0, 0, 0]);
+        approved.approval.state = Some(crate::domain::approval::ApprovalState::Approved);
+        let mut denied = with("e", None, 0, [0; 4]);
+        denied.review.pending = false;
+        denied.approval.state = Some(crate::domain::approval::ApprovalState::Denied);
         let week = [
             with("a", Some(Outcome::Fine), 60, [0, 1, 0, 0]),
             with("b", Some(Outcome::FollowUp), 600, [1, 0, 0, 0]),
-            with("c", Some(Outcome::Fine), 120, [0, 0, 0, 0]),
+            approved,
             other,
+            denied,
         ];
         let d = digest_of(
             &week,
@@ -251,5 +272,11 @@ mod tests {
         let text = message(&d)["text"].as_str().unwrap().to_owned();
         assert!(text.contains("*4* use(s)"), "{text}");
         assert!(text.contains("median time to review 2m"), "{text}");
+        assert_eq!(
+            (d.approved, d.not_approved),
+            (1, 1),
+            "a denied request is no use"
+        );
+        assert!(text.contains("1 approved, 1 denied or expired"), "{text}");
     }
 }

@@ -125,7 +125,26 @@ fn view_submission() {
     assert_eq!(s.permission_set.as_deref(), Some(SEED_PS));
     assert_eq!(s.duration.as_deref(), Some("1h"));
     assert_eq!(s.reason, None, "a blank reason is no reason");
+    assert_eq!(s.incident, None, "the form had no incident field");
     assert_eq!(s.view_id, "V1");
+}
+
+#[test]
+fn approval_buttons() {
+    for (action, approve) in [("approve_request", true), ("deny_request", false)] {
+        let json = serde_json::json!({
+            "type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U2"}, "api_app_id": "A1",
+            "actions": [{"action_id": action, "block_id": "approval", "value": "bg-0123", "type": "button", "action_ts": "1"}]
+        });
+        let i = parse_payload(&json.to_string()).unwrap();
+        assert_eq!(i.kind(), action);
+        assert_eq!(i.user_id(), "U2");
+        let Interaction::Approval(a) = i else {
+            panic!()
+        };
+        assert_eq!((a.approve, a.request_id.as_str()), (approve, "bg-0123"));
+        assert_eq!(a.origin.api_app_id.as_deref(), Some("A1"));
+    }
 }
 
 #[test]
