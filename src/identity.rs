@@ -108,9 +108,51 @@ impl Directory {
         policy: &Policy,
         slack_user: &str,
     ) -> Result<Person, IdentityError> {
-        if let Some(p) = self.cache.get(&slack_user.to_owned(), Instant::now()) {
-            return Ok(p);
+        self.resolve_with(policy, slack_user, false).await
+    }
+
+    /// [`Directory::resolve`], with the person's e-mail addresses when `emails` (a request
+    /// gated on who is on call needs them; for a user mapped by name that is one more
+    /// Identity Center call, made only then).
+    pub async fn resolve_with(
+        &self,
+        policy: &Policy,
+        slack_user: &str,
+        emails: bool,
+    ) -> Result<Person, IdentityError> {
+        let cached = self.cache.get(&slack_user.to_owned(), Instant::now());
+        if let Some(p) = &cached
+            && !(emails && p.emails.is_empty())
+        {
+            return Ok(p.clone());
         }
+        let mut person = match cached {
+            Some(p) => p,
+            None => self.look_up(policy, slack_user).await?,
+        };
+        if emails && person.emails.is_empty() {
+            // Mapped by name: the Identity Center user's own e-mail.
+            let id = match &person.principal_id {
+                Some(id) => id.clone(),
+                None => {
+                    self.sso
+                        .user_id(&self.instance, &person.sso_user_name)
+                        .await?
+                }
+            };
+            if let Some(e) = self.sso.user_email(&self.instance, &id).await? {
+                person.emails.insert(e.to_ascii_lowercase());
+            }
+            person.principal_id = Some(id);
+        }
+        self.cache
+            .insert(slack_user.to_owned(), person.clone(), Instant::now());
+        Ok(person)
+    }
+
+    /// Who a Slack user is, asked afresh (the mapping or Slack and Identity Center), with
+    /// their groups among those the policy mentions.
+    async fn look_up(&self, policy: &Policy, slack_user: &str) -> Result<Person, IdentityError> {
         let mut person = match policy.users.get(slack_user) {
             Some(name) => Person {
                 sso_user_name: name.clone(),
@@ -153,23 +195,6 @@ impl Directory {
             person.groups = self.sso.member_of(&self.instance, &id, &wanted).await?;
             person.principal_id = Some(id);
         }
-        if policy.uses_oncall() && person.emails.is_empty() {
-            // Mapped by name: the Identity Center user's own e-mail.
-            let id = match &person.principal_id {
-                Some(id) => id.clone(),
-                None => {
-                    self.sso
-                        .user_id(&self.instance, &person.sso_user_name)
-                        .await?
-                }
-            };
-            if let Some(e) = self.sso.user_email(&self.instance, &id).await? {
-                person.emails.insert(e.to_ascii_lowercase());
-            }
-            person.principal_id = Some(id);
-        }
-        self.cache
-            .insert(slack_user.to_owned(), person.clone(), Instant::now());
         Ok(person)
     }
 }

@@ -161,7 +161,8 @@ struct Service {
 
 /// The on-call services the policy uses, with their tokens.
 pub struct Oncall {
-    http: reqwest::Client,
+    /// Built on first use: a click that asks no on-call service pays nothing for it.
+    http: std::sync::OnceLock<reqwest::Client>,
     pagerduty: Option<Service>,
     pagerduty_from: Option<String>,
     opsgenie: Option<Service>,
@@ -180,14 +181,9 @@ impl Oncall {
         cache_for: Duration,
         timeout: Duration,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .expect("reqwest client with static settings");
         let trim = |u: &str| u.trim_end_matches('/').to_owned();
         Self {
-            http,
+            http: std::sync::OnceLock::new(),
             pagerduty: secrets.pagerduty.as_ref().map(|p| Service {
                 url: trim(pagerduty_url),
                 auth: format!("Token token={}", p.token),
@@ -200,6 +196,16 @@ impl Oncall {
             cache: TtlCache::new(cache_for),
             timeout,
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                .build()
+                .expect("reqwest client with static settings")
+        })
     }
 
     /// Whether a token is configured for PagerDuty and for Opsgenie.
@@ -263,7 +269,7 @@ impl Oncall {
             url.push_str(&serde_urlencoded::to_string(query).map_err(|e| e.to_string())?);
         }
         let r = self
-            .http
+            .http()
             .get(url)
             .header("Authorization", &service.auth)
             .header("Accept", "application/vnd.pagerduty+json;version=2")
@@ -395,7 +401,7 @@ impl Oncall {
             .as_deref()
             .ok_or("the on-call secret's pagerduty.from (a PagerDuty user's e-mail) is not set")?;
         let r = self
-            .http
+            .http()
             .post(format!("{}/incidents/{id}/notes", pd.url))
             .header("Authorization", &pd.auth)
             .header("Accept", "application/vnd.pagerduty+json;version=2")

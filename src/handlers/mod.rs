@@ -102,10 +102,14 @@ impl App {
             .await
     }
 
-    /// The on-call services the policy uses, with their tokens (`None` when it uses none).
-    /// A policy that names a service whose token the secret lacks fails closed here.
-    async fn oncall(&self) -> Result<Option<Oncall>, Error> {
-        let (pagerduty, opsgenie) = self.policy.services();
+    /// The on-call services a role needs, with their tokens (`None` when it needs none): the
+    /// webhook every service the policy uses; the worker only PagerDuty, for the notes on
+    /// incidents. A policy that needs a token the secret lacks fails closed here.
+    async fn oncall(&self, role: Role) -> Result<Option<Oncall>, Error> {
+        let (pagerduty, opsgenie) = match role {
+            Role::Worker => (self.policy.rules.iter().any(|r| r.incident_required), false),
+            _ => self.policy.services(),
+        };
         let Some(arn) = self.cfg.oncall_secret_arn.as_deref() else {
             return Ok(None);
         };
@@ -142,7 +146,9 @@ impl App {
     async fn webhook(&self) -> Result<&Webhook, Error> {
         self.webhook
             .get_or_try_init(|| async {
-                let secrets = self.secrets().await?;
+                // The on-call tokens are read at the same time as the Slack secret.
+                let (secrets, oncall) = tokio::join!(self.secrets(), self.oncall(Role::Webhook));
+                let (secrets, oncall) = (secrets?, oncall?);
                 let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Webhook {
                     settings: Settings {
@@ -168,7 +174,7 @@ impl App {
                         std::time::Duration::from_secs(self.cfg.identity_cache.as_secs()),
                     ),
                     names: PermissionSetNames::new(self.sso(), instance),
-                    oncall: self.oncall().await?,
+                    oncall,
                     refusal_retention: self.cfg.refusal_retention,
                 })
             })
@@ -181,7 +187,8 @@ impl App {
                 let report = self.cfg.report.as_ref().ok_or_else(|| {
                     Error::Config("the worker needs REPORT_SENDER and REPORT_RECIPIENTS".into())
                 })?;
-                let secrets = self.secrets().await?;
+                let (secrets, oncall) = tokio::join!(self.secrets(), self.oncall(Role::Worker));
+                let (secrets, oncall) = (secrets?, oncall?);
                 let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Worker {
                     store: Store::new(
@@ -216,7 +223,7 @@ impl App {
                     policy: self.policy.clone(),
                     report_margin: report.margin,
                     max_rows: report.max_rows,
-                    oncall: self.oncall().await?,
+                    oncall,
                 })
             })
             .await

@@ -248,13 +248,6 @@ impl Policy {
         out
     }
 
-    /// Whether any rule is gated on who is on call (so requesters' e-mails are needed).
-    pub fn uses_oncall(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| r.gate.as_ref().is_some_and(|g| !g.oncall.is_empty()))
-    }
-
     /// Which on-call services the policy needs a token for: (PagerDuty, Opsgenie). PagerDuty
     /// also checks the incidents that rules with `incident_required` ask for.
     pub fn services(&self) -> (bool, bool) {

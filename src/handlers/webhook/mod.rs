@@ -199,7 +199,8 @@ impl Webhook {
         };
         let sources = self.policy.oncall_sources(account, permission_set);
         let (person, answers, incident) = tokio::join!(
-            self.directory.resolve(&self.policy, &origin.user_id),
+            self.directory
+                .resolve_with(&self.policy, &origin.user_id, !sources.is_empty()),
             self.on_call(&sources),
             self.incident(incident.as_ref()),
         );
