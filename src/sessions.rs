@@ -53,6 +53,32 @@ pub struct Deny {
 }
 
 impl Deny {
+    /// The deny of `user_id`'s sessions issued before `before` (in `account_id`), until
+    /// they have all expired: `session` (the permission set's session duration) plus
+    /// `margin` later. Both times are rounded up to whole seconds, the precision they are
+    /// stored and handed to the state machine with: the request's record, the Wait before
+    /// the lift and the deny itself then agree on the very second the deny may go (with
+    /// fractions, the lift woke a fraction too early, found the deny not yet expired and
+    /// left it in place).
+    pub fn new(
+        request_id: &str,
+        user_id: &str,
+        account_id: &str,
+        before: OffsetDateTime,
+        session: std::time::Duration,
+        margin: std::time::Duration,
+    ) -> Self {
+        let before = crate::time_util::ceil_second(before);
+        Deny {
+            sid: Self::sid_for(request_id),
+            request_id: request_id.to_owned(),
+            user_id: user_id.to_owned(),
+            account_id: account_id.to_owned(),
+            before,
+            until: crate::time_util::ceil_second(before + session + margin),
+        }
+    }
+
     pub fn sid_for(request_id: &str) -> String {
         let hex: String = request_id
             .chars()
@@ -239,5 +265,29 @@ mod tests {
         for bad in ["", "1H", "PT", "PTXH", "P1D", "PT1H5"] {
             assert_eq!(session_duration(bad), h(12 * 3600), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_deny_is_in_whole_seconds_as_it_is_stored_and_waited_for() {
+        let before =
+            from_rfc3339("2026-11-24T10:00:00Z").unwrap() + time::Duration::milliseconds(600);
+        let d = Deny::new(
+            "bg-0123",
+            "u-1",
+            "123456789012",
+            before,
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::from_secs(300),
+        );
+        assert!(d.before >= before, "never denies fewer sessions than asked");
+        assert_eq!(crate::time_util::rfc3339(d.before), "2026-11-24T10:00:01Z");
+        assert_eq!(crate::time_util::rfc3339(d.until), "2026-11-24T11:05:01Z");
+        // What the request records (and the state machine waits until) is the deny's own
+        // `until`, to the nanosecond: a lift that wakes at it finds the deny expired.
+        assert_eq!(
+            from_rfc3339(&crate::time_util::rfc3339(d.until)),
+            Some(d.until)
+        );
+        assert_eq!(d.sid, Deny::sid_for("bg-0123"));
     }
 }

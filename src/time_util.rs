@@ -10,6 +10,16 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .expect("UTC times format as RFC 3339")
 }
 
+/// `t` rounded up to a whole second (itself when it is one).
+pub fn ceil_second(t: OffsetDateTime) -> OffsetDateTime {
+    let whole = t.replace_nanosecond(0).expect("0 is a valid nanosecond");
+    if whole == t {
+        t
+    } else {
+        whole + time::Duration::SECOND
+    }
+}
+
 pub fn from_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
@@ -30,5 +40,8 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-24T08:30:15Z");
         assert_eq!(hhmm(t), "08:30 UTC");
         assert!(from_rfc3339("yesterday").is_none());
+        assert_eq!(rfc3339(ceil_second(t)), "2026-11-24T08:30:16Z");
+        let whole = from_rfc3339("2026-11-24T08:30:15Z").unwrap();
+        assert_eq!(ceil_second(whole), whole);
     }
 }

@@ -20,7 +20,7 @@ pub fn asked(rec: &RequestRecord, why: &str) -> String {
         .map(|t| format!(" If nobody decides within {t}, nothing is granted."))
         .unwrap_or_default();
     format!(
-        "Approval needed ({}): the approvers have been asked (request `{}`). You will hear here when one decides.{within}",
+        "Approval needed: {}. The approvers have been asked (request `{}`); you will hear here when one decides.{within}",
         escape(why),
         rec.id
     )

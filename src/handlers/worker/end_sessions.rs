@@ -38,16 +38,14 @@ impl Worker {
     ) -> Result<Deny, Error> {
         let sid = Deny::sid_for(request_id);
         let session = self.sso.session_duration(&self.instance, ps).await?;
-        let fresh = Deny {
-            sid: sid.clone(),
-            request_id: request_id.to_owned(),
-            user_id: user_id.to_owned(),
-            account_id: account.to_string(),
+        let fresh = Deny::new(
+            request_id,
+            user_id,
+            account.as_str(),
             before,
-            until: before
-                + session
-                + std::time::Duration::from_secs(self.end_sessions_margin.as_secs()),
-        };
+            session,
+            std::time::Duration::from_secs(self.end_sessions_margin.as_secs()),
+        );
         let mut deny = fresh.clone();
         self.change_denies(ps, |denies| match denies.iter().find(|d| d.sid == sid) {
             Some(existing) => {
@@ -115,6 +113,22 @@ impl Worker {
             )));
         }
         let lifted = self.lift_expired(&rec.permission_set_arn, now).await?;
+        // A deny recorded with a fraction of a second (before the times were whole seconds)
+        // can outlast the record's `until` by that fraction: look again, never leave it.
+        let sid = Deny::sid_for(rec.id.as_str());
+        if let Some(d) = self
+            .store
+            .denies(&rec.permission_set_arn)
+            .await?
+            .denies
+            .into_iter()
+            .find(|d| d.sid == sid)
+        {
+            return Err(Error::Transient(format!(
+                "the deny on old sessions lasts until {}",
+                rfc3339(crate::time_util::ceil_second(d.until))
+            )));
+        }
         Ok(Lifted {
             lifted: lifted.into_iter().map(|d| d.sid).collect(),
             sessions_denied: true,
