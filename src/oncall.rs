@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::cache::TtlCache;
 use crate::error::Error;
-use crate::policy::{Answer, OnCall, OncallSource};
+use crate::policy::{Answer, AskFailed, OnCall, OncallSource};
 
 /// `{"pagerduty": {"token": "…", "from": "…"}, "opsgenie": {"token": "…"}}`, each optional.
 #[derive(Deserialize, Default)]
@@ -136,7 +136,8 @@ pub struct Incident {
     pub id: String,
     pub title: String,
     pub status: String,
-    pub url: String,
+    /// Its page in PagerDuty, when the answer gave an https one.
+    pub url: Option<String>,
 }
 
 impl Incident {
@@ -228,7 +229,10 @@ impl Oncall {
         let started = Instant::now();
         let answer = match tokio::time::timeout(self.timeout, self.fetch(source)).await {
             Ok(a) => a,
-            Err(_) => Err(format!("timed out after {} ms", self.timeout.as_millis())),
+            Err(_) => Err(AskFailed::Unreachable(format!(
+                "timed out after {} ms",
+                self.timeout.as_millis()
+            ))),
         };
         match &answer {
             Ok(people) => {
@@ -240,7 +244,13 @@ impl Oncall {
                 self.cache
                     .insert(source.clone(), people.clone(), Instant::now());
             }
-            Err(why) => tracing::warn!(error = %why, "could not ask who is on call"),
+            Err(AskFailed::Unreachable(why)) => {
+                tracing::warn!(error = %why, "could not ask who is on call")
+            }
+            // A refused token or a schedule that does not exist needs someone to fix it.
+            Err(AskFailed::Misconfigured(why)) => {
+                tracing::error!(error = %why, "on-call lookup misconfigured")
+            }
         }
         answer
     }
@@ -257,16 +267,22 @@ impl Oncall {
         }
     }
 
+    /// GETs `path`: the status and the JSON body. A transport failure, a timeout, a 5xx or a
+    /// 429 is the service being unreachable; an unreadable body is a misconfiguration (the
+    /// URL points somewhere else).
     async fn get(
         &self,
         service: &Service,
         path: &str,
         query: &[(&str, &str)],
-    ) -> Result<(u16, Value), String> {
+    ) -> Result<(u16, Value), AskFailed> {
         let mut url = format!("{}{path}", service.url);
         if !query.is_empty() {
             url.push('?');
-            url.push_str(&serde_urlencoded::to_string(query).map_err(|e| e.to_string())?);
+            url.push_str(
+                &serde_urlencoded::to_string(query)
+                    .map_err(|e| AskFailed::Misconfigured(e.to_string()))?,
+            );
         }
         let r = self
             .http()
@@ -275,23 +291,40 @@ impl Oncall {
             .header("Accept", "application/vnd.pagerduty+json;version=2")
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| AskFailed::Unreachable(e.without_url().to_string()))?;
         let status = r.status().as_u16();
-        if status >= 500 || status == 429 || status == 401 || status == 403 {
-            return Err(format!("HTTP {status}"));
+        if status >= 500 || status == 429 {
+            return Err(AskFailed::Unreachable(format!("HTTP {status}")));
         }
-        let body = r
-            .json::<Value>()
-            .await
-            .map_err(|e| format!("unreadable answer: {}", e.without_url()))?;
+        let body = r.json::<Value>().await.map_err(|e| {
+            AskFailed::Misconfigured(format!(
+                "HTTP {status}, unreadable answer: {}",
+                e.without_url()
+            ))
+        })?;
         Ok((status, body))
+    }
+
+    /// 200, or a misconfiguration: a token refused (401/403), a schedule that does not exist
+    /// (404), a request the service does not understand.
+    fn ok(status: u16) -> Result<(), AskFailed> {
+        match status {
+            200 => Ok(()),
+            401 | 403 => Err(AskFailed::Misconfigured(format!(
+                "HTTP {status}: the token is refused"
+            ))),
+            404 => Err(AskFailed::Misconfigured(
+                "HTTP 404: no such schedule or escalation policy".into(),
+            )),
+            other => Err(AskFailed::Misconfigured(format!("HTTP {other}"))),
+        }
     }
 
     async fn pagerduty_oncalls(&self, filter: &str, id: &str) -> Answer {
         let pd = self
             .pagerduty
             .as_ref()
-            .ok_or("no PagerDuty token configured")?;
+            .ok_or_else(|| AskFailed::Misconfigured("no PagerDuty token configured".into()))?;
         let mut people = Vec::new();
         for page in 0..MAX_PAGES {
             let offset = (page * 100).to_string();
@@ -308,10 +341,10 @@ impl Oncall {
                     ],
                 )
                 .await?;
-            if status != 200 {
-                return Err(format!("HTTP {status}"));
-            }
-            let oncalls = body["oncalls"].as_array().ok_or("answer without oncalls")?;
+            Self::ok(status)?;
+            let oncalls = body["oncalls"]
+                .as_array()
+                .ok_or_else(|| AskFailed::Misconfigured("an answer without oncalls".into()))?;
             for o in oncalls {
                 if let (Some(email), Some(level)) =
                     (o["user"]["email"].as_str(), o["escalation_level"].as_u64())
@@ -326,14 +359,18 @@ impl Oncall {
                 return Ok(people);
             }
         }
-        Ok(people)
+        // Someone on call past the last page would count as not on call: never guess.
+        Err(AskFailed::Misconfigured(format!(
+            "more than {} on-calls: filter by a narrower schedule",
+            MAX_PAGES * 100
+        )))
     }
 
     async fn opsgenie_oncalls(&self, id: &str) -> Answer {
         let og = self
             .opsgenie
             .as_ref()
-            .ok_or("no Opsgenie token configured")?;
+            .ok_or_else(|| AskFailed::Misconfigured("no Opsgenie token configured".into()))?;
         let (status, body) = self
             .get(
                 og,
@@ -341,12 +378,10 @@ impl Oncall {
                 &[("scheduleIdentifierType", "id"), ("flat", "true")],
             )
             .await?;
-        if status != 200 {
-            return Err(format!("HTTP {status}"));
-        }
+        Self::ok(status)?;
         let recipients = body["data"]["onCallRecipients"]
             .as_array()
-            .ok_or("answer without onCallRecipients")?;
+            .ok_or_else(|| AskFailed::Misconfigured("an answer without onCallRecipients".into()))?;
         Ok(recipients
             .iter()
             .filter_map(Value::as_str)
@@ -369,20 +404,18 @@ impl Oncall {
         let (status, body) = tokio::time::timeout(self.timeout, ask)
             .await
             .map_err(|_| unavailable(format!("timed out after {} ms", self.timeout.as_millis())))?
-            .map_err(unavailable)?;
+            .map_err(|e| unavailable(e.to_string()))?;
         match status {
             200 => {
                 let i = &body["incident"];
                 let text = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
-                // Only an https link is ever shown as a link.
-                let url = Some(text("html_url"))
-                    .filter(|u| u.starts_with("https://"))
-                    .unwrap_or_default();
                 Ok(Incident {
-                    id: text("id"),
+                    // The id asked for (validated), never what the answer says.
+                    id: id.as_str().to_owned(),
                     title: text("title"),
                     status: text("status"),
-                    url,
+                    // Only an https link is ever shown as a link.
+                    url: Some(text("html_url")).filter(|u| u.starts_with("https://")),
                 })
             }
             404 => Err(IncidentError::NotFound(id.as_str().to_owned())),
@@ -469,7 +502,7 @@ mod tests {
             id: "Q1".into(),
             title: String::new(),
             status: status.into(),
-            url: String::new(),
+            url: None,
         };
         assert!(i("triggered").is_open() && i("acknowledged").is_open());
         assert!(!i("resolved").is_open());

@@ -43,7 +43,8 @@ async fn one_click_starts_one_execution_however_often_it_arrives() {
     let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
     assert_eq!(
         input,
-        json!({"request_id": id, "cloudtrail_delay_seconds": 1})
+        json!({"request_id": id, "cloudtrail_delay_seconds": 1, "approval_timeout_seconds": 0}),
+        "no approval asked: the state machine grants at once"
     );
 }
 

@@ -217,6 +217,21 @@ async fn anyone_else_needs_an_approver_and_never_approves_themselves() {
     // Nor can someone who is not an approver (the responder of other flows).
     let other = press(s().get("RESPONDER_SLACK_USER_ID"), "approve_request", &id).await;
     assert!(other.contains("Only the rule's approvers"), "{other}");
+    // Nor does the grant task, whoever invokes it, grant a request still waiting.
+    let forced = reqwest::Client::new()
+        .post(format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            s().get("LAMBDA_ENDPOINT_URL"),
+            s().get("WORKER_FUNCTION")
+        ))
+        .json(&json!({"type": "grant", "request_id": id}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(forced.contains("not approved"), "{forced}");
     assert_eq!(status_of(&id).await, "requested");
     assert_eq!(
         assignment_count(
@@ -522,6 +537,12 @@ async fn a_rule_that_needs_an_incident_checks_it_and_links_it() {
         nobody_on_call().await;
         put_incident("Q0RESOLVED1", "resolved").await;
         put_incident("Q0OPEN0001", "triggered").await;
+        // A Break Glass button cannot name an incident: refused, with a pointer to the form.
+        let (_, reply) = click(&user, "9700.1", "INCIDENT_GATED_PERMISSION_SET_ARN").await;
+        assert!(
+            reply.contains("needs an open PagerDuty incident"),
+            "{reply}"
+        );
         let errors = submit(&incident_submission(&user, "V0INC0001", None)).await;
         assert!(
             errors["incident"]

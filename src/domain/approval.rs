@@ -70,6 +70,13 @@ impl Approval {
         }
     }
 
+    /// When an unanswered approval expires: the request's time plus its timeout (the state
+    /// machine's wait starts a moment later, so nothing is decided after it ends).
+    pub fn deadline(&self, rec: &RequestRecord) -> Option<OffsetDateTime> {
+        self.timeout
+            .map(|t| rec.requested_at + time::Duration::seconds(t.as_secs() as i64))
+    }
+
     /// Whether the grant may go ahead: no approval was needed, or it was given.
     pub fn clears_grant(&self) -> bool {
         matches!(self.state, None | Some(ApprovalState::Approved))
@@ -92,13 +99,30 @@ pub enum MayApprove {
     NotGated,
 }
 
-/// Decides whether `user` (an approver of the request's rule or not) may decide now. An
-/// approval already decided answers the same to everyone, the requester included.
-pub fn may_approve(rec: &RequestRecord, user: &str, is_approver: bool) -> MayApprove {
+/// Who clicked, as far as deciding goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clicker {
+    /// The requester: the same Slack user, or another Slack user who is the same Identity
+    /// Center user.
+    pub is_requester: bool,
+    /// One of the rule's approvers (by Slack id or group).
+    pub is_approver: bool,
+}
+
+/// Decides whether `who` may decide the request's approval at `now`. An approval already
+/// decided answers the same to everyone, the requester included; one whose time is up is
+/// expired whether or not the state machine has said so yet.
+pub fn may_approve(rec: &RequestRecord, who: Clicker, now: OffsetDateTime) -> MayApprove {
     match rec.approval.state {
         None => MayApprove::NotGated,
-        Some(ApprovalState::Pending) if user == rec.slack_user_id => MayApprove::OwnRequest,
-        Some(ApprovalState::Pending) if !is_approver => MayApprove::NotApprover,
+        Some(ApprovalState::Pending) if rec.approval.deadline(rec).is_some_and(|d| now >= d) => {
+            MayApprove::Decided {
+                state: ApprovalState::Expired,
+                by: None,
+            }
+        }
+        Some(ApprovalState::Pending) if who.is_requester => MayApprove::OwnRequest,
+        Some(ApprovalState::Pending) if !who.is_approver => MayApprove::NotApprover,
         Some(ApprovalState::Pending) => MayApprove::Yes,
         Some(state) => MayApprove::Decided {
             state,
@@ -115,6 +139,14 @@ mod tests {
     #[test]
     fn a_second_person_decides_once() {
         let mut rec = sample();
+        let now = rec.requested_at + time::Duration::minutes(5);
+        let may_approve = |rec: &RequestRecord, user: &str, is_approver: bool| {
+            let who = Clicker {
+                is_requester: user == rec.slack_user_id,
+                is_approver,
+            };
+            super::may_approve(rec, who, now)
+        };
         assert_eq!(may_approve(&rec, "U0LEAD", true), MayApprove::NotGated);
         rec.approval = Approval::pending("not on call".into(), Duration::from_secs(1800));
         assert!(!rec.approval.clears_grant());
@@ -146,6 +178,37 @@ mod tests {
                 MayApprove::Decided { .. }
             ));
         }
+        // Once its time is up, nobody approves it any more, even before the state machine
+        // has marked it expired.
+        rec.approval.state = Some(ApprovalState::Pending);
+        let late = rec.requested_at + time::Duration::minutes(30);
+        let approver = Clicker {
+            is_requester: false,
+            is_approver: true,
+        };
+        // Another Slack user who is the requester in Identity Center is the requester.
+        assert_eq!(
+            super::may_approve(
+                &rec,
+                Clicker {
+                    is_requester: true,
+                    is_approver: true
+                },
+                now
+            ),
+            MayApprove::OwnRequest
+        );
+        assert_eq!(
+            super::may_approve(&rec, approver, late),
+            MayApprove::Decided {
+                state: ApprovalState::Expired,
+                by: None
+            }
+        );
+        assert_eq!(
+            super::may_approve(&rec, approver, late - time::Duration::SECOND),
+            MayApprove::Yes
+        );
         for s in ["pending", "approved", "denied", "expired"] {
             assert_eq!(ApprovalState::parse(s).map(ApprovalState::as_str), Some(s));
         }

@@ -33,6 +33,17 @@ use crate::slack::api::SlackApi;
 use webhook::{Settings, Webhook};
 use worker::Worker;
 
+/// The on-call services, or none when their secret cannot be used: that must never stop
+/// a revoke, the reconciler, End access now or a review. A gated request then finds no
+/// on-call answer, which is a configuration fault: it needs an approver (never fails open),
+/// and incident notes are skipped. The error is logged for the alarm on errors.
+fn without_oncall_if_broken(oncall: Result<Option<Oncall>, Error>) -> Option<Oncall> {
+    oncall.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "on-call services unusable: gated requests need an approver, incidents are not checked");
+        None
+    })
+}
+
 pub struct App {
     cfg: Config,
     sdk: SdkConfig,
@@ -148,7 +159,7 @@ impl App {
             .get_or_try_init(|| async {
                 // The on-call tokens are read at the same time as the Slack secret.
                 let (secrets, oncall) = tokio::join!(self.secrets(), self.oncall(Role::Webhook));
-                let (secrets, oncall) = (secrets?, oncall?);
+                let (secrets, oncall) = (secrets?, without_oncall_if_broken(oncall));
                 let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Webhook {
                     settings: Settings {
@@ -188,7 +199,7 @@ impl App {
                     Error::Config("the worker needs REPORT_SENDER and REPORT_RECIPIENTS".into())
                 })?;
                 let (secrets, oncall) = tokio::join!(self.secrets(), self.oncall(Role::Worker));
-                let (secrets, oncall) = (secrets?, oncall?);
+                let (secrets, oncall) = (secrets?, without_oncall_if_broken(oncall));
                 let instance = self.instance().await?.clone();
                 Ok::<_, Error>(Worker {
                     store: Store::new(

@@ -91,8 +91,28 @@ pub struct OnCall {
     pub level: u32,
 }
 
+/// Why a source could not say who is on call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskFailed {
+    /// No answer in time, a connection error, a 5xx or a 429: the service is down or slow.
+    /// The rule's `oncall_unreachable` decides.
+    Unreachable(String),
+    /// It answered, but not who is on call (a token refused, a schedule that does not
+    /// exist, no token at all, an answer it should not give): break glass is set up wrong.
+    /// Never fails open, whatever `oncall_unreachable` says.
+    Misconfigured(String),
+}
+
+impl std::fmt::Display for AskFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(why) | Self::Misconfigured(why) => f.write_str(why),
+        }
+    }
+}
+
 /// What one source answered: who is on call, or why it could not say.
-pub type Answer = Result<Vec<OnCall>, String>;
+pub type Answer = Result<Vec<OnCall>, AskFailed>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Otherwise {
@@ -142,6 +162,7 @@ impl Gate {
             return Gated::Approve("this access always needs approval".into());
         }
         let mut unreachable = Vec::new();
+        let mut misconfigured = Vec::new();
         let mut other_level = None;
         for source in &self.oncall {
             match answers.iter().find(|(s, _)| s == source).map(|(_, a)| a) {
@@ -153,8 +174,13 @@ impl Gate {
                         other_level.get_or_insert((source, p.level));
                     }
                 }
-                Some(Err(why)) => unreachable.push(format!("{} ({why})", source.service())),
-                None => unreachable.push(format!("{} (not asked)", source.service())),
+                Some(Err(AskFailed::Unreachable(why))) => {
+                    unreachable.push(format!("{} ({why})", source.service()))
+                }
+                Some(Err(AskFailed::Misconfigured(why))) => {
+                    misconfigured.push(format!("{} ({why})", source.service()))
+                }
+                None => misconfigured.push(format!("{} (not asked)", source.service())),
             }
         }
         let levels = self
@@ -163,6 +189,23 @@ impl Gate {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(", ");
+        if !misconfigured.is_empty() {
+            // Never fail open on our own mistake: an approver, or no.
+            let what = format!(
+                "could not ask who is on call: {} (a configuration fault)",
+                misconfigured
+                    .iter()
+                    .chain(&unreachable)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            return if self.has_approvers() {
+                Gated::Approve(what)
+            } else {
+                Gated::Deny(what)
+            };
+        }
         if !unreachable.is_empty() {
             let what = format!("could not ask who is on call: {}", unreachable.join("; "));
             return match self.unreachable {
@@ -191,6 +234,10 @@ impl Gate {
                 Gated::Deny(format!("{not}: this access is only for whoever is on call"))
             }
         }
+    }
+
+    fn has_approvers(&self) -> bool {
+        !self.approvers.is_empty() || !self.approver_groups.is_empty()
     }
 
     /// Whether a request under this gate can ever wait for approval.
@@ -422,7 +469,10 @@ mod tests {
             Gated::Allow("on call: opsgenie:og-1 level 1".into())
         );
         // On call on one source is enough, even when the other cannot be reached.
-        let a = answers(Ok(vec![on("alice@example.com", 1)]), Err("HTTP 503".into()));
+        let a = answers(
+            Ok(vec![on("alice@example.com", 1)]),
+            Err(AskFailed::Unreachable("HTTP 503".into())),
+        );
         assert!(matches!(g.decide(&a, &me()), Gated::Allow(_)));
     }
 
@@ -461,7 +511,10 @@ mod tests {
 
     #[test]
     fn an_unreachable_service_falls_back_as_configured() {
-        let a = answers(Ok(vec![]), Err("timed out after 1500 ms".into()));
+        let a = answers(
+            Ok(vec![]),
+            Err(AskFailed::Unreachable("timed out after 1500 ms".into())),
+        );
         match gate(Otherwise::Deny, Unreachable::Approve, &[1]).decide(&a, &me()) {
             Gated::Approve(why) => assert!(why.contains("Opsgenie (timed out"), "{why}"),
             other => panic!("{other:?}"),
@@ -470,9 +523,37 @@ mod tests {
             Gated::Allow(why) => assert!(why.contains("oncall_unreachable"), "{why}"),
             other => panic!("{other:?}"),
         }
-        // A source nobody asked counts as unreachable, never as "not on call".
+        // A source nobody asked is a fault of ours: never "not on call", never fail open.
         let g = gate(Otherwise::Deny, Unreachable::Allow, &[1]);
-        assert!(matches!(g.decide(&[], &me()), Gated::Allow(_)));
+        match g.decide(&[], &me()) {
+            Gated::Approve(why) => assert!(why.contains("not asked"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_token_or_a_missing_schedule_never_fails_open() {
+        let mut g = gate(Otherwise::Deny, Unreachable::Allow, &[1]);
+        let a = answers(
+            Ok(vec![]),
+            Err(AskFailed::Misconfigured(
+                "HTTP 401: the token is refused".into(),
+            )),
+        );
+        match g.decide(&a, &me()) {
+            Gated::Approve(why) => assert!(why.contains("configuration fault"), "{why}"),
+            other => panic!("falls back to an approver: {other:?}"),
+        }
+        // With nobody to approve, refused.
+        g.approvers.clear();
+        g.approver_groups.clear();
+        assert!(matches!(g.decide(&a, &me()), Gated::Deny(_)));
+        // Whoever is on call on the other source still passes.
+        let a = answers(
+            Err(AskFailed::Misconfigured("HTTP 404".into())),
+            Ok(vec![on("alice@example.com", 1)]),
+        );
+        assert!(matches!(g.decide(&a, &me()), Gated::Allow(_)));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod gate;
 mod review;
 mod scope;
 
-pub use gate::{Answer, Gate, Gated, OnCall, OncallSource, Otherwise, Unreachable};
+pub use gate::{Answer, AskFailed, Gate, Gated, OnCall, OncallSource, Otherwise, Unreachable};
 pub use review::{Escalation, ReviewPolicy};
 pub use scope::{DeployScope, Scope, Wide, WidenedBy};
 

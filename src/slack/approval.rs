@@ -44,8 +44,12 @@ fn summary(rec: &RequestRecord, policy: &Policy, permission_set: &str) -> String
             escape(crate::domain::truncate(reason, 500))
         ));
     }
-    if let (Some(id), Some(url)) = (&rec.incident_id, &rec.incident_url) {
-        text.push_str(&format!("\n*Incident:* <{}|{}>", escape(url), escape(id)));
+    match (&rec.incident_id, &rec.incident_url) {
+        (Some(id), Some(url)) => {
+            text.push_str(&format!("\n*Incident:* <{}|{}>", escape(url), escape(id)))
+        }
+        (Some(id), None) => text.push_str(&format!("\n*Incident:* {}", escape(id))),
+        _ => {}
     }
     if let Some(why) = &rec.approval.why {
         text.push_str(&format!(

@@ -46,7 +46,10 @@ pub fn facts<'a>(rec: &'a RequestRecord, digest: &'a Digest) -> Facts<'a> {
         revoked_at: rec.revoked_at,
         ended: ended(rec),
         digest,
-        incident: rec.incident_id.as_deref().zip(rec.incident_url.as_deref()),
+        incident: rec
+            .incident_id
+            .as_deref()
+            .map(|id| (id, rec.incident_url.as_deref())),
         approved_by: rec.approval.by.as_deref().filter(|_| {
             rec.approval.state == Some(crate::domain::approval::ApprovalState::Approved)
         }),
@@ -73,8 +76,8 @@ pub struct Facts<'a> {
     /// "expired", "ended early by <@U…>", "revoke failed: removed by hand".
     pub ended: String,
     pub digest: &'a Digest,
-    /// The PagerDuty incident the request named: (id, link).
-    pub incident: Option<(&'a str, &'a str)>,
+    /// The PagerDuty incident the request named: (id, its link if any).
+    pub incident: Option<(&'a str, Option<&'a str>)>,
     /// Who approved the request before it was granted.
     pub approved_by: Option<&'a str>,
     /// The request's thread, where the report's summary is.
@@ -132,8 +135,12 @@ fn body(a: &About<'_>, f: &Facts<'_>) -> Vec<Value> {
         ),
         format!("*When:* {}   *Ended:* {}", lasted(f), f.ended),
     ];
-    if let Some((id, url)) = f.incident {
-        lines.push(format!("*Incident:* <{}|{}>", escape(url), escape(id)));
+    match f.incident {
+        Some((id, Some(url))) => {
+            lines.push(format!("*Incident:* <{}|{}>", escape(url), escape(id)))
+        }
+        Some((id, None)) => lines.push(format!("*Incident:* {}", escape(id))),
+        None => {}
     }
     if let Some(by) = f.approved_by {
         lines.push(format!("*Approved by:* <@{}>", escape(by)));

@@ -5,13 +5,11 @@
 //! updated in place and the requester is told. [`may_approve`] is the pure decision; every
 //! refusal is audited.
 
-use std::collections::BTreeSet;
-
 use time::OffsetDateTime;
 
 use super::{Reply, Webhook};
 use crate::domain::RequestId;
-use crate::domain::approval::{ApprovalState, MayApprove, may_approve};
+use crate::domain::approval::{ApprovalState, Clicker, MayApprove, may_approve};
 use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::error::Error;
 use crate::slack::approval as message;
@@ -37,14 +35,22 @@ impl Webhook {
                 return Reply::ephemeral("Could not read the request; try again in a moment.");
             }
         };
-        let is_approver = self.is_approver(&rec, &user).await;
+        let who = self.clicker(&rec, &user).await;
         let state = if a.approve {
             ApprovalState::Approved
         } else {
             ApprovalState::Denied
         };
         for _ in 0..4 {
-            if let Err(answer) = self.judge_approval(&rec, &user, is_approver).await {
+            if let Err(answer) = self.judge_approval(&rec, &user, who, now).await {
+                if rec.approval.state == Some(ApprovalState::Approved)
+                    && rec.status == Status::Requested
+                {
+                    // Approved, but the state machine may not have heard (a lost callback):
+                    // tell it again (completing a completed token changes nothing).
+                    let by = rec.approval.by.clone().unwrap_or_default();
+                    self.resume(&rec, ApprovalState::Approved, &by).await;
+                }
                 return Reply::ephemeral(&answer);
             }
             let changes = vec![
@@ -107,10 +113,19 @@ impl Webhook {
         &self,
         rec: &RequestRecord,
         user: &str,
-        is_approver: bool,
+        who: Clicker,
+        now: OffsetDateTime,
     ) -> Result<(), String> {
-        let (audit, answer) = match may_approve(rec, user, is_approver) {
+        let (audit, answer) = match may_approve(rec, who, now) {
             MayApprove::Yes => return Ok(()),
+            MayApprove::Decided {
+                state: ApprovalState::Expired,
+                ..
+            } => {
+                return Err(
+                    "Already expired: nobody approved it in time, and nothing was granted.".into(),
+                );
+            }
             MayApprove::Decided { state, by } => {
                 let who = by
                     .map(|b| format!(" by <@{}>", escape(&b)))
@@ -137,24 +152,30 @@ impl Webhook {
         Err(answer.to_owned())
     }
 
-    /// Whether `user` may approve requests of `rec`'s rule: by Slack id, or by their
-    /// Identity Center groups (only looked up when the rule names groups).
-    async fn is_approver(&self, rec: &RequestRecord, user: &str) -> bool {
-        let Some(gate) = self.policy.gate_of(&rec.rule) else {
-            return false;
-        };
-        if gate.approvers.contains(user) {
-            return true;
-        }
-        if gate.approver_groups.is_empty() {
-            return false;
-        }
-        match self.directory.resolve(&self.policy, user).await {
-            Ok(person) => gate.is_approver(user, &person.groups),
+    /// Who `user` is to `rec`: its requester (the same Slack user, or another Slack user who
+    /// is the same Identity Center user), and whether one of its rule's approvers (by Slack
+    /// id, or by Identity Center group). A user with no Identity Center identity is judged
+    /// by Slack id alone.
+    async fn clicker(&self, rec: &RequestRecord, user: &str) -> Clicker {
+        let person = match self.directory.resolve(&self.policy, user).await {
+            Ok(p) => Some(p),
             Err(e) => {
-                tracing::warn!(error = ?e, "no identity for a would-be approver");
-                gate.is_approver(user, &BTreeSet::new())
+                tracing::info!(error = ?e, "no identity for a would-be approver");
+                None
             }
+        };
+        let is_requester = user == rec.slack_user_id
+            || person
+                .as_ref()
+                .is_some_and(|p| p.sso_user_name == rec.sso_user_name);
+        let groups = person.map(|p| p.groups).unwrap_or_default();
+        let is_approver = self
+            .policy
+            .gate_of(&rec.rule)
+            .is_some_and(|gate| gate.is_approver(user, &groups));
+        Clicker {
+            is_requester,
+            is_approver,
         }
     }
 

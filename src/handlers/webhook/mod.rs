@@ -37,7 +37,9 @@ use crate::domain::request::{Audit, Button, RequestRecord, Status};
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::{Directory, IdentityError, Person};
 use crate::oncall::{Incident, IncidentError, IncidentId, Oncall};
-use crate::policy::{Answer, Decision, Gated, Grant, OncallSource, Policy, Subject, Target};
+use crate::policy::{
+    Answer, AskFailed, Decision, Gated, Grant, OncallSource, Policy, Subject, Target,
+};
 use crate::slack::events::parse_event;
 use crate::slack::payload::{Interaction, Origin, parse_form};
 use crate::slack::{self, signature};
@@ -293,7 +295,10 @@ impl Webhook {
             (Some(oncall), false) => oncall.ask_all(sources).await,
             (None, false) => sources
                 .iter()
-                .map(|s| (s.clone(), Err("no on-call service configured".to_owned())))
+                .map(|s| {
+                    let why = "no on-call service configured (see the logs of the start)";
+                    (s.clone(), Err(AskFailed::Misconfigured(why.to_owned())))
+                })
                 .collect(),
         }
     }
@@ -393,7 +398,7 @@ impl Webhook {
             review: Default::default(),
             approval: a.approval.clone(),
             incident_id: a.incident.as_ref().map(|i| i.id.clone()),
-            incident_url: a.incident.as_ref().map(|i| i.url.clone()),
+            incident_url: a.incident.as_ref().and_then(|i| i.url.clone()),
         };
         let audit = Audit {
             event: "requested",
@@ -412,7 +417,10 @@ impl Webhook {
             ) + &a
                 .incident
                 .as_ref()
-                .map(|i| format!("; incident {} ({})", i.id, i.url))
+                .map(|i| match &i.url {
+                    Some(url) => format!("; incident {} ({url})", i.id),
+                    None => format!("; incident {}", i.id),
+                })
                 .unwrap_or_default()
                 + &a.gate_note
                     .as_deref()

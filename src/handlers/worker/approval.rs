@@ -61,7 +61,7 @@ impl Worker {
                 Err(e) => return Err(e),
             };
             if rec.approval.ts.is_none() {
-                self.ask_approvers(rec).await;
+                self.ask_approvers(rec).await?;
             }
             return Ok(());
         }
@@ -71,8 +71,10 @@ impl Worker {
     }
 
     /// Posts the approval request to the rule's channel (recording where, so that the
-    /// decision can update it) and to each approver named by Slack id.
-    async fn ask_approvers(&self, rec: RequestRecord) {
+    /// decision can update it) and to each approver named by Slack id. A channel that
+    /// refuses the post fails the task: the state machine asks again (a new token, a new
+    /// post), and nobody waits for approvers who were never asked.
+    async fn ask_approvers(&self, rec: RequestRecord) -> Result<(), Error> {
         let ps = match &rec.permission_set_name {
             Some(n) => n.clone(),
             None => self
@@ -83,17 +85,29 @@ impl Worker {
         };
         let body = message::request(&rec, &self.policy, &ps);
         if let Some(channel) = &rec.notify_channel {
-            match self.slack.post_message(channel, &body, None).await {
-                Ok(ts) => {
-                    let changes = vec![
-                        Change::ApprovalChannel(channel.clone()),
-                        Change::ApprovalTs(ts),
-                    ];
-                    if let Err(e) = self.store.note_quietly(&rec, changes).await {
+            let ts = self
+                .slack
+                .post_message(channel, &body, None)
+                .await
+                .map_err(|e| {
+                    Error::Transient(format!("could not post the approval request: {e}"))
+                })?;
+            let changes = vec![
+                Change::ApprovalChannel(channel.clone()),
+                Change::ApprovalTs(ts),
+            ];
+            // Where the message is, so that the decision updates it; a decision written
+            // meanwhile moved the version: read again and record it all the same.
+            let mut current = rec.clone();
+            for _ in 0..ATTEMPTS {
+                match self.store.note_quietly(&current, changes.clone()).await {
+                    Ok(_) => break,
+                    Err(Error::StateConflict(_)) => current = self.load(&rec.id).await?,
+                    Err(e) => {
                         tracing::warn!(error = %e, "could not record the approval message");
+                        break;
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "could not post the approval request"),
             }
         }
         if let Some(gate) = self.policy.gate_of(&rec.rule) {
@@ -104,6 +118,7 @@ impl Worker {
             }
         }
         tracing::info!("approval requested");
+        Ok(())
     }
 
     /// After the wait ended without a callback: an approval recorded meanwhile grants;
@@ -112,7 +127,10 @@ impl Worker {
         for _ in 0..ATTEMPTS {
             let rec = self.load(id).await?;
             match rec.approval.state {
-                None | Some(ApprovalState::Approved) => return Ok(ApprovalOver { approved: true }),
+                Some(ApprovalState::Approved) => return Ok(ApprovalOver { approved: true }),
+                // Only a gated request waits for approval: never grant one that has no
+                // approval state (it should not be here).
+                None => return Ok(ApprovalOver { approved: false }),
                 Some(ApprovalState::Denied | ApprovalState::Expired) => {
                     return Ok(ApprovalOver { approved: false });
                 }

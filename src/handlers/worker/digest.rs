@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Worker;
+use crate::domain::approval::ApprovalState;
 use crate::domain::request::RequestRecord;
 use crate::domain::review::Outcome;
 use crate::error::Error;
@@ -57,9 +58,14 @@ pub fn digest_of(
     };
     let mut waits = Vec::new();
     for r in requests {
-        if !r.approval.clears_grant() {
-            d.not_approved += 1;
-            continue;
+        match r.approval.state {
+            Some(ApprovalState::Denied | ApprovalState::Expired) => {
+                d.not_approved += 1;
+                continue;
+            }
+            // Still waiting: not a use (yet).
+            Some(ApprovalState::Pending) => continue,
+            _ => {}
         }
         d.uses += 1;
         d.approved += usize::from(r.approval.state.is_some());
