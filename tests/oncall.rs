@@ -94,6 +94,27 @@ async fn told(user: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The gated permission set was never assigned to `sso`, and `user` heard `outcome` in a
+/// direct message about `id`.
+async fn nothing_granted_and_told(user: &str, sso: &str, id: &str, outcome: &str) {
+    assert_eq!(
+        assignment_count(
+            &principal(sso).await,
+            s().get("EXAMPLE_GATED_PERMISSION_SET_ARN")
+        )
+        .await,
+        0,
+        "nothing granted"
+    );
+    eventually("the requester told", 20, || async {
+        told(user, id)
+            .await
+            .into_iter()
+            .find(|t| t.contains(outcome))
+    })
+    .await;
+}
+
 fn email_of(user: usize) -> String {
     s();
     spare_user(user).1
@@ -320,21 +341,7 @@ async fn a_denied_request_grants_nothing_and_the_requester_hears_it() {
         "never granted: {states:?}"
     );
     assert_eq!(status_of(&id).await, "revoked");
-    assert_eq!(
-        assignment_count(
-            &principal(&sso).await,
-            s().get("EXAMPLE_GATED_PERMISSION_SET_ARN")
-        )
-        .await,
-        0
-    );
-    eventually("the requester told", 20, || async {
-        told(&user, &id)
-            .await
-            .into_iter()
-            .find(|t| t.contains("Denied by"))
-    })
-    .await;
+    nothing_granted_and_told(&user, &sso, &id, "Denied by").await;
     assert!(
         audit_names(&id)
             .await
@@ -376,21 +383,7 @@ async fn an_unanswered_request_expires_and_grants_nothing() {
             .await
             .contains(&"approval_expired".to_owned())
     );
-    assert_eq!(
-        assignment_count(
-            &principal(&sso).await,
-            s().get("EXAMPLE_GATED_PERMISSION_SET_ARN")
-        )
-        .await,
-        0
-    );
-    eventually("the requester told", 20, || async {
-        told(&user, &id)
-            .await
-            .into_iter()
-            .find(|t| t.contains("Expired"))
-    })
-    .await;
+    nothing_granted_and_told(&user, &sso, &id, "Expired").await;
     // A late approval changes nothing.
     let late = press(
         s().get("EXAMPLE_APPROVER_SLACK_USER_ID"),

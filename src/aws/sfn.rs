@@ -61,18 +61,7 @@ impl Executions {
             .output(output.to_string())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    code_of(&e),
-                    Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("Step Functions SendTaskSuccess", e)),
-        }
+        delivered(result, "Step Functions SendTaskSuccess")
     }
 
     /// Fails a waiting task (a denied approval) with `error`. `Ok(false)` when the token is
@@ -86,18 +75,7 @@ impl Executions {
             .cause(cause)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    code_of(&e),
-                    Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("Step Functions SendTaskFailure", e)),
-        }
+        delivered(result, "Step Functions SendTaskFailure")
     }
 
     /// The execution of a request; `None` if it was never started.
@@ -122,6 +100,30 @@ impl Executions {
 }
 
 /// `arn:…:stateMachine:<name>` + request id → `arn:…:execution:<name>:<request id>`.
+/// Whether a callback reached its waiting task: `Ok(false)` when the token no longer waits
+/// (timed out, already completed, or its execution ended).
+fn delivered<T, E, R>(
+    result: Result<T, aws_sdk_sfn::error::SdkError<E, R>>,
+    what: &'static str,
+) -> Result<bool, Error>
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                code_of(&e),
+                Some("TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(from_sdk(what, e)),
+    }
+}
+
 pub fn execution_arn(state_machine_arn: &str, id: &RequestId) -> String {
     format!(
         "{}:{id}",
