@@ -132,14 +132,7 @@ impl Directory {
         };
         if emails && person.emails.is_empty() {
             // Mapped by name: the Identity Center user's own e-mail.
-            let id = match &person.principal_id {
-                Some(id) => id.clone(),
-                None => {
-                    self.sso
-                        .user_id(&self.instance, &person.sso_user_name)
-                        .await?
-                }
-            };
+            let id = self.principal_of(&person).await?;
             if let Some(e) = self.sso.user_email(&self.instance, &id).await? {
                 person.emails.insert(e.to_ascii_lowercase());
             }
@@ -148,6 +141,18 @@ impl Directory {
         self.cache
             .insert(slack_user.to_owned(), person.clone(), Instant::now());
         Ok(person)
+    }
+
+    /// The person's Identity Store user id (looked up by user name when not yet known).
+    async fn principal_of(&self, person: &Person) -> Result<String, IdentityError> {
+        Ok(match &person.principal_id {
+            Some(id) => id.clone(),
+            None => {
+                self.sso
+                    .user_id(&self.instance, &person.sso_user_name)
+                    .await?
+            }
+        })
     }
 
     /// Who a Slack user is, asked afresh (the mapping or Slack and Identity Center), with
@@ -184,14 +189,7 @@ impl Directory {
         };
         let wanted = policy.groups();
         if !wanted.is_empty() {
-            let id = match &person.principal_id {
-                Some(id) => id.clone(),
-                None => {
-                    self.sso
-                        .user_id(&self.instance, &person.sso_user_name)
-                        .await?
-                }
-            };
+            let id = self.principal_of(&person).await?;
             person.groups = self.sso.member_of(&self.instance, &id, &wanted).await?;
             person.principal_id = Some(id);
         }

@@ -115,6 +115,17 @@ async fn nothing_granted_and_told(user: &str, sso: &str, id: &str, outcome: &str
     .await;
 }
 
+/// The example approver denies `id`.
+async fn deny(id: &str) {
+    let no = press(
+        s().get("EXAMPLE_APPROVER_SLACK_USER_ID"),
+        "deny_request",
+        id,
+    )
+    .await;
+    assert!(no.contains("Denied"), "{no}");
+}
+
 fn email_of(user: usize) -> String {
     s();
     spare_user(user).1
@@ -325,13 +336,7 @@ async fn a_denied_request_grants_nothing_and_the_requester_hears_it() {
             .next()
     })
     .await;
-    let no = press(
-        s().get("EXAMPLE_APPROVER_SLACK_USER_ID"),
-        "deny_request",
-        &id,
-    )
-    .await;
-    assert!(no.contains("Denied"), "{no}");
+    deny(&id).await;
     let (status, _) = finished(&id, 30).await;
     assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
     let states = states_entered(&id).await;
@@ -419,13 +424,7 @@ async fn a_secondary_passes_only_where_its_level_is_listed() {
     let (id, reply) = click(&user, "9500.1", "EXAMPLE_GATED_PERMISSION_SET_ARN").await;
     assert!(reply.contains("Approval needed"), "{reply}");
     assert!(reply.contains("level 2"), "{reply}");
-    let no = press(
-        s().get("EXAMPLE_APPROVER_SLACK_USER_ID"),
-        "deny_request",
-        &id,
-    )
-    .await;
-    assert!(no.contains("Denied"), "{no}");
+    deny(&id).await;
     // The secondary rule lists levels 1 and 2.
     let (id, reply) = click(&user, "9500.2", "SECONDARY_GATED_PERMISSION_SET_ARN").await;
     assert!(reply.contains("access incoming"), "{reply}");
@@ -466,13 +465,7 @@ async fn an_unreachable_service_falls_back_as_the_rule_says_and_is_audited() {
     );
     let requested = detail_of(&audit_details(&gated).await, "requested");
     assert!(requested.contains("PagerDuty (HTTP 503)"), "{requested}");
-    let no = press(
-        s().get("EXAMPLE_APPROVER_SLACK_USER_ID"),
-        "deny_request",
-        &gated,
-    )
-    .await;
-    assert!(no.contains("Denied"), "{no}");
+    deny(&gated).await;
     // oncall_unreachable = "allow": fails open, and says so in the audit trail.
     assert!(open_reply.contains("access incoming"), "{open_reply}");
     wait_granted(&open).await;
@@ -482,22 +475,15 @@ async fn an_unreachable_service_falls_back_as_the_rule_says_and_is_audited() {
 
 fn incident_submission(user: &str, view_id: &str, incident: Option<&str>) -> Vec<u8> {
     let s = s();
-    let payload = json!({
-        "type": "view_submission",
-        "team": {"id": s.get("SLACK_TEAM_ID")}, "user": {"id": user}, "api_app_id": s.get("SLACK_API_APP_ID"),
-        "view": {"id": view_id, "callback_id": "break_glass_request",
-                 "private_metadata": "{\"channel_id\":\"C0INCIDENT1\"}",
-                 "state": {"values": {
-                     "account": {"account": {"type": "static_select", "selected_option": {"value": s.get("EXAMPLE_ACCOUNT_ID")}}},
-                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": s.get("INCIDENT_GATED_PERMISSION_SET_ARN")}}},
-                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": "4s"}}},
-                     "reason": {"reason": {"type": "plain_text_input", "value": "checkout is down"}},
-                     "incident": {"incident": {"type": "plain_text_input", "value": incident}}
-                 }}}
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())])
-        .unwrap()
-        .into_bytes()
+    submission_with_incident(
+        user,
+        view_id,
+        s.get("EXAMPLE_ACCOUNT_ID"),
+        s.get("INCIDENT_GATED_PERMISSION_SET_ARN"),
+        "4s",
+        Some("checkout is down"),
+        incident,
+    )
 }
 
 async fn put_incident(id: &str, status: &str) {

@@ -445,18 +445,35 @@ pub fn submission(
     duration: &str,
     reason: Option<&str>,
 ) -> Vec<u8> {
+    submission_with_incident(user, view_id, account, ps, duration, reason, None)
+}
+
+/// [`submission`], with the form's PagerDuty incident field filled in (`Some`).
+pub fn submission_with_incident(
+    user: &str,
+    view_id: &str,
+    account: &str,
+    ps: &str,
+    duration: &str,
+    reason: Option<&str>,
+    incident: Option<&str>,
+) -> Vec<u8> {
     let s = stack();
+    let mut values = json!({
+        "account": {"account": {"type": "static_select", "selected_option": {"value": account}}},
+        "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": ps}}},
+        "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
+        "reason": {"reason": {"type": "plain_text_input", "value": reason}}
+    });
+    if incident.is_some() {
+        values["incident"] = json!({"incident": {"type": "plain_text_input", "value": incident}});
+    }
     let payload = json!({
         "type": "view_submission",
         "team": {"id": s.get("SLACK_TEAM_ID")}, "user": {"id": user}, "api_app_id": s.get("SLACK_API_APP_ID"),
         "view": {"id": view_id, "callback_id": "break_glass_request",
                  "private_metadata": "{\"channel_id\":\"C0INCIDENT1\"}",
-                 "state": {"values": {
-                     "account": {"account": {"type": "static_select", "selected_option": {"value": account}}},
-                     "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": ps}}},
-                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
-                     "reason": {"reason": {"type": "plain_text_input", "value": reason}}
-                 }}}
+                 "state": {"values": values}}
     });
     serde_urlencoded::to_string([("payload", payload.to_string())])
         .unwrap()
