@@ -99,7 +99,6 @@ impl Executions {
     }
 }
 
-/// `arn:…:stateMachine:<name>` + request id → `arn:…:execution:<name>:<request id>`.
 /// Whether a callback reached its waiting task: `Ok(false)` when the token no longer waits
 /// (timed out, already completed, or its execution ended).
 fn delivered<T, E, R>(
@@ -124,6 +123,7 @@ where
     }
 }
 
+/// `arn:…:stateMachine:<name>` + request id → `arn:…:execution:<name>:<request id>`.
 pub fn execution_arn(state_machine_arn: &str, id: &RequestId) -> String {
     format!(
         "{}:{id}",

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 pub struct Stack {
     pub env: HashMap<String, String>,
+    /// Everything the stack printed: the function's logs, moto's, the fakes'.
+    pub log: PathBuf,
     _child: Child,
 }
 
@@ -126,7 +128,11 @@ pub fn start(duration: &str, call_timeout_secs: u64, extra: &[&str]) -> &'static
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        Stack { env, _child: child }
+        Stack {
+            env,
+            log: dir.join("stack.log"),
+            _child: child,
+        }
     })
 }
 
@@ -264,6 +270,16 @@ pub async fn http_json(method: reqwest::Method, url: &str, body: Option<Value>) 
     resp.json().await.unwrap_or(Value::Null)
 }
 
+/// The last `n` lines the stack printed (for the message of a test that timed out: CI keeps
+/// nothing else).
+pub fn log_tail(n: usize) -> String {
+    let Some(log) = STACK.get().and_then(|s| std::fs::read_to_string(&s.log).ok()) else {
+        return "(no stack log)".into();
+    };
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// Polls `check` every 200 ms until it returns Some, or panics after `secs`.
 pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
 where
@@ -277,7 +293,8 @@ where
         }
         assert!(
             Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
+            "timed out after {secs} s waiting for {what}; the stack's last words:\n{}",
+            log_tail(80)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
