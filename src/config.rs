@@ -84,6 +84,33 @@ pub struct Config {
     /// How long a refused request's audit entry is kept (each refusal is its own entry; the
     /// table's TTL removes them after this, so a flood cannot grow the table without bound).
     pub refusal_retention: Duration,
+    /// How long the organization's account list (the modal's type-ahead) is kept.
+    pub accounts_cache: std::time::Duration,
+    /// How much one reconcile run may do.
+    pub reconcile: ReconcileLimits,
+}
+
+/// How much one reconcile run may do: the sweep of the policy's pairs stops at either limit
+/// and the next run continues where it stopped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReconcileLimits {
+    /// Wall-clock time for the sweep (`RECONCILE_BUDGET_SECONDS`, default 600: well inside
+    /// a 15-minute Lambda).
+    pub budget: std::time::Duration,
+    /// Pairs listed per run at most (`RECONCILE_PAIRS_PER_RUN`, default 2000).
+    pub pairs_per_run: usize,
+    /// Identity Center calls a second (`IDENTITY_CENTER_CALLS_PER_SECOND`, default 10).
+    pub calls_per_second: f64,
+}
+
+impl Default for ReconcileLimits {
+    fn default() -> Self {
+        ReconcileLimits {
+            budget: std::time::Duration::from_secs(600),
+            pairs_per_run: 2000,
+            calls_per_second: 10.0,
+        }
+    }
 }
 
 /// The worker's report settings.
@@ -230,6 +257,33 @@ impl Config {
                 std::time::Duration::from_millis(1500)
             }
         };
+        let accounts_cache = seconds("ACCOUNTS_CACHE_SECONDS", 300, &mut problems);
+        if accounts_cache.as_secs() > 3600 {
+            problems.push("ACCOUNTS_CACHE_SECONDS must be at most 3600".into());
+        }
+        let mut reconcile = ReconcileLimits::default();
+        match opt("RECONCILE_BUDGET_SECONDS").map(|v| v.parse::<u64>()) {
+            None => {}
+            Some(Ok(n)) if (1..=840).contains(&n) => {
+                reconcile.budget = std::time::Duration::from_secs(n);
+            }
+            Some(_) => problems.push(
+                "RECONCILE_BUDGET_SECONDS must be between 1 and 840 (a Lambda runs at most 900 s)"
+                    .into(),
+            ),
+        }
+        match opt("RECONCILE_PAIRS_PER_RUN").map(|v| v.parse::<usize>()) {
+            None => {}
+            Some(Ok(n)) if (1..=100_000).contains(&n) => reconcile.pairs_per_run = n,
+            Some(_) => problems.push("RECONCILE_PAIRS_PER_RUN must be between 1 and 100000".into()),
+        }
+        match opt("IDENTITY_CENTER_CALLS_PER_SECOND").map(|v| v.parse::<f64>()) {
+            None => {}
+            Some(Ok(n)) if n > 0.0 && n <= 50.0 => reconcile.calls_per_second = n,
+            Some(_) => problems.push(
+                "IDENTITY_CENTER_CALLS_PER_SECOND must be a number above 0 and at most 50".into(),
+            ),
+        }
         let mut service_url = |k: &str, default: &str| {
             let v = opt(k).unwrap_or_else(|| default.to_owned());
             // Plain http only to this machine (the local test bed's fakes).
@@ -309,6 +363,8 @@ impl Config {
             opsgenie_api_url,
             oncall_cache,
             oncall_timeout,
+            accounts_cache: std::time::Duration::from_secs(accounts_cache.as_secs()),
+            reconcile,
         })
     }
 }
@@ -451,6 +507,42 @@ mod tests {
             "PAGERDUTY_API_URL",
             "ONCALL_CACHE_SECONDS",
             "ONCALL_TIMEOUT_MS",
+        ] {
+            assert!(e.to_string().contains(k), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn scale_settings() {
+        let c = cfg(FULL).unwrap();
+        assert_eq!(c.reconcile, ReconcileLimits::default());
+        assert_eq!(c.accounts_cache.as_secs(), 300);
+        let mut v = FULL.to_vec();
+        v.extend([
+            ("RECONCILE_BUDGET_SECONDS", "120"),
+            ("RECONCILE_PAIRS_PER_RUN", "3"),
+            ("IDENTITY_CENTER_CALLS_PER_SECOND", "2.5"),
+            ("ACCOUNTS_CACHE_SECONDS", "0"),
+        ]);
+        let c = cfg(&v).unwrap();
+        assert_eq!(c.reconcile.budget.as_secs(), 120);
+        assert_eq!(c.reconcile.pairs_per_run, 3);
+        assert_eq!(c.reconcile.calls_per_second, 2.5);
+        assert!(c.accounts_cache.is_zero());
+        let mut v = FULL.to_vec();
+        v.extend([
+            ("RECONCILE_BUDGET_SECONDS", "900"),
+            ("RECONCILE_PAIRS_PER_RUN", "0"),
+            ("IDENTITY_CENTER_CALLS_PER_SECOND", "-1"),
+            ("ACCOUNTS_CACHE_SECONDS", "7200"),
+        ]);
+        let e = cfg(&v).unwrap_err();
+        assert_eq!(e.0.len(), 4, "{e}");
+        for k in [
+            "RECONCILE_BUDGET_SECONDS",
+            "RECONCILE_PAIRS_PER_RUN",
+            "IDENTITY_CENTER_CALLS_PER_SECOND",
+            "ACCOUNTS_CACHE_SECONDS",
         ] {
             assert!(e.to_string().contains(k), "{k}: {e}");
         }

@@ -19,6 +19,17 @@ Serves moto on 127.0.0.1 and fills these gaps (docs/architecture.md, "The test b
   once; moto 5.2.5 leaves it RUNNING until the wait times out.
 * ``GET /_testbed/calls?operation=X``: when each AWS operation reached the server (the last
   10 000 calls), e.g. to time End access now → ``DeleteAccountAssignment``.
+* ``GET /_testbed/dynamodb/reads``: every DynamoDB read the server answered (GetItem,
+  BatchGetItem, Query, Scan, TransactGetItems), counted: calls and items returned by operation,
+  items returned by index for Query and Scan ("table" without an IndexName), and the items each
+  Query or Scan evaluated (``ScannedCount``, what DynamoDB bills). moto's own figures do not
+  help: it walks the whole table on every Query and reports constant consumed capacity.
+* DynamoDB at scale (testbed/scale.py seeds a million items): the same answers as moto's,
+  without its whole-table sort on every Query and Scan page, its walk from the table's start
+  to a Scan's ExclusiveStartKey, and its deep copy of every table a TransactWriteItems touches.
+* Seeding in bulk through moto's backend: DynamoDB items (PutItem semantics, thousands per
+  call) and Organizations accounts with the ids asked for (a policy file names account ids
+  before the accounts exist; moto's CreateAccount picks random ones).
 * ``POST /_testbed/reset``: moto reset plus our stores.
 
 Fixture endpoints (JSON):
@@ -30,6 +41,15 @@ Fixture endpoints (JSON):
                                           (also BG_CLOUDTRAIL_THROTTLE_EVERY=N at start)
     GET    /_testbed/ses/messages
     GET    /_testbed/calls?operation=X    [{"operation", "at"}] (epoch seconds); DELETE clears
+    GET    /_testbed/dynamodb/reads       {"calls": {"Query": 3, ...}, "items": {"Query": 12, ...},
+                                           "items_by_index": {"live": 12, "table": 4, ...},
+                                           "scanned": {"Query": 12, "Scan": 40000, ...},
+                                           "by_operation_index": {"Query live": {"calls",
+                                           "items", "scanned"}, ...}}; DELETE clears
+    POST   /_testbed/dynamodb/items       {"table", "items": [DynamoDB JSON items]}: PutItem
+                                          each (no condition) → {"put": N}
+    POST   /_testbed/organizations/accounts  {"accounts": [{"id", "name", "email"}]}: created in
+                                          the organization (it must exist) → {"created": N}
     POST   /_testbed/reset
     GET    /_testbed/health
 
@@ -52,6 +72,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 HOST = "127.0.0.1"
+DEFAULT_ACCOUNT = "123456789012"  # moto's, and the test bed's
+DEFAULT_REGION = "us-east-1"
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
@@ -566,6 +588,404 @@ class Calls:
 CALLS = Calls()
 
 
+# ------------------------------------------------------------------- DynamoDB reads
+
+DYNAMODB_TARGET = "DynamoDB_20120810."
+DYNAMODB_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+
+
+def items_returned(operation: str, response: dict[str, Any]) -> int:
+    """How many items a DynamoDB read answered with (its response body, parsed)."""
+    if operation == "GetItem":
+        return 1 if response.get("Item") else 0
+    if operation in ("Query", "Scan"):
+        items = response.get("Items")
+        return len(items) if isinstance(items, list) else int(response.get("Count") or 0)
+    if operation == "BatchGetItem":
+        return sum(len(items) for items in (response.get("Responses") or {}).values())
+    if operation == "TransactGetItems":
+        return sum(1 for r in response.get("Responses") or [] if r.get("Item"))
+    return 0
+
+
+class Reads:
+    """The DynamoDB reads the server answered: calls and items by operation (and by index)."""
+
+    def __init__(self) -> None:
+        import collections
+
+        self.lock = threading.Lock()
+        self.calls: "collections.Counter[str]" = collections.Counter()
+        self.items: "collections.Counter[str]" = collections.Counter()
+        self.items_by_index: "collections.Counter[str]" = collections.Counter()
+        self.scanned: "collections.Counter[str]" = collections.Counter()
+        self.by_operation_index: dict[str, "collections.Counter[str]"] = {}
+
+    def add(self, operation: str, request: bytes, status: int, response: bytes) -> None:
+        """One answered read (`status` 200); errors are not reads."""
+        if status != 200:
+            return
+        try:
+            answer = json.loads(response or b"{}")
+            asked = json.loads(request or b"{}")
+        except ValueError:
+            return
+        items = items_returned(operation, answer)
+        with self.lock:
+            self.calls[operation] += 1
+            self.items[operation] += items
+            if operation not in ("Query", "Scan"):
+                self.scanned[operation] += items
+                return
+            index = asked.get("IndexName") or "table"
+            scanned = int(answer.get("ScannedCount", items))
+            self.items_by_index[index] += items
+            self.scanned[operation] += scanned
+            import collections
+
+            entry = self.by_operation_index.setdefault(f"{operation} {index}", collections.Counter())
+            entry.update(calls=1, items=items, scanned=scanned)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "calls": dict(self.calls),
+                "items": dict(self.items),
+                "items_by_index": dict(self.items_by_index),
+                "scanned": dict(self.scanned),
+                "by_operation_index": {k: dict(v) for k, v in self.by_operation_index.items()},
+            }
+
+    def clear(self) -> None:
+        with self.lock:
+            for counter in (self.calls, self.items, self.items_by_index, self.scanned):
+                counter.clear()
+            self.by_operation_index.clear()
+
+
+READS = Reads()
+
+
+def counting_reads(app: Any, environ: dict[str, Any], start_response: Any, operation: str, body: bytes) -> Any:
+    """Calls moto, counting the answer if it is a DynamoDB read."""
+    if operation not in DYNAMODB_READS or not environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+        return app(environ, start_response)
+    seen: dict[str, Any] = {}
+
+    def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+        seen["status"] = int(status.split(" ", 1)[0])
+        return start_response(status, headers, exc_info)
+
+    result = app(environ, capture)
+    try:
+        payload = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    READS.add(operation, body, seen.get("status", 0), payload)
+    return [payload]
+
+
+# ---------------------------------------------------------------- DynamoDB at scale
+
+_scale = threading.local()  # per request: a Query's partition, a Scan's start, a transaction
+
+
+class _SortedItems:
+    """A table's items in moto's order (hash key, then range key), with their sort keys."""
+
+    def __init__(self, keys: list[Any], items: list[Any]) -> None:
+        self.keys = keys
+        self.items = items
+        self.changes = 0  # items inserted or removed since it was built
+
+
+def _sort_key(table: Any, item: Any) -> Any:
+    """The key moto sorts a table's items by, as plain values: DynamoType compares
+    `cast_value`, so the order is the same, without a method call per comparison."""
+    if table.range_key_attr is not None and item.range_key is not None:
+        return (item.hash_key.cast_value, item.range_key.cast_value)
+    return item.hash_key.cast_value
+
+
+def _key_of(table: Any, key: dict[str, Any]) -> Any:
+    """The sort key of an item key in DynamoDB JSON (an ExclusiveStartKey, a request's Key)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    hash_value = DynamoType(key[table.hash_key_attr]).cast_value
+    if table.range_key_attr is not None and table.range_key_attr in key:
+        return (hash_value, DynamoType(key[table.range_key_attr]).cast_value)
+    return hash_value
+
+
+def _item_count(table: Any) -> int:
+    if table.range_key_attr is not None:
+        return sum(len(part) for part in table.items.values())
+    return len(table.items)
+
+
+def _sorted(table: Any) -> _SortedItems:
+    """The table's sorted items, kept between calls; rebuilt when its item count says it
+    changed behind our back."""
+    cache = getattr(table, "_tb_sorted", None)
+    if cache is None or len(cache.items) != _item_count(table):
+        if table.range_key_attr is not None:
+            items = [item for part in table.items.values() for item in part.values()]
+        else:
+            items = list(table.items.values())
+        pairs = sorted(((_sort_key(table, i), i) for i in items), key=lambda p: p[0])
+        cache = _SortedItems([k for k, _ in pairs], [i for _, i in pairs])
+        table._tb_sorted = cache
+    return cache
+
+
+# Past this many single inserts or removals, rebuilding (one sort) is cheaper than
+# moving a million pointers each time.
+_MAX_CHANGES = 200
+
+
+def _noted_put(table: Any, item: Any) -> None:
+    """An item was put: it takes its predecessor's place, or is inserted in order."""
+    import bisect
+
+    cache = getattr(table, "_tb_sorted", None)
+    if cache is None:
+        return
+    key = _sort_key(table, item)
+    i = bisect.bisect_left(cache.keys, key)
+    if i < len(cache.keys) and cache.keys[i] == key:
+        cache.items[i] = item
+    elif cache.changes < _MAX_CHANGES:
+        cache.keys.insert(i, key)
+        cache.items.insert(i, item)
+        cache.changes += 1
+    else:
+        table._tb_sorted = None
+
+
+def _noted_delete(table: Any, item: Any) -> None:
+    import bisect
+
+    cache = getattr(table, "_tb_sorted", None)
+    if cache is None or item is None:
+        return
+    key = _sort_key(table, item)
+    i = bisect.bisect_left(cache.keys, key)
+    if i < len(cache.keys) and cache.keys[i] == key and cache.changes < _MAX_CHANGES:
+        del cache.keys[i]
+        del cache.items[i]
+        cache.changes += 1
+    else:
+        table._tb_sorted = None
+
+
+def patch_dynamodb_scale() -> None:
+    """moto 5.2.5 is made for small tables. Each Query and each Scan page sorts the whole
+    table comparing DynamoTypes (a minute at a million items), a Scan page walks from the
+    table's start to its ExclusiveStartKey, and a TransactWriteItems deep-copies every table
+    it touches for its rollback. Same answers, at a cost that does not grow with the table
+    for everything but the walk a Query of an index still does:
+
+    - the sorted item list is kept per table: a put replaces or inserts one entry, a delete
+      removes one; after many changes (or when the item count disagrees) it is sorted again,
+      by plain key values;
+    - a Query of the table (no index) sorts only its partition;
+    - a Scan page of the table (no index, no segments) starts at its ExclusiveStartKey by
+      bisection;
+    - a transaction backs up the items it names and puts them back if it fails, instead of
+      copying whole tables."""
+    import bisect
+    import copy
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original_put = Table.put_item
+    original_delete = Table.delete_item
+    original_query = Table.query
+    original_scan = Table.scan
+    original_transact = DynamoDBBackend.transact_write_items
+    query_signature = inspect.signature(original_query)
+    scan_signature = inspect.signature(original_scan)
+
+    def put_item(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        item = original_put(self, *args, **kwargs)
+        _noted_put(self, item)
+        return item
+
+    def delete_item(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        item = original_delete(self, *args, **kwargs)
+        _noted_delete(self, item)
+        return item
+
+    def all_items(self):  # type: ignore[no-untyped-def]
+        partition = getattr(_scale, "partition", None)
+        if partition is not None and partition[0] is self:
+            # A Query of the table: moto keeps only this partition's items (and sorts them).
+            _scale.partition = None
+            part = self.items.get(partition[1])
+            if part is None:
+                return []
+            return list(part.values()) if self.range_key_attr is not None else [part]
+        cache = _sorted(self)
+        start = getattr(_scale, "scan_after", None)
+        if start is not None and start[0] is self:
+            _scale.scan_after = None
+            return cache.items[bisect.bisect_right(cache.keys, start[1]):]
+        return list(cache.items)
+
+    def query(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        bound = query_signature.bind(self, *args, **kwargs)
+        hash_key = bound.arguments.get("hash_key")
+        if bound.arguments.get("index_name") or not isinstance(hash_key, DynamoType):
+            return original_query(self, *args, **kwargs)
+        _scale.partition = (self, hash_key)
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            _scale.partition = None
+
+    def scan(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        bound = scan_signature.bind(self, *args, **kwargs)
+        start = bound.arguments.get("exclusive_start_key")
+        segments = bound.arguments.get("segments", (None, None))
+        if (
+            not start
+            or bound.arguments.get("index_name")
+            or tuple(segments or (None, None)) != (None, None)
+            or self.hash_key_attr not in start
+            or (self.range_key_attr is not None and self.range_key_attr not in start)
+        ):
+            return original_scan(self, *args, **kwargs)
+        # Start after the key instead of walking to it: moto then sees a first page.
+        bound.arguments["exclusive_start_key"] = None
+        _scale.scan_after = (self, _key_of(self, start))
+        try:
+            return original_scan(*bound.args, **bound.kwargs)
+        finally:
+            _scale.scan_after = None
+
+    def table_deepcopy(self, memo):  # type: ignore[no-untyped-def]
+        if getattr(_scale, "in_transaction", False):
+            return self  # the transaction backs up its own items (below)
+        result = self.__class__.__new__(self.__class__)
+        memo[id(self)] = result
+        result.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return result
+
+    def transact_write_items(self, transact_items):  # type: ignore[no-untyped-def]
+        backups = []  # (table, hash, range, the item before or None)
+        try:
+            for entry in transact_items:
+                _, op = next(iter(entry.items()))
+                table = self.tables.get(op.get("TableName"))
+                if table is None:
+                    continue
+                key = op["Item"] if "Item" in op else op["Key"]
+                hash_value = DynamoType(key[table.hash_key_attr])
+                range_value = (
+                    DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+                )
+                before = table.get_item(hash_value, range_value)
+                backups.append((table, hash_value, range_value, copy.deepcopy(before)))
+        except (KeyError, TypeError, StopIteration, AttributeError):
+            return original_transact(self, transact_items)  # malformed: moto's own way
+        _scale.in_transaction = True
+        try:
+            return original_transact(self, transact_items)
+        except BaseException:
+            for table, hash_value, range_value, before in reversed(backups):
+                current = table.get_item(hash_value, range_value)
+                if before is None:
+                    if current is not None:
+                        Table.delete_item(table, hash_value, range_value)
+                elif range_value is not None:
+                    table.items[hash_value][range_value] = before
+                    _noted_put(table, before)
+                else:
+                    table.items[hash_value] = before
+                    _noted_put(table, before)
+            raise
+        finally:
+            _scale.in_transaction = False
+
+    Table.put_item = put_item
+    Table.delete_item = delete_item
+    Table.all_items = all_items
+    Table.query = query
+    Table.scan = scan
+    Table.__deepcopy__ = table_deepcopy
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# --------------------------------------------------------------------- bulk seeding
+
+
+ITEM_SIZE_LIMIT = 400_000
+
+
+def put_items(table_name: str, items: list[dict[str, Any]]) -> int:
+    """Puts each item (a PutItem with no condition: replaced if its key exists) through moto's
+    backend: what BatchWriteItem does, without an HTTP request per 25 items, and without
+    moto's per-attribute size check that makes building an item quadratic in its attributes
+    (the whole item's size is checked once instead). Validated as moto validates a put."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    table = dynamodb_backends[DEFAULT_ACCOUNT][DEFAULT_REGION].get_table(table_name)
+    for attrs in items:
+        for key_attr, key_type in ((table.hash_key_attr, table.hash_key_type), (table.range_key_attr, table.range_key_type)):
+            if key_attr is not None and key_type not in (attrs.get(key_attr) or {}):
+                raise ValueError(f"an item lacks its key {key_attr} ({key_type}): {str(attrs)[:200]}")
+        table._validate_item_types(attrs)
+        table._validate_key_sizes(attrs)
+        item = Item.__new__(Item)
+        item.hash_key = DynamoType(attrs[table.hash_key_attr])
+        item.range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr is not None else None
+        item.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.__init__(item.attrs, ((k, DynamoType(v)) for k, v in attrs.items()))
+        # The JSON text is never shorter than the item's DynamoDB size: measure only when close.
+        if len(json.dumps(attrs)) > ITEM_SIZE_LIMIT and (
+            sum(bytesize(k) + v.size() for k, v in item.attrs.items()) > ITEM_SIZE_LIMIT
+        ):
+            raise ValueError(f"an item is larger than 400 KB: {str(attrs)[:200]}")
+        if item.range_key is not None:
+            table.items[item.hash_key][item.range_key] = item
+        else:
+            table.items[item.hash_key] = item
+        _noted_put(table, item)
+    return len(items)
+
+
+_org_lock = threading.Lock()
+
+
+def create_accounts(accounts: list[dict[str, Any]]) -> int:
+    """Creates accounts in the organization through moto's own CreateAccount, with the ids
+    asked for (moto draws random ones)."""
+    from moto.organizations import utils as org_utils
+    from moto.organizations.models import organizations_backends
+
+    backend = organizations_backends[DEFAULT_ACCOUNT]["aws"]
+    known = {a.id for a in backend.accounts}
+    with _org_lock:
+        original = org_utils.make_random_account_id
+        try:
+            for a in accounts:
+                account_id = str(a["id"])
+                if len(account_id) != 12 or not account_id.isdigit() or account_id in known:
+                    raise ValueError(f"account id {account_id!r} is not 12 digits or exists already")
+                org_utils.make_random_account_id = lambda _id=account_id: _id
+                backend.create_account(AccountName=str(a["name"]), Email=str(a["email"]))
+                known.add(account_id)
+        finally:
+            org_utils.make_random_account_id = original
+    return len(accounts)
+
+
 # --------------------------------------------------------------------------- server
 
 
@@ -583,6 +1003,7 @@ def install() -> None:
     patch_stepfunctions_sdk()
     patch_stepfunctions_output()
     patch_stepfunctions_stop()
+    patch_dynamodb_scale()
     apply_config()
 
 
@@ -595,6 +1016,7 @@ def reset_all() -> None:
         FAULTS.rules.clear()
         FAULTS.hits.clear()
     CALLS.clear()
+    READS.clear()
     apply_config()
 
 
@@ -664,6 +1086,32 @@ def testbed_app(request) -> tuple[int, Any]:  # type: ignore[no-untyped-def]
         if method == "DELETE":
             CALLS.clear()
             return 200, {"ok": True}
+    if path == "/_testbed/dynamodb/reads":
+        if method == "GET":
+            return 200, READS.snapshot()
+        if method == "DELETE":
+            READS.clear()
+            return 200, {"ok": True}
+    if path == "/_testbed/dynamodb/items" and method == "POST":
+        doc = request.get_json(force=True)
+        items = doc.get("items") if isinstance(doc, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return 400, {"error": "items must be a list of items (DynamoDB JSON)"}
+        try:
+            return 200, {"put": put_items(str(doc.get("table")), items)}
+        except Exception as e:  # moto's validation errors, a missing table
+            return 400, {"error": f"{type(e).__name__}: {e}"}
+    if path == "/_testbed/organizations/accounts" and method == "POST":
+        doc = request.get_json(force=True)
+        accounts = doc.get("accounts") if isinstance(doc, dict) else None
+        if not isinstance(accounts, list) or not all(
+            isinstance(a, dict) and {"id", "name", "email"} <= a.keys() for a in accounts
+        ):
+            return 400, {"error": "accounts must be a list of {id, name, email}"}
+        try:
+            return 200, {"created": create_accounts(accounts)}
+        except Exception as e:  # no organization, a taken id
+            return 400, {"error": f"{type(e).__name__}: {e}"}
     return 404, {"error": f"no testbed route {method} {path}"}
 
 
@@ -750,7 +1198,7 @@ class TestbedMiddleware:
                     if rule.get("slow_seconds"):
                         # A slow success: the call reaches moto late (to open a race window).
                         time.sleep(float(rule["slow_seconds"]))
-                        return self.moto_app(environ, start_response)
+                        return counting_reads(self.moto_app, environ, start_response, operation, body)
                     if rule.get("delay_seconds"):
                         # A hung call: the client should give up first; the service never
                         # sees it (forwarding it late would act on it behind the client's back).
@@ -762,7 +1210,7 @@ class TestbedMiddleware:
                         from werkzeug.wrappers import Response
 
                         return Response(payload, status=status, headers=headers)(environ, start_response)
-            return self.moto_app(environ, start_response)
+            return counting_reads(self.moto_app, environ, start_response, operation, body)
         from werkzeug.wrappers import Request, Response
 
         status, body = testbed_app(Request(environ))

@@ -2,7 +2,7 @@
 
     python testbed/stack.py --env-file target/dev/env [--binary PATH] [--instances N]
                             [--cloudtrail-delay-seconds S] [--duration D] [--no-binary]
-                            [--hold-recheck-seconds S] [--approval-timeout D]
+                            [--hold-recheck-seconds S] [--approval-timeout D] [--policy FILE]
 
 Starts moto (with testbed/motoext.py), the Slack fake, the PagerDuty and Opsgenie fakes
 (testbed/oncallfake.py, each with a random API token) and `cargo lambda watch
@@ -12,7 +12,8 @@ with nobody on call (nobody is on call anywhere at start: tests PUT /_testbed/on
 writes `<envdir>/policy.toml` (rules `oncall` and `sre-readonly`, and the on-call gated
 rules `oncall-gated` (PagerDuty, else approval), `secondary-gated` (PagerDuty levels 1-2,
 else deny, allow when PagerDuty is unreachable) and `incident-gated` (Opsgenie, an
-incident required, the approver when Opsgenie is unreachable)); starts N copies of the binary against the runtime API (on-call cache
+incident required, the approver when Opsgenie is unreachable)), unless `--policy FILE` names
+the policy to use instead (read by the binary as it is; everything else is seeded as usual); starts N copies of the binary against the runtime API (on-call cache
 off); then writes the env file (KEY=value lines, the README's `make dev`) and stays in the
 foreground. SIGINT/SIGTERM stop everything and remove the
 env file. A child that dies is reported with the tail of its log (`<envdir>/logs/`).
@@ -70,6 +71,7 @@ EMAIL_USERS = [
     ("U0DAVE0001", "dave@example.com", "Dave Example", "dave"),  # covered by the SRE group
 ]
 GROUP = "SRE"  # dave is a member
+ORG_WIDE_USER = "U0JUDY0001"  # also covered by a rule for every account of the organization
 # Slack users that must be refused whatever the policy says.
 REFUSED_SLACK_USERS = {
     "U0BOT00001": {"is_bot": True},
@@ -295,9 +297,10 @@ def seed_aws(
         ],
         AttributeDefinitions=[
             {"AttributeName": a, "AttributeType": "S"}
-            for a in ("pk", "sk", "day", "requested_at", "review_pending", "reported_at")
+            for a in ("pk", "sk", "day", "requested_at", "review_pending", "reported_at", "live")
         ],
-        # As the CDK app makes them: the audit export's, and the pending reviews'.
+        # As the CDK app makes them: the audit export's, the pending reviews', and the live
+        # items' (leases, creation intents, session denies: the reconciler's, keys only).
         GlobalSecondaryIndexes=[
             {
                 "IndexName": name,
@@ -305,11 +308,12 @@ def seed_aws(
                     {"AttributeName": hash_key, "KeyType": "HASH"},
                     {"AttributeName": range_key, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": projection},
             }
-            for name, hash_key, range_key in (
-                ("by_day", "day", "requested_at"),
-                ("reviews_pending", "review_pending", "reported_at"),
+            for name, hash_key, range_key, projection in (
+                ("by_day", "day", "requested_at", "ALL"),
+                ("reviews_pending", "review_pending", "reported_at", "ALL"),
+                ("live", "live", "pk", "KEYS_ONLY"),
             )
         ],
     )
@@ -460,6 +464,15 @@ oncall = ["opsgenie:{OPSGENIE_SCHEDULE}"]
 otherwise = "deny"
 approvers = ["{APPROVER}"]
 incident_required = true
+# Every account of the organization, one permission set: for judy only (the modal's
+# type-ahead offers the organization's accounts).
+[[rule]]
+name = "org-wide-readonly"
+effect = "allow"
+slack_users = ["{ORG_WIDE_USER}"]
+accounts = ["*"]
+permission_sets = ["ReadOnly"]
+{gated_durations}
 [reconcile]
 notify_channel = "{RECONCILE_CHANNEL}"
 [review]
@@ -496,11 +509,14 @@ class Stack:
         session_duration: str = "PT1H",
         review_within: str = "24h",
         approval_timeout: str = "30m",
+        policy: str | Path | None = None,
     ):
         self.env_file = Path(env_file).resolve()
         self.env_dir = self.env_file.parent
         self.log_dir = self.env_dir / "logs"
-        self.policy_file = self.env_dir / "policy.toml"
+        # A given policy file is used as it is; otherwise the example policy is written here.
+        self.given_policy = Path(policy).resolve() if policy else None
+        self.policy_file = self.given_policy or self.env_dir / "policy.toml"
         self.binary = Path(binary or REPO / "target" / "debug" / FUNCTION).resolve()
         self.instances = 0 if no_binary else instances
         self.cloudtrail_delay_seconds = cloudtrail_delay_seconds
@@ -536,6 +552,8 @@ class Stack:
             raise StackError(f"{self.binary} not found: run `cargo build` first")
         if not self.asl.is_file():
             raise StackError(f"state machine definition {self.asl} not found")
+        if self.given_policy and not self.given_policy.is_file():
+            raise StackError(f"policy file {self.given_policy} not found")
         cargo_lambda = Path(sys.executable).parent / "cargo-lambda"
         if not cargo_lambda.exists():
             raise StackError(f"{cargo_lambda} not found: pip install cargo-lambda (see requirements.txt)")
@@ -596,18 +614,19 @@ class Stack:
                        pagerduty_token=pagerduty_token, opsgenie_token=opsgenie_token)
         seed_slack(slack_url)
         seed_oncall(pagerduty_url, opsgenie_url)
-        write_atomically(
-            self.policy_file,
-            policy_toml(
-                ids["EXAMPLE_PERMISSION_SET_ARN"],
-                self.duration,
-                self.review_within,
-                gated_permission_set_arn=ids["EXAMPLE_GATED_PERMISSION_SET_ARN"],
-                secondary_gated_permission_set_arn=ids["SECONDARY_GATED_PERMISSION_SET_ARN"],
-                incident_gated_permission_set_arn=ids["INCIDENT_GATED_PERMISSION_SET_ARN"],
-                approval_timeout=self.approval_timeout,
-            ),
-        )
+        if self.given_policy is None:
+            write_atomically(
+                self.policy_file,
+                policy_toml(
+                    ids["EXAMPLE_PERMISSION_SET_ARN"],
+                    self.duration,
+                    self.review_within,
+                    gated_permission_set_arn=ids["EXAMPLE_GATED_PERMISSION_SET_ARN"],
+                    secondary_gated_permission_set_arn=ids["SECONDARY_GATED_PERMISSION_SET_ARN"],
+                    incident_gated_permission_set_arn=ids["INCIDENT_GATED_PERMISSION_SET_ARN"],
+                    approval_timeout=self.approval_timeout,
+                ),
+            )
 
         # 3. the binary, as many times as asked, all serving the same function
         bin_env = self._binary_env(watch_url, moto_url, slack_url, ids, pagerduty_url, opsgenie_url)
@@ -646,6 +665,7 @@ class Stack:
             "SECOND_SLACK_USER_ID": USERS[1][0],
             "SECOND_SSO_USER_NAME": USERS[1][1],
             # More allowed users, one lease each for concurrent tests: slack=sso pairs.
+            "ORG_WIDE_SLACK_USER_ID": ORG_WIDE_USER,
             "SPARE_USERS": ",".join(f"{uid}={email}" for uid, email, _, _ in USERS[2:]),
             "EMAIL_SLACK_USER_ID": EMAIL_USERS[0][0],
             "EMAIL_SSO_USER_NAME": EMAIL_USERS[0][1],
@@ -721,7 +741,7 @@ class Stack:
         )
         if self.hold_recheck_seconds is not None:
             env["HOLD_RECHECK_SECONDS"] = str(self.hold_recheck_seconds)
-        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER", "END_SESSIONS_MARGIN_SECONDS", "RECONCILE_GRACE_SECONDS", "ONCALL_TIMEOUT_MS")})
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("BG_", "RUST_")) or k in ("AWS_CALL_TIMEOUT_SECONDS", "REPORT_MAX_ROWS", "REPORT_TO_REQUESTER", "END_SESSIONS_MARGIN_SECONDS", "RECONCILE_GRACE_SECONDS", "ONCALL_TIMEOUT_MS", "RECONCILE_PAIRS_PER_RUN", "RECONCILE_BUDGET_SECONDS", "IDENTITY_CENTER_CALLS_PER_SECOND", "ACCOUNTS_CACHE_SECONDS")})
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
@@ -796,6 +816,10 @@ def main() -> int:
         help="how long an approval request waits before it expires (the oncall-gated rule's approval_timeout; default 30m)",
     )
     parser.add_argument("--no-binary", action="store_true", help="start and seed everything but the binary")
+    parser.add_argument(
+        "--policy",
+        help="a policy file for the binary to read instead of the example policy (<envdir>/policy.toml)",
+    )
     parser.add_argument("--asl", help="default: <repo>/sfn/break-glass.asl.json")
     parser.add_argument(
         "--session-duration",
@@ -819,6 +843,7 @@ def main() -> int:
         session_duration=args.session_duration,
         review_within=args.review_within,
         approval_timeout=args.approval_timeout,
+        policy=args.policy,
     )
     status = 0
     try:

@@ -450,6 +450,166 @@ class SesOutboxTest(Base):
         self.assertEqual(json.loads(attachment["content"]), {"events": 1})
 
 
+def make_table(name: str = "bg") -> Any:
+    """A table shaped like break-glass's: pk/sk, and a keys-only `live` index."""
+    ddb = client("dynamodb")
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "live")],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "live",
+            "KeySchema": [{"AttributeName": "live", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }],
+    )
+    return ddb
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+class DynamoDbReadsTest(Base):
+    def test_reads_are_counted_by_operation_and_index(self) -> None:
+        ddb = make_table()
+        for i in range(3):
+            ddb.put_item(TableName="bg", Item={"pk": s(f"lease#{i}"), "sk": s("lease"), "live": s("lease")})
+        for v in range(4):
+            ddb.put_item(TableName="bg", Item={"pk": s("bg-1"), "sk": s(f"audit#{v:06d}")})
+        self.assertEqual(call("DELETE", f"{SERVER.url}/_testbed/dynamodb/reads")[0], 200)
+        live = ddb.query(TableName="bg", IndexName="live", KeyConditionExpression="live = :k",
+                         ExpressionAttributeValues={":k": s("lease")})
+        self.assertEqual(live["Count"], 3)
+        ddb.query(TableName="bg", KeyConditionExpression="pk = :p AND begins_with(sk, :a)",
+                  ExpressionAttributeValues={":p": s("bg-1"), ":a": s("audit#")})
+        ddb.get_item(TableName="bg", Key={"pk": s("lease#0"), "sk": s("lease")})
+        ddb.get_item(TableName="bg", Key={"pk": s("lease#9"), "sk": s("lease")})  # none
+        ddb.scan(TableName="bg", FilterExpression="begins_with(pk, :l)", ExpressionAttributeValues={":l": s("lease#")})
+        with self.assertRaises(ClientError):  # an error is no read
+            ddb.query(TableName="bg", IndexName="nope", KeyConditionExpression="live = :k",
+                      ExpressionAttributeValues={":k": s("lease")})
+        status, reads = call("GET", f"{SERVER.url}/_testbed/dynamodb/reads")
+        self.assertEqual(status, 200)
+        self.assertEqual(reads["calls"], {"Query": 2, "GetItem": 2, "Scan": 1})
+        self.assertEqual(reads["items"], {"Query": 7, "GetItem": 1, "Scan": 3})
+        self.assertEqual(reads["items_by_index"], {"live": 3, "table": 7})
+        self.assertEqual(reads["scanned"], {"Query": 7, "GetItem": 1, "Scan": 7}, "a Scan reads every item")
+        self.assertEqual(reads["by_operation_index"]["Scan table"], {"calls": 1, "items": 3, "scanned": 7})
+        self.assertEqual(call("DELETE", f"{SERVER.url}/_testbed/dynamodb/reads")[0], 200)
+        ddb.get_item(TableName="bg", Key={"pk": s("lease#0"), "sk": s("lease")})
+        self.assertEqual(call("GET", f"{SERVER.url}/_testbed/dynamodb/reads")[1]["calls"], {"GetItem": 1})
+        call("POST", f"{SERVER.url}/_testbed/reset")
+        self.assertEqual(call("GET", f"{SERVER.url}/_testbed/dynamodb/reads")[1]["calls"], {})
+
+    def test_batch_and_transaction_reads(self) -> None:
+        ddb = make_table()
+        ddb.put_item(TableName="bg", Item={"pk": s("a"), "sk": s("request")})
+        keys = [{"pk": s("a"), "sk": s("request")}, {"pk": s("b"), "sk": s("request")}]
+        ddb.batch_get_item(RequestItems={"bg": {"Keys": keys}})
+        ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "bg", "Key": k}} for k in keys])
+        reads = call("GET", f"{SERVER.url}/_testbed/dynamodb/reads")[1]
+        self.assertEqual(reads["calls"], {"BatchGetItem": 1, "TransactGetItems": 1})
+        self.assertEqual(reads["items"], {"BatchGetItem": 1, "TransactGetItems": 1})
+
+
+class DynamoDbScaleTest(Base):
+    """The scale patches (motoext.patch_dynamodb_scale) answer as moto does."""
+
+    def test_scan_pages_and_queries_follow_puts_and_deletes(self) -> None:
+        ddb = make_table()
+        expected = set()
+        for i in range(60):
+            ddb.put_item(TableName="bg", Item={"pk": s(f"p{i % 7}"), "sk": s(f"s{i:03d}"), "n": {"N": str(i)}})
+            expected.add((f"p{i % 7}", f"s{i:03d}"))
+
+        def scanned(limit: int) -> list[tuple[str, str]]:
+            out, start = [], None
+            while True:
+                page = ddb.scan(TableName="bg", Limit=limit, **({"ExclusiveStartKey": start} if start else {}))
+                out += [(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]]
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return out
+
+        self.assertEqual(scanned(7), sorted(expected), "pages in key order, each item once")
+        # Changes after the order was kept: a new item, a replaced one, a deleted one, and
+        # one transaction's put and delete.
+        ddb.put_item(TableName="bg", Item={"pk": s("p0"), "sk": s("s000a")})
+        ddb.put_item(TableName="bg", Item={"pk": s("p1"), "sk": s("s001"), "n": {"N": "100"}})
+        ddb.delete_item(TableName="bg", Key={"pk": s("p2"), "sk": s("s002")})
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "bg", "Item": {"pk": s("p9"), "sk": s("s900")}}},
+            {"Delete": {"TableName": "bg", "Key": {"pk": s("p3"), "sk": s("s003")}}},
+        ])
+        expected |= {("p0", "s000a"), ("p9", "s900")}
+        expected -= {("p2", "s002"), ("p3", "s003")}
+        self.assertEqual(scanned(5), sorted(expected))
+        self.assertEqual(scanned(1000), sorted(expected))
+        page = ddb.query(TableName="bg", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": s("p1")})
+        self.assertEqual([i["sk"]["S"] for i in page["Items"]], sorted(k for p, k in expected if p == "p1"))
+        self.assertEqual(page["Items"][0]["n"], {"N": "100"}, "the replaced item is read")
+        backwards = ddb.query(TableName="bg", KeyConditionExpression="pk = :p AND sk > :k", ScanIndexForward=False,
+                              ExpressionAttributeValues={":p": s("p0"), ":k": s("s000")})
+        self.assertEqual([i["sk"]["S"] for i in backwards["Items"]],
+                         sorted((k for p, k in expected if p == "p0" and k > "s000"), reverse=True))
+        self.assertEqual(ddb.query(TableName="bg", KeyConditionExpression="pk = :p",
+                                   ExpressionAttributeValues={":p": s("nope")})["Items"], [])
+
+    def test_a_failed_transaction_changes_nothing(self) -> None:
+        ddb = make_table()
+        ddb.put_item(TableName="bg", Item={"pk": s("r"), "sk": s("request"), "version": {"N": "1"}})
+        ddb.put_item(TableName="bg", Item={"pk": s("gone"), "sk": s("x")})
+        with self.assertRaises(ClientError) as e:
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "bg", "Key": {"pk": s("r"), "sk": s("request")},
+                            "UpdateExpression": "SET version = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                {"Put": {"TableName": "bg", "Item": {"pk": s("r"), "sk": s("audit#000002")}}},
+                {"Delete": {"TableName": "bg", "Key": {"pk": s("gone"), "sk": s("x")}}},
+                {"Put": {"TableName": "bg", "Item": {"pk": s("lease#1"), "sk": s("lease")},
+                         "ConditionExpression": "attribute_exists(pk)"}},
+            ])
+        self.assertEqual(e.exception.response["Error"]["Code"], "TransactionCanceledException")
+        items = ddb.scan(TableName="bg")["Items"]
+        self.assertEqual(sorted((i["pk"]["S"], i["sk"]["S"]) for i in items), [("gone", "x"), ("r", "request")])
+        self.assertEqual(ddb.get_item(TableName="bg", Key={"pk": s("r"), "sk": s("request")})["Item"]["version"],
+                         {"N": "1"})
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "bg", "Key": {"pk": s("r"), "sk": s("request")},
+                        "UpdateExpression": "SET version = :two", "ConditionExpression": "version = :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":two": {"N": "2"}}}},
+            {"Put": {"TableName": "bg", "Item": {"pk": s("r"), "sk": s("audit#000002")}}},
+        ])
+        self.assertEqual(ddb.get_item(TableName="bg", Key={"pk": s("r"), "sk": s("request")})["Item"]["version"],
+                         {"N": "2"})
+        self.assertEqual(len(ddb.scan(TableName="bg")["Items"]), 3)
+
+    def test_bulk_items_and_organization_accounts(self) -> None:
+        ddb = make_table()
+        items = [{"pk": s(f"bg-{i}"), "sk": s("request"), "day": s("2026-01-01"), "n": {"N": str(i)},
+                  "flag": {"BOOL": True}, "l": {"L": [s("x")]}} for i in range(30)]
+        status, body = call("POST", f"{SERVER.url}/_testbed/dynamodb/items", {"table": "bg", "items": items})
+        self.assertEqual((status, body), (200, {"put": 30}))
+        got = ddb.get_item(TableName="bg", Key={"pk": s("bg-7"), "sk": s("request")})["Item"]
+        self.assertEqual(got, items[7])
+        self.assertEqual(ddb.scan(TableName="bg", Select="COUNT")["Count"], 30)
+        status, _ = call("POST", f"{SERVER.url}/_testbed/dynamodb/items", {"table": "bg", "items": [{"pk": s("x")}]})
+        self.assertEqual(status, 400, "an item without its range key")
+
+        org = client("organizations")
+        org.create_organization(FeatureSet="ALL")
+        accounts = [{"id": f"10000000000{i}", "name": f"acct-{i}", "email": f"acct{i}@example.com"} for i in range(3)]
+        self.assertEqual(call("POST", f"{SERVER.url}/_testbed/organizations/accounts", {"accounts": accounts}),
+                         (200, {"created": 3}))
+        listed = {a["Id"]: a["Name"] for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]}
+        self.assertEqual({k: v for k, v in listed.items() if k.startswith("1000")},
+                         {a["id"]: a["name"] for a in accounts})
+        self.assertEqual(org.describe_account(AccountId="100000000001")["Account"]["Email"], "acct1@example.com")
+        self.assertEqual(call("POST", f"{SERVER.url}/_testbed/organizations/accounts", {"accounts": accounts[:1]})[0],
+                         400, "the id is taken")
+
+
 class SlackFakeTest(unittest.TestCase):
     def setUp(self) -> None:
         self.slack = slackfake.SlackFakeServer().__enter__()

@@ -6,6 +6,8 @@
 //   cdk deploy BreakGlassStack -c ssoInstanceArn=… -c identityStoreId=… -c reportSender=… \
 //     -c reportRecipients=… -c slackTeamId=… -c slackApiAppId=… [-c alarmEmail=…]
 //     [-c pagerdutyApiUrl=https://… -c opsgenieApiUrl=https://api.eu.opsgenie.com -c oncallCacheSeconds=0..300]
+//     [-c listOrganizationAccounts=false -c accountsCacheSeconds=0..3600]
+//     [-c reconcilePairsPerRun=1..100000 -c identityCenterCallsPerSecond=…]     (calls a second: more than 0, at most 50)
 //   The on-call tokens are not context: put them in the OncallSecretArn output's secret.
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';

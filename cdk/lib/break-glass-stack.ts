@@ -42,12 +42,13 @@ const POLICY_PATH = '/opt/policy.toml';
  * What each function does with the table, call by call (src/aws/store.rs), and nothing else.
  * TransactWriteItems has no IAM action of its own: each Put and Update in a transaction is
  * authorized as PutItem and UpdateItem. The webhook records requests, advances them and audits
- * refusals; it never deletes. The worker also deletes leases and creation intents and scans for
- * lease keys (the reconciler).
+ * refusals; it never deletes. The worker also deletes leases and creation intents. Nobody scans:
+ * the reconciler finds the live items through the `live` index (INDEX_ACTIONS), so what a run
+ * reads grows with what break glass holds now, never with the table's history.
  */
 export const TABLE_ACTIONS = {
   webhook: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-  worker: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
+  worker: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
 } as const;
 
 /** The table's global secondary indexes (src/aws/store/requests.rs names them too). */
@@ -59,6 +60,12 @@ export const INDEXES = {
   byDay: 'by_day',
   /** Requests waiting for review (`review_pending` = "pending"), by `reported_at`: reminders, escalations, the App Home. */
   reviewsPending: 'reviews_pending',
+  /**
+   * The live items by kind (`live` = "lease", "intent" or "sessions"), by `pk`, keys only:
+   * leases, creation intents and session denies, which the reconciler queries instead of
+   * scanning the table.
+   */
+  live: 'live',
 } as const;
 
 /**
@@ -67,14 +74,22 @@ export const INDEXES = {
  * each index by name (never `<table>/index/*`). The webhook answers Slack's `app_home_opened`
  * with a Home view: live access from `by_day` (the last few days) and the reviews waiting from
  * the pending-review index. The worker queries `by_day` to refresh a user's Home tab after a
- * grant and for the weekly digest, and the pending-review index in the scheduled reconcile (to
- * remind and escalate). `break-glass audit export` reads `by_day` too, with the operator's own
- * credentials.
+ * grant and for the weekly digest, the pending-review index in the scheduled reconcile (to
+ * remind and escalate), and `live` in the scheduled reconcile (the leases, creation intents and
+ * session denies it checks). `break-glass audit export` reads `by_day` too, with the operator's
+ * own credentials.
  */
 export const INDEX_ACTIONS: Record<keyof typeof TABLE_ACTIONS, Partial<Record<(typeof INDEXES)[keyof typeof INDEXES], readonly string[]>>> = {
   webhook: { [INDEXES.byDay]: ['dynamodb:Query'], [INDEXES.reviewsPending]: ['dynamodb:Query'] },
-  worker: { [INDEXES.byDay]: ['dynamodb:Query'], [INDEXES.reviewsPending]: ['dynamodb:Query'] },
+  worker: { [INDEXES.byDay]: ['dynamodb:Query'], [INDEXES.reviewsPending]: ['dynamodb:Query'], [INDEXES.live]: ['dynamodb:Query'] },
 };
+
+/**
+ * What the reconciler leaves of the worker's timeout when it stops starting new checks
+ * (RECONCILE_BUDGET_SECONDS is the timeout less this): time to finish the calls under way and
+ * log what it did not reach, which the next run picks up.
+ */
+const RECONCILE_RESERVE = Duration.minutes(5);
 
 /**
  * What both functions need of the stack's key: Decrypt (and DescribeKey) to read their
@@ -128,10 +143,12 @@ export class BreakGlassStack extends Stack {
       // The table is the audit trail of who held production access: never delete it with the stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Both sparse: only the items that carry the partition key attribute are in them. Only
+    // All sparse: only the items that carry the partition key attribute are in them. Only
     // request items carry `day`; `review_pending` is set while a review is outstanding and
-    // removed once reviewed. CloudFormation creates (or deletes) one index per table update: a
-    // table deployed without them needs two deploys, the first with only one of them.
+    // removed once reviewed; only leases, creation intents and session denies carry `live`, and
+    // lose it (or the item) when they end. CloudFormation creates (or deletes) one index per
+    // table update: a table deployed without some of them needs a deploy per missing index,
+    // adding one at a time.
     this.table.addGlobalSecondaryIndex({
       indexName: INDEXES.byDay,
       partitionKey: { name: 'day', type: dynamodb.AttributeType.STRING },
@@ -143,6 +160,13 @@ export class BreakGlassStack extends Stack {
       partitionKey: { name: 'review_pending', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'reported_at', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
+    });
+    // Keys only: the reconciler needs which items are live, then reads each one it acts on.
+    this.table.addGlobalSecondaryIndex({
+      indexName: INDEXES.live,
+      partitionKey: { name: 'live', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
     // CloudFormation can only generate a string, and the binary wants a list of signing secrets,
@@ -222,7 +246,12 @@ export class BreakGlassStack extends Stack {
       memorySize: 256,
       // Slack gives up after 3 s; anything slower than this is broken, not slow.
       timeout: Duration.seconds(10),
-      environment: { ...common, APP_ROLE: 'webhook' },
+      environment: {
+        ...common,
+        APP_ROLE: 'webhook',
+        // How long the organization's accounts (the modal's type-ahead) are kept.
+        ACCOUNTS_CACHE_SECONDS: String(cfg.accountsCacheSeconds),
+      },
       description: 'break-glass webhook: verifies Slack requests, checks the policy, starts executions, publishes the App Home',
     });
 
@@ -249,6 +278,10 @@ export class BreakGlassStack extends Stack {
     });
 
     const workerLogs = this.logGroup('WorkerLogs');
+    // The report pages CloudTrail at 2 requests/s per account and region.
+    const workerTimeout = Duration.minutes(15);
+    const reconcileBudgetSeconds = workerTimeout.toSeconds() - RECONCILE_RESERVE.toSeconds();
+    if (reconcileBudgetSeconds < 1) throw new Error(`the worker's timeout (${workerTimeout.toSeconds()} s) leaves the reconciler no time after its ${RECONCILE_RESERVE.toSeconds()} s reserve`);
     this.worker = this.function('Worker', {
       code,
       architecture,
@@ -257,11 +290,15 @@ export class BreakGlassStack extends Stack {
       reservedConcurrency: cfg.workerReservedConcurrency,
       deadLetterQueue: this.workerDeadLetters,
       memorySize: 512,
-      // The report pages CloudTrail at 2 requests/s per account and region.
-      timeout: Duration.minutes(15),
+      timeout: workerTimeout,
       environment: {
         ...common,
         APP_ROLE: 'worker',
+        // The reconciler: how long a run may start new checks, how many (account, permission
+        // set) pairs it checks, and how fast it calls Identity Center.
+        RECONCILE_BUDGET_SECONDS: String(reconcileBudgetSeconds),
+        RECONCILE_PAIRS_PER_RUN: String(cfg.reconcilePairsPerRun),
+        IDENTITY_CENTER_CALLS_PER_SECOND: String(cfg.identityCenterCallsPerSecond),
         REPORT_SENDER: cfg.reportSender,
         REPORT_RECIPIENTS: cfg.reportRecipients.join(','),
         CLOUDTRAIL_REGIONS: this.cloudtrailRegions(cfg),
@@ -358,6 +395,23 @@ export class BreakGlassStack extends Stack {
       reason: 'Read-only: permission set names are looked up for ARNs that arrive in Slack clicks before the policy decides; bounded to our instance.',
     });
 
+    // ---- IAM: the organization's accounts, for the modal (-c listOrganizationAccounts) ------
+    // The /break-glass modal offers the organization's accounts through type-ahead. Without this
+    // (-c listOrganizationAccounts=false) the webhook is refused and offers the accounts the
+    // policy names. Read-only, names and ids; it works where the stack is deployed: the
+    // management account, or Identity Center's delegated administrator. A policy of its own, so
+    // that acknowledging its "*" cannot hide any other "*" on the webhook.
+    if (cfg.listOrganizationAccounts) {
+      const listAccounts = new iam.Policy(this, 'WebhookListAccounts', {
+        roles: [this.webhook.role!],
+        statements: [new iam.PolicyStatement({ sid: 'ListOrganizationAccounts', actions: ['organizations:ListAccounts'], resources: ['*'] })],
+      });
+      Validations.of(listAccounts).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'organizations:ListAccounts does not support resource-level permissions; it is this policy\'s only action, read-only (account ids and names for the modal\'s type-ahead).',
+      });
+    }
+
     // ---- IAM: the worker's grants, derived from the policy file ------------------------
     // Granting is the escalation, so only granting is bounded by the policy file.
     this.worker.addToRolePolicy(new iam.PolicyStatement({
@@ -436,8 +490,8 @@ export class BreakGlassStack extends Stack {
 
     // ---- IAM: the reconciler ------------------------------------------------------------
     // It lists the assignments of every break-glass permission set (RemoveAndListAnyAssignment
-    // above), scans the table for lease# and sessions# keys (dynamodb:Scan, TABLE_ACTIONS),
-    // queries the pending-review index to remind and escalate (INDEX_ACTIONS) and asks whether
+    // above), queries the `live` index for leases, creation intents and session denies, and the
+    // pending-review index to remind and escalate (both INDEX_ACTIONS; no Scan), and asks whether
     // the execution behind a lease is still running: the execution ARN is the state machine's
     // name and the request id.
     this.worker.addToRolePolicy(new iam.PolicyStatement({

@@ -35,6 +35,20 @@ export const DEFAULT_LIMITS = {
   apiBurstLimit: 100,
 } as const;
 
+/**
+ * The webhook's look-up of the organization's accounts and the reconciler's pace, unless -c
+ * says otherwise. The /break-glass modal offers the organization's accounts through type-ahead
+ * (organizations:ListAccounts), kept for `accountsCacheSeconds`; the reconciler checks at most
+ * `reconcilePairsPerRun` (account, permission set) pairs a run, calling Identity Center at most
+ * `identityCenterCallsPerSecond` times a second.
+ */
+export const DEFAULT_RECONCILER_AND_ACCOUNTS = {
+  listOrganizationAccounts: true,
+  accountsCacheSeconds: 300,
+  reconcilePairsPerRun: 2000,
+  identityCenterCallsPerSecond: 10,
+} as const;
+
 /** Everything a deployment of the main stack is parameterised by. */
 export interface DeploymentConfig {
   /** Directory holding the `bootstrap` binary (cargo lambda build output). */
@@ -98,6 +112,18 @@ export interface DeploymentConfig {
   readonly opsgenieApiUrl?: string;
   /** How long the functions keep who is on call (`ONCALL_CACHE_SECONDS`, 0–300); unset, the binary's default. */
   readonly oncallCacheSeconds?: number;
+  /**
+   * Let the webhook call organizations:ListAccounts, so that the /break-glass modal offers the
+   * organization's accounts through type-ahead; false leaves the permission out, and the modal
+   * offers the accounts the policy names.
+   */
+  readonly listOrganizationAccounts: boolean;
+  /** How long the webhook keeps the organization's accounts (`ACCOUNTS_CACHE_SECONDS`, 0–3600). */
+  readonly accountsCacheSeconds: number;
+  /** (Account, permission set) pairs the reconciler checks in one run (`RECONCILE_PAIRS_PER_RUN`, 1–100000). */
+  readonly reconcilePairsPerRun: number;
+  /** Identity Center calls a second the reconciler paces itself to (`IDENTITY_CENTER_CALLS_PER_SECOND`, more than 0, at most 50). */
+  readonly identityCenterCallsPerSecond: number;
   /** True when example values filled gaps: fine for synth, never for deploy (the stack warns). */
   readonly example: boolean;
 }
@@ -214,6 +240,31 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     problems.push(`oncallCacheSeconds must be whole seconds between 0 and 300, got ${JSON.stringify(cacheGiven)}`);
   }
 
+  // The organization's accounts in the modal, and the reconciler's pace.
+  const listGiven = str('listOrganizationAccounts');
+  const listOrganizationAccounts = listGiven === undefined ? DEFAULT_RECONCILER_AND_ACCOUNTS.listOrganizationAccounts : listGiven === 'true';
+  // Only true or false: "no" or "off" read as true would grant what the operator meant to leave out.
+  if (listGiven !== undefined && listGiven !== 'true' && listGiven !== 'false') {
+    problems.push(`listOrganizationAccounts must be true or false, got ${JSON.stringify(listGiven)}`);
+  }
+  const wholeOr = (key: 'accountsCacheSeconds' | 'reconcilePairsPerRun', what: string, min: number, max: number): number => {
+    const given = str(key);
+    const n = given === undefined ? DEFAULT_RECONCILER_AND_ACCOUNTS[key] : /^\d+$/.test(given) ? Number(given) : NaN;
+    if (!(n >= min && n <= max)) problems.push(`${key} must be ${what} between ${min} and ${max}, got ${JSON.stringify(given)}`);
+    return n;
+  };
+  // 0 (no cache) to an hour: an account added to the organization shows up within that time.
+  const accountsCacheSeconds = wholeOr('accountsCacheSeconds', 'whole seconds', 0, 3600);
+  const reconcilePairsPerRun = wholeOr('reconcilePairsPerRun', 'a whole number', 1, 100_000);
+  const rateGiven = str('identityCenterCallsPerSecond');
+  const identityCenterCallsPerSecond = rateGiven === undefined
+    ? DEFAULT_RECONCILER_AND_ACCOUNTS.identityCenterCallsPerSecond
+    : /^\d+(\.\d+)?$/.test(rateGiven) ? Number(rateGiven) : NaN;
+  // More than 0 (the binary cannot pace to none); at most 50, which catches a slipped digit: the reconciler paces to stay under Identity Center's throttling, and slows down further when throttled.
+  if (!(identityCenterCallsPerSecond > 0 && identityCenterCallsPerSecond <= 50)) {
+    problems.push(`identityCenterCallsPerSecond must be a number greater than 0 and at most 50, got ${JSON.stringify(rateGiven)}`);
+  }
+
   const assetDir = resolvePath(str('assetDir'), '../target/lambda/break-glass');
   const policyFile = str('policyFile') !== undefined ? resolvePath(str('policyFile'), '') : defaultPolicyFile();
   if (!fs.existsSync(policyFile)) problems.push(`policy file ${policyFile} does not exist (-c policyFile=…)`);
@@ -244,6 +295,10 @@ export function readConfig(ctx: ContextReader): DeploymentConfig {
     pagerdutyApiUrl,
     opsgenieApiUrl,
     oncallCacheSeconds,
+    listOrganizationAccounts,
+    accountsCacheSeconds,
+    reconcilePairsPerRun,
+    identityCenterCallsPerSecond,
     example,
   };
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { apiUrlProblem, DEFAULT_DIGEST_SCHEDULE, DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, EXAMPLE, readConfig, scheduleExpressionProblem } from '../lib/config';
+import {
+  apiUrlProblem, DEFAULT_DIGEST_SCHEDULE, DEFAULT_LIMITS, DEFAULT_RECONCILE_SCHEDULE, DEFAULT_RECONCILER_AND_ACCOUNTS, EXAMPLE, readConfig, scheduleExpressionProblem,
+} from '../lib/config';
 import { deployContext, FIXTURES } from './helpers';
 
 const read = (ctx: Record<string, string>) => readConfig((k) => ctx[k]);
@@ -151,6 +153,65 @@ describe('context', () => {
       assert.match(e.message, /oncallCacheSeconds/);
       assert.match(e.message, /opsgenieApiUrl/);
       assert.match(e.message, /slackTeamId/, 'reported together');
+      return true;
+    });
+  });
+
+  it('lists the organization\'s accounts, keeps them 5 minutes, and paces the reconciler to 2000 pairs a run at 10 calls a second, unless told otherwise', () => {
+    assert.deepEqual(DEFAULT_RECONCILER_AND_ACCOUNTS, { listOrganizationAccounts: true, accountsCacheSeconds: 300, reconcilePairsPerRun: 2000, identityCenterCallsPerSecond: 10 });
+    const defaults = read(deployContext());
+    assert.deepEqual(
+      [defaults.listOrganizationAccounts, defaults.accountsCacheSeconds, defaults.reconcilePairsPerRun, defaults.identityCenterCallsPerSecond],
+      [true, 300, 2000, 10],
+    );
+    const cfg = read(deployContext({ listOrganizationAccounts: ' false ', accountsCacheSeconds: ' 0 ', reconcilePairsPerRun: '100000', identityCenterCallsPerSecond: '0.5' }));
+    assert.deepEqual([cfg.listOrganizationAccounts, cfg.accountsCacheSeconds, cfg.reconcilePairsPerRun, cfg.identityCenterCallsPerSecond], [false, 0, 100_000, 0.5]);
+    assert.equal(read(deployContext({ listOrganizationAccounts: 'true', accountsCacheSeconds: '3600', reconcilePairsPerRun: '1', identityCenterCallsPerSecond: '50' })).listOrganizationAccounts, true);
+    // cdk.json gives booleans and numbers, not strings.
+    const typed: Record<string, unknown> = { ...deployContext(), listOrganizationAccounts: false, accountsCacheSeconds: 60, reconcilePairsPerRun: 500, identityCenterCallsPerSecond: 2.5 };
+    const fromJson = readConfig((k) => typed[k]);
+    assert.deepEqual([fromJson.listOrganizationAccounts, fromJson.accountsCacheSeconds, fromJson.reconcilePairsPerRun, fromJson.identityCenterCallsPerSecond], [false, 60, 500, 2.5]);
+  });
+
+  it('refuses a listOrganizationAccounts other than true or false, naming it', () => {
+    for (const v of ['no', 'off', '0', '1', 'yes', 'False', 'TRUE']) {
+      assert.throws(() => read(deployContext({ listOrganizationAccounts: v })), (e: Error) => {
+        assert.ok(e.message.includes(`listOrganizationAccounts must be true or false, got ${JSON.stringify(v)}`), e.message);
+        return true;
+      }, v);
+    }
+  });
+
+  it('refuses an accountsCacheSeconds outside 0-3600 or a reconcilePairsPerRun outside 1-100000, or not whole, naming it', () => {
+    for (const v of ['3601', '-1', '1.5', '60s', '1e2', 'ten']) {
+      assert.throws(() => read(deployContext({ accountsCacheSeconds: v })), (e: Error) => {
+        assert.ok(e.message.includes(`accountsCacheSeconds must be whole seconds between 0 and 3600, got ${JSON.stringify(v)}`), e.message);
+        return true;
+      }, v);
+    }
+    for (const v of ['0', '100001', '-5', '2000.5', '2e3', '0x10', 'all']) {
+      assert.throws(() => read(deployContext({ reconcilePairsPerRun: v })), (e: Error) => {
+        assert.ok(e.message.includes(`reconcilePairsPerRun must be a whole number between 1 and 100000, got ${JSON.stringify(v)}`), e.message);
+        return true;
+      }, v);
+    }
+  });
+
+  it('refuses an identityCenterCallsPerSecond of 0 or less, over 50, or not a plain number, naming it', () => {
+    for (const v of ['0', '0.0', '-1', '50.5', '51', '1e1', 'Infinity', 'NaN', '10/s', '.5', 'fast']) {
+      assert.throws(() => read(deployContext({ identityCenterCallsPerSecond: v })), (e: Error) => {
+        assert.ok(e.message.includes(`identityCenterCallsPerSecond must be a number greater than 0 and at most 50, got ${JSON.stringify(v)}`), e.message);
+        return true;
+      }, v);
+    }
+    for (const [v, n] of [['0.1', 0.1], ['50', 50], ['50.0', 50], ['7', 7]] as const) {
+      assert.equal(read(deployContext({ identityCenterCallsPerSecond: v })).identityCenterCallsPerSecond, n, v);
+    }
+    // With the other context problems, each named.
+    assert.throws(() => read(deployContext({
+      identityCenterCallsPerSecond: '0', reconcilePairsPerRun: '0', accountsCacheSeconds: 'x', listOrganizationAccounts: 'maybe', slackTeamId: 'team',
+    })), (e: Error) => {
+      for (const k of ['identityCenterCallsPerSecond', 'reconcilePairsPerRun', 'accountsCacheSeconds', 'listOrganizationAccounts', 'slackTeamId']) assert.match(e.message, new RegExp(k));
       return true;
     });
   });

@@ -45,6 +45,26 @@ const secretOf = (t: Template, idPrefix: 'SlackSecret' | 'OncallSecret') => {
 const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 /** The key of the stack's data (not the alarm topic's), as the table names it. */
 const dataKeyOf = (t: Template) => resourcesOf(t, 'AWS::DynamoDB::Table')[0][1].Properties.SSESpecification.KMSMasterKeyId;
+/** Every statement of every policy document in a template: IAM policies, but also key, queue and topic policies. */
+const everyStatement = (t: Template): Array<Record<string, unknown>> => {
+  const out: Array<Record<string, unknown>> = [];
+  const walk = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'Statement' && Array.isArray(v)) out.push(...v);
+        else walk(v);
+      }
+    }
+  };
+  walk(t.toJSON().Resources);
+  return out;
+};
+/** Whether an IAM action pattern ("dynamodb:Sc*", "*") covers `action`, as IAM matches them: wildcards, any case. */
+const covers = (pattern: string, action: string) => {
+  const glob = pattern.replace(/[.+^$()|[\]{}\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${glob}$`, 'i').test(action);
+};
 const nagViolations = (app: App) => new AwsSolutionsChecks(app).validateScope(app).violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(' ')}`);
 
 describe('main stack', () => {
@@ -99,8 +119,11 @@ describe('main stack', () => {
   it('gives each function exactly the environment the binary reads, and no secret in it', () => {
     const env = (role: string) => resourcesOf(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables).find((v) => v.APP_ROLE === role);
     const common = ['APP_ROLE', 'CLOUDTRAIL_DELAY_SECONDS', 'IDENTITY_STORE_ID', 'ONCALL_SECRET_ARN', 'POLICY_FILE', 'RUST_LOG', 'SLACK_API_APP_ID', 'SLACK_SECRET_ARN', 'SLACK_TEAM_ID', 'SSO_INSTANCE_ARN', 'TABLE_NAME'];
-    assert.deepEqual(Object.keys(env('webhook')).sort(), [...common, 'STATE_MACHINE_ARN'].sort());
-    assert.deepEqual(Object.keys(env('worker')).sort(), [...common, 'CLOUDTRAIL_REGIONS', 'REPORT_RECIPIENTS', 'REPORT_ROLE_NAME', 'REPORT_SENDER', 'STATE_MACHINE_ARN'].sort());
+    assert.deepEqual(Object.keys(env('webhook')).sort(), [...common, 'ACCOUNTS_CACHE_SECONDS', 'STATE_MACHINE_ARN'].sort());
+    assert.deepEqual(Object.keys(env('worker')).sort(), [
+      ...common, 'CLOUDTRAIL_REGIONS', 'IDENTITY_CENTER_CALLS_PER_SECOND', 'RECONCILE_BUDGET_SECONDS', 'RECONCILE_PAIRS_PER_RUN',
+      'REPORT_RECIPIENTS', 'REPORT_ROLE_NAME', 'REPORT_SENDER', 'STATE_MACHINE_ARN',
+    ].sort());
     const worker = env('worker');
     assert.equal(worker.POLICY_FILE, '/opt/policy.toml');
     assert.equal(worker.SSO_INSTANCE_ARN, INSTANCE_ARN);
@@ -139,7 +162,7 @@ describe('main stack', () => {
     assert.equal(table.DeletionPolicy, 'Retain');
     t.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-      AttributeDefinitions: ['pk', 'sk', 'day', 'requested_at', 'review_pending', 'reported_at'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+      AttributeDefinitions: ['pk', 'sk', 'day', 'requested_at', 'review_pending', 'reported_at', 'live'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       TimeToLiveSpecification: { AttributeName: 'expires_ttl', Enabled: true },
@@ -148,19 +171,29 @@ describe('main stack', () => {
     });
   });
 
-  it('indexes requests by day (App Home, weekly digest, audit export) and pending reviews (App Home, reconcile run), sparse, all attributes projected', () => {
+  it('indexes requests by day (App Home, weekly digest, audit export) and pending reviews (App Home, reconcile run), all attributes projected, and live items (reconcile run) keys only, all sparse', () => {
     const [[, table]] = resourcesOf(t, 'AWS::DynamoDB::Table');
-    const gsi = (name: string, hash: string, range: string) => ({
+    const gsi = (name: string, hash: string, range: string, projection: 'ALL' | 'KEYS_ONLY') => ({
       IndexName: name,
       KeySchema: [{ AttributeName: hash, KeyType: 'HASH' }, { AttributeName: range, KeyType: 'RANGE' }],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: projection },
     });
-    // On demand: no throughput of their own. Exactly these two, and no local index.
+    // On demand: no throughput of their own. Exactly these three, and no local index.
     assert.deepEqual(table.Properties.GlobalSecondaryIndexes, [
-      gsi('by_day', 'day', 'requested_at'),
-      gsi('reviews_pending', 'review_pending', 'reported_at'),
+      gsi('by_day', 'day', 'requested_at', 'ALL'),
+      gsi('reviews_pending', 'review_pending', 'reported_at', 'ALL'),
+      gsi('live', 'live', 'pk', 'KEYS_ONLY'),
     ]);
     assert.equal(table.Properties.LocalSecondaryIndexes, undefined);
+    // The live items' index, as the reconciler queries it: kind, then the item's key, and nothing else projected.
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: Match.arrayWith([{
+        IndexName: 'live',
+        KeySchema: [{ AttributeName: 'live', KeyType: 'HASH' }, { AttributeName: 'pk', KeyType: 'RANGE' }],
+        Projection: Match.objectEquals({ ProjectionType: 'KEYS_ONLY' }),
+      }]),
+      AttributeDefinitions: Match.arrayWith([{ AttributeName: 'live', AttributeType: 'S' }]),
+    });
   });
 
   it('says in the TableName output that the audit export reads the table through by_day, with the operator\'s credentials', () => {
@@ -403,7 +436,7 @@ describe('main stack', () => {
     assert.ok(deps.get(smId)!.has(worker), 'the state machine refers to the worker');
   });
 
-  it('lets the reconciler describe only this state machine\'s executions, and scan the table', () => {
+  it('lets the reconciler describe only this state machine\'s executions, and query the live index instead of scanning the table', () => {
     const describes = iamStatements(t).filter((s) => asList(s.Action).some((a) => a === 'states:DescribeExecution' || a === 'states:*'));
     assert.equal(describes.length, 1);
     assert.equal(describes[0].Sid, 'ReconcileReadsExecutions');
@@ -417,10 +450,17 @@ describe('main stack', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     assert.ok(workerStatements.some((s: any) => s.Sid === 'ReconcileReadsExecutions'));
     const [[table]] = resourcesOf(t, 'AWS::DynamoDB::Table');
-    const scan = workerStatements.filter((s: any) => asList(s.Action).includes('dynamodb:Scan'));
-    assert.equal(scan.length, 1);
-    // The table itself: not its indexes.
-    assert.deepEqual(asList(scan[0].Resource), [{ 'Fn::GetAtt': [table, 'Arn'] }]);
+    // The live index by its own ARN, Query only, in the worker's default policy.
+    const liveIndex = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/live']] };
+    const onLive = workerStatements.filter((s: any) => JSON.stringify(s.Resource).includes('/index/live'));
+    assert.deepEqual(onLive, [{ Action: 'dynamodb:Query', Effect: 'Allow', Resource: liveIndex }]);
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: workerRole }],
+      PolicyDocument: { Statement: Match.arrayWith([{ Action: 'dynamodb:Query', Effect: 'Allow', Resource: liveIndex }]) },
+    });
+    // Only the worker queries it: the webhook has no business with leases it does not hold.
+    assert.deepEqual(statementsOf(t, roleOf(t, 'webhook')).filter((s) => JSON.stringify(s.Resource).includes('/index/live')), []);
+    assert.deepEqual(workerStatements.filter((s: any) => asList(s.Action).includes('dynamodb:Scan')), []);
   });
 
   it('gives each function exactly the DynamoDB and Step Functions actions it calls, and no more', () => {
@@ -433,10 +473,10 @@ describe('main stack', () => {
         dynamodb: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
         states: ['states:SendTaskFailure', 'states:SendTaskSuccess', 'states:StartExecution'],
       },
-      // Also DeleteItem (leases, creation intents), Scan (the reconciler's lease keys) and Query
-      // (by_day for the App Home and the weekly digest, the pending-review index in the reconcile run).
+      // Also DeleteItem (leases, creation intents) and Query (by_day for the App Home and the
+      // weekly digest; the pending-review and live indexes in the reconcile run). No Scan.
       worker: {
-        dynamodb: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
+        dynamodb: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
         states: ['states:DescribeExecution', 'states:SendTaskSuccess'],
       },
     };
@@ -445,12 +485,12 @@ describe('main stack', () => {
     const indexArn = (name: string) => ({ 'Fn::Join': ['', [tableArn, `/index/${name}`]] });
     // The only call on an index is Query, one statement per index, named: the webhook's App Home
     // reads by_day (live access) and reviews_pending (reviews waiting); the worker reads by_day
-    // (Home refresh after a grant, the weekly digest) and reviews_pending (the reconcile run).
-    // Nothing gets <table>/index/*.
+    // (Home refresh after a grant, the weekly digest), reviews_pending and live (the reconcile
+    // run). Nothing gets <table>/index/*.
     const query = (index: string) => [['dynamodb:Query'], [indexArn(index)]];
     const onIndexes: Record<string, unknown[]> = {
       webhook: [query('by_day'), query('reviews_pending')],
-      worker: [query('by_day'), query('reviews_pending')],
+      worker: [query('by_day'), query('reviews_pending'), query('live')],
     };
     const byIndex = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
     for (const [role, want] of Object.entries(expected)) {
@@ -462,9 +502,9 @@ describe('main stack', () => {
       for (const s of items) assert.deepEqual(asList(s.Resource), [tableArn], role);
       assert.deepEqual(indexes.map((s) => [asList(s.Action), asList(s.Resource)]).sort(byIndex), [...onIndexes[role]].sort(byIndex), role);
     }
-    // No index wildcard anywhere, and no index but these two named.
+    // No index wildcard anywhere, and no index but these three named.
     assert.doesNotMatch(JSON.stringify(iamStatements(t)), /index\/\*/);
-    assert.deepEqual([...new Set(JSON.stringify(iamStatements(t)).match(/\/index\/[^"]*/g))].sort(), ['/index/by_day', '/index/reviews_pending']);
+    assert.deepEqual([...new Set(JSON.stringify(iamStatements(t)).match(/\/index\/[^"]*/g))].sort(), ['/index/by_day', '/index/live', '/index/reviews_pending']);
     // The webhook never deletes: not through its own statements, nor a shared policy, nor a wildcard.
     for (const s of statementsOf(t, roleOf(t, 'webhook'))) {
       assert.ok(!asList(s.Action).some((a) => a === 'dynamodb:DeleteItem' || a === 'dynamodb:*' || a === '*'), JSON.stringify(s));
@@ -643,6 +683,53 @@ describe('main stack', () => {
     }
   });
 
+  it('tells the webhook how long to keep the organization\'s accounts, and the worker the reconciler\'s budget, pairs per run and pace, by default', () => {
+    const [, worker] = fnOf(t, 'worker');
+    // The budget is the worker's timeout less five minutes: 600 of the 900 seconds.
+    assert.equal(worker.Properties.Timeout, 900);
+    assert.equal(worker.Properties.Environment.Variables.RECONCILE_BUDGET_SECONDS, String(worker.Properties.Timeout - 300));
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 900,
+      Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker', RECONCILE_BUDGET_SECONDS: '600', RECONCILE_PAIRS_PER_RUN: '2000', IDENTITY_CENTER_CALLS_PER_SECOND: '10' }) },
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'webhook', ACCOUNTS_CACHE_SECONDS: '300' }) } });
+    // Each to the function that reads it.
+    const webhookVars = fnOf(t, 'webhook')[1].Properties.Environment.Variables;
+    for (const k of ['RECONCILE_BUDGET_SECONDS', 'RECONCILE_PAIRS_PER_RUN', 'IDENTITY_CENTER_CALLS_PER_SECOND']) assert.equal(webhookVars[k], undefined, k);
+    assert.equal(worker.Properties.Environment.Variables.ACCOUNTS_CACHE_SECONDS, undefined);
+  });
+
+  it('lets the webhook list the organization\'s accounts (the modal\'s type-ahead), on "*" in a policy of its own, and no other Organizations action', () => {
+    const listAccounts = { Sid: 'ListOrganizationAccounts', Action: 'organizations:ListAccounts', Effect: 'Allow', Resource: '*' };
+    // ListAccounts has no resource-level permissions: "*", alone in its policy, the webhook's only.
+    t.hasResourceProperties('AWS::IAM::Policy', { Roles: [{ Ref: roleOf(t, 'webhook') }], PolicyDocument: { Statement: [listAccounts] } });
+    assert.deepEqual(iamStatements(t).filter((s) => asList(s.Action).some((a) => a.startsWith('organizations:'))), [listAccounts]);
+    assert.deepEqual(actionsOf(statementsOf(t, roleOf(t, 'webhook')), 'organizations:'), ['organizations:ListAccounts']);
+    assert.deepEqual(actionsOf(statementsOf(t, roleOf(t, 'worker')), 'organizations:'), []);
+  });
+
+  it('lets nobody scan the table, or anything else: no dynamodb:Scan, dynamodb:* or "*" in any policy', () => {
+    const variants = [
+      built,
+      synth(deployContext({ listOrganizationAccounts: 'false' })),
+      synth(deployContext({ policyFile: path.join(FIXTURES, 'policy-wildcard.toml') })),
+      synth(deployContext({ kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' })),
+    ];
+    for (const [i, v] of variants.entries()) {
+      for (const tpl of [v.template, v.memberTemplate]) {
+        const statements = everyStatement(tpl);
+        assert.ok(statements.length > 0, `variant ${i}`);
+        for (const s of statements) {
+          assert.equal(s.NotAction, undefined, `NotAction covers Scan: ${JSON.stringify(s)}`);
+          const actions = asList(s.Action as string | string[]);
+          for (const a of ['dynamodb:Scan', 'dynamodb:*', '*']) assert.ok(!actions.includes(a), `variant ${i}: ${a} in ${JSON.stringify(s)}`);
+          assert.ok(!actions.some((a) => covers(a, 'dynamodb:Scan')), `variant ${i}: an action that covers dynamodb:Scan in ${JSON.stringify(s)}`);
+        }
+      }
+    }
+    assert.ok(covers('dynamodb:sc*', 'dynamodb:Scan') && covers('*', 'dynamodb:Scan') && !covers('dynamodb:Query', 'dynamodb:Scan'), 'the matcher itself');
+  });
+
   it('passes cdk-nag AwsSolutions with no unacknowledged error or warning', () => {
     const report = new AwsSolutionsChecks(built.app).validateScope(built.app);
     assert.deepEqual(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(' ')}`), []);
@@ -705,6 +792,42 @@ describe('main stack options', () => {
     assert.throws(() => synth(deployContext({ opsgenieApiUrl: 'http://api.eu.opsgenie.com' })), /opsgenieApiUrl must be an https:\/\/ URL.*"http:\/\/api\.eu\.opsgenie\.com": it must start with https:\/\//);
     assert.throws(() => synth(deployContext({ pagerdutyApiUrl: 'api.pagerduty.com' })), /pagerdutyApiUrl must be an https:\/\/ URL/);
     assert.throws(() => synth(deployContext({ oncallCacheSeconds: '301' })), /oncallCacheSeconds must be whole seconds between 0 and 300, got "301"/);
+  });
+
+  it('takes the accounts cache time, the reconciler\'s pairs per run and its pace from the context', () => {
+    const built = synth(deployContext({ accountsCacheSeconds: '0', reconcilePairsPerRun: '100000', identityCenterCallsPerSecond: '2.5' }));
+    built.template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ APP_ROLE: 'webhook', ACCOUNTS_CACHE_SECONDS: '0' }) } });
+    built.template.hasResourceProperties('AWS::Lambda::Function', {
+      // The budget follows the timeout, not the context.
+      Environment: { Variables: Match.objectLike({ APP_ROLE: 'worker', RECONCILE_BUDGET_SECONDS: '600', RECONCILE_PAIRS_PER_RUN: '100000', IDENTITY_CENTER_CALLS_PER_SECOND: '2.5' }) },
+    });
+    const other = synth(deployContext({ accountsCacheSeconds: '3600', reconcilePairsPerRun: '1', identityCenterCallsPerSecond: '50' })).template;
+    assert.equal(fnOf(other, 'webhook')[1].Properties.Environment.Variables.ACCOUNTS_CACHE_SECONDS, '3600');
+    assert.equal(fnOf(other, 'worker')[1].Properties.Environment.Variables.RECONCILE_PAIRS_PER_RUN, '1');
+    assert.equal(fnOf(other, 'worker')[1].Properties.Environment.Variables.IDENTITY_CENTER_CALLS_PER_SECOND, '50');
+  });
+
+  it('leaves organizations:ListAccounts out with -c listOrganizationAccounts=false, and still passes cdk-nag', () => {
+    const built = synth(deployContext({ listOrganizationAccounts: 'false' }));
+    const t = built.template;
+    assert.deepEqual(iamStatements(t).filter((s) => asList(s.Action).some((a) => a.startsWith('organizations:'))), []);
+    assert.doesNotMatch(JSON.stringify(t.toJSON()), /organizations:/);
+    assert.deepEqual(Object.keys(t.findResources('AWS::IAM::Policy')).filter((id) => id.startsWith('WebhookListAccounts')), []);
+    // The rest of the webhook's IAM is as by default.
+    const withList = synth(deployContext({ listOrganizationAccounts: 'true' })).template;
+    assert.deepEqual(
+      iamStatements(t),
+      iamStatements(withList).filter((s) => s.Sid !== 'ListOrganizationAccounts'),
+    );
+    assert.deepEqual(iamStatements(withList), iamStatements(synth(deployContext()).template), 'true is the default');
+    assert.deepEqual(nagViolations(built.app), []);
+  });
+
+  it('refuses to synthesize with a malformed listOrganizationAccounts, accountsCacheSeconds, reconcilePairsPerRun or identityCenterCallsPerSecond, naming it', () => {
+    assert.throws(() => synth(deployContext({ listOrganizationAccounts: 'no' })), /listOrganizationAccounts must be true or false, got "no"/);
+    assert.throws(() => synth(deployContext({ accountsCacheSeconds: '3601' })), /accountsCacheSeconds must be whole seconds between 0 and 3600, got "3601"/);
+    assert.throws(() => synth(deployContext({ reconcilePairsPerRun: '0' })), /reconcilePairsPerRun must be a whole number between 1 and 100000, got "0"/);
+    assert.throws(() => synth(deployContext({ identityCenterCallsPerSecond: '0' })), /identityCenterCallsPerSecond must be a number greater than 0 and at most 50, got "0"/);
   });
 
   it('creates the SES sender identity only when asked to', () => {

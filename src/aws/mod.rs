@@ -2,6 +2,8 @@
 
 pub mod cloudtrail;
 pub mod mail;
+pub mod organizations;
+pub mod pace;
 pub mod secrets;
 pub mod sfn;
 pub mod sso;

@@ -185,6 +185,10 @@ impl App {
                         std::time::Duration::from_secs(self.cfg.identity_cache.as_secs()),
                     ),
                     names: PermissionSetNames::new(self.sso(), instance),
+                    organizations: crate::aws::organizations::Organizations::new(
+                        aws_sdk_organizations::Client::new(&self.sdk),
+                        self.cfg.accounts_cache,
+                    ),
                     oncall,
                     refusal_retention: self.cfg.refusal_retention,
                 })
@@ -211,6 +215,10 @@ impl App {
                         self.cfg.state_machine_arn.as_str(),
                     ),
                     reconcile_grace: self.cfg.reconcile_grace,
+                    reconcile_limits: self.cfg.reconcile,
+                    pace: std::sync::Arc::new(crate::aws::pace::Pace::per_second(
+                        self.cfg.reconcile.calls_per_second,
+                    )),
                     hold_recheck: self.cfg.hold_recheck,
                     cloudtrail_delay: self.cfg.cloudtrail_delay,
                     end_sessions_margin: self.cfg.end_sessions_margin,

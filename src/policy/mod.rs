@@ -9,11 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod choices;
 mod file;
 mod gate;
 mod review;
 mod scope;
 
+pub use choices::{Choices, PermissionSetChoices};
 pub use gate::{Answer, AskFailed, Gate, Gated, OnCall, OncallSource, Otherwise, Unreachable};
 pub use review::{Escalation, ReviewPolicy};
 pub use scope::{DeployScope, Scope, Wide, WidenedBy};

@@ -1,45 +1,31 @@
-//! The `/break-glass` modal (Block Kit): account, permission set, duration, reason, offering
-//! only what the policy allows the user.
+//! The `/break-glass` modal (Block Kit): account, permission set, duration, reason. The
+//! account and permission-set pickers are `external_select`s: Slack asks for their options
+//! as the user types (`block_suggestion`), so an organization of any size fits, and only
+//! what the policy allows the user is offered ([`suggestions`] shapes the answer).
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::domain::{AccountId, Duration};
-use crate::policy::{Grant, Policy};
+use crate::domain::Duration;
+use crate::policy::Grant;
 
 /// Durations the modal offers (those up to the user's maximum).
 const DURATION_CHOICES: &[u64] = &[900, 1800, 3600, 7200, 14400, 28800, 43200];
 
-/// The `/break-glass` modal: account, permission set, duration, reason.
-pub fn modal(
-    policy: &Policy,
-    options: &[(AccountId, String, Grant)],
-    labels: &[String],
-    channel: Option<&str>,
-) -> Value {
-    let plain = |s: &str| json!({"type": "plain_text", "text": crate::domain::truncate(s, 75)});
+/// The most options Slack shows for one keystroke.
+pub const MAX_SUGGESTIONS: usize = 100;
+
+fn plain(s: &str) -> Value {
+    json!({"type": "plain_text", "text": crate::domain::truncate(s, 75)})
+}
+
+/// The `/break-glass` modal for a user whose rules give these terms.
+pub fn modal(grants: &[Grant], channel: Option<&str>) -> Value {
     let option = |text: &str, value: &str| json!({"text": plain(text), "value": value});
-    let accounts: BTreeSet<&AccountId> = options.iter().map(|(a, _, _)| a).collect();
-    let account_options: Vec<Value> = accounts
+    let longest = grants
         .iter()
-        .take(100)
-        .map(|a| match policy.account_name(a) {
-            Some(n) => option(&format!("{n} ({a})"), a.as_str()),
-            None => option(a.as_str(), a.as_str()),
-        })
-        .collect();
-    let mut seen = BTreeSet::new();
-    let ps_options: Vec<Value> = options
-        .iter()
-        .zip(labels)
-        .filter(|((_, ps, _), _)| seen.insert(ps.clone()))
-        .take(100)
-        .map(|((_, ps, _), label)| option(label, ps))
-        .collect();
-    let longest = options
-        .iter()
-        .map(|(_, _, g)| g.max_duration)
+        .map(|g| g.max_duration)
         .max()
         .unwrap_or(Duration::from_secs(0));
     let mut durations: BTreeSet<u64> = DURATION_CHOICES
@@ -47,7 +33,7 @@ pub fn modal(
         .copied()
         .filter(|d| *d <= longest.as_secs())
         .collect();
-    durations.extend(options.iter().map(|(_, _, g)| g.duration.as_secs()));
+    durations.extend(grants.iter().map(|g| g.duration.as_secs()));
     let duration_options: Vec<Value> = durations
         .into_iter()
         .map(|d| {
@@ -55,19 +41,26 @@ pub fn modal(
             option(&d, &d)
         })
         .collect();
-    let reason_required = options.iter().any(|(_, _, g)| g.reason_required);
+    let reason_required = grants.iter().any(|g| g.reason_required);
+    let picker = |id: &str, label: &str, placeholder: &str| {
+        json!({"type": "input", "block_id": id, "label": plain(label),
+               "element": {"type": "external_select", "action_id": id,
+                           "placeholder": plain(placeholder), "min_query_length": 0}})
+    };
     let mut blocks = vec![
-        json!({"type": "input", "block_id": "account", "label": plain("Account"),
-         "element": {"type": "static_select", "action_id": "account", "options": account_options}}),
-        json!({"type": "input", "block_id": "permission_set", "label": plain("Permission set"),
-         "element": {"type": "static_select", "action_id": "permission_set", "options": ps_options}}),
+        picker("account", "Account", "Type a name or an account id"),
+        picker(
+            "permission_set",
+            "Permission set",
+            "Type a name (after choosing the account)",
+        ),
         json!({"type": "input", "block_id": "duration", "label": plain("For how long"),
          "element": {"type": "static_select", "action_id": "duration", "options": duration_options}}),
         json!({"type": "input", "block_id": "reason", "optional": !reason_required, "label": plain("Reason"),
          "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": 500}}),
     ];
     // Optional in the form: which choices need it is checked on submission.
-    if options.iter().any(|(_, _, g)| g.incident_required) {
+    if grants.iter().any(|g| g.incident_required) {
         blocks.push(
             json!({"type": "input", "block_id": "incident", "optional": true,
             "label": plain("PagerDuty incident"),
@@ -86,6 +79,36 @@ pub fn modal(
     })
 }
 
+/// The answer to one keystroke: the (value, label) candidates whose label or value contains
+/// `typed` (case-insensitive), best matches first, at most [`MAX_SUGGESTIONS`].
+pub fn suggestions(candidates: Vec<(String, String)>, typed: &str) -> Value {
+    let typed = typed.trim().to_lowercase();
+    // Ranked: starts with it, then a word of the label does, then it is somewhere inside.
+    let mut matched: Vec<(u8, String, String)> = candidates
+        .into_iter()
+        .filter_map(|(value, label)| {
+            let (v, l) = (value.to_lowercase(), label.to_lowercase());
+            let rank = if v.starts_with(&typed) || l.starts_with(&typed) {
+                0
+            } else if l.split([' ', '-', '_', '(']).any(|w| w.starts_with(&typed)) {
+                1
+            } else if v.contains(&typed) || l.contains(&typed) {
+                2
+            } else {
+                return None;
+            };
+            Some((rank, label, value))
+        })
+        .collect();
+    matched.sort();
+    let options: Vec<Value> = matched
+        .into_iter()
+        .take(MAX_SUGGESTIONS)
+        .map(|(_, label, value)| json!({"text": plain(&label), "value": value}))
+        .collect();
+    json!({ "options": options })
+}
+
 /// The channel the slash command was typed in, carried through the modal.
 pub fn modal_channel(private_metadata: &str) -> Option<String> {
     serde_json::from_str::<Value>(private_metadata)
@@ -96,37 +119,32 @@ pub fn modal_channel(private_metadata: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Subject;
-
-    const PS: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+    use crate::policy::{Policy, Subject};
 
     #[test]
-    fn the_modal_offers_only_what_the_policy_allows() {
-        let policy = Policy::parse(&format!(
-            "version = 1\n[accounts]\n\"123456789012\" = \"production\"\n[[rule]]\nname = \"oncall\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"123456789012\"]\npermission_sets = [\"{PS}\"]\ndefault_duration = \"1h\"\nmax_duration = \"2h\"\nreason_required = true\n"
-        ))
+    fn the_modal_asks_with_type_ahead_pickers_and_the_rules_terms() {
+        let policy = Policy::parse(
+            "version = 1\n[[rule]]\nname = \"oncall\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"2h\"\nreason_required = true\n",
+        )
         .unwrap();
         let groups = BTreeSet::new();
-        let options = policy.options(&Subject {
-            slack_user: "U0ALICE0001",
-            sso_groups: &groups,
-        });
-        let view = modal(
-            &policy,
-            &options,
-            &["BreakGlassAdmin".to_owned()],
-            Some("C1"),
-        );
+        let grants: Vec<Grant> = policy
+            .choices(&Subject {
+                slack_user: "U0ALICE0001",
+                sso_groups: &groups,
+            })
+            .grants()
+            .collect();
+        let view = modal(&grants, Some("C1"));
         let blocks = view["blocks"].as_array().unwrap();
-        assert_eq!(
-            blocks[0]["element"]["options"][0]["text"]["text"],
-            "production (123456789012)"
-        );
-        assert_eq!(blocks[1]["element"]["options"][0]["value"], PS);
-        assert_eq!(
-            blocks[1]["element"]["options"][0]["text"]["text"],
-            "BreakGlassAdmin"
-        );
+        for (i, id) in ["account", "permission_set"].into_iter().enumerate() {
+            assert_eq!(blocks[i]["element"]["type"], "external_select");
+            assert_eq!(blocks[i]["element"]["action_id"], id);
+            assert_eq!(
+                blocks[i]["element"]["min_query_length"], 0,
+                "offered on focus"
+            );
+        }
         let durations: Vec<&str> = blocks[2]["element"]["options"]
             .as_array()
             .unwrap()
@@ -142,6 +160,45 @@ mod tests {
         assert_eq!(
             modal_channel(view["private_metadata"].as_str().unwrap()).as_deref(),
             Some("C1")
+        );
+    }
+
+    #[test]
+    fn suggestions_match_the_typed_text_prefixes_first_at_most_a_hundred() {
+        let c = |v: &str, l: &str| (v.to_owned(), l.to_owned());
+        let found = suggestions(
+            vec![
+                c("111111111111", "payments-prod (111111111111)"),
+                c("222222222222", "prod-network (222222222222)"),
+                c("333333333333", "sandbox (333333333333)"),
+            ],
+            " PROD",
+        );
+        let values: Vec<&str> = found["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            values,
+            ["222222222222", "111111111111"],
+            "a word that starts with it first, then one that contains it"
+        );
+        let by_id = suggestions(vec![c("333333333333", "sandbox (333333333333)")], "3333");
+        assert_eq!(
+            by_id["options"][0]["text"]["text"],
+            "sandbox (333333333333)"
+        );
+        let many: Vec<(String, String)> = (0..250)
+            .map(|i| (format!("{i:012}"), format!("acct-{i}")))
+            .collect();
+        assert_eq!(
+            suggestions(many, "").as_object().unwrap()["options"]
+                .as_array()
+                .unwrap()
+                .len(),
+            MAX_SUGGESTIONS
         );
     }
 }

@@ -131,6 +131,25 @@ pub struct ApprovalClick {
     pub request_id: String,
 }
 
+/// Which of the modal's type-ahead pickers Slack asks options for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Picker {
+    Account,
+    PermissionSet,
+}
+
+/// Slack asks for the options of an `external_select` as the user types
+/// (`block_suggestion`); the answer must come within 3 s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub origin: Origin,
+    pub picker: Picker,
+    /// What the user typed so far (at most 100 characters kept).
+    pub typed: String,
+    /// The account already chosen in the form, if any (untrusted).
+    pub account: Option<String>,
+}
+
 /// The follow-up note's modal, submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewNote {
@@ -150,6 +169,7 @@ pub enum Interaction {
     Review(ReviewClick),
     ReviewNote(ReviewNote),
     Approval(ApprovalClick),
+    Suggestion(Suggestion),
     /// The Events API's handshake: answer with the challenge.
     UrlVerification {
         challenge: String,
@@ -177,6 +197,7 @@ impl Interaction {
             Interaction::ReviewNote(_) => "review_note",
             Interaction::Approval(a) if a.approve => "approve_request",
             Interaction::Approval(_) => "deny_request",
+            Interaction::Suggestion(_) => "block_suggestion",
             Interaction::UrlVerification { .. } => "url_verification",
             Interaction::HomeOpened(_) => "app_home_opened",
             Interaction::Ignored { .. } => "ignored",
@@ -193,6 +214,7 @@ impl Interaction {
             Interaction::Review(r) => &r.origin.user_id,
             Interaction::ReviewNote(n) => &n.origin.user_id,
             Interaction::Approval(a) => &a.origin.user_id,
+            Interaction::Suggestion(s) => &s.origin.user_id,
             Interaction::HomeOpened(o) => &o.user_id,
             Interaction::UrlVerification { .. } | Interaction::Ignored { .. } => "",
         }
@@ -211,6 +233,7 @@ impl Interaction {
             Interaction::Review(r) => &r.origin,
             Interaction::ReviewNote(n) => &n.origin,
             Interaction::Approval(a) => &a.origin,
+            Interaction::Suggestion(s) => &s.origin,
             Interaction::HomeOpened(o) => o,
             // Slack's handshake names no workspace; it is signed all the same.
             Interaction::UrlVerification { .. } => return ("", None),
@@ -266,6 +289,7 @@ pub fn parse_payload(json: &str) -> Result<Interaction, PayloadError> {
         RawPayload::InteractiveMessage(p) => p.into_interaction(),
         RawPayload::BlockActions(p) => p.into_interaction(),
         RawPayload::ViewSubmission(p) => p.into_interaction(),
+        RawPayload::BlockSuggestion(p) => p.into_interaction(),
         RawPayload::Other => Err(PayloadError::UnknownType(peek_type(json))),
     }
 }
@@ -289,6 +313,7 @@ enum RawPayload {
     InteractiveMessage(Legacy),
     BlockActions(Blocks),
     ViewSubmission(ViewSubmission),
+    BlockSuggestion(BlockSuggestion),
     #[serde(other)]
     Other,
 }
@@ -516,6 +541,49 @@ impl ViewSubmission {
                 api_app_id: self.api_app_id,
                 user_id: self.user.id,
             },
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+struct BlockSuggestion {
+    team: Id,
+    user: Id,
+    api_app_id: Option<String>,
+    action_id: String,
+    #[serde(default)]
+    value: String,
+    view: Option<SuggestionView>,
+}
+
+#[derive(Deserialize)]
+struct SuggestionView {
+    state: Option<State>,
+}
+
+impl BlockSuggestion {
+    fn into_interaction(self) -> Result<Interaction, PayloadError> {
+        let picker = match self.action_id.as_str() {
+            "account" => Picker::Account,
+            "permission_set" => Picker::PermissionSet,
+            _ => return Err(bad("action_id", "not a picker of the break-glass form")),
+        };
+        let account = self
+            .view
+            .and_then(|v| v.state)
+            .and_then(|mut s| s.values.remove("account"))
+            .and_then(|mut a| a.remove("account"))
+            .and_then(|e| e.selected_option)
+            .map(|o| o.value);
+        Ok(Interaction::Suggestion(Suggestion {
+            origin: Origin {
+                team_id: self.team.id,
+                api_app_id: self.api_app_id,
+                user_id: self.user.id,
+            },
+            picker,
+            typed: crate::domain::truncate(self.value.trim(), 100).to_owned(),
+            account,
         }))
     }
 }

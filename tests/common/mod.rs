@@ -80,6 +80,16 @@ pub fn stack_reviewing(within: &str) -> &'static Stack {
 }
 
 pub fn start(duration: &str, call_timeout_secs: u64, extra: &[&str]) -> &'static Stack {
+    start_with_env(duration, call_timeout_secs, extra, &[])
+}
+
+/// [`start`], with settings of the binary (`RECONCILE_PAIRS_PER_RUN`, …) in `env`.
+pub fn start_with_env(
+    duration: &str,
+    call_timeout_secs: u64,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> &'static Stack {
     STACK.get_or_init(|| {
         let dir = repo().join(format!("target/test-stack/{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -104,6 +114,7 @@ pub fn start(duration: &str, call_timeout_secs: u64, extra: &[&str]) -> &'static
             .args(["--session-duration", "PT5S"])
             .args(extra)
             .env("END_SESSIONS_MARGIN_SECONDS", "1")
+            .envs(env.iter().copied())
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -273,7 +284,10 @@ pub async fn http_json(method: reqwest::Method, url: &str, body: Option<Value>) 
 /// The last `n` lines the stack printed (for the message of a test that timed out: CI keeps
 /// nothing else).
 pub fn log_tail(n: usize) -> String {
-    let Some(log) = STACK.get().and_then(|s| std::fs::read_to_string(&s.log).ok()) else {
+    let Some(log) = STACK
+        .get()
+        .and_then(|s| std::fs::read_to_string(&s.log).ok())
+    else {
         return "(no stack log)".into();
     };
     let lines: Vec<&str> = log.lines().collect();
@@ -477,8 +491,8 @@ pub fn submission_with_incident(
 ) -> Vec<u8> {
     let s = stack();
     let mut values = json!({
-        "account": {"account": {"type": "static_select", "selected_option": {"value": account}}},
-        "permission_set": {"permission_set": {"type": "static_select", "selected_option": {"value": ps}}},
+        "account": {"account": {"type": "external_select", "selected_option": {"value": account}}},
+        "permission_set": {"permission_set": {"type": "external_select", "selected_option": {"value": ps}}},
         "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
         "reason": {"reason": {"type": "plain_text_input", "value": reason}}
     });

@@ -157,6 +157,38 @@ impl Sso {
         Ok(out)
     }
 
+    /// Every (account, permission set) a user is assigned, across the organization: one
+    /// call a page for a user, however many accounts the policy names or `*` covers.
+    pub async fn assignments_of_user(
+        &self,
+        inst: &Instance,
+        user_id: &str,
+    ) -> Result<Vec<(AccountId, PermissionSetArn)>, Error> {
+        let mut pages = self
+            .admin
+            .list_account_assignments_for_principal()
+            .instance_arn(&inst.instance_arn)
+            .principal_id(user_id)
+            .principal_type(PrincipalType::User)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| from_sdk("SSO Admin ListAccountAssignmentsForPrincipal", e))?;
+            for a in page.account_assignments() {
+                let account = a.account_id().and_then(|id| AccountId::parse(id).ok());
+                let ps = a
+                    .permission_set_arn()
+                    .and_then(|arn| PermissionSetArn::parse(arn).ok());
+                if let (Some(account), Some(ps)) = (account, ps) {
+                    out.push((account, ps));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Starts deleting a user's assignment. `None` when there was nothing to delete.
     pub async fn delete_assignment(
         &self,

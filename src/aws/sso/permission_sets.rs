@@ -158,11 +158,13 @@ impl Sso {
     }
 }
 
-/// Permission set names ↔ ARNs, looked up once per container.
+/// Permission set names ↔ ARNs, looked up once per container; the whole list (for the
+/// modal's type-ahead where a rule allows every permission set) for five minutes.
 pub struct PermissionSetNames {
     sso: Sso,
     instance: Instance,
     by_arn: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    all: crate::cache::TtlCache<(), std::sync::Arc<Vec<(String, String)>>>,
 }
 
 impl PermissionSetNames {
@@ -171,7 +173,35 @@ impl PermissionSetNames {
             sso,
             instance,
             by_arn: Default::default(),
+            all: crate::cache::TtlCache::new(std::time::Duration::from_secs(300)),
         }
+    }
+
+    /// Every permission set of the instance: (ARN, name), by name.
+    pub async fn all(&self) -> Result<std::sync::Arc<Vec<(String, String)>>, Error> {
+        if let Some(all) = self.all.get(&(), std::time::Instant::now()) {
+            return Ok(all);
+        }
+        let mut pages = self
+            .sso
+            .admin
+            .list_permission_sets()
+            .instance_arn(&self.instance.instance_arn)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk("SSO Admin ListPermissionSets", e))?;
+            for arn in page.permission_sets() {
+                if let Ok(parsed) = PermissionSetArn::parse(arn) {
+                    out.push((arn.clone(), self.name_of(&parsed).await?));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        let out = std::sync::Arc::new(out);
+        self.all.insert((), out.clone(), std::time::Instant::now());
+        Ok(out)
     }
 
     pub async fn name_of(&self, ps: &PermissionSetArn) -> Result<String, Error> {

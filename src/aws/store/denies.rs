@@ -67,6 +67,12 @@ impl Store {
             .item("sk", s(DENIES_SK))
             .item("denies", s(json))
             .item("version", AttributeValue::N((seen.version + 1).to_string()));
+        // Only denies still in force are live: an empty list leaves the reconciler's index.
+        let put = if denies.is_empty() {
+            put
+        } else {
+            put.item("live", s(super::Live::Sessions.as_str()))
+        };
         let put = if seen.version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::{BUTTON_SK, INTENT_SK, Store, flag, s, ts};
+use super::{BUTTON_SK, INTENT_SK, Live, Store, flag, s, ts};
 use crate::domain::RequestId;
 use crate::domain::lease::{Intent, Lease};
 use crate::domain::request::Button;
@@ -104,6 +104,7 @@ impl Store {
             ("standing".to_owned(), flag(lease.standing)),
             ("releasing".to_owned(), flag(lease.releasing)),
             ("provisioned".to_owned(), flag(lease.provisioned)),
+            ("live".to_owned(), s(Live::Lease.as_str())),
             (
                 "version".to_owned(),
                 AttributeValue::N(lease.version.to_string()),

@@ -8,11 +8,17 @@
 //!   assignment ([`Intent`]).
 //! - `pk = button#<key>`: the request a person's Break Glass button last started ([`Button`]).
 //! - `pk = sessions#<permission set>`: the deny statements on old sessions ([`Denies`]).
+//! - `pk = reconcile`, `sk = sweep`: where the reconciler's sweep stopped ([`Sweep`]).
+//!
+//! Leases, creation intents and session denies in force carry `live` (their kind), the key
+//! of the sparse `live` index: the reconciler finds what break glass holds now with a Query
+//! of it, whatever the history. No code scans the table.
 //!
 //! One file a kind of item: `requests.rs` (requests and their audit trail), `indexes.rs`
-//! (the pending reviews and the requests of a day, through the two sparse indexes), `leases.rs`
-//! (leases, creation intents, buttons), `denies.rs` (session denies); `mod.rs` has the table,
-//! the transaction helper and the reconciler's scan of keys.
+//! (the pending reviews and the requests of a day, through the two sparse indexes),
+//! `leases.rs` (leases, creation intents, buttons), `denies.rs` (session denies), `sweep.rs`
+//! (the reconciler's position); `mod.rs` has the table, the transaction helper and the
+//! reconciler's view of the live items.
 //!
 //! Every state change is one transaction: a conditional update of the request (expected
 //! status and version) plus the audit item. A stale timer or a duplicated task therefore
@@ -88,8 +94,10 @@ mod denies;
 mod indexes;
 mod leases;
 mod requests;
+mod sweep;
 
 pub use denies::Denies;
+pub use sweep::Sweep;
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -100,60 +108,93 @@ impl Store {
     }
 }
 
+/// The live items: what break glass holds right now. Each carries its kind in `live`, and
+/// only these items have that attribute, so the sparse `live` index holds nothing else:
+/// history (requests, audit rows) never enters the reconciler's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// `lease#…`: the live requests sharing one assignment.
+    Lease,
+    /// `created#…`: an assignment break glass may have created.
+    Intent,
+    /// `sessions#…`: denies on old sessions still in force.
+    Sessions,
+}
+
+impl Live {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Live::Lease => "lease",
+            Live::Intent => "intent",
+            Live::Sessions => "sessions",
+        }
+    }
+}
+
+/// The sparse index of live items: `live` (their kind) → `pk`, keys only.
+pub(super) const LIVE_INDEX: &str = "live";
+
 /// What the reconciler finds in the table besides requests.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Keys {
     /// `lease#…` keys.
     pub leases: Vec<String>,
-    /// Permission sets with a `sessions#…` item.
+    /// Permission sets with denies on old sessions in force.
     pub sessions: Vec<String>,
     /// Keys (`<principal>#<account>#<permission set>`) with a creation intent.
     pub intents: Vec<String>,
 }
 
 impl Store {
-    /// Every lease and every permission set with session denies (a Scan of keys only: the
-    /// reconciler's view of what break glass holds).
+    /// Every live lease, creation intent and permission set with session denies: one Query
+    /// of the sparse `live` index per kind, keys only, every page. What it costs grows with
+    /// what break glass holds now, never with the history.
     pub async fn keys(&self) -> Result<Keys, Error> {
-        let mut keys = Keys::default();
+        let (leases, intents, sessions) = tokio::try_join!(
+            self.live(Live::Lease),
+            self.live(Live::Intent),
+            self.live(Live::Sessions)
+        )?;
+        let strip = |keys: Vec<String>, prefix: &str| -> Vec<String> {
+            keys.into_iter()
+                .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+                .collect()
+        };
+        Ok(Keys {
+            leases: leases
+                .into_iter()
+                .filter(|k| k.starts_with("lease#"))
+                .collect(),
+            intents: strip(intents, "created#"),
+            sessions: strip(sessions, "sessions#"),
+        })
+    }
+
+    /// The `pk` of every live item of one kind, in key order.
+    async fn live(&self, kind: Live) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let page = self
                 .client
-                .scan()
+                .query()
                 .table_name(&self.table)
-                .projection_expression("pk, sk")
-                .filter_expression(
-                    "begins_with(pk, :lease) OR begins_with(pk, :sessions) OR begins_with(pk, :created)",
-                )
-                .expression_attribute_values(":lease", s("lease#"))
-                .expression_attribute_values(":sessions", s("sessions#"))
-                .expression_attribute_values(":created", s("created#"))
+                .index_name(LIVE_INDEX)
+                .key_condition_expression("live = :kind")
+                .expression_attribute_values(":kind", s(kind.as_str()))
+                .projection_expression("pk")
                 .set_exclusive_start_key(start)
-                .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| from_sdk("DynamoDB Scan", e))?;
-            for item in out.items() {
-                match item.get("pk").and_then(|v| v.as_s().ok()) {
-                    Some(pk) if pk.starts_with("lease#") => keys.leases.push(pk.clone()),
-                    Some(pk) if pk.starts_with("created#") => {
-                        keys.intents.push(pk["created#".len()..].to_owned())
-                    }
-                    Some(pk) => {
-                        if let Some(ps) = pk.strip_prefix("sessions#") {
-                            keys.sessions.push(ps.to_owned());
-                        }
-                    }
-                    None => {}
-                }
-            }
-            start = out.last_evaluated_key;
+                .map_err(|e| from_sdk("DynamoDB Query", e))?;
+            out.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned()),
+            );
+            start = page.last_evaluated_key;
             if start.is_none() {
-                keys.leases.sort();
-                keys.sessions.sort();
-                keys.intents.sort();
-                return Ok(keys);
+                return Ok(out);
             }
         }
     }

@@ -200,6 +200,7 @@ impl Store {
             .item("sk", s(INTENT_SK))
             .item("request_id", s(&intent.request_id))
             .item("at", ts(intent.at))
+            .item("live", s(super::Live::Intent.as_str()))
             .build()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let also = vec![TransactWriteItem::builder().put(put).build()];

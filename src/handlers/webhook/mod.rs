@@ -6,6 +6,7 @@
 //!   and starting its execution, auditing refusals);
 //! - [`click`]: a Break Glass button (reusable per person and button);
 //! - [`modal`]: the `/break-glass` command and its modal's submission;
+//! - [`suggest`]: the modal's type-ahead (`block_suggestion`): accounts and permission sets;
 //! - [`lease_buttons`]: **End access now** and **Extend**;
 //! - [`review`]: **Reviewed — fine** and **Needs follow-up** (and its note's modal);
 //! - [`approval`]: **Approve** and **Deny** of a request that needs a second person's OK;
@@ -24,6 +25,7 @@ pub mod home;
 pub mod lease_buttons;
 pub mod modal;
 pub mod review;
+pub mod suggest;
 
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
@@ -107,6 +109,8 @@ pub struct Webhook {
     pub executions: Executions,
     pub directory: Directory,
     pub names: PermissionSetNames,
+    /// The organization's accounts, for the modal's type-ahead.
+    pub organizations: crate::aws::organizations::Organizations,
     /// Who is on call, and incidents (when the policy uses them).
     pub oncall: Option<Oncall>,
     /// How long a refusal's audit entry is kept.
@@ -172,6 +176,7 @@ impl Webhook {
             Interaction::Review(r) => self.review(r, now).await,
             Interaction::ReviewNote(n) => self.review_note(n, now).await,
             Interaction::Approval(a) => self.decide_approval(a, now).await,
+            Interaction::Suggestion(s) => self.suggest(s).await,
             Interaction::HomeOpened(o) => self.home_opened(&o.user_id, now).await,
             Interaction::UrlVerification { .. } => Reply::bare(StatusCode::OK),
             Interaction::Ignored { .. } => Reply::bare(StatusCode::OK),

@@ -1,5 +1,6 @@
-//! `/break-glass`: a modal offering only what the policy allows this user, and its
-//! submission, checked again from scratch with errors shown in the modal.
+//! `/break-glass`: a modal whose pickers offer only what the policy allows this user (as
+//! they type: `suggest.rs`), and its submission, checked again from scratch with errors
+//! shown in the modal.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -15,7 +16,7 @@ use crate::slack::modal::{modal, modal_channel};
 use crate::slack::payload::{Command, Submission};
 
 impl Webhook {
-    /// `/break-glass`: a modal offering only what the policy allows this user.
+    /// `/break-glass`: the modal, with the durations and fields of the user's rules.
     pub(super) async fn open_modal(&self, cmd: Command) -> Reply {
         let refused =
             |why: &str| Reply::ephemeral(&format!("Break glass refused: {}.", slack::escape(why)));
@@ -34,26 +35,15 @@ impl Webhook {
                 return refused("could not look you up right now; try again in a moment");
             }
         };
-        let options = self.policy.options(&Subject {
+        let choices = self.policy.choices(&Subject {
             slack_user: &cmd.origin.user_id,
             sso_groups: &person.groups,
         });
-        if options.is_empty() {
-            return refused("no policy rule names an account and permission set you may choose");
+        if choices.is_empty() {
+            return refused("no policy rule lets you break glass");
         }
-        let mut labels = Vec::with_capacity(options.len());
-        for (_, ps, _) in &options {
-            let label = match PermissionSetArn::parse(ps) {
-                Ok(arn) => self
-                    .names
-                    .name_of(&arn)
-                    .await
-                    .unwrap_or_else(|_| ps.clone()),
-                Err(_) => ps.clone(),
-            };
-            labels.push(label);
-        }
-        let view = modal(&self.policy, &options, &labels, cmd.channel_id.as_deref());
+        let grants: Vec<_> = choices.grants().collect();
+        let view = modal(&grants, cmd.channel_id.as_deref());
         match self.directory.slack.open_view(&cmd.trigger_id, &view).await {
             Ok(()) => Reply::bare(StatusCode::OK),
             Err(e) => {

@@ -152,6 +152,10 @@ pub struct Worker {
     pub executions: crate::aws::sfn::Executions,
     /// How long past its end a lease whose execution still runs is left to the state machine.
     pub reconcile_grace: crate::domain::Duration,
+    /// How much one reconcile run may do.
+    pub reconcile_limits: crate::config::ReconcileLimits,
+    /// The pace of the reconciler's Identity Center calls.
+    pub pace: std::sync::Arc<crate::aws::pace::Pace>,
     /// Added to the session duration before a deny on old sessions is lifted.
     pub end_sessions_margin: crate::domain::Duration,
     pub sso: Sso,

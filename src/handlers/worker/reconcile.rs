@@ -1,24 +1,33 @@
 //! The safety net: compare what Identity Center says with what break glass holds.
 //!
-//! For each break-glass (account, permission set) pair (those the policy names, plus any a
-//! lease is on) every assignment is looked at:
+//! A run costs what break glass holds now, not what it ever held:
 //!
-//! - ours (it has a lease) and some lease is live → kept;
-//! - ours and no lease is live (the execution was stopped, failed or timed out, or the lease
-//!   is long over) → each request is marked revoked (a fenced write, so a late task of the
-//!   stopped execution can never act on it again), the lease released and the assignment
-//!   deleted, live sessions ended where the rule says so, Slack told. Finished holders are
-//!   retired even when another holder is live (the assignment then stays for it);
-//! - ours with no lease at all (a creation intent is recorded: a grant that landed after its
-//!   request had ended) → revoked, audited on that request, announced;
-//! - not ours (standing access) → kept and named (warn), or deleted where a policy rule says
-//!   `standing_access = "remove"`.
+//! 1. **What break glass holds.** The live leases and creation intents come from the
+//!    table's sparse `live` index (a Query; history is never read). Each of their users is
+//!    listed once across the organization (`ListAccountAssignmentsForPrincipal`), whatever
+//!    the policy's `*` covers, and each leased or intended assignment is judged:
+//!    - some lease is live → kept;
+//!    - no lease is live (the execution was stopped, failed or timed out, or the lease is
+//!      long over) → each request is marked revoked (a fenced write, so a late task of the
+//!      stopped execution can never act on it again), the lease released and the assignment
+//!      deleted, live sessions ended where the rule says so, Slack told. Finished holders
+//!      are retired even when another holder is live (the assignment then stays for it);
+//!    - an assignment with a creation intent and no lease (a grant that landed after its
+//!      request had ended) → revoked, audited on that request, announced.
 //!
-//! Creation intents with no assignment left are forgotten once no grant can be in flight.
+//!    Creation intents with no assignment left are forgotten once no grant can be in flight.
+//! 2. **Standing access.** The (account, permission set) pairs the policy names explicitly
+//!    are listed pair by pair (`ListAccountAssignments`) in key order, from where the last
+//!    run stopped until the run's budget (`RECONCILE_BUDGET_SECONDS`,
+//!    `RECONCILE_PAIRS_PER_RUN`) is spent: assignments break glass never granted are kept
+//!    and named (warn), or deleted where a policy rule says `standing_access = "remove"`.
+//!    The position is kept in the table; a sweep of any size finishes over several runs.
 //!
-//! Expired denies on old sessions are lifted too. The summary names every assignment, what
-//! was done and why; it is returned, logged, and posted to the policy's reconcile channel
-//! when something was revoked, removed or failed.
+//! Identity Center calls go at `IDENTITY_CENTER_CALLS_PER_SECOND`, slower after a throttle
+//! (see [`crate::aws::pace`]). Expired denies on old sessions are lifted too, and reviews
+//! reminded. The summary names every assignment, what was done and why, and how far the
+//! sweep got; it is returned, logged, and posted to the policy's reconcile channel when
+//! something was revoked, removed or failed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,6 +80,12 @@ pub struct Finding {
     pub why: String,
     /// The break-glass requests behind it.
     pub requests: Vec<String>,
+}
+
+/// The sweep of one run: the pairs it listed, and where it stands.
+struct Swept {
+    pairs: Vec<Pair>,
+    summary: Value,
 }
 
 /// Whether a request's lease still counts, and why (not).
@@ -146,83 +161,69 @@ pub fn judge(
 
 type Pair = (AccountId, PermissionSetArn);
 
+/// The sweep's position of a pair: pairs are swept in this order.
+fn pair_key((account, ps): &Pair) -> String {
+    format!("{account}#{ps}")
+}
+
+/// What one reconcile run may still do, and when it started.
+struct Budget {
+    started: std::time::Instant,
+    limits: crate::config::ReconcileLimits,
+}
+
+impl Budget {
+    fn spent(&self, pairs_done: usize) -> bool {
+        pairs_done >= self.limits.pairs_per_run || self.started.elapsed() >= self.limits.budget
+    }
+}
+
 impl Worker {
     pub async fn reconcile(&self) -> Result<Value, Error> {
         let now = OffsetDateTime::now_utc();
+        let budget = Budget {
+            started: std::time::Instant::now(),
+            limits: self.reconcile_limits,
+        };
         let keys = self.store.keys().await?;
         let mut errors = Vec::new();
-        let mut pairs: BTreeMap<Pair, BTreeSet<String>> = BTreeMap::new();
-        for (account, ps) in self.policy.break_glass_pairs() {
-            let arn = match PermissionSetArn::parse(&ps) {
-                Ok(arn) => Ok(arn),
-                Err(_) => self.names.arn_of(&ps).await,
-            };
-            match arn {
-                Ok(arn) => {
-                    pairs.entry((account, arn)).or_default();
-                }
-                Err(e) => errors.push(format!("permission set {ps:?} of the policy: {e}")),
-            }
-        }
-        for key in &keys.leases {
-            if let Some((principal, account, ps)) = Lease::parse_key(key) {
-                pairs.entry((account, ps)).or_default().insert(principal);
-            }
-        }
-        for key in &keys.intents {
-            if let Some((principal, account, ps)) = Intent::parse_key(key) {
-                pairs.entry((account, ps)).or_default().insert(principal);
-            }
-        }
-
         let mut findings = Vec::new();
-        for ((account, ps), leased) in &pairs {
-            let name = self.names.name_of(ps).await.ok();
-            let assigned = match self.sso.assignments(&self.instance, account, ps).await {
-                Ok(a) => a,
+
+        // What break glass holds: every user with a lease or a creation intent, listed once
+        // across the organization (not pair by pair).
+        let mut held: BTreeMap<String, BTreeSet<Pair>> = BTreeMap::new();
+        let parsed = keys
+            .leases
+            .iter()
+            .filter_map(|k| Lease::parse_key(k))
+            .chain(keys.intents.iter().filter_map(|k| Intent::parse_key(k)));
+        for (principal, account, ps) in parsed {
+            held.entry(principal).or_default().insert((account, ps));
+        }
+        for (principal, pairs) in &held {
+            let assigned: BTreeSet<Pair> = match self
+                .paced(|| self.sso.assignments_of_user(&self.instance, principal))
+                .await
+            {
+                Ok(a) => a.into_iter().collect(),
                 Err(e) => {
-                    errors.push(format!("listing the assignments of {ps} on {account}: {e}"));
+                    errors.push(format!("listing the assignments of user {principal}: {e}"));
                     continue;
                 }
             };
-            let mut principals: BTreeMap<(Principal, String), bool> = assigned
-                .into_iter()
-                .map(|a| ((a.kind, a.principal_id), true))
-                .collect();
-            for p in leased {
-                principals
-                    .entry((Principal::User, p.clone()))
-                    .or_insert(false);
-            }
-            for ((kind, principal), is_assigned) in principals {
-                let mut f = Finding {
-                    account_id: account.to_string(),
-                    permission_set_arn: ps.to_string(),
-                    permission_set: name.clone(),
-                    principal_type: kind.as_str(),
-                    principal_id: principal.clone(),
-                    user: None,
-                    break_glass: false,
-                    action: Action::Kept,
-                    why: String::new(),
-                    requests: Vec::new(),
-                };
-                if let Err(e) = self
-                    .reconcile_one(&mut f, account, ps, kind, is_assigned, now)
-                    .await
-                {
-                    f.action = Action::Failed;
-                    f.why = format!("{}{e}", if f.why.is_empty() { "" } else { "; " });
-                }
-                if f.user.is_none() && kind == Principal::User {
-                    f.user = self.sso.user_name(&self.instance, &principal).await.ok();
-                }
-                if f.why.is_empty() {
-                    continue; // a lease that went away while we looked: nothing to say
-                }
-                findings.push(f);
+            for pair in pairs {
+                let assigned = assigned.contains(pair);
+                let (account, ps) = pair;
+                findings.extend(
+                    self.look_at(account, ps, Principal::User, principal, assigned, now)
+                        .await,
+                );
             }
         }
+
+        let sweep = self
+            .sweep(&held, &budget, now, &mut findings, &mut errors)
+            .await;
 
         let mut lifted = Vec::new();
         let with_denies: BTreeSet<PermissionSetArn> = keys
@@ -245,7 +246,9 @@ impl Worker {
         let count = |a: Action| findings.iter().filter(|f| f.action == a).count();
         let summary = json!({
             "checked_at": rfc3339(now),
-            "pairs": pairs.keys().map(|(a, p)| json!({"account_id": a.as_str(), "permission_set_arn": p.as_str()})).collect::<Vec<_>>(),
+            "users": held.len(),
+            "pairs": sweep.pairs.iter().map(|(a, p)| json!({"account_id": a.as_str(), "permission_set_arn": p.as_str()})).collect::<Vec<_>>(),
+            "sweep": sweep.summary,
             "assignments": findings,
             "lifted_session_denies": lifted,
             "reviews": reviews,
@@ -257,9 +260,162 @@ impl Worker {
                 "cleared": count(Action::Cleared),
                 "failed": count(Action::Failed),
             },
+            "seconds": budget.started.elapsed().as_secs_f64(),
         });
         tracing::info!(summary = %summary, "reconciled");
         Ok(summary)
+    }
+
+    /// The pairs the policy names explicitly, for standing access: listed pair by pair in
+    /// key order from where the last run stopped, until the run's budget is spent; the next
+    /// run continues from there. Users that break glass holds something for were looked at
+    /// already and are skipped.
+    async fn sweep(
+        &self,
+        held: &BTreeMap<String, BTreeSet<Pair>>,
+        budget: &Budget,
+        now: OffsetDateTime,
+        findings: &mut Vec<Finding>,
+        errors: &mut Vec<String>,
+    ) -> Swept {
+        let mut pairs: BTreeSet<Pair> = BTreeSet::new();
+        for (account, ps) in self.policy.break_glass_pairs() {
+            let arn = match PermissionSetArn::parse(&ps) {
+                Ok(arn) => Ok(arn),
+                Err(_) => self.names.arn_of(&ps).await,
+            };
+            match arn {
+                Ok(arn) => {
+                    pairs.insert((account, arn));
+                }
+                Err(e) => errors.push(format!("permission set {ps:?} of the policy: {e}")),
+            }
+        }
+        let seen = match self.store.sweep().await {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(format!("reading where the last sweep stopped: {e}"));
+                Default::default()
+            }
+        };
+        let after = seen.after.clone();
+        let todo = pairs
+            .iter()
+            .filter(|p| after.as_ref().is_none_or(|a| pair_key(p) > *a));
+        let mut done: Vec<Pair> = Vec::new();
+        let mut complete = true;
+        for pair in todo {
+            if budget.spent(done.len()) {
+                complete = false;
+                break;
+            }
+            let (account, ps) = pair;
+            match self
+                .paced(|| self.sso.assignments(&self.instance, account, ps))
+                .await
+            {
+                Ok(assigned) => {
+                    for a in assigned {
+                        let ours = a.kind == Principal::User
+                            && held.get(&a.principal_id).is_some_and(|p| p.contains(pair));
+                        if !ours {
+                            findings.extend(
+                                self.look_at(account, ps, a.kind, &a.principal_id, true, now)
+                                    .await,
+                            );
+                        }
+                    }
+                }
+                Err(e) => errors.push(format!("listing the assignments of {ps} on {account}: {e}")),
+            }
+            done.push(pair.clone());
+        }
+        let next = if complete {
+            None
+        } else {
+            done.last().map(pair_key).or(after.clone())
+        };
+        match self.store.put_sweep(&seen, next.as_deref()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                errors.push("another reconcile moved the sweep on at the same time".into())
+            }
+            Err(e) => errors.push(format!("recording where the sweep stopped: {e}")),
+        }
+        Swept {
+            summary: json!({
+                "pairs_total": pairs.len(),
+                "pairs_checked": done.len(),
+                "after": after,
+                "next": next,
+                "complete": complete,
+            }),
+            pairs: done,
+        }
+    }
+
+    /// One Identity Center call at the reconciler's pace; a throttle slows the pace and the
+    /// call is tried again (five attempts in all).
+    async fn paced<T, F, Fut>(&self, call: F) -> Result<T, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut attempt = 1;
+        loop {
+            self.pace.wait().await;
+            match call().await {
+                Ok(v) => {
+                    self.pace.succeeded();
+                    return Ok(v);
+                }
+                Err(Error::Throttled(why)) if attempt < 5 => {
+                    tracing::warn!(why, attempt, "Identity Center throttled the reconciler");
+                    self.pace.throttled();
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Looks at one principal's assignment (or lease) of a pair and acts; the finding, unless
+    /// there is nothing to say (a lease that went away while we looked).
+    async fn look_at(
+        &self,
+        account: &AccountId,
+        ps: &PermissionSetArn,
+        kind: Principal,
+        principal: &str,
+        is_assigned: bool,
+        now: OffsetDateTime,
+    ) -> Option<Finding> {
+        let mut f = Finding {
+            account_id: account.to_string(),
+            permission_set_arn: ps.to_string(),
+            permission_set: self.names.name_of(ps).await.ok(),
+            principal_type: kind.as_str(),
+            principal_id: principal.to_owned(),
+            user: None,
+            break_glass: false,
+            action: Action::Kept,
+            why: String::new(),
+            requests: Vec::new(),
+        };
+        if let Err(e) = self
+            .reconcile_one(&mut f, account, ps, kind, is_assigned, now)
+            .await
+        {
+            f.action = Action::Failed;
+            f.why = format!("{}{e}", if f.why.is_empty() { "" } else { "; " });
+        }
+        if f.why.is_empty() {
+            return None;
+        }
+        if f.user.is_none() && kind == Principal::User {
+            f.user = self.sso.user_name(&self.instance, principal).await.ok();
+        }
+        Some(f)
     }
 
     /// Looks at one principal's assignment (or lease) and acts; fills in `f`.
