@@ -703,3 +703,30 @@ async fn a_sweep_split_across_runs_finishes_and_changes_nothing_twice() {
     assert!(finding(&again, &bob, ps).is_none(), "{again}");
     assert_eq!(again["counts"]["removed"], 0, "{again}");
 }
+
+/// Identity Center may refuse to list a user across the organization (it answers that in
+/// the management account): the reconciler then lists the user's held pairs one by one, and
+/// the orphan is revoked all the same.
+#[tokio::test]
+async fn an_orphan_is_revoked_when_listing_a_user_across_the_organization_is_refused() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let (slack, sso_name) = spare_user(5);
+    let who = principal(&sso_name).await;
+    let body = seed_click(&slack, "1800000400.000100", ps);
+    let id = request_id_of(&body);
+    assert_eq!(post_signed(&body).await.0, 200);
+    wait_granted(&id).await;
+    stop_execution(&id).await;
+    inject_fault(
+        json!({"operation": "ListAccountAssignmentsForPrincipal", "times": 1,
+                        "status": 400, "code": "AccessDeniedException", "match": who}),
+    )
+    .await;
+
+    let summary = reconcile_once().await;
+    let f = finding(&summary, &who, ps).expect("the orphan is found");
+    assert_eq!(f["action"], "revoked", "{f}");
+    assert_eq!(assignment_count(&who, ps).await, 0);
+    assert_eq!(summary["errors"], json!([]), "{summary}");
+}

@@ -429,7 +429,7 @@ export class BreakGlassStack extends Stack {
       roles: [this.worker.role!],
       statements: [new iam.PolicyStatement({
         sid: 'RemoveAndListAnyAssignment',
-        actions: ['sso:DeleteAccountAssignment', 'sso:DescribeAccountAssignmentDeletionStatus', 'sso:ListAccountAssignments'],
+        actions: ['sso:DeleteAccountAssignment', 'sso:DescribeAccountAssignmentDeletionStatus', 'sso:ListAccountAssignments', 'sso:ListAccountAssignmentsForPrincipal'],
         resources: [cfg.ssoInstanceArn, anyPermissionSet, anyAccount],
       })],
     });

@@ -575,11 +575,13 @@ describe('main stack', () => {
       for (const a of ['sso:CreateAccountAssignment', 'sso:DescribeAccountAssignmentCreationStatus']) {
         assert.deepEqual(resourcesFor(worker, a), granted, `${name}: ${a}`);
       }
-      for (const a of ['sso:DeleteAccountAssignment', 'sso:DescribeAccountAssignmentDeletionStatus', 'sso:ListAccountAssignments']) {
+      // The reconciler lists a held user's assignments across the organization, too.
+      const removeAndListActions = ['sso:DeleteAccountAssignment', 'sso:DescribeAccountAssignmentDeletionStatus', 'sso:ListAccountAssignments', 'sso:ListAccountAssignmentsForPrincipal'];
+      for (const a of removeAndListActions) {
         assert.deepEqual(resourcesFor(worker, a), anywhere, `${name}: ${a}`);
       }
       const [removeAndList] = iamStatements(tpl).filter((s) => s.Sid === 'RemoveAndListAnyAssignment');
-      assert.deepEqual(asList(removeAndList.Action).sort(), ['sso:DeleteAccountAssignment', 'sso:DescribeAccountAssignmentDeletionStatus', 'sso:ListAccountAssignments']);
+      assert.deepEqual(asList(removeAndList.Action).sort(), removeAndListActions);
       // The webhook neither grants nor revokes.
       assert.deepEqual(actionsOf(statementsOf(tpl, roleOf(tpl, 'webhook')), 'sso:').filter((a) => /AccountAssignment/.test(a)), [], name);
     }

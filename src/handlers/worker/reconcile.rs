@@ -5,7 +5,8 @@
 //! 1. **What break glass holds.** The live leases and creation intents come from the
 //!    table's sparse `live` index (a Query; history is never read). Each of their users is
 //!    listed once across the organization (`ListAccountAssignmentsForPrincipal`), whatever
-//!    the policy's `*` covers, and each leased or intended assignment is judged:
+//!    the policy's `*` covers (where that call is refused, their held pairs one by one),
+//!    and each leased or intended assignment is judged:
 //!    - some lease is live → kept;
 //!    - no lease is live (the execution was stopped, failed or timed out, or the lease is
 //!      long over) → each request is marked revoked (a fenced write, so a late task of the
@@ -201,11 +202,8 @@ impl Worker {
             held.entry(principal).or_default().insert((account, ps));
         }
         for (principal, pairs) in &held {
-            let assigned: BTreeSet<Pair> = match self
-                .paced(|| self.sso.assignments_of_user(&self.instance, principal))
-                .await
-            {
-                Ok(a) => a.into_iter().collect(),
+            let assigned = match self.assigned_to(principal, pairs).await {
+                Ok(a) => a,
                 Err(e) => {
                     errors.push(format!("listing the assignments of user {principal}: {e}"));
                     continue;
@@ -352,6 +350,41 @@ impl Worker {
             }),
             pairs: done,
         }
+    }
+
+    /// Which of `pairs` the user is assigned: one listing of the user across the
+    /// organization. Where Identity Center refuses that (it answers it in the organization's
+    /// management account; a delegated administrator may be refused), the held pairs are
+    /// listed one by one instead: the safety net never depends on it.
+    async fn assigned_to(
+        &self,
+        principal: &str,
+        pairs: &BTreeSet<Pair>,
+    ) -> Result<BTreeSet<Pair>, Error> {
+        match self
+            .paced(|| self.sso.assignments_of_user(&self.instance, principal))
+            .await
+        {
+            Ok(all) => return Ok(all.into_iter().filter(|p| pairs.contains(p)).collect()),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, principal, "listing a user's assignments was refused: listing their pairs one by one");
+            }
+        }
+        let mut out = BTreeSet::new();
+        for pair in pairs {
+            let (account, ps) = pair;
+            let assigned = self
+                .paced(|| self.sso.assignments(&self.instance, account, ps))
+                .await?;
+            if assigned
+                .iter()
+                .any(|a| a.kind == Principal::User && a.principal_id == principal)
+            {
+                out.insert(pair.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// One Identity Center call at the reconciler's pace; a throttle slows the pace and the
