@@ -730,3 +730,83 @@ async fn an_orphan_is_revoked_when_listing_a_user_across_the_organization_is_ref
     assert_eq!(assignment_count(&who, ps).await, 0);
     assert_eq!(summary["errors"], json!([]), "{summary}");
 }
+
+/// A lease written before the live index existed is invisible to the reconciler until
+/// `break-glass leases index` puts it there; then its orphan is revoked. (On an account only
+/// a `*` rule reaches, so that no sweep of the policy's pairs lists it.)
+#[tokio::test]
+async fn leases_from_before_the_live_index_are_indexed_once_by_the_cli() {
+    let _turn = TURN.lock().await;
+    let ps = s().get("READONLY_PERMISSION_SET_ARN");
+    let account = "210987654321";
+    let judy = s().get("ORG_WIDE_SLACK_USER_ID");
+    let who = principal(&spare_user(5).1).await;
+    let body = submission(judy, "V-reconcile-index", account, "ReadOnly", "1h", None);
+    assert_eq!(post_signed(&body).await.0, 200);
+    let id = break_glass::domain::RequestId::derive(&[
+        s().get("SLACK_TEAM_ID"),
+        judy,
+        "modal",
+        "V-reconcile-index",
+    ])
+    .to_string();
+    wait_granted(&id).await;
+    stop_execution(&id).await;
+    // As a version without the index wrote them: the lease and the creation intent.
+    let pair = format!("{who}#{account}#{ps}");
+    for (pk, sk) in [
+        (format!("lease#{pair}"), "lease"),
+        (format!("created#{pair}"), "intent"),
+    ] {
+        aws_sdk_dynamodb::Client::new(&sdk().await)
+            .update_item()
+            .table_name(s().get("TABLE_NAME"))
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .update_expression("REMOVE live")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .unwrap();
+    }
+    let unseen = reconcile_once().await;
+    assert!(finding(&unseen, &who, ps).is_none(), "{unseen}");
+
+    let out = operator_cli()
+        .args([
+            "leases",
+            "index",
+            "--days",
+            "2",
+            "--table",
+            s().get("TABLE_NAME"),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("lease(s)"), "{said}");
+    let summary = reconcile_once().await;
+    let f = finding(&summary, &who, ps).expect("found once indexed");
+    assert_eq!(f["action"], "revoked", "{f}");
+    let left = sso()
+        .await
+        .list_account_assignments_for_principal()
+        .instance_arn(s().get("SSO_INSTANCE_ARN"))
+        .principal_id(&who)
+        .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !left
+            .account_assignments()
+            .iter()
+            .any(|a| a.account_id() == Some(account)),
+        "{left:?}"
+    );
+}

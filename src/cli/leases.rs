@@ -2,13 +2,19 @@
 //! it would no longer allow. Their revoke keeps working (removing access is never scoped to
 //! the policy), but an operator should know that access granted under the old policy is
 //! still live, and that a rule which ended sessions may no longer have the rights to.
+//!
+//! `break-glass leases index [--days 30]`: once, after upgrading from a version without the
+//! table's `live` index, puts what the last days' requests hold (their leases, creation
+//! intents and session denies) into it, so that the reconciler sees them. It reads the
+//! requests by day (a Query a day), never the whole table.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::aws::sso::{Instance, Sso};
-use crate::aws::store::Store;
+use crate::aws::store::{Live, Store};
 use crate::domain::RequestId;
+use crate::domain::lease::{Intent, Lease};
 use crate::policy::{Decision, Policy, Subject, Target};
 
 pub fn check(policy_file: &Path, table: &str) -> Result<(), String> {
@@ -123,4 +129,63 @@ async fn instance_of(sso: &Sso) -> Result<Instance, String> {
         }),
         _ => sso.discover_instance().await.map_err(|e| e.to_string()),
     }
+}
+
+pub fn index(days: u32, table: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (requests, marked) = rt.block_on(index_live(days, table))?;
+    println!(
+        "{requests} request(s) of the last {days} day(s): {} lease(s), {} creation intent(s) and {} permission set(s) with session denies are in the live index",
+        marked[0], marked[1], marked[2]
+    );
+    Ok(())
+}
+
+/// How many requests were looked at, and how many leases, intents and session-deny lists
+/// were put into the live index.
+async fn index_live(days: u32, table: &str) -> Result<(usize, [usize; 3]), String> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let e = |e: crate::error::Error| e.to_string();
+    let requests = store
+        .requests_since(days, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(e)?;
+    let mut marked = [0; 3];
+    let mut denied = BTreeSet::new();
+    for rec in &requests {
+        let Some(principal) = &rec.principal_id else {
+            continue;
+        };
+        let lease = Lease::key(principal, &rec.account_id, &rec.permission_set_arn);
+        let intent = Intent::key(principal, &rec.account_id, &rec.permission_set_arn);
+        if store.mark_live(Live::Lease, &lease).await.map_err(e)? {
+            marked[0] += 1;
+        }
+        if store
+            .mark_live(Live::Intent, &format!("created#{intent}"))
+            .await
+            .map_err(e)?
+        {
+            marked[1] += 1;
+        }
+        if rec.sessions_denied_until.is_some() && rec.sessions_lifted_at.is_none() {
+            denied.insert(rec.permission_set_arn.clone());
+        }
+    }
+    for ps in denied {
+        let denies = store.denies(&ps).await.map_err(e)?;
+        if !denies.denies.is_empty()
+            && store
+                .mark_live(Live::Sessions, &Store::denies_key(&ps))
+                .await
+                .map_err(e)?
+        {
+            marked[2] += 1;
+        }
+    }
+    Ok((requests.len(), marked))
 }

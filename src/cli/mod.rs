@@ -89,6 +89,21 @@ enum LeasesCommand {
     /// List the live leases a new policy file would no longer allow (run before deploying it:
     /// their revoke keeps working, but new grants like them will be refused).
     Check(LeasesCheckArgs),
+    /// Put the leases, creation intents and session denies of the last days' requests into
+    /// the table's live index, where the reconciler finds them (once, after upgrading from a
+    /// version without it: items written since carry it already).
+    Index(LeasesIndexArgs),
+}
+
+#[derive(Debug, Args)]
+struct LeasesIndexArgs {
+    /// How many days of requests to look at (the longest a lease may have lived, extensions
+    /// included).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    days: u32,
+    /// The break-glass table (default: $TABLE_NAME).
+    #[arg(long, env = "TABLE_NAME")]
+    table: String,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +131,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Policy(PolicyCommand::Scope { file, .. }) => policy::scope(&file),
         Command::Report(ReportCommand::Render(args)) => report::render(&args),
         Command::Leases(LeasesCommand::Check(a)) => leases::check(&a.policy, &a.table),
+        Command::Leases(LeasesCommand::Index(a)) => leases::index(a.days, &a.table),
         Command::Audit(AuditCommand::Export(a)) => audit::export(&a),
         Command::Slack(SlackCommand::PostButton(a)) => slack::post_button(&a),
     };

@@ -14,10 +14,10 @@ pub struct Denies {
     pub version: u64,
 }
 
-const DENIES_SK: &str = "denies";
+pub(super) const DENIES_SK: &str = "denies";
 
 impl Store {
-    fn denies_key(ps: &PermissionSetArn) -> String {
+    pub fn denies_key(ps: &PermissionSetArn) -> String {
         format!("sessions#{ps}")
     }
 

@@ -13,7 +13,7 @@ use crate::domain::request::Button;
 use crate::error::{Error, from_sdk};
 use crate::time_util::from_rfc3339;
 
-const LEASE_SK: &str = "lease";
+pub(super) const LEASE_SK: &str = "lease";
 
 impl Store {
     pub async fn lease(&self, key: &str) -> Result<Option<Lease>, Error> {

@@ -170,6 +170,34 @@ impl Store {
         })
     }
 
+    /// Puts an existing item of this kind into the live index; `Ok(false)` when there is no
+    /// such item. For items written before the index existed (`break-glass leases index`).
+    pub async fn mark_live(&self, kind: Live, pk: &str) -> Result<bool, Error> {
+        let sk = match kind {
+            Live::Lease => leases::LEASE_SK,
+            Live::Intent => INTENT_SK,
+            Live::Sessions => denies::DENIES_SK,
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET live = :kind")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":kind", s(kind.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(false)
+            }
+            Err(e) => Err(from_sdk("DynamoDB UpdateItem", e)),
+        }
+    }
+
     /// The `pk` of every live item of one kind, in key order.
     async fn live(&self, kind: Live) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
