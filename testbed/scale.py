@@ -524,39 +524,47 @@ def seed_live(env: dict[str, str], live: Live, clock: Clock, timeout: float) -> 
     clock.say(f"  {len(items)} items, {len(live.leases) + len(live.orphans) + len(live.standing)} assignments")
 
     # The executions: the Grant task finds each request granted and hands its lease state to
-    # Hold, whose task stores the callback token on the request (version 7) and waits.
+    # Hold, whose task stores the callback token on the request (version 7) and waits. A few
+    # at a time: `cargo lambda watch` stops handing out invocations when hundreds wait at once.
     sfn = stk.aws_client("stepfunctions", env["MOTO_URL"])
-    for r in live.leases:
-        sfn.start_execution(stateMachineArn=env["STATE_MACHINE_ARN"], name=r.id,
-                            input=json.dumps({"request_id": r.id, "cloudtrail_delay_seconds": 900}))
-    ddb = stk.aws_client("dynamodb", env["MOTO_URL"])
-    waiting = {r.id for r in live.leases}
     deadline = time.monotonic() + timeout
-    last = -1
-    while waiting:
-        ids = sorted(waiting)
-        for i in range(0, len(ids), 100):
-            keys = [{"pk": S(rid), "sk": S("request")} for rid in ids[i:i + 100]]
-            got = ddb.batch_get_item(RequestItems={env["TABLE_NAME"]: {
-                "Keys": keys, "ProjectionExpression": "pk, hold_token"}})["Responses"][env["TABLE_NAME"]]
-            waiting -= {g["pk"]["S"] for g in got if "hold_token" in g}
-        if len(waiting) != last:
-            clock.say(f"  executions holding: {len(live.leases) - len(waiting)}/{len(live.leases)}")
-            last = len(waiting)
-        if not waiting:
-            break
-        if time.monotonic() > deadline:
-            sample = sorted(waiting)[:3]
-            states = {rid: sfn.describe_execution(
-                executionArn=env["STATE_MACHINE_ARN"].replace(":stateMachine:", ":execution:") + ":" + rid)["status"]
-                for rid in sample}
-            raise ScaleError(f"{len(waiting)} executions never reached Hold within {timeout:.0f}s (e.g. {states})")
-        time.sleep(2)
+    held = 0
+    for i in range(0, len(live.leases), EXECUTIONS_AT_ONCE):
+        batch = live.leases[i:i + EXECUTIONS_AT_ONCE]
+        for r in batch:
+            sfn.start_execution(stateMachineArn=env["STATE_MACHINE_ARN"], name=r.id,
+                                input=json.dumps({"request_id": r.id, "cloudtrail_delay_seconds": 900}))
+        wait_for_holds(env, sfn, [r.id for r in batch], deadline, timeout)
+        held += len(batch)
+        if held % 100 < EXECUTIONS_AT_ONCE or held == len(live.leases):
+            clock.say(f"  executions holding: {held}/{len(live.leases)}")
     running = sum(1 for page in sfn.get_paginator("list_executions").paginate(
         stateMachineArn=env["STATE_MACHINE_ARN"], statusFilter="RUNNING") for _ in page["executions"])
     if running < len(live.leases):
         raise ScaleError(f"only {running} of {len(live.leases)} executions are RUNNING")
     clock.say(f"  {running} executions RUNNING, each waiting in Hold")
+
+
+EXECUTIONS_AT_ONCE = 20
+
+
+def wait_for_holds(env: dict[str, str], sfn: Any, ids: list[str], deadline: float, timeout: float) -> None:
+    """Until each request's Hold has stored its token."""
+    ddb = stk.aws_client("dynamodb", env["MOTO_URL"])
+    waiting = set(ids)
+    while waiting:
+        keys = [{"pk": S(rid), "sk": S("request")} for rid in sorted(waiting)]
+        got = ddb.batch_get_item(RequestItems={env["TABLE_NAME"]: {
+            "Keys": keys, "ProjectionExpression": "pk, hold_token"}})["Responses"][env["TABLE_NAME"]]
+        waiting -= {g["pk"]["S"] for g in got if "hold_token" in g}
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            sample = sorted(waiting)[:3]
+            arn = env["STATE_MACHINE_ARN"].replace(":stateMachine:", ":execution:")
+            states = {rid: sfn.describe_execution(executionArn=f"{arn}:{rid}")["status"] for rid in sample}
+            raise ScaleError(f"{len(waiting)} executions did not reach Hold within {timeout:.0f}s (e.g. {states})")
+        time.sleep(0.25)
 
 
 def history_chunks(org: Org, count: int, rng: random.Random, chunk: int) -> Iterator[list[dict[str, Any]]]:
