@@ -269,31 +269,6 @@ impl Policy {
         self.rules.iter().any(Rule::uses_permission_set_names)
     }
 
-    /// What a user may ask for in the slash command's modal: the explicit (account,
-    /// permission set) pairs of the allow rules that cover them, with those rules' terms.
-    /// Wildcards cannot be offered as choices; a deny is checked again on submission.
-    pub fn options(&self, who: &Subject<'_>) -> Vec<(AccountId, String, Grant)> {
-        let mut out: Vec<(AccountId, String, Grant)> = Vec::new();
-        for r in self
-            .rules
-            .iter()
-            .filter(|r| r.effect == Effect::Allow && r.covers(who))
-        {
-            for a in r.accounts.iter().filter(|a| *a != ANY) {
-                for p in r.permission_sets.iter().filter(|p| *p != ANY) {
-                    let Ok(account) = AccountId::parse(a) else {
-                        continue;
-                    };
-                    if out.iter().any(|(acc, ps, _)| *acc == account && ps == p) {
-                        continue;
-                    }
-                    out.push((account, p.clone(), r.grant()));
-                }
-            }
-        }
-        out
-    }
-
     /// The break-glass (account, permission set) pairs the allow rules name explicitly; the
     /// permission set as written (an ARN or a name). Wildcards cannot be listed.
     pub fn break_glass_pairs(&self) -> BTreeSet<(AccountId, String)> {

@@ -142,31 +142,6 @@ fn groups_and_permission_set_names() {
 }
 
 #[test]
-fn modal_options_are_the_explicit_allowed_pairs() {
-    let p = Policy::parse(&policy(
-        "[[rule]]\nname = \"any\"\neffect = \"allow\"\nslack_users = [\"U0ALICE\"]\naccounts = [\"*\"]\npermission_sets = [\"ReadOnly\"]\ndefault_duration = \"30m\"\nmax_duration = \"1h\"\n",
-    ))
-    .unwrap();
-    let none = BTreeSet::new();
-    let opts = p.options(&Subject {
-        slack_user: "U0ALICE",
-        sso_groups: &none,
-    });
-    assert_eq!(opts.len(), 1, "wildcard accounts are not offered");
-    assert_eq!(
-        (opts[0].0.as_str(), opts[0].1.as_str()),
-        ("123456789012", PS)
-    );
-    assert!(
-        p.options(&Subject {
-            slack_user: "U0MALLORY",
-            sso_groups: &none
-        })
-        .is_empty()
-    );
-}
-
-#[test]
 fn validation_names_the_field() {
     let cases = [
         (
