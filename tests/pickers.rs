@@ -186,8 +186,9 @@ async fn suggestions_offer_what_the_policy_allows_filtered_by_what_was_typed() {
 }
 
 /// The pickers only offer; the submission decides. An account of the organization alice
-/// was never offered, submitted anyway, is refused and records nothing; the same account is
-/// judy's to break glass into.
+/// was never offered, submitted anyway, is refused and records nothing; an account outside
+/// the organization is refused even under a `*` rule; the organization's account is judy's
+/// to break glass into.
 #[tokio::test]
 async fn a_crafted_submission_of_an_account_the_user_may_not_have_is_refused() {
     let org = organization().await;
@@ -219,6 +220,19 @@ async fn a_crafted_submission_of_an_account_the_user_may_not_have_is_refused() {
     assert!(executions_named(&sfn, &id).await.is_empty());
 
     let judy = s().get("ORG_WIDE_SLACK_USER_ID");
+    let outside = submission(
+        judy,
+        "V-picker-nowhere",
+        "999999999999",
+        "ReadOnly",
+        "1h",
+        None,
+    );
+    let (_, reply) = post_signed(&outside).await;
+    assert!(
+        reply.contains("not an active account of the organization"),
+        "a `*` rule covers no account outside the organization: {reply}"
+    );
     let allowed = submission(judy, "V-picker-judy", &payments, "ReadOnly", "1h", None);
     let (status, reply) = post_signed(&allowed).await;
     assert_eq!(status, 200);

@@ -72,6 +72,10 @@ impl Webhook {
         else {
             return errors(refuse("account", "choose an account"));
         };
+        if let Some(why) = self.outside_organization(&account).await {
+            self.audit_denied(&id, &sub.origin.user_id, &why).await;
+            return errors(refuse("account", why));
+        }
         let permission_set = match sub.permission_set.as_deref() {
             Some(p) if p.starts_with("arn:") => PermissionSetArn::parse(p).ok(),
             Some(name) => self.names.arn_of(name).await.ok(),
@@ -127,6 +131,17 @@ impl Webhook {
                     .await;
                 errors(r)
             }
+        }
+    }
+
+    /// Why `account` cannot be asked for, when the organization's accounts are known and it
+    /// is not an active one of them (a `*` rule allows it, but nothing could be granted).
+    async fn outside_organization(&self, account: &AccountId) -> Option<String> {
+        match self.organizations.accounts().await {
+            Ok(Some(org)) if !org.iter().any(|a| a.id == *account) => Some(format!(
+                "account {account} is not an active account of the organization"
+            )),
+            _ => None,
         }
     }
 }
