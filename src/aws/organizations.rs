@@ -81,6 +81,11 @@ impl Organizations {
                 });
             }
         }
+        // An organization always lists at least its management account: no account at all
+        // means no organization to speak of (moto answers so outside one).
+        if out.is_empty() {
+            return Err(Unlisted::NotAllowed("no active account listed".into()));
+        }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
