@@ -531,7 +531,8 @@ pub async fn fault_hits() -> Value {
     .await
 }
 
-/// Stops the request's execution by hand, as an operator might.
+/// Stops the request's execution by hand, as an operator might, and waits until Step
+/// Functions says so (the emulator may answer before its status moves).
 pub async fn stop_execution(id: &str) {
     let sfn = aws_sdk_sfn::Client::new(&sdk().await);
     let execution = executions_named(&sfn, id).await[0]
@@ -542,6 +543,16 @@ pub async fn stop_execution(id: &str) {
         .send()
         .await
         .unwrap();
+    eventually("the execution to stop", 30, || async {
+        let out = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .unwrap();
+        (out.status != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(())
+    })
+    .await;
 }
 
 /// The request's status in the table.
