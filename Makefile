@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 BIN    := target/debug/break-glass
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load fuzz build synth deploy clean-dev policy-check leases-check
+.PHONY: help test test-rust test-testbed test-cdk lint browser demo dev bench load scale fuzz build synth deploy clean-dev policy-check leases-check
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -68,6 +68,9 @@ demo: $(VENV)/.installed $(BIN) ## One whole break-glass cycle locally; the repo
 CLOUDTRAIL_DELAY_SECONDS ?= 900
 dev: $(VENV)/.installed $(BIN) ## Start the local stack in the foreground; writes target/dev/env (CLOUDTRAIL_DELAY_SECONDS=5 for a quick cycle)
 	$(PY) testbed/stack.py --env-file target/dev/env --binary $(BIN) --cloudtrail-delay-seconds $(CLOUDTRAIL_DELAY_SECONDS)
+
+scale: $(VENV)/.installed $(BIN) ## Break glass at organization scale: seeds its own local stack, prints the reconciler's and the type-ahead's figures (docs/scale.md); not part of make test
+	$(PY) testbed/scale.py --binary $(BIN)
 
 LAMBDA_TARGET := target/lambda-build
 bench: $(VENV)/.installed ## Build the release binaries (x86_64, arm64), run the benchmarks, print their figures

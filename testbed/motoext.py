@@ -937,7 +937,8 @@ def put_items(table_name: str, items: list[dict[str, Any]]) -> int:
 
     table = dynamodb_backends[DEFAULT_ACCOUNT][DEFAULT_REGION].get_table(table_name)
     for attrs in items:
-        for key_attr, key_type in ((table.hash_key_attr, table.hash_key_type), (table.range_key_attr, table.range_key_type)):
+        keys = ((table.hash_key_attr, table.hash_key_type), (table.range_key_attr, table.range_key_type))
+        for key_attr, key_type in keys:
             if key_attr is not None and key_type not in (attrs.get(key_attr) or {}):
                 raise ValueError(f"an item lacks its key {key_attr} ({key_type}): {str(attrs)[:200]}")
         table._validate_item_types(attrs)

@@ -42,7 +42,7 @@ What measures the design and what measures the emulator (docs/scale.md has the d
   ("scanned": what DynamoDB bills), the number of reconcile runs a sweep takes and the counts;
 - mostly the emulator: every duration. The reconciler's runs are paced (Identity Center calls
   a second, here `--calls-per-second`, passed as IDENTITY_CENTER_CALLS_PER_SECOND), and moto
-  still walks the whole table on every Query of an index (about 0.5 s at 1.1 million items)
+  still walks the whole table on every Query of an index (about a second at 1.1 million items)
   and answers a Scan page in about 0.4 s; the type-ahead's latency is the debug binary's
   behind `cargo lambda watch` on this machine, not Lambda's. Seeding times are moto's only.
 """
@@ -155,9 +155,9 @@ def make_org(accounts: int, permission_sets: int) -> Org:
         )
         for k in range(EXPLICIT_RULES)
     ]
-    explicit = [a for r in rules for a in r.accounts]
+    explicit = {a for r in rules for a in r.accounts}
     friendly = {a: f"{name.split('-')[0].title()} {name.split('-')[1]} {i:03d}"
-                for i, (a, name) in enumerate(named) if a in set(explicit)}
+                for i, (a, name) in enumerate(named) if a in explicit}
     users = [(f"U0SCALE{i:04d}", f"scale{i:04d}@example.com") for i in range(1, USERS + 1)]
     return Org(named, friendly, sets, users, rules)
 
@@ -177,8 +177,10 @@ def policy_text(org: Org) -> str:
         raise ScaleError("testbed/stack.py's example policy changed shape: adapt policy_text()")
     names = "".join(f'"{a}" = "{n}"\n' for a, n in org.friendly.items())
     example = example.replace(anchor, anchor + names)
-    slack = ", ".join(f'"{u}"' for u in [stk.USERS[0][0]] + [u for u, _ in org.users])
-    quoted = lambda xs: ", ".join(f'"{x}"' for x in xs)  # noqa: E731
+    def quoted(values: list[str]) -> str:
+        return ", ".join(f'"{v}"' for v in values)
+
+    slack = quoted([stk.USERS[0][0]] + [u for u, _ in org.users])
     rules = []
     for r in org.rules:
         rules.append(f"""[[rule]]
@@ -205,7 +207,8 @@ notify_channel = "{stk.NOTIFY_CHANNEL}"
 """)
     users = "".join(f'{u} = "{e}"\n' for u, e in org.users)
     example = example.replace("[users]\n", "[users]\n" + users, 1)
-    return example.replace("\n[reconcile]\n", "\n# Written by testbed/scale.py.\n" + "".join(rules) + "[reconcile]\n", 1)
+    ours = "\n# Written by testbed/scale.py.\n" + "".join(rules) + "[reconcile]\n"
+    return example.replace("\n[reconcile]\n", ours, 1)
 
 
 # ------------------------------------------------------------------ items, as the binary writes them
@@ -386,7 +389,8 @@ def start_stack(binary: Path, policy: Path, calls_per_second: float) -> tuple[su
     deadline = time.monotonic() + 120
     while not env_file.exists():
         if proc.poll() is not None:
-            raise ScaleError(f"the stack exited ({proc.returncode}) before it was ready:\n{stk.tail(OUT_DIR / 'stack.log')}")
+            raise ScaleError(f"the stack exited ({proc.returncode}) before it was ready:\n"
+                             + stk.tail(OUT_DIR / "stack.log"))
         if time.monotonic() > deadline:
             raise ScaleError("the stack was not ready within 120 s (target/scale/stack.log)")
         time.sleep(0.2)
@@ -594,18 +598,42 @@ def seed_history(env: dict[str, str], org: Org, count: int, clock: Clock, rng: r
     with ThreadPoolExecutor(2) as pool:
         pending = []
         for items in history_chunks(org, count, rng, chunk):
-            pending.append(pool.submit(put_items, env, items))
-            total += len(items)
+            pending.append((pool.submit(put_items, env, items), len(items)))
             while len(pending) >= 2:
-                pending.pop(0).result()
-                done += chunk
+                future, size = pending.pop(0)
+                future.result()
+                done, total = done + chunk, total + size
                 if done >= next_report * count:
-                    clock.say(f"  history: {min(done, count)}/{count} requests ({total} items so far)")
+                    clock.say(f"  history: {min(done, count)}/{count} requests ({total} items)")
                     next_report += 0.1
-        for f in pending:
-            f.result()
+        for future, size in pending:
+            future.result()
+            total += size
     clock.say(f"  history: {count} requests, {total} items")
     return total
+
+
+def emulator_baseline(env: dict[str, str], some_request: str) -> dict[str, float]:
+    """What moto takes for one GetItem of a request and one keys-only Query of the `live`
+    index at this table size (median of a few, milliseconds, boto3 included): most of a
+    reconcile run's duration is its calls times these."""
+    ddb = stk.aws_client("dynamodb", env["MOTO_URL"])
+
+    def timed(call: Any, times: int) -> float:
+        took = []
+        for _ in range(times):
+            started = time.perf_counter()
+            call()
+            took.append(1000 * (time.perf_counter() - started))
+        return statistics.median(took)
+
+    return {
+        "GetItem (a request)": timed(lambda: ddb.get_item(
+            TableName=env["TABLE_NAME"], Key={"pk": S(some_request), "sk": S("request")}), 9),
+        "Query of the live index (keys only)": timed(lambda: ddb.query(
+            TableName=env["TABLE_NAME"], IndexName="live", KeyConditionExpression="live = :k",
+            ExpressionAttributeValues={":k": S("lease")}), 3),
+    }
 
 
 # ------------------------------------------------------------------ measuring
@@ -627,15 +655,19 @@ def invoke_worker(env: dict[str, str], payload: dict[str, Any]) -> tuple[int, An
 
 @dataclass
 class ReconcileFigures:
-    runs: list[float] = field(default_factory=list)
-    calls: Counter = field(default_factory=Counter)
+    runs: list[float] = field(default_factory=list)  # seconds, run by run
+    run_calls: list[int] = field(default_factory=list)  # AWS calls, run by run
+    run_counts: list[dict[str, int]] = field(default_factory=list)  # the summary's counts, run by run
+    pairs_checked: int = 0  # the sweeps' pairs_checked, summed
+    calls: Counter = field(default_factory=Counter)  # AWS calls by API, all runs
     calls_capped: bool = False
     reads: dict[str, Any] = field(default_factory=dict)
-    counts: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
-    sweep: dict[str, Any] | None = None
-    swept: bool = False
+    sweep: dict[str, Any] | None = None  # the last run's
     problems: list[str] = field(default_factory=list)
+
+    def total(self, count: str) -> int:
+        return sum(c.get(count, 0) for c in self.run_counts)
 
 
 def measure_reconcile(env: dict[str, str], clock: Clock, max_runs: int, deadline: float) -> ReconcileFigures:
@@ -653,18 +685,19 @@ def measure_reconcile(env: dict[str, str], clock: Clock, max_runs: int, deadline
         http("DELETE", f"{moto}/_testbed/calls")
         figures.calls_capped |= len(calls) >= 10_000  # the call log keeps the last 10,000
         figures.calls.update(c["operation"] for c in calls)
+        figures.run_calls.append(len(calls))
         if status != 200 or not isinstance(summary, dict) or "errorType" in summary:
             figures.problems.append(f"reconcile run {run}: HTTP {status}: {str(summary)[:500]}")
             break
-        figures.counts.update({k: int(v) for k, v in (summary.get("counts") or {}).items()})
+        figures.run_counts.append({k: int(v) for k, v in (summary.get("counts") or {}).items()})
         figures.errors += [str(e) for e in summary.get("errors") or []]
         figures.sweep = summary.get("sweep")
         sweep = figures.sweep or {}
-        clock.say(f"  run {run}: {took:.1f}s, {len(calls)} AWS calls, counts {summary.get('counts')}"
-                  + (f", sweep {sweep.get('pairs_checked')}/{sweep.get('pairs_total')} pairs, "
-                     f"complete={sweep.get('complete')}" if figures.sweep is not None else ", no sweep (one run covers all)"))
+        figures.pairs_checked += int(sweep.get("pairs_checked") or 0)
+        where = (f"sweep {sweep.get('pairs_checked')}/{sweep.get('pairs_total')} pairs, "
+                 f"complete={sweep.get('complete')}" if figures.sweep is not None else "no sweep (one run covers all)")
+        clock.say(f"  run {run}: {took:.1f}s, {len(calls)} AWS calls, counts {summary.get('counts')}, {where}")
         if figures.sweep is None or sweep.get("complete"):
-            figures.swept = True
             break
         if time.monotonic() > deadline:
             figures.problems.append(f"the sweep was not complete after {run} runs and the time allowed")
@@ -673,9 +706,10 @@ def measure_reconcile(env: dict[str, str], clock: Clock, max_runs: int, deadline
         figures.problems.append(f"the sweep was not complete after {max_runs} runs")
     figures.reads = http("GET", f"{moto}/_testbed/dynamodb/reads")
     if figures.errors:
-        figures.problems.append(f"the reconciler reported {len(figures.errors)} error(s), e.g. {figures.errors[0][:300]}")
-    if figures.counts.get("failed"):
-        figures.problems.append(f"the reconciler failed on {figures.counts['failed']} assignment(s)")
+        figures.problems.append(
+            f"the reconciler reported {len(figures.errors)} error(s), e.g. {figures.errors[0][:300]}")
+    if figures.total("failed"):
+        figures.problems.append(f"the reconciler failed on {figures.total('failed')} assignment(s)")
     return figures
 
 
@@ -792,8 +826,8 @@ def percentile(values: list[float], p: float) -> float:
 # ------------------------------------------------------------------ the figures
 
 
-def figures_text(args: argparse.Namespace, clock: Clock, seeded: dict[str, Any], rec: ReconcileFigures | None,
-                 sug: SuggestFigures | None, problems: list[str]) -> str:
+def figures_text(args: argparse.Namespace, clock: Clock, seeded: dict[str, Any], baseline: dict[str, float],
+                 rec: ReconcileFigures | None, sug: SuggestFigures | None, problems: list[str]) -> str:
     lines = [f"break-glass scale figures ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, binary {args.binary}, "
              f"IDENTITY_CENTER_CALLS_PER_SECOND={args.calls_per_second:g})", ""]
     lines.append("seeded: " + ", ".join(f"{k} {v}" for k, v in seeded.items()))
@@ -801,17 +835,25 @@ def figures_text(args: argparse.Namespace, clock: Clock, seeded: dict[str, Any],
     lines.append("phases (seconds):")
     lines += [f"  {name:<44} {took:8.1f}" for name, took in clock.phases]
     lines.append(f"  {'total':<44} {time.monotonic() - clock.start:8.1f}")
+    if baseline:
+        lines.append("moto at this table size (ms, median; the emulator, not the design): "
+                     + ", ".join(f"{k} {v:.1f}" for k, v in baseline.items()))
     if rec is not None:
         lines.append("")
-        runs = ", ".join(f"{t:.1f}" for t in rec.runs)
-        lines.append(f"reconcile: {len(rec.runs)} run(s), {sum(rec.runs):.1f} s in all (each: {runs})")
+        lines.append(f"reconcile: {len(rec.runs)} run(s), {sum(rec.runs):.1f} s in all")
+        for i, took in enumerate(rec.runs):
+            counts = rec.run_counts[i] if i < len(rec.run_counts) else {}
+            lines.append(f"  run {i + 1}: {took:6.1f} s, {rec.run_calls[i]:6d} AWS calls; "
+                         + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if rec.sweep is not None:
-            lines.append("  sweep (last run): " + json.dumps(rec.sweep))
+            lines.append(f"  sweep: {rec.pairs_checked} pairs checked in all; the last run's: " + json.dumps(rec.sweep))
         else:
             lines.append("  sweep: none in the summary (this binary covers everything in one run)")
-        lines.append("  counts (all runs): " + ", ".join(f"{k} {v}" for k, v in sorted(rec.counts.items())))
+        lines.append("  revoked, removed, failed (all runs): "
+                     f"{rec.total('revoked')}, {rec.total('removed')}, {rec.total('failed')}")
         total = sum(rec.calls.values())
-        lines.append(f"  AWS calls by API ({total} in all{', at least: the call log keeps 10,000 a run' if rec.calls_capped else ''}):")
+        capped = ", at least: the call log keeps 10,000 a run" if rec.calls_capped else ""
+        lines.append(f"  AWS calls by API ({total} in all{capped}):")
         lines += [f"    {op:<44} {n:8d}" for op, n in rec.calls.most_common()]
         lines.append("  DynamoDB reads (calls, items returned, items evaluated = what DynamoDB bills):")
         by = rec.reads.get("by_operation_index", {})
@@ -884,6 +926,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     problems: list[str] = []
     seeded: dict[str, Any] = {}
+    baseline: dict[str, float] = {}
     rec: ReconcileFigures | None = None
     sug: SuggestFigures | None = None
     proc = None
@@ -907,6 +950,9 @@ def main() -> int:
             seed_live(env, live, clock, timeout=600)
         with clock.phase("history: requests and audit rows"):
             items = seed_history(env, org, args.history, clock, rng)
+        if live.leases:
+            baseline = emulator_baseline(env, live.leases[0].id)
+            clock.say("  moto at this size: " + ", ".join(f"{k} {v:.1f} ms" for k, v in baseline.items()))
         seeded = {"accounts": f"{len(org.accounts)} (+ the management account)",
                   "permission sets": len(org.permission_sets), "users": len(org.users),
                   "historical requests": f"{args.history} ({items} items)", "live leases": len(live.leases),
@@ -933,7 +979,7 @@ def main() -> int:
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
         with clock.phase("stop the local stack"):
             stop_stack(proc)
-    text = figures_text(args, clock, seeded, rec, sug, problems)
+    text = figures_text(args, clock, seeded, baseline, rec, sug, problems)
     (OUT_DIR / "figures.txt").write_text(text)
     print()
     print(text, end="")
