@@ -11,6 +11,9 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
+/// The tests take turns: one of them slows the organization's listing down.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn s() -> &'static Stack {
     start_with_env("1h", 3, &[], &[("ACCOUNTS_CACHE_SECONDS", "0")])
 }
@@ -106,6 +109,7 @@ fn labels(offered: &[(String, String)]) -> Vec<&str> {
 
 #[tokio::test]
 async fn suggestions_offer_what_the_policy_allows_filtered_by_what_was_typed() {
+    let _turn = TURN.lock().await;
     let org = organization().await;
     let alice = s().get("EXAMPLE_SLACK_USER_ID");
     let judy = s().get("ORG_WIDE_SLACK_USER_ID");
@@ -191,6 +195,7 @@ async fn suggestions_offer_what_the_policy_allows_filtered_by_what_was_typed() {
 /// to break glass into.
 #[tokio::test]
 async fn a_crafted_submission_of_an_account_the_user_may_not_have_is_refused() {
+    let _turn = TURN.lock().await;
     let org = organization().await;
     let alice = s().get("EXAMPLE_SLACK_USER_ID");
     let payments = account_of(&org, "payments-prod");
@@ -254,4 +259,33 @@ async fn a_crafted_submission_of_an_account_the_user_may_not_have_is_refused() {
         finished(&id, 60).await.0,
         aws_sdk_sfn::types::ExecutionStatus::Succeeded
     );
+}
+
+/// A slow listing of the organization (a cold start in a large one: ListAccounts gives 20
+/// accounts a page) never holds a keystroke past its deadline: it is answered with the
+/// policy's accounts while the listing goes on, and a later keystroke finds it done.
+#[tokio::test]
+async fn a_slow_organization_listing_never_holds_a_keystroke() {
+    let _turn = TURN.lock().await;
+    organization().await;
+    let judy = s().get("ORG_WIDE_SLACK_USER_ID");
+    inject_fault(json!({"operation": "ListAccounts", "times": 1, "slow_seconds": 5})).await;
+    let first = offered(judy, "account", "payments", None).await;
+    assert!(first.is_empty(), "not waited for: {first:?}");
+    assert_eq!(
+        values(&offered(judy, "account", "production", None).await),
+        [s().get("EXAMPLE_ACCOUNT_ID")],
+        "the policy's accounts meanwhile"
+    );
+    let found = eventually("the listing to finish", 30, || async {
+        let found = offered(judy, "account", "payments", None).await;
+        (found.len() == 2).then_some(found)
+    })
+    .await;
+    assert!(
+        found.iter().all(|(_, l)| l.starts_with("payments-")),
+        "{found:?}"
+    );
+    let hits = fault_hits().await;
+    assert!(hits.to_string().contains("ListAccounts"), "{hits}");
 }

@@ -3,7 +3,10 @@
 //! the modal offers the accounts the policy names, and that is said once in the log.
 //!
 //! The list is read whole (every page) and kept for `ACCOUNTS_CACHE_SECONDS`, so a
-//! keystroke costs no AWS call: 1,000 accounts are 50 pages once every five minutes.
+//! keystroke costs no AWS call: 1,000 accounts are 50 pages (ListAccounts gives 20 a page)
+//! once every five minutes. A keystroke waits for a reading at most its deadline; a longer
+//! one (a cold start in a large organization) goes on in the background while the keystroke
+//! is answered with the policy's accounts, and a later keystroke finds it done.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,10 +24,26 @@ pub struct OrgAccount {
     pub name: String,
 }
 
+/// What is known of the organization's accounts when a caller must answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    Accounts(Arc<Vec<OrgAccount>>),
+    /// No permission, or no organization: the policy's accounts are offered.
+    Unavailable,
+    /// Still being read (a cold start of a large organization): not within the deadline.
+    Loading,
+}
+
+/// A listing, as the task reading it hands it over.
+type Listing = Result<Option<Arc<Vec<OrgAccount>>>, Error>;
+
 #[derive(Clone)]
 pub struct Organizations {
     client: aws_sdk_organizations::Client,
     cache: Arc<TtlCache<(), Option<Arc<Vec<OrgAccount>>>>>,
+    /// The listing under way, if one is: a keystroke that could not wait for it leaves it
+    /// running for the next one.
+    reading: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<Listing>>>>,
 }
 
 impl Organizations {
@@ -32,15 +51,43 @@ impl Organizations {
         Self {
             client,
             cache: Arc::new(TtlCache::new(ttl)),
+            reading: Default::default(),
         }
     }
 
-    /// The organization's active accounts, by id; `None` when this function may not list
-    /// them (no permission, or no organization): the caller falls back to the policy's.
-    pub async fn accounts(&self) -> Result<Option<Arc<Vec<OrgAccount>>>, Error> {
-        if let Some(known) = self.cache.get(&(), Instant::now()) {
-            return Ok(known);
+    /// The organization's active accounts, by id, as far as they are known within
+    /// `deadline` (Slack waits 3 s for an answer): a listing that takes longer (ListAccounts
+    /// gives 20 accounts a page) goes on in the background, and a later call finds it.
+    pub async fn accounts_within(&self, deadline: std::time::Duration) -> Result<Known, Error> {
+        let known = |listed: Option<Arc<Vec<OrgAccount>>>| {
+            listed.map_or(Known::Unavailable, Known::Accounts)
+        };
+        if let Some(listed) = self.cache.get(&(), Instant::now()) {
+            return Ok(known(listed));
         }
+        let mut reading = {
+            let mut slot = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+            slot.take().unwrap_or_else(|| {
+                let me = self.clone();
+                tokio::spawn(async move { me.read().await })
+            })
+        };
+        match tokio::time::timeout(deadline, &mut reading).await {
+            Ok(joined) => {
+                let listed = joined
+                    .map_err(|e| Error::Transient(format!("listing the accounts: {e}")))??;
+                Ok(known(listed))
+            }
+            Err(_) => {
+                *self.reading.lock().unwrap_or_else(|e| e.into_inner()) = Some(reading);
+                Ok(Known::Loading)
+            }
+        }
+    }
+
+    /// Reads the whole list and keeps it; `None` when this function may not list the
+    /// accounts (no permission, or no organization).
+    async fn read(&self) -> Listing {
         let listed = match self.list().await {
             Ok(accounts) => Some(Arc::new(accounts)),
             Err(Unlisted::NotAllowed(why)) => {

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use http::StatusCode;
 
 use super::{Refusal, Reply, Webhook, refuse};
+use crate::aws::organizations::Known;
 use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
 use crate::identity::IdentityError;
 use crate::policy::Subject;
@@ -41,6 +42,13 @@ impl Webhook {
         });
         if choices.is_empty() {
             return refused("no policy rule lets you break glass");
+        }
+        if choices.any_account() {
+            // Start reading the organization's accounts now: the type-ahead needs them soon.
+            let _ = self
+                .organizations
+                .accounts_within(std::time::Duration::ZERO)
+                .await;
         }
         let grants: Vec<_> = choices.grants().collect();
         let view = modal(&grants, cmd.channel_id.as_deref());
@@ -137,8 +145,12 @@ impl Webhook {
     /// Why `account` cannot be asked for, when the organization's accounts are known and it
     /// is not an active one of them (a `*` rule allows it, but nothing could be granted).
     async fn outside_organization(&self, account: &AccountId) -> Option<String> {
-        match self.organizations.accounts().await {
-            Ok(Some(org)) if !org.iter().any(|a| a.id == *account) => Some(format!(
+        let known = self
+            .organizations
+            .accounts_within(super::suggest::ORGANIZATION_DEADLINE)
+            .await;
+        match known {
+            Ok(Known::Accounts(org)) if !org.iter().any(|a| a.id == *account) => Some(format!(
                 "account {account} is not an active account of the organization"
             )),
             _ => None,

@@ -11,11 +11,16 @@
 use std::collections::BTreeMap;
 
 use super::{Reply, Webhook};
+use crate::aws::organizations::Known;
 use crate::domain::{AccountId, PermissionSetArn};
 use crate::identity::IdentityError;
 use crate::policy::{Choices, Subject};
 use crate::slack::modal::suggestions;
 use crate::slack::payload::{Picker, Suggestion};
+
+/// The longest a keystroke waits for the organization's account list (Slack waits 3 s for
+/// the whole answer).
+pub const ORGANIZATION_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1500);
 
 impl Webhook {
     /// Answers one keystroke of a picker: `{"options": [...]}` (none when nothing matches
@@ -74,8 +79,19 @@ impl Webhook {
             })
             .collect();
         if choices.any_account() {
-            let org = match self.organizations.accounts().await {
-                Ok(org) => org,
+            let org = match self
+                .organizations
+                .accounts_within(ORGANIZATION_DEADLINE)
+                .await
+            {
+                Ok(Known::Accounts(org)) => Some(org),
+                Ok(Known::Unavailable) => None,
+                Ok(Known::Loading) => {
+                    tracing::info!(
+                        "the organization's accounts are still being read: offering the policy's meanwhile"
+                    );
+                    None
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not list the organization's accounts");
                     None
