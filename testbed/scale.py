@@ -1,4 +1,4 @@
-"""`make scale`: break glass at the size of a large organization, on the local stack (issue 19).
+"""`make scale`: break glass at the size of a large organization, on the local stack.
 
     python testbed/scale.py [--binary PATH] [--accounts 1000] [--permission-sets 20]
                             [--history 100000] [--leases 300] [--standing 50] [--orphans 5]
