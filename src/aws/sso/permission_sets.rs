@@ -224,26 +224,16 @@ impl PermissionSetNames {
             .expect("cache lock")
             .iter()
             .find_map(|(arn, n)| (n == name).then(|| arn.clone()));
-        if let Some(arn) = known {
+        let found = match known {
+            Some(arn) => Some(arn),
+            None => self
+                .all()
+                .await?
+                .iter()
+                .find_map(|(arn, n)| (n == name).then(|| arn.clone())),
+        };
+        if let Some(arn) = found {
             return PermissionSetArn::parse(&arn).map_err(|e| Error::InvalidInput(e.to_string()));
-        }
-        let mut pages = self
-            .sso
-            .admin
-            .list_permission_sets()
-            .instance_arn(&self.instance.instance_arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| from_sdk("SSO Admin ListPermissionSets", e))?;
-            for arn in page.permission_sets() {
-                let Ok(arn) = PermissionSetArn::parse(arn) else {
-                    continue;
-                };
-                if self.name_of(&arn).await? == name {
-                    return Ok(arn);
-                }
-            }
         }
         Err(Error::NotFound(format!("permission set named {name:?}")))
     }

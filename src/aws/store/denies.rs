@@ -1,7 +1,5 @@
 //! The deny statements on old sessions, per permission set, versioned.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::{Store, s};
 use crate::domain::PermissionSetArn;
 use crate::error::{Error, from_sdk};
@@ -65,26 +63,13 @@ impl Store {
             .table_name(&self.table)
             .item("pk", s(Self::denies_key(ps)))
             .item("sk", s(DENIES_SK))
-            .item("denies", s(json))
-            .item("version", AttributeValue::N((seen.version + 1).to_string()));
+            .item("denies", s(json));
         // Only denies still in force are live: an empty list leaves the reconciler's index.
         let put = if denies.is_empty() {
             put
         } else {
             put.item("live", s(super::Live::Sessions.as_str()))
         };
-        let put = if seen.version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(seen.version.to_string()))
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
-        }
+        super::put_versioned(put, seen.version).await
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::{BUTTON_SK, INTENT_SK, Live, Store, flag, s, ts};
+use super::{BUTTON_SK, INTENT_SK, Live, Store, flag, s, ts, written};
 use crate::domain::RequestId;
 use crate::domain::lease::{Intent, Lease};
 use crate::domain::request::Button;
@@ -84,13 +84,7 @@ impl Store {
             .set_expression_attribute_values(put.expression_attribute_values().cloned())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
-        }
+        written(result, "DynamoDB PutItem")
     }
 
     pub(super) fn lease_put(&self, lease: &Lease, expected: Option<u64>) -> Result<Put, Error> {
@@ -138,13 +132,7 @@ impl Store {
             .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
-        }
+        written(result, "DynamoDB DeleteItem")
     }
 }
 
@@ -243,13 +231,7 @@ impl Store {
             .expression_attribute_values(":at", ts(intent.at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB DeleteItem", e)),
-        }
+        written(result, "DynamoDB DeleteItem")
     }
 }
 

@@ -61,6 +61,39 @@ fn list(ids: &[String]) -> AttributeValue {
     AttributeValue::L(ids.iter().map(s).collect())
 }
 
+/// A conditional write's outcome: `Ok(false)` when its condition failed (someone else wrote
+/// first, or the item is not there).
+fn written<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    what: &str,
+) -> Result<bool, Error>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(from_sdk(what, e)),
+    }
+}
+
+/// Puts an item that must still be at version `seen` (0: not there yet) as version
+/// `seen + 1`; `Ok(false)` when someone else wrote first.
+async fn put_versioned(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    seen: u64,
+) -> Result<bool, Error> {
+    let put = put.item("version", AttributeValue::N((seen + 1).to_string()));
+    let put = if seen == 0 {
+        put.condition_expression("attribute_not_exists(pk)")
+    } else {
+        put.condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(seen.to_string()))
+    };
+    written(put.send().await, "DynamoDB PutItem")
+}
+
 /// The outcome of recording a new request.
 #[derive(Debug)]
 pub enum Created {
@@ -189,13 +222,7 @@ impl Store {
             .expression_attribute_values(":kind", s(kind.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if crate::error::code_of(&e) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(e) => Err(from_sdk("DynamoDB UpdateItem", e)),
-        }
+        written(result, "DynamoDB UpdateItem")
     }
 
     /// The `pk` of every live item of one kind, in key order.

@@ -2,10 +2,8 @@
 //! `sk = sweep`), read with a Get and written on its version, so that a run continues where
 //! the last one stopped and two runs at once do not both move it.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::{Store, s};
-use crate::error::{Error, code_of, from_sdk};
+use crate::error::{Error, from_sdk};
 
 const PK: &str = "reconcile";
 const SK: &str = "sweep";
@@ -56,18 +54,7 @@ impl Store {
             .table_name(&self.table)
             .item("pk", s(PK))
             .item("sk", s(SK))
-            .item("after", s(after.unwrap_or_default()))
-            .item("version", AttributeValue::N((seen.version + 1).to_string()));
-        let put = if seen.version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(seen.version.to_string()))
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(from_sdk("DynamoDB PutItem", e)),
-        }
+            .item("after", s(after.unwrap_or_default()));
+        super::put_versioned(put, seen.version).await
     }
 }
