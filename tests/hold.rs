@@ -466,7 +466,7 @@ async fn the_reconciler_retires_every_finished_holder() {
     wait_granted(&first).await;
     let (second, _) = click(&user, "1700000609.000200", "1700000609.000201").await;
     wait_granted(&second).await;
-    stop_execution(&first).await;
+    stop_execution_and_wait(&first).await;
 
     let summary = invoke_worker(json!({"type": "reconcile"})).await;
     let who = principal(&sso).await;

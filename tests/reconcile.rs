@@ -120,7 +120,7 @@ async fn a_stopped_execution_is_revoked_and_standing_access_is_kept() {
     assert_eq!(assignment_count(&alice, ps).await, 1);
 
     // The on-call engineer's execution is stopped by hand: nothing would ever revoke it.
-    stop_execution(&id).await;
+    stop_execution_and_wait(&id).await;
     assert_eq!(status_of(&id).await, "granted");
 
     let summary = reconcile().await;
@@ -522,7 +522,7 @@ async fn two_reconciles_at_once_revoke_once() {
     let id = request_id_of(&body);
     assert_eq!(post_signed(&body).await.0, 200);
     wait_granted(&id).await;
-    stop_execution(&id).await;
+    stop_execution_and_wait(&id).await;
 
     let (a, b) = tokio::join!(reconcile_once(), reconcile_once());
     let actions: Vec<String> = [&a, &b]
@@ -614,7 +614,7 @@ async fn an_orphan_is_found_among_years_of_history_without_a_scan() {
     let id = request_id_of(&body);
     assert_eq!(post_signed(&body).await.0, 200);
     wait_granted(&id).await;
-    stop_execution(&id).await;
+    stop_execution_and_wait(&id).await;
 
     let url = format!("{}/_testbed/dynamodb/reads", s().get("MOTO_URL"));
     http_json(reqwest::Method::DELETE, &url, None).await;
@@ -717,7 +717,7 @@ async fn an_orphan_is_revoked_when_listing_a_user_across_the_organization_is_ref
     let id = request_id_of(&body);
     assert_eq!(post_signed(&body).await.0, 200);
     wait_granted(&id).await;
-    stop_execution(&id).await;
+    stop_execution_and_wait(&id).await;
     inject_fault(
         json!({"operation": "ListAccountAssignmentsForPrincipal", "times": 1,
                         "status": 400, "code": "AccessDeniedException", "match": who}),
@@ -751,7 +751,7 @@ async fn leases_from_before_the_live_index_are_indexed_once_by_the_cli() {
     ])
     .to_string();
     wait_granted(&id).await;
-    stop_execution(&id).await;
+    stop_execution_and_wait(&id).await;
     // As a version without the index wrote them: the lease and the creation intent.
     let pair = format!("{who}#{account}#{ps}");
     for (pk, sk) in [

@@ -281,17 +281,31 @@ pub async fn http_json(method: reqwest::Method, url: &str, body: Option<Value>) 
     resp.json().await.unwrap_or(Value::Null)
 }
 
-/// The last `n` lines the stack printed (for the message of a test that timed out: CI keeps
-/// nothing else).
+/// The last `n` lines of each of the binary's logs (for the message of a test that timed
+/// out: CI keeps nothing else), each line cut at 400 characters.
 pub fn log_tail(n: usize) -> String {
-    let Some(log) = STACK
-        .get()
-        .and_then(|s| std::fs::read_to_string(&s.log).ok())
-    else {
-        return "(no stack log)".into();
+    let Some(stack) = STACK.get() else {
+        return "(no stack)".into();
     };
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    let logs = stack.log.with_file_name("logs");
+    let mut out = Vec::new();
+    for i in 1..=4 {
+        let path = logs.join(format!("break-glass-{i}.log"));
+        let Ok(log) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let lines: Vec<&str> = log.lines().collect();
+        out.push(format!("== {}", path.display()));
+        out.extend(
+            lines[lines.len().saturating_sub(n)..]
+                .iter()
+                .map(|l| l.chars().take(400).collect::<String>()),
+        );
+    }
+    if out.is_empty() {
+        return format!("(no binary logs in {})", logs.display());
+    }
+    out.join("\n")
 }
 
 /// Polls `check` every 200 ms until it returns Some, or panics after `secs`.
@@ -307,8 +321,8 @@ where
         }
         assert!(
             Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}; the stack's last words:\n{}",
-            log_tail(80)
+            "timed out after {secs} s waiting for {what}; the binary's last words:\n{}",
+            log_tail(40)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -531,18 +545,23 @@ pub async fn fault_hits() -> Value {
     .await
 }
 
-/// Stops the request's execution by hand, as an operator might, and waits until Step
-/// Functions says so (the emulator may answer before its status moves).
+/// Stops the request's execution by hand, as an operator might (the call returns while a
+/// task of it may still be running).
 pub async fn stop_execution(id: &str) {
     let sfn = aws_sdk_sfn::Client::new(&sdk().await);
-    let execution = executions_named(&sfn, id).await[0]
-        .execution_arn()
-        .to_owned();
     sfn.stop_execution()
-        .execution_arn(&execution)
+        .execution_arn(execution_of(&sfn, id).await)
         .send()
         .await
         .unwrap();
+}
+
+/// [`stop_execution`], then waits until Step Functions says it stopped (the emulator may
+/// answer before its status moves): what a reconcile run that follows must see.
+pub async fn stop_execution_and_wait(id: &str) {
+    stop_execution(id).await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk().await);
+    let execution = execution_of(&sfn, id).await;
     eventually("the execution to stop", 30, || async {
         let out = sfn
             .describe_execution()
@@ -553,6 +572,12 @@ pub async fn stop_execution(id: &str) {
         (out.status != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(())
     })
     .await;
+}
+
+async fn execution_of(sfn: &aws_sdk_sfn::Client, id: &str) -> String {
+    executions_named(sfn, id).await[0]
+        .execution_arn()
+        .to_owned()
 }
 
 /// The request's status in the table.
