@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_organizations::types::AccountStatus;
+use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
 use crate::cache::TtlCache;
 use crate::domain::AccountId;
@@ -116,7 +116,12 @@ impl Organizations {
                 _ => Unlisted::Failed(from_sdk("Organizations ListAccounts", e)),
             })?;
             for a in page.accounts() {
-                if a.status() != Some(&AccountStatus::Active) {
+                // `State` replaces `Status` (retired by AWS on 2026-09-09); either says active.
+                let active = match a.state() {
+                    Some(state) => *state == AccountState::Active,
+                    None => a.status() == Some(&AccountStatus::Active),
+                };
+                if !active {
                     continue;
                 }
                 let Some(id) = a.id().and_then(|id| AccountId::parse(id).ok()) else {

@@ -81,7 +81,21 @@ impl Choices<'_> {
                 .any(|d| names(d) && d.permission_sets.contains(ANY))
     }
 
-    /// The permission sets offered on `account` (on any account when `None`).
+    /// Whether a deny rule takes permission set `set` (its ARN or name as a rule writes it;
+    /// `name` too when known) away from the user on `account` (when `None`: on every
+    /// account).
+    pub fn denies_set(&self, account: Option<&AccountId>, set: &str, name: Option<&str>) -> bool {
+        self.denies.iter().any(|d| {
+            let on = d.accounts.contains(ANY)
+                || account.is_some_and(|a| d.accounts.contains(a.as_str()));
+            on && (d.permission_sets.contains(ANY)
+                || d.permission_sets.contains(set)
+                || name.is_some_and(|n| d.permission_sets.contains(n)))
+        })
+    }
+
+    /// The permission sets offered on `account` (on any account when `None`), less those a
+    /// deny rule names.
     pub fn permission_sets(&self, account: Option<&AccountId>) -> PermissionSetChoices {
         let mut out = PermissionSetChoices::default();
         if account.is_some_and(|a| !self.offers_account(a)) {
@@ -93,7 +107,7 @@ impl Choices<'_> {
             for p in &r.permission_sets {
                 if p == ANY {
                     out.any = true;
-                } else {
+                } else if !self.denies_set(account, p, None) {
                     out.named.insert(p.clone());
                 }
             }
@@ -186,5 +200,28 @@ mod tests {
             p.choices(&who("U0USER00003")).is_empty(),
             "no rule covers U0USER00003"
         );
+
+        let p = policy(&format!(
+            "{}{}",
+            rule(
+                "everything",
+                "allow",
+                "\"U0USER00001\"",
+                "\"*\"",
+                &format!("\"*\", \"{PS}\"")
+            ),
+            rule(
+                "never-admin",
+                "deny",
+                "\"U0USER00001\"",
+                "\"*\"",
+                "\"AdministratorAccess\""
+            ),
+        ));
+        let c = p.choices(&who("U0USER00001"));
+        let admin = "arn:aws:sso:::permissionSet/ssoins-1/ps-9";
+        assert!(c.denies_set(Some(&nowhere), admin, Some("AdministratorAccess")));
+        assert!(!c.denies_set(Some(&nowhere), PS, Some("ReadOnly")));
+        assert!(c.permission_sets(Some(&nowhere)).named.contains(PS));
     }
 }

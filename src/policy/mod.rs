@@ -269,6 +269,13 @@ impl Policy {
         self.rules.iter().any(Rule::uses_permission_set_names)
     }
 
+    /// Whether some allow rule allows every account (`accounts = ["*"]`).
+    pub fn allows_any_account(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.effect == Effect::Allow && r.accounts.contains(ANY))
+    }
+
     /// The break-glass (account, permission set) pairs the allow rules name explicitly; the
     /// permission set as written (an ARN or a name). Wildcards cannot be listed.
     pub fn break_glass_pairs(&self) -> BTreeSet<(AccountId, String)> {

@@ -176,7 +176,11 @@ impl Sso {
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|e| from_sdk("SSO Admin ListAccountAssignmentsForPrincipal", e))?;
-            for a in page.account_assignments() {
+            // Only the user's own assignments: never one that reaches them through a group.
+            for a in page.account_assignments().iter().filter(|a| {
+                a.principal_type() == Some(&PrincipalType::User)
+                    && a.principal_id() == Some(user_id)
+            }) {
                 let account = a.account_id().and_then(|id| AccountId::parse(id).ok());
                 let ps = a
                     .permission_set_arn()

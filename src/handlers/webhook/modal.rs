@@ -145,6 +145,9 @@ impl Webhook {
     /// Why `account` cannot be asked for, when the organization's accounts are known and it
     /// is not an active one of them (a `*` rule allows it, but nothing could be granted).
     async fn outside_organization(&self, account: &AccountId) -> Option<String> {
+        if !self.policy.allows_any_account() {
+            return None; // every account a rule allows is named in it
+        }
         let known = self
             .organizations
             .accounts_within(super::suggest::ORGANIZATION_DEADLINE)

@@ -138,13 +138,17 @@ impl Webhook {
                     .unwrap_or_else(|_| ps.clone()),
                 Err(_) => ps.clone(),
             };
-            out.entry(label).or_insert_with(|| ps.clone());
+            if !choices.denies_set(account, ps, Some(&label)) {
+                out.entry(label).or_insert_with(|| ps.clone());
+            }
         }
         if sets.any {
             match self.names.all().await {
                 Ok(all) => {
                     for (arn, name) in all.iter() {
-                        out.entry(name.clone()).or_insert_with(|| arn.clone());
+                        if !choices.denies_set(account, arn, Some(name)) {
+                            out.entry(name.clone()).or_insert_with(|| arn.clone());
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not list the permission sets"),

@@ -76,7 +76,9 @@ impl Worker {
         let mut done: Vec<Pair> = Vec::new();
         let mut complete = true;
         for pair in todo {
-            if budget.spent(done.len()) {
+            // At least one pair a run, so that a sweep always moves on, however long the held
+            // users took.
+            if !done.is_empty() && budget.spent(done.len()) {
                 complete = false;
                 break;
             }
