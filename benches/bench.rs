@@ -177,6 +177,7 @@ fn render(rows: &mut Vec<Row>, dir: &Path) {
         user: "alice@example.com".into(),
         account_id: "123456789012".into(),
         account_name: Some("production".into()),
+        more_accounts: Vec::new(),
         permission_set: "BreakGlassAdmin".into(),
         from: break_glass::time_util::from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
         to: break_glass::time_util::from_rfc3339("2026-11-24T20:00:00Z").unwrap(),
@@ -1026,6 +1027,7 @@ fn collection(rows: &mut Vec<Row>, stack: &Stack) {
         let sources = collector.sources("123456789012", "bg-bench").await;
         let session = break_glass::report::Session {
             account_id: "123456789012".into(),
+            more_accounts: Vec::new(),
             permission_set_name: "BreakGlassAdmin".into(),
             user_name: "alice@example.com".into(),
         };

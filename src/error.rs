@@ -63,6 +63,44 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Throttled(_) | Error::Transient(_))
     }
+
+    /// The same error (so the same name for the state machine), its message prefixed with
+    /// what it is about.
+    pub fn about(self, what: &str) -> Error {
+        self.reworded(|m| format!("{what}: {m}"))
+    }
+
+    /// The same kind of error with its message changed.
+    fn reworded(self, f: impl FnOnce(String) -> String) -> Error {
+        match self {
+            Error::Throttled(s) => Error::Throttled(f(s)),
+            Error::Transient(s) => Error::Transient(f(s)),
+            Error::AssignmentFailed(s) => Error::AssignmentFailed(f(s)),
+            Error::InvalidInput(s) => Error::InvalidInput(f(s)),
+            Error::NotFound(s) => Error::NotFound(f(s)),
+            Error::StateConflict(s) => Error::StateConflict(f(s)),
+            Error::Config(s) => Error::Config(f(s)),
+            Error::Aws(s) => Error::Aws(f(s)),
+        }
+    }
+
+    /// One error for the failures of several parts of one task (`(what, error)`, none when
+    /// nothing failed): named after the first that retrying cannot help, or else the first, so
+    /// the state machine never retries what cannot succeed; its message names every part
+    /// that failed and why.
+    pub fn of_parts(failures: Vec<(String, Error)>) -> Option<Error> {
+        let lead = failures
+            .iter()
+            .position(|(_, e)| !e.is_retryable())
+            .unwrap_or(0);
+        let message = failures
+            .iter()
+            .map(|(what, e)| format!("{what}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let (_, lead) = failures.into_iter().nth(lead)?;
+        Some(lead.reworded(|_| message))
+    }
 }
 
 impl From<Error> for lambda_runtime::Diagnostic {
@@ -148,6 +186,35 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn failures_of_parts_are_named_after_the_one_retrying_cannot_help() {
+        use super::Error;
+        assert!(Error::of_parts(Vec::new()).is_none(), "nothing failed");
+        let e = Error::of_parts(vec![
+            (
+                "account 111111111111".into(),
+                Error::Transient("slow".into()),
+            ),
+            (
+                "account 222222222222".into(),
+                Error::AssignmentFailed("FAILED".into()),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(e.name(), "AssignmentFailed");
+        let m = e.to_string();
+        assert!(
+            m.contains("account 111111111111: transient failure: slow"),
+            "{m}"
+        );
+        assert!(
+            m.contains("account 222222222222: account assignment failed: FAILED"),
+            "{m}"
+        );
+        let e = Error::of_parts(vec![("a".into(), Error::Throttled("x".into()))]).unwrap();
+        assert_eq!(e.name(), "Throttled", "all retryable: retried");
+    }
+
     use super::*;
 
     #[test]

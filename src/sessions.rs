@@ -6,7 +6,7 @@
 //! assignment is gone, while the lease still keeps a new grant out):
 //!
 //! ```json
-//! {"Sid": "BreakGlassEndSessions<request>", "Effect": "Deny", "Action": "*", "Resource": "*",
+//! {"Sid": "BreakGlassEndSessions<request><account>", "Effect": "Deny", "Action": "*", "Resource": "*",
 //!  "Condition": {"StringEquals": {"identitystore:userId": "<user>", "aws:PrincipalAccount": "<account>"},
 //!                "DateLessThan": {"aws:TokenIssueTime": "<revoked at>"}}}
 //! ```
@@ -70,7 +70,7 @@ impl Deny {
     ) -> Self {
         let before = crate::time_util::ceil_second(before);
         Deny {
-            sid: Self::sid_for(request_id),
+            sid: Self::sid_for(request_id, account_id),
             request_id: request_id.to_owned(),
             user_id: user_id.to_owned(),
             account_id: account_id.to_owned(),
@@ -79,9 +79,12 @@ impl Deny {
         }
     }
 
-    pub fn sid_for(request_id: &str) -> String {
+    /// One statement per request and account: a request with several accounts ends the
+    /// sessions of each when that account's access ends.
+    pub fn sid_for(request_id: &str, account_id: &str) -> String {
         let hex: String = request_id
             .chars()
+            .chain(account_id.chars())
             .filter(char::is_ascii_alphanumeric)
             .collect();
         format!("{SID_PREFIX}{hex}")
@@ -190,7 +193,7 @@ mod tests {
 
     fn deny(user: &str) -> Deny {
         Deny {
-            sid: Deny::sid_for("bg-0123456789abcdef01234567"),
+            sid: Deny::sid_for("bg-0123456789abcdef01234567", "123456789012"),
             request_id: "bg-0123456789abcdef01234567".into(),
             user_id: user.into(),
             account_id: "123456789012".into(),
@@ -202,7 +205,10 @@ mod tests {
     #[test]
     fn the_statement_denies_exactly_that_users_old_sessions_in_that_account() {
         let s = deny("u-1").statement();
-        assert_eq!(s["Sid"], "BreakGlassEndSessionsbg0123456789abcdef01234567");
+        assert_eq!(
+            s["Sid"],
+            "BreakGlassEndSessionsbg0123456789abcdef01234567123456789012"
+        );
         assert_eq!(s["Effect"], "Deny");
         assert_eq!(
             s["Condition"]["StringEquals"]["identitystore:userId"],
@@ -231,7 +237,10 @@ mod tests {
             .collect();
         assert_eq!(
             sids,
-            ["Mine", "BreakGlassEndSessionsbg0123456789abcdef01234567"]
+            [
+                "Mine",
+                "BreakGlassEndSessionsbg0123456789abcdef01234567123456789012"
+            ]
         );
         // Rendering again with the same denies changes nothing; without them restores the
         // operator's statement alone.
@@ -288,6 +297,6 @@ mod tests {
             from_rfc3339(&crate::time_util::rfc3339(d.until)),
             Some(d.until)
         );
-        assert_eq!(d.sid, Deny::sid_for("bg-0123"));
+        assert_eq!(d.sid, Deny::sid_for("bg-0123", &d.account_id));
     }
 }

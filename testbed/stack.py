@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parent.parent
 TESTBED = REPO / "testbed"
 
 ACCOUNT_ID = "123456789012"
+# A second account, for requests over several accounts (the `multi-account` rule).
+SECOND_ACCOUNT_ID = "210987654321"
 REGION = "us-east-1"
 FUNCTION = "break-glass"
 TABLE_NAME = "break-glass"
@@ -72,6 +74,10 @@ EMAIL_USERS = [
 ]
 GROUP = "SRE"  # dave is a member
 ORG_WIDE_USER = "U0JUDY0001"  # also covered by a rule for every account of the organization
+MULTI_ACCOUNT_USER = "U0KEN00001"  # also covered by a rule for two accounts in one request
+# The report role break glass assumes in a target account other than its own (moto's STS
+# hands out that account's credentials, so its CloudTrail is read as that account).
+REPORT_ROLE_NAME = "break-glass-report-reader"
 # Slack users that must be refused whatever the policy says.
 REFUSED_SLACK_USERS = {
     "U0BOT00001": {"is_bot": True},
@@ -279,6 +285,7 @@ def seed_aws(
         ("EXAMPLE_GATED_PERMISSION_SET_ARN", "BreakGlassGated", "Access while on call, else with an approval"),
         ("SECONDARY_GATED_PERMISSION_SET_ARN", "BreakGlassSecondary", "Access while on call (levels 1-2)"),
         ("INCIDENT_GATED_PERMISSION_SET_ARN", "BreakGlassIncident", "Access while on call, for an incident"),
+        ("MULTI_ACCOUNT_PERMISSION_SET_ARN", "BreakGlassMulti", "Emergency access to several accounts at once"),
     ]:
         ps = sso.create_permission_set(
             InstanceArn=out["SSO_INSTANCE_ARN"],
@@ -393,6 +400,7 @@ def policy_toml(
     secondary_gated_permission_set_arn: str,
     incident_gated_permission_set_arn: str,
     approval_timeout: str = "30m",
+    multi_account_permission_set_arn: str = "BreakGlassMulti",
 ) -> str:
     users = "\n".join(f'{uid} = "{email}"' for uid, email, _, _ in USERS)
     covered = [uid for uid, _, _, _ in USERS] + [EMAIL_USERS[0][0]] + list(REFUSED_SLACK_USERS)
@@ -472,6 +480,15 @@ effect = "allow"
 slack_users = ["{ORG_WIDE_USER}"]
 accounts = ["*"]
 permission_sets = ["ReadOnly"]
+{gated_durations}
+# Two accounts in one request (one reason, one report), one permission set: for ken only.
+[[rule]]
+name = "multi-account"
+effect = "allow"
+slack_users = ["{MULTI_ACCOUNT_USER}"]
+accounts = ["{ACCOUNT_ID}", "{SECOND_ACCOUNT_ID}"]
+permission_sets = ["{multi_account_permission_set_arn}"]
+max_accounts = 2
 {gated_durations}
 [reconcile]
 notify_channel = "{RECONCILE_CHANNEL}"
@@ -625,6 +642,7 @@ class Stack:
                     secondary_gated_permission_set_arn=ids["SECONDARY_GATED_PERMISSION_SET_ARN"],
                     incident_gated_permission_set_arn=ids["INCIDENT_GATED_PERMISSION_SET_ARN"],
                     approval_timeout=self.approval_timeout,
+                    multi_account_permission_set_arn=ids["MULTI_ACCOUNT_PERMISSION_SET_ARN"],
                 ),
             )
 
@@ -666,6 +684,11 @@ class Stack:
             "SECOND_SSO_USER_NAME": USERS[1][1],
             # More allowed users, one lease each for concurrent tests: slack=sso pairs.
             "ORG_WIDE_SLACK_USER_ID": ORG_WIDE_USER,
+            # Several accounts in one request: the `multi-account` rule's user, second account
+            # and permission set.
+            "MULTI_ACCOUNT_SLACK_USER_ID": MULTI_ACCOUNT_USER,
+            "SECOND_ACCOUNT_ID": SECOND_ACCOUNT_ID,
+            "MULTI_ACCOUNT_PERMISSION_SET_ARN": ids["MULTI_ACCOUNT_PERMISSION_SET_ARN"],
             "SPARE_USERS": ",".join(f"{uid}={email}" for uid, email, _, _ in USERS[2:]),
             "EMAIL_SLACK_USER_ID": EMAIL_USERS[0][0],
             "EMAIL_SSO_USER_NAME": EMAIL_USERS[0][1],
@@ -733,6 +756,7 @@ class Stack:
             REPORT_RECIPIENTS=RECIPIENTS,
             CLOUDTRAIL_DELAY_SECONDS=str(self.cloudtrail_delay_seconds),
             CLOUDTRAIL_REGIONS=REGION,
+            REPORT_ROLE_NAME=REPORT_ROLE_NAME,
             ONCALL_SECRET_ARN=ids["ONCALL_SECRET_ARN"],
             PAGERDUTY_API_URL=pagerduty_url,
             OPSGENIE_API_URL=opsgenie_url,

@@ -225,6 +225,7 @@ async fn the_digest_counts_a_seeded_week() {
             slack_user_id: "U0ALICE0001".into(),
             sso_user_name: "alice@example.com".into(),
             account_id: AccountId::parse(s().get("EXAMPLE_ACCOUNT_ID")).unwrap(),
+            more_accounts: Vec::new(),
             permission_set_arn: PermissionSetArn::parse(s().get("EXAMPLE_PERMISSION_SET_ARN"))
                 .unwrap(),
             duration: Duration::from_secs(3600),

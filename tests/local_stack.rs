@@ -534,6 +534,7 @@ async fn the_target_account_is_read_through_the_assumed_report_role() {
     );
     let session = break_glass::report::Session {
         account_id: account.to_owned(),
+        more_accounts: Vec::new(),
         permission_set_name: "ReadOnly".into(),
         user_name: "role-test@example.com".into(),
     };

@@ -191,6 +191,7 @@ fn sample_record() -> break_glass::domain::request::RequestRecord {
         slack_user_id: "U".into(),
         sso_user_name: "u".into(),
         account_id: AccountId::parse("111111111111").unwrap(),
+        more_accounts: Vec::new(),
         permission_set_arn: PermissionSetArn::parse(SETS[0]).unwrap(),
         duration: Duration::from_secs(3600),
         rule: "r".into(),

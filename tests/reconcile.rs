@@ -266,7 +266,7 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
 
     let denied = eventually("the deny on dave's sessions", 60, || async {
         let policy = inline_policy(ps).await?;
-        let sid = break_glass::sessions::Deny::sid_for(&id);
+        let sid = break_glass::sessions::Deny::sid_for(&id, s().get("EXAMPLE_ACCOUNT_ID"));
         sids(&Some(policy.clone())).contains(&sid).then_some(policy)
     })
     .await;
@@ -319,7 +319,10 @@ async fn ending_access_denies_exactly_that_users_sessions_until_they_expire() {
     // (another test's request may hold its own deny on the same permission set meanwhile).
     let left = sids(&inline_policy(ps).await);
     assert!(
-        !left.contains(&break_glass::sessions::Deny::sid_for(&id)),
+        !left.contains(&break_glass::sessions::Deny::sid_for(
+            &id,
+            s().get("EXAMPLE_ACCOUNT_ID")
+        )),
         "{left:?} {:?}; states {:?}",
         audit_details(&id).await,
         states_entered(&id).await
@@ -379,6 +382,7 @@ fn revoked_request(
         slack_user_id: "U0NOBODY01".into(),
         sso_user_name: user.into(),
         account_id: AccountId::parse(s().get("EXAMPLE_ACCOUNT_ID")).unwrap(),
+        more_accounts: Vec::new(),
         permission_set_arn: PermissionSetArn::parse(ps).unwrap(),
         duration: Duration::from_secs(900),
         rule: "sre-readonly".into(),
@@ -481,7 +485,7 @@ async fn concurrent_denies_on_one_permission_set_are_never_lost() {
     let ours: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
     assert_eq!(ours.len(), ids.len(), "every deny is there: {after:?}");
     for id in &ids {
-        let sid = break_glass::sessions::Deny::sid_for(id);
+        let sid = break_glass::sessions::Deny::sid_for(id, s().get("EXAMPLE_ACCOUNT_ID"));
         assert!(after.contains(&sid), "{sid} in {after:?}");
     }
 

@@ -140,6 +140,38 @@ impl Collector {
 
     /// The sources for a report on `target_account`.
     pub async fn sources(&self, target_account: &str, request_id: &str) -> Vec<Source> {
+        self.sources_of(&[target_account.to_owned()], request_id)
+            .await
+    }
+
+    /// The sources for a report on a request's accounts: each one through its own reader
+    /// role, and the Identity Center account's portal sign-ins once.
+    pub async fn sources_of(&self, targets: &[String], request_id: &str) -> Vec<Source> {
+        let mut sources = Vec::new();
+        for target in targets {
+            sources.extend(self.target_sources(target, request_id).await);
+        }
+        let own_read = targets
+            .iter()
+            .any(|t| self.own_account.as_deref() == Some(t.as_str()));
+        if !own_read {
+            let own = self
+                .own_account
+                .clone()
+                .unwrap_or_else(|| "identity-center".into());
+            for region in &self.regions {
+                sources.push(Source {
+                    label: format!("{own}/{region} (portal)"),
+                    trail: Trail::new(self.client(&self.sdk, region)),
+                    keep: Keep::Portal,
+                });
+            }
+        }
+        sources
+    }
+
+    /// One target account's sources, one a region (ours also give the portal sign-ins).
+    async fn target_sources(&self, target_account: &str, request_id: &str) -> Vec<Source> {
         let same = self.own_account.as_deref() == Some(target_account);
         let target_conf = match (&self.role_name, same) {
             (Some(role), false) => {
@@ -158,26 +190,14 @@ impl Collector {
             }
             _ => self.sdk.clone(),
         };
-        let own = self
-            .own_account
-            .clone()
-            .unwrap_or_else(|| "identity-center".into());
-        let mut sources = Vec::new();
-        for region in &self.regions {
-            sources.push(Source {
+        self.regions
+            .iter()
+            .map(|region| Source {
                 label: format!("{target_account}/{region}"),
                 trail: Trail::new(self.client(&target_conf, region)),
                 keep: if same { Keep::Both } else { Keep::Session },
-            });
-            if !same {
-                sources.push(Source {
-                    label: format!("{own}/{region} (portal)"),
-                    trail: Trail::new(self.client(&self.sdk, region)),
-                    keep: Keep::Portal,
-                });
-            }
-        }
-        sources
+            })
+            .collect()
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Row {
     pub approver_slack_id: Option<String>,
     /// The PagerDuty incident the request named.
     pub incident: Option<String>,
+    /// Every account of the request, space-separated (`account_id` is the first).
+    pub accounts: String,
 }
 
 impl Row {
@@ -136,6 +138,12 @@ impl Row {
             approval: r.approval.state.map(|s| s.as_str().to_owned()),
             approver_slack_id: r.approval.by.clone(),
             incident: r.incident_id.clone(),
+            accounts: r
+                .accounts()
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }
@@ -192,6 +200,7 @@ fn columns() -> Vec<&'static str> {
         "approval",
         "approver_slack_id",
         "incident",
+        "accounts",
     ]
 }
 
@@ -296,7 +305,10 @@ second ""line""""#
             "{csv}"
         );
         assert!(csv.contains(r#""1","2","3","4""#), "{csv}");
-        assert!(csv.ends_with("\"1800\",\"\",\"\",\"\"\r\n"), "{csv}");
+        assert!(
+            csv.ends_with("\"1800\",\"\",\"\",\"\",\"123456789012\"\r\n"),
+            "{csv}"
+        );
     }
 
     #[test]

@@ -59,6 +59,10 @@ async fn live_outside(policy: &Policy, table: &str) -> Result<(usize, Vec<String
         let Some(lease) = store.lease(key).await.map_err(|e| e.to_string())? else {
             continue;
         };
+        // The lease's own account: a request with several accounts holds a lease on each.
+        let Some((_, account, _)) = Lease::parse_key(key) else {
+            continue;
+        };
         for holder in &lease.holders {
             let Ok(id) = RequestId::parse(holder) else {
                 continue;
@@ -87,7 +91,7 @@ async fn live_outside(policy: &Policy, table: &str) -> Result<(usize, Vec<String
                     sso_groups: &groups,
                 },
                 &Target {
-                    account: &rec.account_id,
+                    account: &account,
                     permission_set: &rec.permission_set_arn,
                     permission_set_name: rec.permission_set_name.as_deref(),
                 },
@@ -95,7 +99,7 @@ async fn live_outside(policy: &Policy, table: &str) -> Result<(usize, Vec<String
             let what = format!(
                 "{id}: {} on {} as {} until {}",
                 rec.sso_user_name,
-                rec.account_id,
+                account,
                 rec.permission_set_name
                     .as_deref()
                     .unwrap_or(rec.permission_set_arn.as_str()),
@@ -160,17 +164,19 @@ async fn index_live(days: u32, table: &str) -> Result<(usize, [usize; 3]), Strin
         let Some(principal) = &rec.principal_id else {
             continue;
         };
-        let lease = Lease::key(principal, &rec.account_id, &rec.permission_set_arn);
-        let intent = Intent::key(principal, &rec.account_id, &rec.permission_set_arn);
-        if store.mark_live(Live::Lease, &lease).await.map_err(e)? {
-            marked[0] += 1;
-        }
-        if store
-            .mark_live(Live::Intent, &format!("created#{intent}"))
-            .await
-            .map_err(e)?
-        {
-            marked[1] += 1;
+        for account in rec.accounts() {
+            let lease = Lease::key(principal, &account, &rec.permission_set_arn);
+            let intent = Intent::key(principal, &account, &rec.permission_set_arn);
+            if store.mark_live(Live::Lease, &lease).await.map_err(e)? {
+                marked[0] += 1;
+            }
+            if store
+                .mark_live(Live::Intent, &format!("created#{intent}"))
+                .await
+                .map_err(e)?
+            {
+                marked[1] += 1;
+            }
         }
         if rec.sessions_denied_until.is_some() && rec.sessions_lifted_at.is_none() {
             denied.insert(rec.permission_set_arn.clone());

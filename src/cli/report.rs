@@ -61,6 +61,7 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
     let session = match (&a.user, &a.account, &a.permission_set) {
         (Some(u), Some(acct), Some(ps)) => Some(Session {
             account_id: acct.clone(),
+            more_accounts: Vec::new(),
             permission_set_name: ps.clone(),
             user_name: u.clone(),
         }),
@@ -99,6 +100,7 @@ pub fn render(a: &RenderArgs) -> Result<(), String> {
             .clone()
             .unwrap_or_else(|| "(all accounts in the file)".into()),
         account_name: None,
+        more_accounts: Vec::new(),
         permission_set: a.permission_set.clone().unwrap_or_else(|| "(any)".into()),
         from: a.from.or(first).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         to: a

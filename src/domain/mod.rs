@@ -52,6 +52,15 @@ impl AccountId {
     }
 }
 
+/// Accounts as people read them: `111111111111, 222222222222`.
+pub fn accounts_text(accounts: &[AccountId]) -> String {
+    accounts
+        .iter()
+        .map(AccountId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `arn:<partition>:sso:::permissionSet/ssoins-<id>/ps-<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -2,6 +2,7 @@
 //! changes a transition makes. Storage is the store's business ([`crate::aws::store`]); this is
 //! what the rest of the code reads and decides on.
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::approval::{Approval, ApprovalState};
@@ -68,7 +69,11 @@ pub struct RequestRecord {
     pub team_id: String,
     pub slack_user_id: String,
     pub sso_user_name: String,
+    /// The request's (first) account. A multi-account request lists the others in
+    /// `more_accounts`; [`RequestRecord::accounts`] gives them all.
     pub account_id: AccountId,
+    /// The other accounts of a multi-account request, and how far each one's grant got.
+    pub more_accounts: Vec<Part>,
     pub permission_set_arn: PermissionSetArn,
     pub duration: Duration,
     pub rule: String,
@@ -128,7 +133,77 @@ pub struct RequestRecord {
     pub incident_url: Option<String>,
 }
 
+/// One account of a request, and how its grant holds the lease of (user, account, permission
+/// set). The first account's part is kept in the record's own fields (`account_id`,
+/// `preexisting`, `shared`, `creation_request_id`), as it was before requests had several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub account: AccountId,
+    #[serde(default)]
+    pub preexisting: bool,
+    #[serde(default)]
+    pub shared: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_request_id: Option<String>,
+}
+
+impl Part {
+    pub fn new(account: AccountId) -> Self {
+        Part {
+            account,
+            preexisting: false,
+            shared: false,
+            creation_request_id: None,
+        }
+    }
+}
+
 impl RequestRecord {
+    /// Every account of the request, the first one first.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        std::iter::once(self.account_id.clone())
+            .chain(self.more_accounts.iter().map(|p| p.account.clone()))
+            .collect()
+    }
+
+    /// The accounts as people read them: `111111111111, 222222222222`.
+    pub fn accounts_text(&self) -> String {
+        super::accounts_text(&self.accounts())
+    }
+
+    /// The part of `account` (one of [`RequestRecord::accounts`]).
+    pub fn part(&self, account: &AccountId) -> Option<Part> {
+        if *account == self.account_id {
+            return Some(Part {
+                account: account.clone(),
+                preexisting: self.preexisting,
+                shared: self.shared,
+                creation_request_id: self.creation_request_id.clone(),
+            });
+        }
+        self.more_accounts
+            .iter()
+            .find(|p| p.account == *account)
+            .cloned()
+    }
+
+    /// The changes that store `part` (of one of the request's accounts).
+    pub fn part_changes(&self, part: Part) -> Vec<Change> {
+        if part.account == self.account_id {
+            let mut changes = vec![
+                Change::Preexisting(part.preexisting),
+                Change::Shared(part.shared),
+            ];
+            changes.extend(part.creation_request_id.map(Change::CreationRequestId));
+            return changes;
+        }
+        let mut more = self.more_accounts.clone();
+        for p in more.iter_mut().filter(|p| p.account == part.account) {
+            *p = part.clone();
+        }
+        vec![Change::MoreAccounts(more)]
+    }
+
     /// The applied lease clicks with `click` added (the latest [`CLICKS_KEPT`]).
     pub fn clicks_with(&self, click: &str) -> Vec<String> {
         let mut applied = self.clicks.clone();
@@ -147,6 +222,8 @@ pub enum Change {
     Preexisting(bool),
     Shared(bool),
     CreationRequestId(String),
+    /// The parts of the request's other accounts.
+    MoreAccounts(Vec<Part>),
     GrantedAt(OffsetDateTime),
     ExpiresAt(OffsetDateTime),
     EndedBy(String),
@@ -198,4 +275,47 @@ pub struct Button {
     pub key: String,
     /// The request the button last started.
     pub request_id: Option<RequestId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_account_keeps_its_own_part() {
+        let mut rec = crate::aws::store::tests::sample();
+        let first = rec.account_id.clone();
+        let second = AccountId::parse("210987654321").unwrap();
+        assert_eq!(rec.accounts(), std::slice::from_ref(&first));
+        assert!(rec.part(&second).is_none(), "not one of its accounts");
+        rec.more_accounts = vec![Part::new(second.clone())];
+        assert_eq!(rec.accounts(), [first.clone(), second.clone()]);
+        assert_eq!(rec.accounts_text(), "123456789012, 210987654321");
+
+        // The first account's part lives in the record's own fields, as before.
+        let changes = rec.part_changes(Part {
+            shared: true,
+            creation_request_id: Some("c-1".into()),
+            ..rec.part(&first).unwrap()
+        });
+        assert_eq!(
+            changes,
+            [
+                Change::Preexisting(false),
+                Change::Shared(true),
+                Change::CreationRequestId("c-1".into())
+            ]
+        );
+        // Another account's part changes only that account's entry.
+        let changes = rec.part_changes(Part {
+            preexisting: true,
+            ..rec.part(&second).unwrap()
+        });
+        let [Change::MoreAccounts(more)] = changes.as_slice() else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(more.len(), 1);
+        assert!(more[0].preexisting && more[0].account == second);
+        assert!(!rec.preexisting, "the first account's part is untouched");
+    }
 }

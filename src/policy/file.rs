@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::gate::{Gate, RawGate};
-use super::{ANY, Effect, Escalation, Policy, PolicyError, ReviewPolicy, Rule, Standing, err};
+use super::{
+    ANY, Effect, Escalation, MAX_ACCOUNTS, Policy, PolicyError, ReviewPolicy, Rule, Standing, err,
+};
 use crate::domain::{AccountId, Duration, PermissionSetArn};
 
 #[derive(Deserialize)]
@@ -69,6 +71,7 @@ struct RawRule {
     approval_timeout: Option<String>,
     #[serde(default)]
     incident_required: bool,
+    max_accounts: Option<i64>,
 }
 
 fn is_slack_user_id(s: &str) -> bool {
@@ -242,6 +245,19 @@ impl RawPolicy {
             if effect == Effect::Deny && r.incident_required {
                 return Err(err(at("incident_required"), "a deny rule grants nothing"));
             }
+            let max_accounts = match (effect, r.max_accounts) {
+                (_, None) => 1,
+                (Effect::Deny, Some(_)) => {
+                    return Err(err(at("max_accounts"), "a deny rule grants nothing"));
+                }
+                (Effect::Allow, Some(n)) if (1..=MAX_ACCOUNTS as i64).contains(&n) => n as usize,
+                (Effect::Allow, Some(n)) => {
+                    return Err(err(
+                        at("max_accounts"),
+                        format!("expected 1 to {MAX_ACCOUNTS}, got {n}"),
+                    ));
+                }
+            };
             let gate = RawGate {
                 oncall: r.oncall,
                 oncall_levels: r.oncall_levels,
@@ -272,6 +288,7 @@ impl RawPolicy {
                 standing_access,
                 gate,
                 incident_required: r.incident_required,
+                max_accounts,
             });
         }
         let reconcile_channel = self.reconcile.and_then(|r| r.notify_channel);

@@ -70,7 +70,21 @@ pub struct Rule {
     pub gate: Option<Gate>,
     /// The request must name an open PagerDuty incident.
     pub incident_required: bool,
+    /// How many accounts one request under this rule may cover (1 to [`MAX_ACCOUNTS`]).
+    pub max_accounts: usize,
 }
+
+/// Why a request for several accounts is refused, by what it is about: the accounts chosen,
+/// or (one account) the permission set, as a single-account refusal always was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountsRefused {
+    Accounts(String),
+    PermissionSet(String),
+}
+
+/// The most accounts a rule may let one request cover: each is granted and revoked on its own
+/// within the grant and revoke tasks, which must finish within their Lambda's time.
+pub const MAX_ACCOUNTS: usize = 10;
 
 /// What the reconciler does with an assignment break glass never granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,6 +125,7 @@ impl Rule {
             end_sessions: self.end_sessions,
             gate: self.gate.clone(),
             incident_required: self.incident_required,
+            max_accounts: self.max_accounts,
         }
     }
 
@@ -170,6 +185,8 @@ pub struct Grant {
     pub end_sessions: bool,
     pub gate: Option<Gate>,
     pub incident_required: bool,
+    /// How many accounts one request may cover.
+    pub max_accounts: usize,
 }
 
 impl Policy {
@@ -206,6 +223,62 @@ impl Policy {
                 what.account
             )),
         }
+    }
+
+    /// Decides a request for several accounts: each account on its own ([`Policy::decide`]),
+    /// all allowed by the same rule (its terms are the request's), and no more of them than
+    /// that rule's `max_accounts`. A refusal names the account it is about.
+    pub fn decide_accounts(
+        &self,
+        who: &Subject<'_>,
+        accounts: &[AccountId],
+        permission_set: &PermissionSetArn,
+        permission_set_name: Option<&str>,
+    ) -> Result<Grant, AccountsRefused> {
+        let several = accounts.len() > 1;
+        let mut first: Option<Grant> = None;
+        for (i, account) in accounts.iter().enumerate() {
+            if accounts[..i].contains(account) {
+                return Err(AccountsRefused::Accounts(format!(
+                    "account {account} is chosen twice"
+                )));
+            }
+            let target = Target {
+                account,
+                permission_set,
+                permission_set_name,
+            };
+            let grant = match self.decide(who, &target) {
+                Decision::Allow(g) => g,
+                Decision::Deny(why) if several => {
+                    return Err(AccountsRefused::Accounts(format!(
+                        "account {account}: {why}"
+                    )));
+                }
+                Decision::Deny(why) => return Err(AccountsRefused::PermissionSet(why)),
+            };
+            match &first {
+                None => first = Some(grant),
+                Some(f) if f.rule != grant.rule => {
+                    return Err(AccountsRefused::Accounts(format!(
+                        "account {account} falls under rule {:?}, the others under {:?}: ask for them separately",
+                        grant.rule, f.rule
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let grant =
+            first.ok_or_else(|| AccountsRefused::Accounts("choose an account".to_owned()))?;
+        if accounts.len() > grant.max_accounts {
+            return Err(AccountsRefused::Accounts(format!(
+                "rule {:?} allows at most {} account(s) in one request, not {}",
+                grant.rule,
+                grant.max_accounts,
+                accounts.len()
+            )));
+        }
+        Ok(grant)
     }
 
     /// Whether any allow rule could cover this Slack user (by id, `*`, or any group): when

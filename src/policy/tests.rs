@@ -213,6 +213,14 @@ fn validation_names_the_field() {
             ),
             "reconcile.notify_channel",
         ),
+        (policy("max_accounts = 0"), "rule[0].max_accounts"),
+        (policy("max_accounts = 11"), "rule[0].max_accounts"),
+        (
+            policy(
+                "[[rule]]\nname = \"x\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\nmax_accounts = 2",
+            ),
+            "rule[1].max_accounts",
+        ),
     ];
     for (text, field) in cases {
         let e = Policy::parse(&text).expect_err(field);
@@ -468,4 +476,70 @@ fn reviewer_groups_are_looked_up_even_when_no_rule_names_them() {
     ))
     .unwrap();
     assert!(p.groups().contains("Security"), "{:?}", p.groups());
+}
+
+#[test]
+fn several_accounts_are_each_decided_and_capped_by_the_rule() {
+    let subject = |user: &'static str| Subject {
+        slack_user: user,
+        sso_groups: Box::leak(Box::new(BTreeSet::new())),
+    };
+    let two = [acct("123456789012"), acct("210987654321")];
+    let both_accounts = |extra: &str| {
+        Policy::parse(&policy(extra).replace(
+            "accounts = [\"123456789012\"]",
+            "accounts = [\"123456789012\", \"210987654321\"]",
+        ))
+        .unwrap()
+    };
+    let accounts = |r: Result<Grant, AccountsRefused>| match r {
+        Err(AccountsRefused::Accounts(why)) => why,
+        other => panic!("{other:?}"),
+    };
+
+    // max_accounts defaults to 1: nothing changes until a rule allows more.
+    let p = both_accounts("");
+    assert_eq!(p.rules[0].max_accounts, 1);
+    let why = accounts(p.decide_accounts(&subject("U0ALICE"), &two, &ps(PS), None));
+    assert!(why.contains("at most 1 account(s)"), "{why}");
+    let one = p.decide_accounts(&subject("U0ALICE"), &two[..1], &ps(PS), None);
+    assert_eq!(one.unwrap().rule, "oncall");
+
+    let p = both_accounts("max_accounts = 2");
+    let g = p
+        .decide_accounts(&subject("U0ALICE"), &two, &ps(PS), None)
+        .unwrap();
+    assert_eq!((g.rule.as_str(), g.max_accounts), ("oncall", 2));
+    // One account the policy refuses refuses the request, and is named.
+    let three = [two[0].clone(), acct("333333333333")];
+    let why = accounts(p.decide_accounts(&subject("U0ALICE"), &three, &ps(PS), None));
+    assert!(why.starts_with("account 333333333333: "), "{why}");
+    // Twice the same account is no second account.
+    let twice = [two[0].clone(), two[0].clone()];
+    let why = accounts(p.decide_accounts(&subject("U0ALICE"), &twice, &ps(PS), None));
+    assert!(why.contains("chosen twice"), "{why}");
+    // A deny rule on one account refuses it, even when the other is fine.
+    let p = both_accounts(
+        "max_accounts = 2\n[[rule]]\nname = \"no-network\"\neffect = \"deny\"\nslack_users = [\"*\"]\naccounts = [\"210987654321\"]\npermission_sets = [\"*\"]",
+    );
+    let why = accounts(p.decide_accounts(&subject("U0ALICE"), &two, &ps(PS), None));
+    assert!(
+        why.contains("210987654321") && why.contains("no-network"),
+        "{why}"
+    );
+    // Accounts under different rules are asked for separately: each rule has its own terms.
+    let p = Policy::parse(&policy(
+        "max_accounts = 2\n[[rule]]\nname = \"network\"\neffect = \"allow\"\nslack_users = [\"U0ALICE\"]\naccounts = [\"210987654321\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"1h\"\nmax_accounts = 2",
+    ))
+    .unwrap();
+    let why = accounts(p.decide_accounts(&subject("U0ALICE"), &two, &ps(PS), None));
+    assert!(
+        why.contains("\"network\"") && why.contains("separately"),
+        "{why}"
+    );
+    // One account refused: the permission set's refusal, as it always was.
+    assert!(matches!(
+        p.decide_accounts(&subject("U0BOB"), &[acct("333333333333")], &ps(PS), None),
+        Err(AccountsRefused::PermissionSet(_))
+    ));
 }

@@ -132,6 +132,7 @@ mod tests {
     fn session() -> Session {
         Session {
             account_id: "123456789012".into(),
+            more_accounts: Vec::new(),
             permission_set_name: "BreakGlassAdmin".into(),
             user_name: "alice@example.com".into(),
         }

@@ -422,6 +422,8 @@ pub const IN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub account_id: String,
+    /// The request's other accounts: the session is the same person's in each.
+    pub more_accounts: Vec<String>,
     pub permission_set_name: String,
     pub user_name: String,
 }
@@ -454,7 +456,9 @@ impl Session {
             .and_then(|r| r.strip_prefix(self.permission_set_name.as_str()))
             .and_then(|r| r.strip_prefix('_'))
             .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        account == self.account_id && suffix_ok && session == self.user_name
+        (account == self.account_id || self.more_accounts.iter().any(|a| a == account))
+            && suffix_ok
+            && session == self.user_name
     }
 }
 
@@ -534,6 +538,7 @@ pub(crate) mod tests {
     fn session() -> Session {
         Session {
             account_id: "123456789012".into(),
+            more_accounts: Vec::new(),
             permission_set_name: "BreakGlassAdmin".into(),
             user_name: "alice@example.com".into(),
         }

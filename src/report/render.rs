@@ -21,6 +21,8 @@ pub struct Header {
     pub user: String,
     pub account_id: String,
     pub account_name: Option<String>,
+    /// The request's other accounts (id, and the policy's name), when it has several.
+    pub more_accounts: Vec<(String, Option<String>)>,
     pub permission_set: String,
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
@@ -32,6 +34,72 @@ pub struct Header {
     pub incident: Option<(String, String)>,
     /// When End access now was pressed (drawn into the activity picture).
     pub ended_at: Option<OffsetDateTime>,
+}
+
+impl Header {
+    /// Every account, as people read them: `123456789012 (production), 210987654321`.
+    pub fn accounts_line(&self) -> String {
+        std::iter::once((&self.account_id, &self.account_name))
+            .chain(self.more_accounts.iter().map(|(a, n)| (a, n)))
+            .map(|(a, n)| match n {
+                Some(n) => format!("{a} ({n})"),
+                None => a.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One account's share of a session over several accounts.
+pub struct AccountRow {
+    pub account: String,
+    pub events: usize,
+    pub writes: usize,
+    pub errors: usize,
+    pub flagged: usize,
+    pub after_end: usize,
+}
+
+/// The per-account sections of a session over several accounts (none for one account).
+fn by_account(header: &Header, events: &[Event], after_end: &[Event]) -> Vec<AccountRow> {
+    if header.more_accounts.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once(&header.account_id)
+        .chain(header.more_accounts.iter().map(|(a, _)| a))
+        .map(|account| {
+            let mine = || events.iter().filter(|e| e.account_id == *account);
+            AccountRow {
+                account: header.accounts_line_of(account),
+                events: mine().count(),
+                writes: mine().filter(|e| e.is_write()).count(),
+                errors: mine().filter(|e| e.is_error()).count(),
+                flagged: mine().filter(|e| e.rule.is_some()).count(),
+                after_end: after_end
+                    .iter()
+                    .filter(|e| e.account_id == *account)
+                    .count(),
+            }
+        })
+        .collect()
+}
+
+impl Header {
+    /// One account as people read it: `123456789012 (production)`.
+    fn accounts_line_of(&self, account: &str) -> String {
+        let name = if account == self.account_id {
+            self.account_name.as_ref()
+        } else {
+            self.more_accounts
+                .iter()
+                .find(|(a, _)| a == account)
+                .and_then(|(_, n)| n.as_ref())
+        };
+        match name {
+            Some(n) => format!("{} ({})", super::clip(account), super::clip(n)),
+            None => super::clip(account),
+        }
+    }
 }
 
 /// One event as a table row: every value already a display string.
@@ -95,6 +163,8 @@ pub struct View<'a> {
     pub timeline: Vec<Row<'a>>,
     pub omitted: usize,
     pub incomplete: Vec<String>,
+    /// Each account's share, when the request had several.
+    pub by_account: Vec<AccountRow>,
 }
 
 impl<'a> View<'a> {
@@ -121,6 +191,11 @@ impl<'a> View<'a> {
                 user: super::clip(&header.user),
                 account_id: super::clip(&header.account_id),
                 account_name: clip_opt(&header.account_name),
+                more_accounts: header
+                    .more_accounts
+                    .iter()
+                    .map(|(a, n)| (super::clip(a), clip_opt(n)))
+                    .collect(),
                 permission_set: super::clip(&header.permission_set),
                 from: header.from,
                 to: header.to,
@@ -150,6 +225,7 @@ impl<'a> View<'a> {
             portal: portal.iter().take(max_rows).map(Row::new).collect(),
             timeline: events[..shown].iter().map(Row::new).collect(),
             omitted: events.len() - shown,
+            by_account: by_account(header, events, after_end),
         }
     }
 
@@ -181,9 +257,13 @@ impl<'a> View<'a> {
     }
 
     pub fn subject(&self) -> String {
-        let account = match &self.header.account_name {
-            Some(n) => format!("{n} ({})", self.header.account_id),
-            None => self.header.account_id.clone(),
+        let account = match (
+            &self.header.account_name,
+            self.header.more_accounts.is_empty(),
+        ) {
+            (Some(n), true) => format!("{n} ({})", self.header.account_id),
+            (None, true) => self.header.account_id.clone(),
+            (_, false) => format!("{} accounts", self.header.more_accounts.len() + 1),
         };
         let flags = match self.severities.first() {
             Some((s, n)) => format!(", {n} {} flag(s)", s.as_str()),
@@ -302,6 +382,7 @@ mod tests {
             user: "alice@example.com".into(),
             account_id: "123456789012".into(),
             account_name: Some("production".into()),
+            more_accounts: Vec::new(),
             permission_set: "BreakGlassAdmin".into(),
             from: from_rfc3339("2026-11-24T08:00:00Z").unwrap(),
             to: from_rfc3339("2026-11-24T09:00:00Z").unwrap(),
@@ -311,6 +392,50 @@ mod tests {
             incident: None,
             ended_at: None,
         }
+    }
+
+    #[test]
+    fn a_session_over_several_accounts_has_a_section_for_each() {
+        let mut events = Vec::new();
+        for (account, name) in [
+            ("123456789012", "PutObject"),
+            ("210987654321", "GetObject"),
+            ("210987654321", "ListBuckets"),
+        ] {
+            let mut e =
+                Event::from_record(&record(name, "s3.amazonaws.com", ALICE, false)).unwrap();
+            e.account_id = account.into();
+            events.push(e);
+        }
+        let mut h = header();
+        let single = View::new(&h, &events, &[], &[], cover(&[]), MAX_TIMELINE_ROWS);
+        assert!(single.by_account.is_empty(), "one account: no sections");
+        assert!(!single.text().unwrap().contains("BY ACCOUNT"));
+        h.more_accounts = vec![("210987654321".into(), Some("network <b>".into()))];
+        let v = View::new(&h, &events, &[], &[], cover(&[]), MAX_TIMELINE_ROWS);
+        let rows: Vec<(&str, usize)> = v
+            .by_account
+            .iter()
+            .map(|a| (a.account.as_str(), a.events))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("123456789012 (production)", 1),
+                ("210987654321 (network <b>)", 2)
+            ]
+        );
+        let text = v.text().unwrap();
+        assert!(
+            text.contains("Accounts:       123456789012 (production), 210987654321 (network <b>)"),
+            "{text}"
+        );
+        assert!(text.contains("BY ACCOUNT"), "{text}");
+        assert!(v.subject().contains("on 2 accounts"), "{}", v.subject());
+        let html = v.html().unwrap();
+        assert!(html.contains("By account (2)"));
+        assert!(html.contains("network &#60;b&#62;"), "escaped");
+        assert_eq!(v.total, 3, "one session: the events of every account");
     }
 
     #[test]

@@ -28,10 +28,7 @@ pub fn asked(rec: &RequestRecord, why: &str) -> String {
 
 /// The request, as the approvers read it.
 fn summary(rec: &RequestRecord, policy: &Policy, permission_set: &str) -> String {
-    let account = match policy.account_name(&rec.account_id) {
-        Some(n) => format!("*{}* (`{}`)", escape(n), rec.account_id),
-        None => format!("`{}`", rec.account_id),
-    };
+    let account = super::accounts_mrkdwn(&rec.accounts(), policy);
     let mut text = format!(
         "*Break-glass approval needed*\n<@{}> asks for *{}* on {account} for {}.",
         escape(&rec.slack_user_id),

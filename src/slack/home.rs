@@ -43,10 +43,7 @@ fn header(text: &str) -> Value {
 }
 
 fn target(r: &RequestRecord, policy: &Policy) -> String {
-    let account = match policy.account_name(&r.account_id) {
-        Some(n) => format!("*{}* (`{}`)", escape(n), r.account_id.as_str()),
-        None => format!("`{}`", r.account_id.as_str()),
-    };
+    let account = super::accounts_mrkdwn(&r.accounts(), policy);
     let ps = r
         .permission_set_name
         .as_deref()

@@ -12,18 +12,16 @@ use crate::time_util::hhmm;
 pub struct About<'a> {
     pub request_id: &'a str,
     pub user: &'a str,
-    pub account_id: &'a str,
-    pub account_name: Option<&'a str>,
+    /// The account ids, plain (`111111111111, 222222222222`).
+    pub account_ids: String,
+    /// The accounts in mrkdwn, named where the policy names them ([`super::accounts_mrkdwn`]).
+    pub accounts: String,
     pub permission_set: &'a str,
 }
 
 impl About<'_> {
     fn target(&self) -> String {
-        let account = match self.account_name {
-            Some(n) => format!("*{}* (`{}`)", escape(n), self.account_id),
-            None => format!("`{}`", self.account_id),
-        };
-        format!("{account} as *{}*", escape(self.permission_set))
+        format!("{} as *{}*", self.accounts, escape(self.permission_set))
     }
 }
 
@@ -238,8 +236,8 @@ mod tests {
         About {
             request_id: "bg-0123",
             user: "alice@example.com",
-            account_id: "123456789012",
-            account_name: Some("prod <!channel>"),
+            account_ids: "123456789012".into(),
+            accounts: format!("*{}* (`123456789012`)", escape("prod <!channel>")),
             permission_set: "Admin&Co",
         }
     }

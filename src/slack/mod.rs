@@ -10,6 +10,21 @@ pub mod payload;
 pub mod review;
 pub mod signature;
 
+/// A request's accounts in mrkdwn: the policy's name and the id of each, or the id alone.
+pub fn accounts_mrkdwn(
+    accounts: &[crate::domain::AccountId],
+    policy: &crate::policy::Policy,
+) -> String {
+    accounts
+        .iter()
+        .map(|a| match policy.account_name(a) {
+            Some(n) => format!("*{}* (`{a}`)", escape(n)),
+            None => format!("`{a}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Escapes text for Slack's mrkdwn/plain text (`&`, `<`, `>`), as Slack documents.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

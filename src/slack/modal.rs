@@ -47,8 +47,19 @@ pub fn modal(grants: &[Grant], channel: Option<&str>) -> Value {
                "element": {"type": "external_select", "action_id": id,
                            "placeholder": plain(placeholder), "min_query_length": 0}})
     };
+    // Several accounts only where a rule allows them (each is checked on submission).
+    let most_accounts = grants.iter().map(|g| g.max_accounts).max().unwrap_or(1);
+    let account_picker = if most_accounts > 1 {
+        json!({"type": "input", "block_id": "account", "label": plain("Accounts"),
+               "hint": plain(&format!("Up to {most_accounts}: one request, one reason, one report.")),
+               "element": {"type": "multi_external_select", "action_id": "account",
+                           "placeholder": plain("Type a name or an account id"),
+                           "min_query_length": 0, "max_selected_items": most_accounts}})
+    } else {
+        picker("account", "Account", "Type a name or an account id")
+    };
     let mut blocks = vec![
-        picker("account", "Account", "Type a name or an account id"),
+        account_picker,
         picker(
             "permission_set",
             "Permission set",
@@ -161,6 +172,35 @@ mod tests {
             modal_channel(view["private_metadata"].as_str().unwrap()).as_deref(),
             Some("C1")
         );
+    }
+
+    #[test]
+    fn the_account_picker_takes_several_only_where_a_rule_allows_them() {
+        let rule = |max: &str| {
+            format!(
+                "version = 1\n[[rule]]\nname = \"r\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"2h\"\n{max}"
+            )
+        };
+        let account_picker = |text: String| {
+            let policy = Policy::parse(&text).unwrap();
+            let groups = BTreeSet::new();
+            let grants: Vec<Grant> = policy
+                .choices(&Subject {
+                    slack_user: "U0ALICE0001",
+                    sso_groups: &groups,
+                })
+                .grants()
+                .collect();
+            modal(&grants, None)["blocks"][0]["element"].clone()
+        };
+        assert_eq!(account_picker(rule(""))["type"], "external_select");
+        let multi = account_picker(rule("max_accounts = 3\n"));
+        assert_eq!(multi["type"], "multi_external_select");
+        assert_eq!(
+            multi["action_id"], "account",
+            "the same id: Slack asks the same type-ahead"
+        );
+        assert_eq!(multi["max_selected_items"], 3);
     }
 
     #[test]

@@ -90,7 +90,8 @@ pub struct Command {
 pub struct Submission {
     pub origin: Origin,
     pub view_id: String,
-    pub account: Option<String>,
+    /// The accounts chosen, in order, without repeats (one picker, single or multiple).
+    pub accounts: Vec<String>,
     pub permission_set: Option<String>,
     pub duration: Option<String>,
     pub reason: Option<String>,
@@ -146,7 +147,7 @@ pub struct Suggestion {
     pub picker: Picker,
     /// What the user typed so far (at most 100 characters kept).
     pub typed: String,
-    /// The account already chosen in the form, if any (untrusted).
+    /// The (first) account already chosen in the form, if any (untrusted).
     pub account: Option<String>,
 }
 
@@ -482,13 +483,32 @@ struct State {
     values: std::collections::HashMap<String, std::collections::HashMap<String, Element>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct Element {
     value: Option<String>,
     selected_option: Option<SelectedOption>,
+    /// A `multi_external_select`'s choices.
+    selected_options: Option<Vec<SelectedOption>>,
 }
 
-#[derive(Deserialize)]
+impl Element {
+    /// The chosen values, single or multiple, in order and without repeats.
+    fn chosen(self) -> Vec<String> {
+        let mut values: Vec<String> = Vec::new();
+        let all = self
+            .selected_option
+            .into_iter()
+            .chain(self.selected_options.into_iter().flatten());
+        for o in all {
+            if !o.value.trim().is_empty() && !values.contains(&o.value) {
+                values.push(o.value);
+            }
+        }
+        values
+    }
+}
+
+#[derive(Deserialize, Clone)]
 struct SelectedOption {
     value: String,
 }
@@ -528,8 +548,17 @@ impl ViewSubmission {
                 ));
             }
         }
+        let accounts = self
+            .view
+            .state
+            .values
+            .get("account")
+            .and_then(|actions| actions.get("account"))
+            .cloned()
+            .map(Element::chosen)
+            .unwrap_or_default();
         Ok(Interaction::Submission(Submission {
-            account: get("account"),
+            accounts,
             permission_set: get("permission_set"),
             duration: get("duration"),
             reason: get("reason"),
@@ -573,8 +602,7 @@ impl BlockSuggestion {
             .and_then(|v| v.state)
             .and_then(|mut s| s.values.remove("account"))
             .and_then(|mut a| a.remove("account"))
-            .and_then(|e| e.selected_option)
-            .map(|o| o.value);
+            .and_then(|e| e.chosen().into_iter().next());
         Ok(Interaction::Suggestion(Suggestion {
             origin: Origin {
                 team_id: self.team.id,

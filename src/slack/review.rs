@@ -17,8 +17,8 @@ pub fn about<'a>(rec: &'a RequestRecord, policy: &'a Policy) -> About<'a> {
     About {
         request_id: rec.id.as_str(),
         user: &rec.sso_user_name,
-        account_id: rec.account_id.as_str(),
-        account_name: policy.account_name(&rec.account_id),
+        account_ids: rec.accounts_text(),
+        accounts: super::accounts_mrkdwn(&rec.accounts(), policy),
         permission_set: rec
             .permission_set_name
             .as_deref()
@@ -113,10 +113,12 @@ fn lasted(f: &Facts<'_>) -> String {
 
 /// The body shared by the review request and the reviewed message.
 fn body(a: &About<'_>, f: &Facts<'_>) -> Vec<Value> {
-    let account = match a.account_name {
-        Some(n) => format!("*{}* (`{}`)", escape(n), a.account_id),
-        None => format!("`{}`", a.account_id),
+    let label = if a.account_ids.contains(", ") {
+        "Accounts"
+    } else {
+        "Account"
     };
+    let account = &a.accounts;
     let mut lines = vec![
         format!(
             ":mag: *Review this use of break glass* by <@{}> ({})",
@@ -124,7 +126,7 @@ fn body(a: &About<'_>, f: &Facts<'_>) -> Vec<Value> {
             escape(a.user)
         ),
         format!(
-            "*Account:* {account}   *Permission set:* {}",
+            "*{label}:* {account}   *Permission set:* {}",
             escape(a.permission_set)
         ),
         format!(
@@ -181,7 +183,7 @@ fn fallback(a: &About<'_>, f: &Facts<'_>) -> String {
     format!(
         "Review break glass by {} on {}: flags {}",
         a.user,
-        a.account_id,
+        a.account_ids,
         f.digest.severities()
     )
 }
@@ -271,7 +273,7 @@ pub fn escalation(
         ":rotating_light: {}Break glass by {} on `{}` has waited for review since {}{link}. Request `{}`.",
         mention.map(|m| format!("{m} ")).unwrap_or_default(),
         escape(a.user),
-        a.account_id,
+        a.account_ids,
         slack_time(since),
         a.request_id
     );

@@ -271,6 +271,7 @@ pub(crate) mod tests {
             slack_user_id: "U1".into(),
             sso_user_name: "alice@example.com".into(),
             account_id: AccountId::parse("123456789012").unwrap(),
+            more_accounts: Vec::new(),
             permission_set_arn: PermissionSetArn::parse(
                 "arn:aws:sso:::permissionSet/ssoins-1/ps-2",
             )

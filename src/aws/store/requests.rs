@@ -25,6 +25,11 @@ fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
         Change::Preexisting(v) => ("preexisting", flag(*v)),
         Change::Shared(v) => ("shared", flag(*v)),
         Change::CreationRequestId(v) => ("creation_request_id", s(v)),
+        Change::MoreAccounts(v) if v.is_empty() => return ("more_accounts", None),
+        Change::MoreAccounts(v) => (
+            "more_accounts",
+            s(serde_json::to_string(v).unwrap_or_default()),
+        ),
         Change::GrantedAt(t) => ("granted_at", ts(*t)),
         Change::ExpiresAt(t) => ("expires_at", ts(*t)),
         Change::EndedBy(v) => ("ended_by", s(v)),
@@ -536,6 +541,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         r.permission_set_name.clone().map(Change::PermissionSetName),
         r.principal_id.clone().map(Change::PrincipalId),
         r.creation_request_id.clone().map(Change::CreationRequestId),
+        Some(Change::MoreAccounts(r.more_accounts.clone())),
         r.hold_token.clone().map(Change::HoldToken),
         r.granted_at.map(Change::GrantedAt),
         r.expires_at.map(Change::ExpiresAt),
@@ -602,6 +608,10 @@ pub(super) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Reques
         slack_user_id: req_s("slack_user_id")?,
         sso_user_name: req_s("sso_user_name")?,
         account_id: AccountId::parse(&req_s("account_id")?).map_err(|_| bad("account_id"))?,
+        more_accounts: opt_s("more_accounts")
+            .map(|m| serde_json::from_str(&m).map_err(|_| bad("more_accounts")))
+            .transpose()?
+            .unwrap_or_default(),
         permission_set_arn: PermissionSetArn::parse(&req_s("permission_set_arn")?)
             .map_err(|_| bad("permission_set_arn"))?,
         duration: Duration::from_secs(num("duration_secs")?),

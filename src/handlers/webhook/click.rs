@@ -44,7 +44,7 @@ impl Webhook {
             .approve(
                 &id,
                 &origin,
-                &click.account_id,
+                std::slice::from_ref(&click.account_id),
                 &click.permission_set_arn,
                 None,
                 None,

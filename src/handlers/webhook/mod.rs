@@ -35,12 +35,12 @@ use crate::aws::sfn::{Executions, Started};
 use crate::aws::sso::PermissionSetNames;
 use crate::aws::store::{Created, Store};
 use crate::domain::approval::{Approval, ApprovalState};
-use crate::domain::request::{Audit, Button, RequestRecord, Status};
-use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId};
+use crate::domain::request::{Audit, Button, Part, RequestRecord, Status};
+use crate::domain::{AccountId, Duration, PermissionSetArn, RequestId, accounts_text};
 use crate::identity::{Directory, IdentityError, Person};
 use crate::oncall::{Incident, IncidentError, IncidentId, Oncall};
 use crate::policy::{
-    Answer, AskFailed, Decision, Gated, Grant, OncallSource, Policy, Subject, Target,
+    AccountsRefused, Answer, AskFailed, Gated, Grant, OncallSource, Policy, Subject,
 };
 use crate::slack::events::parse_event;
 use crate::slack::payload::{Interaction, Origin, parse_form};
@@ -121,7 +121,8 @@ pub struct Webhook {
 pub(super) struct Approved {
     id: RequestId,
     person: Person,
-    account: AccountId,
+    /// Every account asked for (at least one), each allowed by the same rule.
+    accounts: Vec<AccountId>,
     permission_set: PermissionSetArn,
     permission_set_name: Option<String>,
     grant: Grant,
@@ -183,14 +184,15 @@ impl Webhook {
         }
     }
 
-    /// Identity (with who is on call and the incident, asked at the same time), then policy,
-    /// then the request's own terms (duration, reason, incident), then the rule's gate.
+    /// Identity (with who is on call and the incident, asked at the same time), then policy
+    /// for every account on its own, then the request's own terms (duration, reason,
+    /// incident, number of accounts), then the rule's gate.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn approve(
         &self,
         id: &RequestId,
         origin: &Origin,
-        account: &AccountId,
+        accounts: &[AccountId],
         permission_set: &PermissionSetArn,
         duration: Option<Duration>,
         reason: Option<String>,
@@ -204,7 +206,17 @@ impl Webhook {
             Ok(i) => i,
             Err(why) => return Err(refuse("incident", why)),
         };
-        let sources = self.policy.oncall_sources(account, permission_set);
+        if accounts.is_empty() {
+            return Err(refuse("account", "choose an account"));
+        }
+        let mut sources = Vec::new();
+        for a in accounts {
+            for s in self.policy.oncall_sources(a, permission_set) {
+                if !sources.contains(&s) {
+                    sources.push(s);
+                }
+            }
+        }
         let (person, answers, incident) = tokio::join!(
             self.directory
                 .resolve_with(&self.policy, &origin.user_id, !sources.is_empty()),
@@ -238,15 +250,18 @@ impl Webhook {
             slack_user: &origin.user_id,
             sso_groups: &person.groups,
         };
-        let target = Target {
-            account,
-            permission_set,
-            permission_set_name: permission_set_name.as_deref(),
-        };
-        let grant = match self.policy.decide(&subject, &target) {
-            Decision::Allow(g) => g,
-            Decision::Deny(why) => return Err(refuse("permission_set", why)),
-        };
+        let grant = self
+            .policy
+            .decide_accounts(
+                &subject,
+                accounts,
+                permission_set,
+                permission_set_name.as_deref(),
+            )
+            .map_err(|r| match r {
+                AccountsRefused::Accounts(why) => refuse("account", why),
+                AccountsRefused::PermissionSet(why) => refuse("permission_set", why),
+            })?;
         let duration = duration.unwrap_or(grant.duration);
         if duration > grant.max_duration {
             return Err(refuse(
@@ -281,7 +296,7 @@ impl Webhook {
         Ok(Approved {
             id: id.clone(),
             person,
-            account: account.clone(),
+            accounts: accounts.to_vec(),
             permission_set: permission_set.clone(),
             permission_set_name,
             grant,
@@ -369,7 +384,8 @@ impl Webhook {
             team_id: origin.team_id.clone(),
             slack_user_id: origin.user_id.clone(),
             sso_user_name: a.person.sso_user_name.clone(),
-            account_id: a.account.clone(),
+            account_id: a.accounts[0].clone(),
+            more_accounts: a.accounts[1..].iter().cloned().map(Part::new).collect(),
             permission_set_arn: a.permission_set.clone(),
             duration: a.duration,
             rule: a.grant.rule.clone(),
@@ -413,7 +429,7 @@ impl Webhook {
                 a.grant.rule,
                 a.permission_set_name.as_deref().unwrap_or("?"),
                 a.permission_set,
-                a.account,
+                accounts_text(&a.accounts),
                 a.duration,
                 a.reason
                     .as_deref()
@@ -434,7 +450,7 @@ impl Webhook {
         };
         match self.store.create(&record, audit, button).await {
             Ok(Created::New(_)) => {
-                tracing::info!(user = %origin.user_id, account = %a.account, "request recorded")
+                tracing::info!(user = %origin.user_id, accounts = %accounts_text(&a.accounts), "request recorded")
             }
             Ok(Created::Existing(r)) => {
                 tracing::info!(status = r.status.as_str(), "repeated request");

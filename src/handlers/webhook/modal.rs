@@ -73,16 +73,28 @@ impl Webhook {
         let errors = |r: Refusal| {
             Reply::json(json!({"response_action": "errors", "errors": {r.field: r.message}}))
         };
-        let Some(account) = sub
-            .account
-            .as_deref()
-            .and_then(|a| AccountId::parse(a).ok())
-        else {
+        // More than any rule allows is refused by the policy; this only bounds the work.
+        if sub.accounts.len() > crate::policy::MAX_ACCOUNTS {
+            return errors(refuse(
+                "account",
+                format!("at most {} accounts", crate::policy::MAX_ACCOUNTS),
+            ));
+        }
+        let mut accounts = Vec::new();
+        for a in &sub.accounts {
+            match AccountId::parse(a) {
+                Ok(a) => accounts.push(a),
+                Err(e) => return errors(refuse("account", e.to_string())),
+            }
+        }
+        if accounts.is_empty() {
             return errors(refuse("account", "choose an account"));
-        };
-        if let Some(why) = self.outside_organization(&account).await {
-            self.audit_denied(&id, &sub.origin.user_id, &why).await;
-            return errors(refuse("account", why));
+        }
+        for account in &accounts {
+            if let Some(why) = self.outside_organization(account).await {
+                self.audit_denied(&id, &sub.origin.user_id, &why).await;
+                return errors(refuse("account", why));
+            }
         }
         let permission_set = match sub.permission_set.as_deref() {
             Some(p) if p.starts_with("arn:") => PermissionSetArn::parse(p).ok(),
@@ -106,7 +118,7 @@ impl Webhook {
             .approve(
                 &id,
                 &sub.origin,
-                &account,
+                &accounts,
                 &permission_set,
                 Some(duration),
                 reason,

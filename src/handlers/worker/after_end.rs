@@ -40,7 +40,7 @@ impl Worker {
         let margin = time::Duration::seconds(self.report_margin.as_secs() as i64);
         let sources = self
             .collector
-            .sources(rec.account_id.as_str(), id.as_str())
+            .sources_of(&super::report::account_ids(&rec), id.as_str())
             .await;
         let found = collect(sources, &session, revoked, until + margin).await;
         let used: Vec<_> = found
@@ -68,7 +68,7 @@ impl Worker {
                 "Break-glass addendum: {} used {} on {} after the access ended — {} events",
                 header.user,
                 header.permission_set,
-                header.account_id,
+                rec.accounts_text(),
                 used.len()
             );
             let message_id = self

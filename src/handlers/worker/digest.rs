@@ -69,11 +69,13 @@ pub fn digest_of(
         }
         d.uses += 1;
         d.approved += usize::from(r.approval.state.is_some());
-        let account = match policy.account_name(&r.account_id) {
-            Some(n) => format!("{n} ({})", r.account_id.as_str()),
-            None => r.account_id.as_str().to_owned(),
-        };
-        *d.by_account.entry(account).or_default() += 1;
+        for a in r.accounts() {
+            let account = match policy.account_name(&a) {
+                Some(n) => format!("{n} ({})", a.as_str()),
+                None => a.as_str().to_owned(),
+            };
+            *d.by_account.entry(account).or_default() += 1;
+        }
         *d.by_rule.entry(r.rule.clone()).or_default() += 1;
         match r.review.outcome {
             Some(o) => {

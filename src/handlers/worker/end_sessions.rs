@@ -36,7 +36,7 @@ impl Worker {
         request_id: &str,
         before: OffsetDateTime,
     ) -> Result<Deny, Error> {
-        let sid = Deny::sid_for(request_id);
+        let sid = Deny::sid_for(request_id, account.as_str());
         let session = self.sso.session_duration(&self.instance, ps).await?;
         let fresh = Deny::new(
             request_id,
@@ -63,8 +63,9 @@ impl Worker {
         Ok(deny)
     }
 
-    /// Records on the request the deny its release put in place (found by its statement id),
-    /// for the state machine's lift and the audit trail. A no-op when there is none.
+    /// Records on the request the denies its releases put in place (one per account, found by
+    /// the request they name), for the state machine's lift (after the last of them) and the
+    /// audit trail. A no-op when there is none.
     pub(crate) async fn note_sessions_denied(
         &self,
         rec: RequestRecord,
@@ -72,26 +73,39 @@ impl Worker {
         if !rec.end_sessions || rec.sessions_denied_until.is_some() {
             return Ok(rec);
         }
-        let sid = Deny::sid_for(rec.id.as_str());
-        let denies = self.store.denies(&rec.permission_set_arn).await?;
-        let Some(deny) = denies.denies.into_iter().find(|d| d.sid == sid) else {
+        let denies: Vec<Deny> = self
+            .store
+            .denies(&rec.permission_set_arn)
+            .await?
+            .denies
+            .into_iter()
+            .filter(|d| d.request_id == rec.id.as_str())
+            .collect();
+        let Some(until) = denies.iter().map(|d| d.until).max() else {
             return Ok(rec);
         };
+        let detail = denies
+            .iter()
+            .map(|deny| {
+                format!(
+                    "denied the sessions of user {} in {} issued before {} (inline policy statement {}), until {}",
+                    deny.user_id,
+                    deny.account_id,
+                    rfc3339(deny.before),
+                    deny.sid,
+                    rfc3339(deny.until)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         self.store
             .note(
                 &rec,
-                vec![Change::SessionsDeniedUntil(deny.until)],
+                vec![Change::SessionsDeniedUntil(until)],
                 Audit {
                     event: "sessions_ended",
                     actor: ACTOR,
-                    detail: format!(
-                        "denied the sessions of user {} in {} issued before {} (inline policy statement {}), until {}",
-                        deny.user_id,
-                        deny.account_id,
-                        rfc3339(deny.before),
-                        deny.sid,
-                        rfc3339(deny.until)
-                    ),
+                    detail,
                 },
             )
             .await
@@ -115,14 +129,14 @@ impl Worker {
         let lifted = self.lift_expired(&rec.permission_set_arn, now).await?;
         // A deny recorded with a fraction of a second (before the times were whole seconds)
         // can outlast the record's `until` by that fraction: look again, never leave it.
-        let sid = Deny::sid_for(rec.id.as_str());
         if let Some(d) = self
             .store
             .denies(&rec.permission_set_arn)
             .await?
             .denies
             .into_iter()
-            .find(|d| d.sid == sid)
+            .filter(|d| d.request_id == rec.id.as_str())
+            .max_by_key(|d| d.until)
         {
             return Err(Error::Transient(format!(
                 "the deny on old sessions lasts until {}",

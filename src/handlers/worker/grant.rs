@@ -22,9 +22,9 @@ use time::OffsetDateTime;
 
 use super::hold::LeaseState;
 use super::{ACTOR, Worker};
-use crate::domain::RequestId;
 use crate::domain::lease::{Held, Intent, JoinStep, Lease, first_lease, join_step};
-use crate::domain::request::{Audit, Change, RequestRecord, Status};
+use crate::domain::request::{Audit, Change, Part, RequestRecord, Status};
+use crate::domain::{AccountId, RequestId};
 use crate::error::Error;
 use crate::slack::messages;
 use crate::time_util::rfc3339;
@@ -76,23 +76,38 @@ impl Worker {
             let principal = rec.principal_id.clone().ok_or_else(|| {
                 Error::InvalidInput(format!("request {id} is granting without a principal"))
             })?;
-            let key = Lease::key(&principal, &rec.account_id, &rec.permission_set_arn);
-            let (joined, lease) = self.join_lease(rec, &key, &principal).await?;
-            rec = joined;
-            if !lease.provisioned {
-                if rec.shared {
-                    // Another request is creating the assignment: wait for it (the state
-                    // machine retries), never grant before it exists.
-                    return Err(Error::Transient(format!(
-                        "the assignment request {id} shares is still being created by {}",
-                        lease
-                            .holders
-                            .first()
-                            .map_or("another request", String::as_str)
-                    )));
+            if rec.more_accounts.is_empty() {
+                let account = rec.account_id.clone();
+                rec = self.grant_account(rec, &account, &principal).await?;
+            } else {
+                // Every account on its own: one that fails does not keep the others from
+                // their grant, and the state machine's retry (or the revoke that follows a
+                // failure) finds each where it was left.
+                let mut failures = Vec::new();
+                for account in rec.accounts() {
+                    match self.grant_account(rec.clone(), &account, &principal).await {
+                        Ok(granted) => rec = granted,
+                        Err(e) => {
+                            tracing::warn!(account = %account, error = %e, "grant of one account failed");
+                            failures.push((format!("account {account}"), e));
+                            rec = self.load(id).await?;
+                        }
+                    }
                 }
-                rec = self.create(rec, &principal).await?;
-                self.mark_provisioned(&key).await?;
+                if let Some(e) = Error::of_parts(failures) {
+                    if !e.is_retryable() {
+                        // The state machine revokes every account next: say which failed.
+                        let audit = Audit {
+                            event: "grant_failed",
+                            actor: ACTOR,
+                            detail: e.to_string(),
+                        };
+                        if let Err(w) = self.store.note(&rec, Vec::new(), audit).await {
+                            tracing::warn!(error = %w, "could not record the failed grant");
+                        }
+                    }
+                    return Err(e);
+                }
             }
             let now = OffsetDateTime::now_utc();
             let expires = now + time::Duration::seconds(rec.duration.as_secs() as i64);
@@ -108,7 +123,7 @@ impl Worker {
                         detail: format!(
                             "{} on {} until {}",
                             rec.permission_set_arn,
-                            rec.account_id,
+                            rec.accounts_text(),
                             rfc3339(expires)
                         ),
                     },
@@ -127,11 +142,43 @@ impl Worker {
         Ok(LeaseState::of(&rec, OffsetDateTime::now_utc(), cap))
     }
 
+    /// Grants one account of the request: joins its lease and, as its first holder, creates
+    /// the assignment, so the request's access to this account is in place.
+    async fn grant_account(
+        &self,
+        rec: RequestRecord,
+        account: &AccountId,
+        principal: &str,
+    ) -> Result<RequestRecord, Error> {
+        let id = rec.id.clone();
+        let key = Lease::key(principal, account, &rec.permission_set_arn);
+        let (rec, lease) = self.join_lease(rec, account, &key, principal).await?;
+        if lease.provisioned {
+            return Ok(rec);
+        }
+        if part_of(&rec, account)?.shared {
+            // Another request is creating the assignment: wait for it (the state machine
+            // retries), never grant before it exists.
+            return Err(Error::Transient(format!(
+                "the assignment request {id} shares{} is still being created by {}",
+                in_account(&rec, account),
+                lease
+                    .holders
+                    .first()
+                    .map_or("another request", String::as_str)
+            )));
+        }
+        let rec = self.create(rec, account, principal).await?;
+        self.mark_provisioned(&key).await?;
+        Ok(rec)
+    }
+
     /// Joins the lease set (or finds the request joined already). Returns the request as it
-    /// is now (`preexisting` and `shared` say how it holds the lease) and the lease.
+    /// is now (its part of `account` says how it holds the lease) and the lease.
     async fn join_lease(
         &self,
         mut rec: RequestRecord,
+        account: &AccountId,
         key: &str,
         principal: &str,
     ) -> Result<(RequestRecord, Lease), Error> {
@@ -153,20 +200,11 @@ impl Worker {
                 JoinStep::Look => {
                     let assigned = self
                         .sso
-                        .has_assignment(
-                            &self.instance,
-                            &rec.account_id,
-                            &rec.permission_set_arn,
-                            principal,
-                        )
+                        .has_assignment(&self.instance, account, &rec.permission_set_arn, principal)
                         .await?;
                     let intent = self
                         .store
-                        .intent(&Intent::key(
-                            principal,
-                            &rec.account_id,
-                            &rec.permission_set_arn,
-                        ))
+                        .intent(&Intent::key(principal, account, &rec.permission_set_arn))
                         .await?;
                     let (lease, held) = first_lease(key, &id, assigned, intent.as_ref());
                     (lease, None, held)
@@ -184,11 +222,12 @@ impl Worker {
                     current.map(|l| l.holders.join(", ")).unwrap_or_default()
                 ),
                 Held::First => format!("first lease of principal {principal}"),
-            };
-            let changes = vec![
-                Change::Preexisting(held.preexisting()),
-                Change::Shared(held.shared()),
-            ];
+            } + &in_account(&rec, account);
+            let changes = rec.part_changes(Part {
+                preexisting: held.preexisting(),
+                shared: held.shared(),
+                ..part_of(&rec, account)?
+            });
             let audit = Audit {
                 event: "lease_joined",
                 actor: ACTOR,
@@ -213,13 +252,14 @@ impl Worker {
     async fn create(
         &self,
         mut rec: RequestRecord,
+        account: &AccountId,
         principal: &str,
     ) -> Result<RequestRecord, Error> {
-        let creation = match rec.creation_request_id.clone() {
+        let creation = match part_of(&rec, account)?.creation_request_id {
             Some(c) => c,
             None => {
                 let intent = Intent {
-                    key: Intent::key(principal, &rec.account_id, &rec.permission_set_arn),
+                    key: Intent::key(principal, account, &rec.permission_set_arn),
                     request_id: rec.id.to_string(),
                     at: OffsetDateTime::now_utc(),
                 };
@@ -232,29 +272,31 @@ impl Worker {
                             event: "creating",
                             actor: ACTOR,
                             detail: format!(
-                                "CreateAccountAssignment for principal {principal} (creation intent recorded)"
+                                "CreateAccountAssignment for principal {principal}{} (creation intent recorded)",
+                                in_account(&rec, account)
                             ),
                         },
                     )
                     .await?;
                 let c = self
                     .sso
-                    .create_assignment(
-                        &self.instance,
-                        &rec.account_id,
-                        &rec.permission_set_arn,
-                        principal,
-                    )
+                    .create_assignment(&self.instance, account, &rec.permission_set_arn, principal)
                     .await?;
                 rec = self
                     .store
                     .note(
                         &rec,
-                        vec![Change::CreationRequestId(c.clone())],
+                        rec.part_changes(Part {
+                            creation_request_id: Some(c.clone()),
+                            ..part_of(&rec, account)?
+                        }),
                         Audit {
                             event: "assignment_requested",
                             actor: ACTOR,
-                            detail: format!("CreateAccountAssignment request {c}"),
+                            detail: format!(
+                                "CreateAccountAssignment request {c}{}",
+                                in_account(&rec, account)
+                            ),
                         },
                     )
                     .await?;
@@ -288,5 +330,20 @@ impl Worker {
         Err(Error::Transient(format!(
             "lease {key} kept changing under us"
         )))
+    }
+}
+
+/// The request's part of `account`.
+fn part_of(rec: &RequestRecord, account: &AccountId) -> Result<Part, Error> {
+    rec.part(account)
+        .ok_or_else(|| Error::InvalidInput(format!("request {} has no account {account}", rec.id)))
+}
+
+/// ` in account …` for the audit trail of a request with several accounts (nothing for one).
+pub(super) fn in_account(rec: &RequestRecord, account: &AccountId) -> String {
+    if rec.more_accounts.is_empty() {
+        String::new()
+    } else {
+        format!(" in account {account}")
     }
 }

@@ -318,12 +318,11 @@ impl Worker {
         rec: RequestRecord,
         message: impl FnOnce(&About<'_>) -> Value,
     ) -> RequestRecord {
-        let account_name = self.policy.account_name(&rec.account_id).map(str::to_owned);
         let about = About {
             request_id: rec.id.as_str(),
             user: &rec.sso_user_name,
-            account_id: rec.account_id.as_str(),
-            account_name: account_name.as_deref(),
+            account_ids: rec.accounts_text(),
+            accounts: crate::slack::accounts_mrkdwn(&rec.accounts(), &self.policy),
             permission_set: rec
                 .permission_set_name
                 .as_deref()

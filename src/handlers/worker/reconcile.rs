@@ -39,7 +39,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::Worker;
+use super::{Left, Worker};
 use crate::aws::sfn::Execution;
 use crate::aws::sso::Principal;
 use crate::domain::lease::{Intent, Lease};
@@ -471,15 +471,27 @@ impl Worker {
             rec
         };
         let grace = time::Duration::seconds(self.reconcile_grace.as_secs() as i64);
-        let left = self
-            .leave(
-                &rec.account_id,
-                &rec.permission_set_arn,
-                principal,
-                Some((rec.id.as_str(), rec.end_sessions)),
-                grace,
-            )
-            .await?;
+        // Every account of the request: its lease on each is over alike.
+        let mut left = Left::kept("");
+        let mut outcomes = Vec::new();
+        for account in rec.accounts() {
+            let one = self
+                .leave(
+                    &account,
+                    &rec.permission_set_arn,
+                    principal,
+                    Some((rec.id.as_str(), rec.end_sessions)),
+                    grace,
+                )
+                .await?;
+            left.deleted |= one.deleted;
+            outcomes.push(if rec.more_accounts.is_empty() {
+                one.outcome
+            } else {
+                format!("account {account}: {}", one.outcome)
+            });
+        }
+        left.outcome = outcomes.join("; ");
         // Another reconcile retiring the same request at the same moment (two worker instances)
         // moves its version on: what we did is still recorded, on the request as it is now.
         let mut rec = rec;

@@ -62,7 +62,7 @@ impl Worker {
         let (session, ps_name) = self.session_of(&rec).await?;
         let sources = self
             .collector
-            .sources(rec.account_id.as_str(), id.as_str())
+            .sources_of(&account_ids(&rec), id.as_str())
             .await;
         let mut found = collect(sources, &session, from, to).await;
         let after_end = found
@@ -296,6 +296,11 @@ impl Worker {
             .await?;
         let session = Session {
             account_id: rec.account_id.as_str().to_owned(),
+            more_accounts: rec
+                .more_accounts
+                .iter()
+                .map(|p| p.account.as_str().to_owned())
+                .collect(),
             permission_set_name: ps_name.clone(),
             user_name: rec.sso_user_name.clone(),
         };
@@ -314,6 +319,14 @@ impl Worker {
             user: rec.sso_user_name.clone(),
             account_id: rec.account_id.as_str().to_owned(),
             account_name: self.policy.account_name(&rec.account_id).map(str::to_owned),
+            more_accounts: rec
+                .more_accounts
+                .iter()
+                .map(|p| {
+                    let name = self.policy.account_name(&p.account).map(str::to_owned);
+                    (p.account.as_str().to_owned(), name)
+                })
+                .collect(),
             permission_set,
             from,
             to,
@@ -350,4 +363,12 @@ impl Worker {
             revoked + session + std::time::Duration::from_secs(self.cloudtrail_delay.as_secs()),
         ))
     }
+}
+
+/// The request's account ids, for the CloudTrail sources.
+pub(super) fn account_ids(rec: &crate::domain::request::RequestRecord) -> Vec<String> {
+    rec.accounts()
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect()
 }

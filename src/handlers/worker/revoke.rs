@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::output::{Alarm, Revoked};
 use super::{ACTOR, Left, Worker};
 use crate::domain::lease::{Lease, LeaveStep, leave_step, release};
-use crate::domain::request::{Audit, Change, Status};
+use crate::domain::request::{Audit, Change, RequestRecord, Status};
 use crate::domain::{AccountId, PermissionSetArn, RequestId};
 use crate::error::Error;
 use crate::slack::messages;
@@ -105,14 +105,7 @@ impl Worker {
             Status::Requested | Status::Granting | Status::Granted => {
                 let left = match (&rec.principal_id, rec.status) {
                     (Some(p), Status::Granting | Status::Granted) => {
-                        self.leave(
-                            &rec.account_id,
-                            &rec.permission_set_arn,
-                            p,
-                            Some((id.as_str(), rec.end_sessions)),
-                            time::Duration::ZERO,
-                        )
-                        .await?
+                        self.leave_all(&rec, p).await?
                     }
                     _ => Left::kept("nothing to delete: access was never granted"),
                 };
@@ -154,21 +147,96 @@ impl Worker {
         })
     }
 
+    /// Leaves the lease of every account of the request at once. Each account is left on its
+    /// own: one that fails keeps none of the others from being revoked; the error (for the
+    /// state machine's retry, then the alarm) names the accounts that failed, and the audit
+    /// trail keeps what was done in the others (a retry finds them released already).
+    async fn leave_all(&self, rec: &RequestRecord, principal: &str) -> Result<Left, Error> {
+        let holder = Some((rec.id.as_str(), rec.end_sessions));
+        if rec.more_accounts.is_empty() {
+            return self
+                .leave(
+                    &rec.account_id,
+                    &rec.permission_set_arn,
+                    principal,
+                    holder,
+                    time::Duration::ZERO,
+                )
+                .await;
+        }
+        let accounts = rec.accounts();
+        let results = futures_util::future::join_all(accounts.iter().map(|account| {
+            self.leave(
+                account,
+                &rec.permission_set_arn,
+                principal,
+                holder,
+                time::Duration::ZERO,
+            )
+        }))
+        .await;
+        let mut all = Left::kept("");
+        let mut done = Vec::new();
+        let mut failures = Vec::new();
+        for (account, result) in accounts.iter().zip(results) {
+            match result {
+                Ok(left) => {
+                    done.push(format!("account {account}: {}", left.outcome));
+                    all.deleted |= left.deleted;
+                    all.others.extend(left.others);
+                }
+                Err(e) => {
+                    tracing::error!(account = %account, error = %e, "revoke of one account failed");
+                    failures.push((format!("account {account}"), e));
+                }
+            }
+        }
+        all.outcome = done.join("; ");
+        all.others.sort();
+        all.others.dedup();
+        if let Some(e) = Error::of_parts(failures) {
+            if !done.is_empty() {
+                let audit = Audit {
+                    event: "revoke_partial",
+                    actor: ACTOR,
+                    detail: format!("{}; still to revoke: {e}", all.outcome),
+                };
+                if let Err(w) = self.store.note(rec, Vec::new(), audit).await {
+                    tracing::warn!(error = %w, "could not record the accounts revoked so far");
+                }
+            }
+            return Err(e);
+        }
+        Ok(all)
+    }
+
     /// The state machine gave up on Revoke: mark the request, raise the alarm (the
     /// `revoke failed` log line feeds a metric), and tell the requester and the thread.
     pub async fn revoke_failed(&self, id: &RequestId) -> Result<Alarm, Error> {
         let rec = self.load(id).await?;
-        tracing::error!(user = %rec.sso_user_name, account = %rec.account_id, "revoke failed");
-        // With the assignment gone, what failed is ending the live sessions.
-        let gone = match &rec.principal_id {
-            Some(p) => self
-                .sso
-                .has_assignment(&self.instance, &rec.account_id, &rec.permission_set_arn, p)
-                .await
-                .is_ok_and(|held| !held),
-            None => false,
-        };
-        let sessions_only = gone && rec.end_sessions;
+        // The accounts whose assignment may still be there (all of them when that cannot be
+        // told); with every assignment gone, what failed is ending the live sessions.
+        let mut still = Vec::new();
+        for account in rec.accounts() {
+            let gone = match &rec.principal_id {
+                Some(p) => self
+                    .sso
+                    .has_assignment(&self.instance, &account, &rec.permission_set_arn, p)
+                    .await
+                    .is_ok_and(|held| !held),
+                None => false,
+            };
+            if !gone {
+                still.push(account);
+            }
+        }
+        tracing::error!(
+            user = %rec.sso_user_name,
+            accounts = %rec.accounts_text(),
+            assigned = %crate::domain::accounts_text(&still),
+            "revoke failed"
+        );
+        let sessions_only = still.is_empty() && rec.end_sessions;
         let rec = self
             .store
             .note(
@@ -179,8 +247,13 @@ impl Worker {
                     actor: ACTOR,
                     detail: if sessions_only {
                         "the assignment was deleted, but ending the user's live sessions failed after every retry".into()
-                    } else {
+                    } else if rec.more_accounts.is_empty() {
                         "Revoke failed after every retry: remove the assignment by hand".into()
+                    } else {
+                        format!(
+                            "Revoke failed after every retry: remove the assignment by hand in account(s) {}",
+                            crate::domain::accounts_text(&still)
+                        )
                     },
                 },
             )

@@ -121,12 +121,28 @@ fn view_submission() {
     let Interaction::Submission(s) = parse_payload(&json.to_string()).unwrap() else {
         panic!()
     };
-    assert_eq!(s.account.as_deref(), Some("123456789012"));
+    assert_eq!(s.accounts, ["123456789012"]);
     assert_eq!(s.permission_set.as_deref(), Some(SEED_PS));
     assert_eq!(s.duration.as_deref(), Some("1h"));
     assert_eq!(s.reason, None, "a blank reason is no reason");
     assert_eq!(s.incident, None, "the form had no incident field");
     assert_eq!(s.view_id, "V1");
+}
+
+#[test]
+fn multi_select_submission_keeps_order_and_drops_repeats() {
+    let json = serde_json::json!({
+        "type": "view_submission", "team": {"id": "T1"}, "user": {"id": "U1"},
+        "view": {"id": "V1", "callback_id": "break_glass_request", "private_metadata": "{}",
+            "state": {"values": {
+                "account": {"account": {"type": "multi_external_select", "selected_options": [
+                    {"value": "222222222222"}, {"value": "111111111111"}, {"value": "222222222222"}, {"value": " "}]}}
+            }}}
+    });
+    let Interaction::Submission(s) = parse_payload(&json.to_string()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(s.accounts, ["222222222222", "111111111111"]);
 }
 
 #[test]

@@ -29,6 +29,15 @@ fn item_round_trip() {
         escalated_at: from_rfc3339("2026-11-24T12:00:00Z"),
     };
     reviewed.reconciled_at = from_rfc3339("2026-11-24T09:30:00Z");
+    reviewed.more_accounts = vec![
+        crate::domain::request::Part {
+            account: AccountId::parse("210987654321").unwrap(),
+            preexisting: false,
+            shared: true,
+            creation_request_id: Some("c-1".into()),
+        },
+        crate::domain::request::Part::new(AccountId::parse("333333333333").unwrap()),
+    ];
     reviewed.approval = Approval {
         state: Some(ApprovalState::Approved),
         why: Some("not on call".into()),
