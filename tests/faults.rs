@@ -77,6 +77,41 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     })
     .await;
 
+    // Several accounts: the second account's revoke never succeeds. The first is revoked all
+    // the same, before the cases start (so that this request takes none of their faults).
+    let ken = s().get("MULTI_ACCOUNT_SLACK_USER_ID");
+    let ken_principal = principal("ken@example.com").await;
+    let multi_ps = s().get("MULTI_ACCOUNT_PERMISSION_SET_ARN");
+    let (first, second) = (s().get("EXAMPLE_ACCOUNT_ID"), s().get("SECOND_ACCOUNT_ID"));
+    inject_fault(
+        json!({"operation": "DeleteAccountAssignment", "times": 10000, "status": 500,
+                  "code": "InternalServerException", "match": second}),
+    )
+    .await;
+    let (status, reply) = post_signed(&submission_of_accounts(
+        ken,
+        "V0FAULTMULTI",
+        &[first, second],
+        multi_ps,
+        "2s",
+    ))
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let multi_id = modal_request_id(ken, "V0FAULTMULTI");
+    eventually(
+        "the first account revoked while the second fails",
+        90,
+        || async {
+            let partial = audit_names(&multi_id)
+                .await
+                .iter()
+                .any(|e| e == "revoke_partial");
+            (partial && !assigned_on(&ken_principal, first, multi_ps).await).then_some(())
+        },
+    )
+    .await;
+    assert!(assigned_on(&ken_principal, second, multi_ps).await);
+
     let in_progress =
         json!({"Status": "IN_PROGRESS", "RequestId": "00000000-0000-4000-8000-000000000000"});
     let cases: Vec<(&str, Value, ExecutionStatus)> = vec![
@@ -228,6 +263,35 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
         "DeleteAccountAssignment fails for good: {status:?} RevokeFailed, alarm logged, Slack told"
     ));
 
+    // The request over two accounts: the alarm names the account whose revoke failed; the
+    // other was revoked long before.
+    let (status, error) = finished(&multi_id, 900).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("RevokeFailed"));
+    let details = audit_details(&multi_id).await;
+    let (event, detail) = details.last().unwrap();
+    assert_eq!(event, "revoke_failed", "{details:?}");
+    assert!(
+        detail.contains(&format!("in account(s) {second}")),
+        "the alarm names the account: {detail}"
+    );
+    assert!(!assigned_on(&ken_principal, first, multi_ps).await);
+    assert!(assigned_on(&ken_principal, second, multi_ps).await);
+    let logs = std::fs::read_dir(s().get("LOG_DIR"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect::<String>();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("\"message\":\"revoke failed\"")
+                && l.contains(&multi_id)
+                && l.contains(&format!("\"assigned\":\"{second}\""))),
+        "no revoke-failed alarm line naming the account"
+    );
+    outcomes.push(format!(
+        "DeleteAccountAssignment fails for good on one of two accounts: the other revoked, {status:?} RevokeFailed naming {second}"
+    ));
+
     // Clean up by hand, as an operator would: the fault is lifted and revoke runs again.
     http_json(
         Method::DELETE,
@@ -237,5 +301,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     .await;
     invoke_worker(json!({"type": "revoke", "request_id": id})).await;
     assert!(!assigned(&bob).await);
+    invoke_worker(json!({"type": "revoke", "request_id": multi_id})).await;
+    assert!(!assigned_on(&ken_principal, second, multi_ps).await);
     println!("fault injection outcomes:\n  {}", outcomes.join("\n  "));
 }

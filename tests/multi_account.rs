@@ -30,60 +30,20 @@ fn both() -> [&'static str; 2] {
     [s().get("EXAMPLE_ACCOUNT_ID"), s().get("SECOND_ACCOUNT_ID")]
 }
 
-/// The modal's submission with several accounts chosen (a `multi_external_select`).
-fn submission_of(
-    user: &str,
-    view_id: &str,
-    accounts: &[&str],
-    permission_set: &str,
-    duration: &str,
-) -> Vec<u8> {
-    let chosen: Vec<Value> = accounts.iter().map(|a| json!({"value": a})).collect();
-    let payload = json!({
-        "type": "view_submission",
-        "team": {"id": s().get("SLACK_TEAM_ID")}, "user": {"id": user}, "api_app_id": s().get("SLACK_API_APP_ID"),
-        "view": {"id": view_id, "callback_id": "break_glass_request",
-                 "private_metadata": "{\"channel_id\":\"C0INCIDENT1\"}",
-                 "state": {"values": {
-                     "account": {"account": {"type": "multi_external_select", "selected_options": chosen}},
-                     "permission_set": {"permission_set": {"type": "external_select", "selected_option": {"value": permission_set}}},
-                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
-                     "reason": {"reason": {"type": "plain_text_input", "value": "deploy broke app and network"}}
-                 }}}
-    });
-    serde_urlencoded::to_string([("payload", payload.to_string())])
-        .unwrap()
-        .into_bytes()
-}
-
 /// Submits the form; the request id (derived from the view, as the webhook does).
 async fn submit(accounts: &[&str], view_id: &str, duration: &str) -> (String, Value) {
-    let body = submission_of(ken(), view_id, accounts, ps(), duration);
+    let body = submission_of_accounts(ken(), view_id, accounts, ps(), duration);
     let (status, reply) = post_signed(&body).await;
     assert_eq!(status, 200, "{reply}");
-    let id = break_glass::domain::RequestId::derive(&[
-        s().get("SLACK_TEAM_ID"),
-        ken(),
-        "modal",
-        view_id,
-    ]);
-    (id.to_string(), serde_json::from_str(&reply).unwrap())
+    (
+        modal_request_id(ken(), view_id),
+        serde_json::from_str(&reply).unwrap(),
+    )
 }
 
 /// Whether ken holds the permission set on `account`.
 async fn assigned(account: &str) -> bool {
-    let principal = principal("ken@example.com").await;
-    aws_sdk_ssoadmin::Client::new(&sdk().await)
-        .list_account_assignments()
-        .instance_arn(s().get("SSO_INSTANCE_ARN"))
-        .account_id(account)
-        .permission_set_arn(ps())
-        .send()
-        .await
-        .unwrap()
-        .account_assignments()
-        .iter()
-        .any(|a| a.principal_id() == Some(principal.as_str()))
+    assigned_on(&principal("ken@example.com").await, account, ps()).await
 }
 
 async fn seed_events(account: &str, name: &str) {
@@ -305,7 +265,7 @@ async fn a_request_with_one_account_the_policy_refuses_is_refused_whole() {
     let (_, reply) = submit(&[first, "not-an-account"], "V0MULTI0005", "1h").await;
     assert!(errors(&reply).contains("account id"), "{reply}");
     // Alice's rules do not cover the second account: refused whole, nothing granted.
-    let body = submission_of(
+    let body = submission_of_accounts(
         s().get("EXAMPLE_SLACK_USER_ID"),
         "V0MULTI0006",
         &[first, second],

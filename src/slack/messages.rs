@@ -87,11 +87,13 @@ pub fn continues(a: &About<'_>, why: &str, other: &str, until: Option<OffsetDate
     json!({"text": text, "blocks": [section(text.clone())]})
 }
 
-pub fn revoke_failed(a: &About<'_>) -> Value {
+/// Revoke gave up; `still` names the accounts still assigned when the request has several.
+pub fn revoke_failed(a: &About<'_>, still: Option<&str>) -> Value {
     let text = format!(
-        ":rotating_light: Access to {} for {} could *not* be revoked. The security team has been alerted; remove the assignment by hand.",
+        ":rotating_light: Access to {} for {} could *not* be revoked{}. The security team has been alerted; remove the assignment by hand.",
         a.target(),
-        escape(a.user)
+        escape(a.user),
+        still.map(|s| format!(" in {s}")).unwrap_or_default()
     );
     json!({"text": text, "blocks": [section(text.clone())]})
 }

@@ -525,6 +525,54 @@ pub fn submission_with_incident(
         .into_bytes()
 }
 
+/// The modal's submission with several accounts chosen (its `multi_external_select`).
+pub fn submission_of_accounts(
+    user: &str,
+    view_id: &str,
+    accounts: &[&str],
+    permission_set: &str,
+    duration: &str,
+) -> Vec<u8> {
+    let s = stack();
+    let chosen: Vec<Value> = accounts.iter().map(|a| json!({"value": a})).collect();
+    let payload = json!({
+        "type": "view_submission",
+        "team": {"id": s.get("SLACK_TEAM_ID")}, "user": {"id": user}, "api_app_id": s.get("SLACK_API_APP_ID"),
+        "view": {"id": view_id, "callback_id": "break_glass_request",
+                 "private_metadata": "{\"channel_id\":\"C0INCIDENT1\"}",
+                 "state": {"values": {
+                     "account": {"account": {"type": "multi_external_select", "selected_options": chosen}},
+                     "permission_set": {"permission_set": {"type": "external_select", "selected_option": {"value": permission_set}}},
+                     "duration": {"duration": {"type": "static_select", "selected_option": {"value": duration}}},
+                     "reason": {"reason": {"type": "plain_text_input", "value": "deploy broke app and network"}}
+                 }}}
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())])
+        .unwrap()
+        .into_bytes()
+}
+
+/// The request id the webhook derives for `user`'s submission of `view_id`.
+pub fn modal_request_id(user: &str, view_id: &str) -> String {
+    break_glass::domain::RequestId::derive(&[stack().get("SLACK_TEAM_ID"), user, "modal", view_id])
+        .to_string()
+}
+
+/// Whether `principal` holds `ps` on `account`.
+pub async fn assigned_on(principal: &str, account: &str, ps: &str) -> bool {
+    aws_sdk_ssoadmin::Client::new(&sdk().await)
+        .list_account_assignments()
+        .instance_arn(stack().get("SSO_INSTANCE_ARN"))
+        .account_id(account)
+        .permission_set_arn(ps)
+        .send()
+        .await
+        .unwrap()
+        .account_assignments()
+        .iter()
+        .any(|a| a.principal_id() == Some(principal))
+}
+
 /// Injects a fault into the test bed's AWS (see `testbed/motoext.py`).
 pub async fn inject_fault(fault: Value) {
     http_json(

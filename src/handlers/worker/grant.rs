@@ -14,6 +14,10 @@
 //!    never granted before the assignment exists;
 //! 4. `granting → granted`, with `expires_at`.
 //!
+//! A request for several accounts does steps 2 and 3 for each account in turn, on that
+//! account's own lease and intent, and goes on past one that fails; step 4 waits for all of
+//! them, and the task's error names the accounts that failed.
+//!
 //! The intent outlives the lease: an assignment created after its request was revoked (a
 //! slow `CreateAccountAssignment`) is still known as ours, so the next grant on that key takes
 //! it over and the reconciler revokes it; it is never taken for standing access.

@@ -471,9 +471,11 @@ impl Worker {
             rec
         };
         let grace = time::Duration::seconds(self.reconcile_grace.as_secs() as i64);
-        // Every account of the request: its lease on each is over alike.
+        // Every account of the request: its lease on each is over alike, and one that fails
+        // keeps none of the others (the next run tries it again).
         let mut left = Left::kept("");
         let mut outcomes = Vec::new();
+        let mut failures = Vec::new();
         for account in rec.accounts() {
             let one = self
                 .leave(
@@ -483,13 +485,21 @@ impl Worker {
                     Some((rec.id.as_str(), rec.end_sessions)),
                     grace,
                 )
-                .await?;
-            left.deleted |= one.deleted;
-            outcomes.push(if rec.more_accounts.is_empty() {
-                one.outcome
-            } else {
-                format!("account {account}: {}", one.outcome)
-            });
+                .await;
+            match one {
+                Ok(one) => {
+                    left.deleted |= one.deleted;
+                    outcomes.push(if rec.more_accounts.is_empty() {
+                        one.outcome
+                    } else {
+                        format!("account {account}: {}", one.outcome)
+                    });
+                }
+                Err(e) => failures.push((format!("account {account}"), e)),
+            }
+        }
+        if let Some(e) = Error::of_parts(failures) {
+            return Err(e);
         }
         left.outcome = outcomes.join("; ");
         // Another reconcile retiring the same request at the same moment (two worker instances)

@@ -1,6 +1,8 @@
 //! Revoke: leave the lease set (the last lease out deletes the assignment, never standing
 //! access, and ends live sessions where the rule says so), and the alarm when that fails for
-//! good. Safe in every state: every failure after Grant ends up here.
+//! good. Safe in every state: every failure after Grant ends up here. A request for several
+//! accounts leaves each account's lease at once, and one that fails holds back none of the
+//! others.
 
 use time::OffsetDateTime;
 
@@ -261,7 +263,10 @@ impl Worker {
         if sessions_only {
             self.tell(rec, messages::sessions_not_ended).await;
         } else {
-            self.tell(rec, messages::revoke_failed).await;
+            let still = (!rec.more_accounts.is_empty())
+                .then(|| crate::slack::accounts_mrkdwn(&still, &self.policy));
+            self.tell(rec, |a| messages::revoke_failed(a, still.as_deref()))
+                .await;
         }
         Ok(Alarm { alarm: true })
     }
