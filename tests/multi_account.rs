@@ -315,3 +315,30 @@ async fn one_account_under_the_multi_account_rule_runs_the_single_account_cycle(
         "worded as before: {details:?}"
     );
 }
+
+#[tokio::test]
+async fn the_reconciler_retires_a_dead_request_on_every_account() {
+    let _turn = TURN.lock().await;
+    let [first, second] = both();
+    let (id, _) = submit(&both(), "V0MULTI0008", "1h").await;
+    wait_granted(&id).await;
+    assert!(assigned(first).await && assigned(second).await);
+    // Its execution is stopped by hand: nothing of it would ever revoke either account.
+    stop_execution_and_wait(&id).await;
+    let summary = invoke_worker(json!({"type": "reconcile"})).await;
+    assert_eq!(summary["errors"], json!([]), "{summary}");
+    assert!(!assigned(first).await, "{summary}");
+    assert!(!assigned(second).await, "{summary}");
+    assert_eq!(status_of(&id).await, "revoked");
+    let details = audit_details(&id).await;
+    let released = details
+        .iter()
+        .find(|(e, _)| e == "released")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("{details:?}"));
+    assert!(
+        released.contains(&format!("account {first}: assignment deleted"))
+            && released.contains(&format!("account {second}: assignment deleted")),
+        "{released}"
+    );
+}
