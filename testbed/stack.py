@@ -489,6 +489,7 @@ slack_users = ["{MULTI_ACCOUNT_USER}"]
 accounts = ["{ACCOUNT_ID}", "{SECOND_ACCOUNT_ID}"]
 permission_sets = ["{multi_account_permission_set_arn}"]
 max_accounts = 2
+end_sessions = true
 {gated_durations}
 [reconcile]
 notify_channel = "{RECONCILE_CHANNEL}"

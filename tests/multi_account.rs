@@ -165,6 +165,21 @@ async fn two_accounts_are_granted_together_ended_together_and_reported_once() {
             && revoked.contains(&format!("account {second}: assignment deleted")),
         "{revoked}"
     );
+    // The rule ends live sessions: a deny for each account, named after the request and the
+    // account, lifted once the sessions have expired (before the execution finished).
+    let ended = details
+        .iter()
+        .find(|(e, _)| e == "sessions_ended")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("{details:?}"));
+    for account in [first, second] {
+        let sid = break_glass::sessions::Deny::sid_for(&id, account);
+        assert!(ended.contains(&sid), "{sid} in {ended}");
+    }
+    assert!(
+        details.iter().any(|(e, _)| e == "sessions_deny_lifted"),
+        "{details:?}"
+    );
     // The audit export lists every account of the request.
     let today = time::OffsetDateTime::now_utc().date().to_string();
     let out = operator_cli()
@@ -304,10 +319,13 @@ async fn one_account_under_the_multi_account_rule_runs_the_single_account_cycle(
             "granted",
             "announced",
             "revoked",
+            "sessions_ended",
             "reported",
             "review_requested",
+            "sessions_deny_lifted",
             "after_end_checked"
-        ]
+        ],
+        "the cycle of a single-account rule that ends sessions"
     );
     let details = audit_details(&id).await;
     assert!(
