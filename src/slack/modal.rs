@@ -132,20 +132,24 @@ mod tests {
     use super::*;
     use crate::policy::{Policy, Subject};
 
-    #[test]
-    fn the_modal_asks_with_type_ahead_pickers_and_the_rules_terms() {
-        let policy = Policy::parse(
-            "version = 1\n[[rule]]\nname = \"oncall\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"2h\"\nreason_required = true\n",
-        )
+    /// Alice's terms under a policy of one rule for every account (`extra`: more of its keys).
+    fn alice_grants(extra: &str) -> Vec<Grant> {
+        let policy = Policy::parse(&format!(
+            "version = 1\n[[rule]]\nname = \"oncall\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"2h\"\n{extra}"
+        ))
         .unwrap();
-        let groups = BTreeSet::new();
-        let grants: Vec<Grant> = policy
+        policy
             .choices(&Subject {
                 slack_user: "U0ALICE0001",
-                sso_groups: &groups,
+                sso_groups: &BTreeSet::new(),
             })
             .grants()
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_modal_asks_with_type_ahead_pickers_and_the_rules_terms() {
+        let grants = alice_grants("reason_required = true\n");
         let view = modal(&grants, Some("C1"));
         let blocks = view["blocks"].as_array().unwrap();
         for (i, id) in ["account", "permission_set"].into_iter().enumerate() {
@@ -176,25 +180,10 @@ mod tests {
 
     #[test]
     fn the_account_picker_takes_several_only_where_a_rule_allows_them() {
-        let rule = |max: &str| {
-            format!(
-                "version = 1\n[[rule]]\nname = \"r\"\neffect = \"allow\"\nslack_users = [\"U0ALICE0001\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"2h\"\n{max}"
-            )
-        };
-        let account_picker = |text: String| {
-            let policy = Policy::parse(&text).unwrap();
-            let groups = BTreeSet::new();
-            let grants: Vec<Grant> = policy
-                .choices(&Subject {
-                    slack_user: "U0ALICE0001",
-                    sso_groups: &groups,
-                })
-                .grants()
-                .collect();
-            modal(&grants, None)["blocks"][0]["element"].clone()
-        };
-        assert_eq!(account_picker(rule(""))["type"], "external_select");
-        let multi = account_picker(rule("max_accounts = 3\n"));
+        let account_picker =
+            |extra: &str| modal(&alice_grants(extra), None)["blocks"][0]["element"].clone();
+        assert_eq!(account_picker("")["type"], "external_select");
+        let multi = account_picker("max_accounts = 3\n");
         assert_eq!(multi["type"], "multi_external_select");
         assert_eq!(
             multi["action_id"], "account",

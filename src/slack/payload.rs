@@ -492,7 +492,8 @@ struct Element {
 }
 
 impl Element {
-    /// The chosen values, single or multiple, in order and without repeats.
+    /// The chosen values, single or multiple, in order and without repeats; at most one more
+    /// than any rule may allow (what follows changes no decision: too many is refused).
     fn chosen(self) -> Vec<String> {
         let mut values: Vec<String> = Vec::new();
         let all = self
@@ -500,6 +501,9 @@ impl Element {
             .into_iter()
             .chain(self.selected_options.into_iter().flatten());
         for o in all {
+            if values.len() > crate::policy::MAX_ACCOUNTS {
+                break;
+            }
             if !o.value.trim().is_empty() && !values.contains(&o.value) {
                 values.push(o.value);
             }

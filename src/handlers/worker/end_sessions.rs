@@ -73,14 +73,7 @@ impl Worker {
         if !rec.end_sessions || rec.sessions_denied_until.is_some() {
             return Ok(rec);
         }
-        let denies: Vec<Deny> = self
-            .store
-            .denies(&rec.permission_set_arn)
-            .await?
-            .denies
-            .into_iter()
-            .filter(|d| d.request_id == rec.id.as_str())
-            .collect();
+        let denies = self.denies_of(&rec).await?;
         let Some(until) = denies.iter().map(|d| d.until).max() else {
             return Ok(rec);
         };
@@ -130,12 +123,9 @@ impl Worker {
         // A deny recorded with a fraction of a second (before the times were whole seconds)
         // can outlast the record's `until` by that fraction: look again, never leave it.
         if let Some(d) = self
-            .store
-            .denies(&rec.permission_set_arn)
+            .denies_of(&rec)
             .await?
-            .denies
             .into_iter()
-            .filter(|d| d.request_id == rec.id.as_str())
             .max_by_key(|d| d.until)
         {
             return Err(Error::Transient(format!(
@@ -147,6 +137,15 @@ impl Worker {
             lifted: lifted.into_iter().map(|d| d.sid).collect(),
             sessions_denied: true,
         })
+    }
+
+    /// The denies in force that name the request (one for each of its accounts released).
+    async fn denies_of(&self, rec: &RequestRecord) -> Result<Vec<Deny>, Error> {
+        let denies = self.store.denies(&rec.permission_set_arn).await?.denies;
+        Ok(denies
+            .into_iter()
+            .filter(|d| d.request_id == rec.id.as_str())
+            .collect())
     }
 
     /// Removes every deny on `ps` whose sessions have all expired, provisions the accounts

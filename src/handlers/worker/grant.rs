@@ -37,6 +37,10 @@ use crate::time_util::rfc3339;
 /// machine's retry.
 const ATTEMPTS: usize = 5;
 
+/// How long one Grant attempt starts new accounts of a request for several: well inside the
+/// state machine's 300 s task timeout, less one account's provisioning wait.
+const GRANT_BUDGET: std::time::Duration = std::time::Duration::from_secs(150);
+
 impl Worker {
     /// Grants the request (idempotent: a repeated or retried task resumes where the last one
     /// stopped) and returns the lease's state for the Hold state.
@@ -84,34 +88,7 @@ impl Worker {
                 let account = rec.account_id.clone();
                 rec = self.grant_account(rec, &account, &principal).await?;
             } else {
-                // Every account on its own: one that fails does not keep the others from
-                // their grant, and the state machine's retry (or the revoke that follows a
-                // failure) finds each where it was left.
-                let mut failures = Vec::new();
-                for account in rec.accounts() {
-                    match self.grant_account(rec.clone(), &account, &principal).await {
-                        Ok(granted) => rec = granted,
-                        Err(e) => {
-                            tracing::warn!(account = %account, error = %e, "grant of one account failed");
-                            failures.push((format!("account {account}"), e));
-                            rec = self.load(id).await?;
-                        }
-                    }
-                }
-                if let Some(e) = Error::of_parts(failures) {
-                    if !e.is_retryable() {
-                        // The state machine revokes every account next: say which failed.
-                        let audit = Audit {
-                            event: "grant_failed",
-                            actor: ACTOR,
-                            detail: e.to_string(),
-                        };
-                        if let Err(w) = self.store.note(&rec, Vec::new(), audit).await {
-                            tracing::warn!(error = %w, "could not record the failed grant");
-                        }
-                    }
-                    return Err(e);
-                }
+                rec = self.grant_accounts(rec, &principal).await?;
             }
             let now = OffsetDateTime::now_utc();
             let expires = now + time::Duration::seconds(rec.duration.as_secs() as i64);
@@ -144,6 +121,70 @@ impl Worker {
             )));
         }
         Ok(LeaseState::of(&rec, OffsetDateTime::now_utc(), cap))
+    }
+
+    /// Grants every account of a request for several, one after the other, each on its own:
+    /// one that fails for the moment keeps none of the others from their grant, and the
+    /// state machine's retry finds each where it was left. It stops before the next account
+    /// once the request is no longer granting (a Revoke moved it on), once an account failed
+    /// in a way retrying cannot help (the request ends, so no access is made for it), and
+    /// once [`GRANT_BUDGET`] has passed (the retry goes on), so that no grant outlives its
+    /// task.
+    async fn grant_accounts(
+        &self,
+        mut rec: RequestRecord,
+        principal: &str,
+    ) -> Result<RequestRecord, Error> {
+        let id = rec.id.clone();
+        let started = std::time::Instant::now();
+        let mut failures = Vec::new();
+        for account in rec.accounts() {
+            if rec.status != Status::Granting {
+                return Err(Error::StateConflict(format!(
+                    "request {id} is {} now: no more accounts are granted",
+                    rec.status.as_str()
+                )));
+            }
+            if failures
+                .iter()
+                .any(|(_, e): &(String, Error)| !e.is_retryable())
+            {
+                break;
+            }
+            if started.elapsed() > GRANT_BUDGET {
+                failures.push((
+                    format!("account {account}"),
+                    Error::Transient("not tried yet: this attempt ran out of time".into()),
+                ));
+                continue;
+            }
+            match self.grant_account(rec.clone(), &account, principal).await {
+                Ok(granted) => rec = granted,
+                Err(e) => {
+                    tracing::warn!(account = %account, error = %e, "grant of one account failed");
+                    failures.push((format!("account {account}"), e));
+                    rec = self.load(&id).await?;
+                }
+            }
+        }
+        let Some(e) = Error::of_parts(failures) else {
+            return Ok(rec);
+        };
+        // Which accounts failed, for the trail: the state machine retries them
+        // (`grant_retrying`) or revokes every account (`grant_failed`).
+        let audit = Audit {
+            event: if e.is_retryable() {
+                "grant_retrying"
+            } else {
+                "grant_failed"
+            },
+            actor: ACTOR,
+            detail: e.to_string(),
+        };
+        if let Err(w) = self.store.note(&rec, Vec::new(), audit).await {
+            tracing::warn!(error = %w, "could not record the failed grant");
+        }
+        Err(e)
     }
 
     /// Grants one account of the request: joins its lease and, as its first holder, creates

@@ -498,7 +498,22 @@ impl Worker {
                 Err(e) => failures.push((format!("account {account}"), e)),
             }
         }
+        if rec.more_accounts.is_empty()
+            && let Some((_, e)) = failures.pop()
+        {
+            return Err(e);
+        }
         if let Some(e) = Error::of_parts(failures) {
+            if !outcomes.is_empty() {
+                let audit = Audit {
+                    event: "revoke_partial",
+                    actor: ACTOR,
+                    detail: format!("{}; still to revoke: {e}", outcomes.join("; ")),
+                };
+                if let Err(w) = self.store.note(&rec, Vec::new(), audit).await {
+                    tracing::warn!(error = %w, "could not record the accounts revoked so far");
+                }
+            }
             return Err(e);
         }
         left.outcome = outcomes.join("; ");

@@ -234,16 +234,16 @@ impl Worker {
             return;
         };
         let mut note = format!(
-            "Break-glass report for request {}: {} had {} on account {}{} from {} to {}. {} events, {} writes, {} errors, {} flagged ({}).",
+            "Break-glass report for request {}: {} had {} on account{} {} from {} to {}. {} events, {} writes, {} errors, {} flagged ({}).",
             rec.id,
             rec.sso_user_name,
             view.header.permission_set,
-            rec.account_id,
-            view.header
-                .account_name
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default(),
+            if rec.more_accounts.is_empty() {
+                ""
+            } else {
+                "s"
+            },
+            view.header.accounts_line(),
             view.from,
             view.to,
             view.total,

@@ -167,7 +167,7 @@ impl Worker {
                 .await;
         }
         let accounts = rec.accounts();
-        let results = futures_util::future::join_all(accounts.iter().map(|account| {
+        let leave = |account| {
             self.leave(
                 account,
                 &rec.permission_set_arn,
@@ -175,8 +175,18 @@ impl Worker {
                 holder,
                 time::Duration::ZERO,
             )
-        }))
-        .await;
+        };
+        let results = if rec.end_sessions {
+            // Each release writes the permission set's one list of session denies and
+            // provisions it: one after the other, they never contend for it.
+            let mut results = Vec::new();
+            for account in &accounts {
+                results.push(leave(account).await);
+            }
+            results
+        } else {
+            futures_util::future::join_all(accounts.iter().map(leave)).await
+        };
         let mut all = Left::kept("");
         let mut done = Vec::new();
         let mut failures = Vec::new();
@@ -212,14 +222,33 @@ impl Worker {
         Ok(all)
     }
 
+    /// Whether the request's release of `account` is unfinished: its lease still lists the
+    /// request, or is being released (true when that cannot be told).
+    async fn release_left(&self, rec: &RequestRecord, account: &AccountId) -> bool {
+        let Some(principal) = &rec.principal_id else {
+            return true;
+        };
+        let key = Lease::key(principal, account, &rec.permission_set_arn);
+        match self.store.lease(&key).await {
+            Ok(Some(l)) => l.releasing || l.holders.iter().any(|h| h == rec.id.as_str()),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     /// The state machine gave up on Revoke: mark the request, raise the alarm (the
     /// `revoke failed` log line feeds a metric), and tell the requester and the thread.
     pub async fn revoke_failed(&self, id: &RequestId) -> Result<Alarm, Error> {
         let rec = self.load(id).await?;
         // The accounts whose assignment may still be there (all of them when that cannot be
-        // told); with every assignment gone, what failed is ending the live sessions.
+        // told); with every assignment gone, what failed is ending the live sessions. Of a
+        // request for several, only the accounts whose release is still this request's are
+        // looked at: another's live lease or standing access is not for anyone to remove.
         let mut still = Vec::new();
         for account in rec.accounts() {
+            if !rec.more_accounts.is_empty() && !self.release_left(&rec, &account).await {
+                continue;
+            }
             let gone = match &rec.principal_id {
                 Some(p) => self
                     .sso
@@ -249,7 +278,7 @@ impl Worker {
                     actor: ACTOR,
                     detail: if sessions_only {
                         "the assignment was deleted, but ending the user's live sessions failed after every retry".into()
-                    } else if rec.more_accounts.is_empty() {
+                    } else if rec.more_accounts.is_empty() || still.is_empty() {
                         "Revoke failed after every retry: remove the assignment by hand".into()
                     } else {
                         format!(
@@ -263,7 +292,7 @@ impl Worker {
         if sessions_only {
             self.tell(rec, messages::sessions_not_ended).await;
         } else {
-            let still = (!rec.more_accounts.is_empty())
+            let still = (!rec.more_accounts.is_empty() && !still.is_empty())
                 .then(|| crate::slack::accounts_mrkdwn(&still, &self.policy));
             self.tell(rec, |a| messages::revoke_failed(a, still.as_deref()))
                 .await;
