@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// 4 s leases by default; AWS call attempts may take 20 s, so that a slow create can land
+/// after its request was revoked.
 fn s() -> &'static Stack {
-    stack()
+    stack_configured("4s", 20)
 }
 
 fn ken() -> &'static str {
@@ -360,5 +362,52 @@ async fn the_reconciler_retires_a_dead_request_on_every_account() {
         released.contains(&format!("account {first}: assignment deleted"))
             && released.contains(&format!("account {second}: assignment deleted")),
         "{released}"
+    );
+}
+
+#[tokio::test]
+async fn a_grant_that_outlives_its_revoke_creates_no_further_account() {
+    let _turn = TURN.lock().await;
+    let [first, second] = both();
+    // The first account's create is slow; meanwhile the request is stopped and revoked, as
+    // the state machine does after a Grant timeout.
+    let who = principal("ken@example.com").await;
+    inject_fault(json!({"operation": "CreateAccountAssignment", "times": 1,
+                        "slow_seconds": 6, "match": who}))
+    .await;
+    let (id, _) = submit(&both(), "V0MULTI0009", "1h").await;
+    eventually("the first account's create call", 30, || async {
+        audit_names(&id)
+            .await
+            .contains(&"creating".to_owned())
+            .then_some(())
+    })
+    .await;
+    stop_execution(&id).await;
+    let out = invoke_worker(json!({"type": "revoke", "request_id": id})).await;
+    assert!(out["revoked_at"].is_string(), "{out}");
+    // The slow create lands after the revoke (a late grant, the reconciler's to remove); the
+    // grant goes no further: the second account is never granted.
+    eventually("the late assignment", 30, || async {
+        assigned(first).await.then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        !assigned(second).await,
+        "no access made for a revoked request"
+    );
+    let details = audit_details(&id).await;
+    assert!(
+        !details
+            .iter()
+            .any(|(_, d)| d.contains(&format!("in account {second}"))),
+        "{details:?}"
+    );
+    let summary = invoke_worker(json!({"type": "reconcile"})).await;
+    assert_eq!(summary["errors"], json!([]), "{summary}");
+    assert!(
+        !assigned(first).await,
+        "the late grant is removed: {summary}"
     );
 }
