@@ -170,6 +170,13 @@ mod tests {
                 ("deny_request", rec.id.as_str())
             ]
         );
+        // A request for several accounts names every one of them to the approvers.
+        let mut several = rec.clone();
+        several.more_accounts = vec![crate::domain::request::Part::new(
+            crate::domain::AccountId::parse("210987654321").unwrap(),
+        )];
+        let text = request(&several, &policy, "BreakGlassAdmin")["blocks"].to_string();
+        assert!(text.contains("`123456789012`, `210987654321`"), "{text}");
         let line = outcome_line(ApprovalState::Denied, Some("U0LEAD"), rec.requested_at);
         let d = decided(&rec, &policy, "BreakGlassAdmin", &line);
         assert!(

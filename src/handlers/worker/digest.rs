@@ -245,6 +245,10 @@ mod tests {
         };
         let mut other = with("d", None, 0, [0; 4]);
         other.account_id = crate::domain::AccountId::parse("210987654321").unwrap();
+        // One use over two accounts counts once, and once for each account.
+        other.more_accounts = vec![crate::domain::request::Part::new(
+            crate::domain::AccountId::parse("333333333333").unwrap(),
+        )];
         other.rule = "sre".into();
         other.ended_by = Some("U0ALICE".into());
         other.reconciled_at = Some(at("2026-11-24T11:00:00Z"));
@@ -269,6 +273,7 @@ mod tests {
         assert_eq!(d.uses, 4);
         assert_eq!(d.by_account["production (123456789012)"], 3);
         assert_eq!(d.by_account["210987654321"], 1);
+        assert_eq!(d.by_account["333333333333"], 1);
         assert_eq!(d.by_rule["sre"], 1);
         assert_eq!((d.reviewed, d.follow_ups, d.pending), (3, 1, 1));
         assert_eq!(d.median_seconds_to_review, Some(120));
