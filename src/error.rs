@@ -64,12 +64,6 @@ impl Error {
         matches!(self, Error::Throttled(_) | Error::Transient(_))
     }
 
-    /// The same error (so the same name for the state machine), its message prefixed with
-    /// what it is about.
-    pub fn about(self, what: &str) -> Error {
-        self.reworded(|m| format!("{what}: {m}"))
-    }
-
     /// The message, without the kind [`Error`]'s `Display` puts first.
     pub fn detail(&self) -> &str {
         match self {

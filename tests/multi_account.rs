@@ -183,20 +183,7 @@ async fn two_accounts_are_granted_together_ended_together_and_reported_once() {
         "{details:?}"
     );
     // The audit export lists every account of the request.
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let out = operator_cli()
-        .args([
-            "audit", "export", "--from", &today, "--to", &today, "--format", "json",
-        ])
-        .env("TABLE_NAME", s().get("TABLE_NAME"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Value = serde_json::from_str(&audit_export_today("json")).unwrap();
     let row = rows
         .as_array()
         .unwrap()

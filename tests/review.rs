@@ -236,22 +236,7 @@ async fn only_a_second_person_reviews_and_only_once() {
     assert_eq!(reviews, 1);
 
     // The audit export lists the cycle with its reviewer (JSON and CSV).
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let export = |format: &str| {
-        let out = operator_cli()
-            .args([
-                "audit", "export", "--from", &today, "--to", &today, "--format", format,
-            ])
-            .env("TABLE_NAME", s().get("TABLE_NAME"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let export = audit_export_today;
     let rows: Vec<Value> = serde_json::from_str(&export("json")).unwrap();
     let row = rows
         .iter()

@@ -525,6 +525,24 @@ pub fn submission_with_incident(
         .into_bytes()
 }
 
+/// `break-glass audit export` of today in `format` (`json` or `csv`), as an operator runs it.
+pub fn audit_export_today(format: &str) -> String {
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let out = operator_cli()
+        .args([
+            "audit", "export", "--from", &today, "--to", &today, "--format", format,
+        ])
+        .env("TABLE_NAME", current().get("TABLE_NAME"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The modal's submission with several accounts chosen (its `multi_external_select`).
 pub fn submission_of_accounts(
     user: &str,
