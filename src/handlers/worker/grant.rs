@@ -125,11 +125,11 @@ impl Worker {
 
     /// Grants every account of a request for several, one after the other, each on its own:
     /// one that fails for the moment keeps none of the others from their grant, and the
-    /// state machine's retry finds each where it was left. It stops before the next account
-    /// once the request is no longer granting (a Revoke moved it on), once an account failed
-    /// in a way retrying cannot help (the request ends, so no access is made for it), and
-    /// once [`GRANT_BUDGET`] has passed (the retry goes on), so that no grant outlives its
-    /// task.
+    /// state machine's retry finds each where it was left. No account of a request that is
+    /// no longer granting is granted (a Revoke moved it on: [`Worker::grant_account`]). It
+    /// stops once an account failed in a way retrying cannot help (the request ends, so no
+    /// access is made for it), and once [`GRANT_BUDGET`] has passed (the retry goes on), so
+    /// that no grant outlives its task.
     async fn grant_accounts(
         &self,
         mut rec: RequestRecord,
@@ -139,12 +139,6 @@ impl Worker {
         let started = std::time::Instant::now();
         let mut failures = Vec::new();
         for account in rec.accounts() {
-            if rec.status != Status::Granting {
-                return Err(Error::StateConflict(format!(
-                    "request {id} is {} now: no more accounts are granted",
-                    rec.status.as_str()
-                )));
-            }
             if failures
                 .iter()
                 .any(|(_, e): &(String, Error)| !e.is_retryable())
@@ -196,6 +190,13 @@ impl Worker {
         principal: &str,
     ) -> Result<RequestRecord, Error> {
         let id = rec.id.clone();
+        // Every write below is fenced on the version of this record: it must be granting.
+        if rec.status != Status::Granting {
+            return Err(Error::StateConflict(format!(
+                "request {id} is {}: no account of it is granted any more",
+                rec.status.as_str()
+            )));
+        }
         let key = Lease::key(principal, account, &rec.permission_set_arn);
         let (rec, lease) = self.join_lease(rec, account, &key, principal).await?;
         if lease.provisioned {
