@@ -239,10 +239,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     );
     // The alarm: the worker's `revoke failed` error line (a CloudWatch metric filter in AWS),
     // and the requester is told.
-    let logs = std::fs::read_dir(s().get("LOG_DIR"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .collect::<String>();
+    let logs = binary_logs();
     assert!(
         logs.lines().any(|l| l.contains("\"level\":\"ERROR\"")
             && l.contains("\"message\":\"revoke failed\"")
@@ -277,10 +274,7 @@ async fn every_call_of_the_cycle_fails_in_turn_and_access_is_always_revoked() {
     );
     assert!(!assigned_on(&ken_principal, first, multi_ps).await);
     assert!(assigned_on(&ken_principal, second, multi_ps).await);
-    let logs = std::fs::read_dir(s().get("LOG_DIR"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .collect::<String>();
+    let logs = binary_logs();
     assert!(
         logs.lines()
             .any(|l| l.contains("\"message\":\"revoke failed\"")

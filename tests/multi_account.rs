@@ -157,11 +157,7 @@ async fn two_accounts_are_granted_together_ended_together_and_reported_once() {
         .filter(|(e, _)| e == "lease_joined")
         .collect();
     assert_eq!(joined.len(), 2, "{details:?}");
-    let revoked = details
-        .iter()
-        .find(|(e, _)| e == "revoked")
-        .map(|(_, d)| d.clone())
-        .unwrap();
+    let revoked = detail_of(&details, "revoked");
     assert!(
         revoked.contains(&format!("account {first}: assignment deleted"))
             && revoked.contains(&format!("account {second}: assignment deleted")),
@@ -169,11 +165,7 @@ async fn two_accounts_are_granted_together_ended_together_and_reported_once() {
     );
     // The rule ends live sessions: a deny for each account, named after the request and the
     // account, lifted once the sessions have expired (before the execution finished).
-    let ended = details
-        .iter()
-        .find(|(e, _)| e == "sessions_ended")
-        .map(|(_, d)| d.clone())
-        .unwrap_or_else(|| panic!("{details:?}"));
+    let ended = detail_of(&details, "sessions_ended");
     for account in [first, second] {
         let sid = break_glass::sessions::Deny::sid_for(&id, account);
         assert!(ended.contains(&sid), "{sid} in {ended}");
@@ -221,13 +213,7 @@ async fn a_grant_failure_on_one_account_still_revokes_the_other_and_is_named() {
             "nothing left"
         );
         let details = audit_details(&id).await;
-        let detail = |event: &str| {
-            details
-                .iter()
-                .find(|(e, _)| e == event)
-                .map(|(_, d)| d.clone())
-                .unwrap_or_else(|| panic!("no {event}: {details:?}"))
-        };
+        let detail = |event: &str| detail_of(&details, event);
         let failed = detail("grant_failed");
         assert!(failed.contains(&format!("account {failing}")), "{failed}");
         assert!(
@@ -340,11 +326,7 @@ async fn the_reconciler_retires_a_dead_request_on_every_account() {
     assert!(!assigned(second).await, "{summary}");
     assert_eq!(status_of(&id).await, "revoked");
     let details = audit_details(&id).await;
-    let released = details
-        .iter()
-        .find(|(e, _)| e == "released")
-        .map(|(_, d)| d.clone())
-        .unwrap_or_else(|| panic!("{details:?}"));
+    let released = detail_of(&details, "released");
     assert!(
         released.contains(&format!("account {first}: assignment deleted"))
             && released.contains(&format!("account {second}: assignment deleted")),

@@ -390,10 +390,7 @@ async fn a_pending_review_is_reminded_then_escalated_once_each() {
         1,
         "{names:?}"
     );
-    let logs = std::fs::read_dir(s().get("LOG_DIR"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .collect::<String>();
+    let logs = binary_logs();
     assert!(
         logs.lines()
             .any(|l| l.contains("review escalated") && l.contains(&id)),

@@ -428,6 +428,24 @@ pub async fn audit_details(id: &str) -> Vec<(String, String)> {
     audit_pairs(id, "detail").await
 }
 
+/// The detail of the first `event` of an audit trail ([`audit_details`]); panics, showing the
+/// trail, when there is none.
+pub fn detail_of(details: &[(String, String)], event: &str) -> String {
+    details
+        .iter()
+        .find(|(e, _)| e == event)
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("no {event} in {details:?}"))
+}
+
+/// Everything the stack's binaries have logged so far (the alarms' log lines among it).
+pub fn binary_logs() -> String {
+    std::fs::read_dir(current().get("LOG_DIR"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect()
+}
+
 /// The request's audit trail, event names only.
 pub async fn audit_names(id: &str) -> Vec<String> {
     audit_events(id).await.into_iter().map(|(e, _)| e).collect()
