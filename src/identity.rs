@@ -197,6 +197,63 @@ impl Directory {
     }
 }
 
+/// The Slack users of the members of `groups` (Identity Center display names) as
+/// `(Slack id, Identity Center user name)`: the policy's `[users]` mapping where it names the
+/// member, else the Slack user with the member's e-mail address. At most `limit` members are
+/// looked at. Members Slack does not know, and Slack users who may never break glass (see
+/// [`refusal`]), are left out. Best effort: a failed look-up is logged and skipped.
+pub async fn slack_users_in_groups(
+    slack: &SlackApi,
+    sso: &Sso,
+    instance: &Instance,
+    policy: &Policy,
+    groups: &BTreeSet<String>,
+    team_id: Option<&str>,
+    limit: usize,
+) -> Vec<(String, String)> {
+    let mut members = Vec::new();
+    for group in groups {
+        match sso.group_members(instance, group, limit).await {
+            Ok(ids) => members.extend(ids),
+            Err(e) => tracing::warn!(error = %e, group, "could not list a group's members"),
+        }
+    }
+    members.sort();
+    members.dedup();
+    members.truncate(limit);
+    let found = futures_util::future::join_all(members.iter().map(|id| async move {
+        let (name, email) = match sso.user_name_and_email(instance, id).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, user_id = id.as_str(), "could not describe a member");
+                return Vec::new();
+            }
+        };
+        let mapped: Vec<(String, String)> = policy
+            .users
+            .iter()
+            .filter(|(_, n)| **n == name)
+            .map(|(slack_id, _)| (slack_id.clone(), name.clone()))
+            .collect();
+        if !mapped.is_empty() {
+            return mapped;
+        }
+        let Some(email) = email else {
+            return Vec::new();
+        };
+        match slack.user_by_email(&email).await {
+            Ok(Some(user)) if refusal(&user, team_id).is_none() => vec![(user.id, name)],
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, user_id = id.as_str(), "could not find a member in Slack");
+                Vec::new()
+            }
+        }
+    }))
+    .await;
+    found.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,14 @@
 Records every request and answers like Slack:
 
     POST /api/chat.postMessage                   {"ok":true,"channel":..,"ts":"<increasing>"}
-    POST /api/chat.update|chat.postEphemeral|views.open|views.update|views.publish   {"ok":true}
+                                                 (to a user id U…/W…: the direct message's
+                                                 own conversation, "D…", as Slack answers)
+    POST /api/chat.update                        {"ok":true}; channel_not_found for a user id
+                                                 (Slack updates a direct message by its D…)
+    POST /api/chat.postEphemeral|views.open|views.update|views.publish   {"ok":true}
     GET/POST /api/users.info?user=U…             the user from the table, or user_not_found
+    GET/POST /api/users.lookupByEmail?email=…    the user whose profile has that e-mail
+                                                 (any case), or users_not_found
     POST /response/<anything>                    200 "ok" (a response_url)
 
 /api/* needs "Authorization: Bearer xoxb-…" (else {"ok":false,"error":"not_authed"}).
@@ -32,6 +38,15 @@ from typing import Any
 
 HOST = "127.0.0.1"
 OK_METHODS = {"chat.update", "chat.postEphemeral", "views.open", "views.update", "views.publish"}
+
+
+def is_user_id(channel: Any) -> bool:
+    return isinstance(channel, str) and channel[:1] in ("U", "W")
+
+
+def conversation_of(channel: Any) -> Any:
+    """Where chat.postMessage puts a message: a user id means that user's direct messages."""
+    return "D" + channel[1:] if is_user_id(channel) else channel
 
 
 class SlackState:
@@ -126,7 +141,10 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(req["body"], dict):
             args.update(req["body"])
         if method == "chat.postMessage" and self.command == "POST":
-            return self.reply(200, {"ok": True, "channel": args.get("channel"), "ts": state.next_ts()})
+            channel = conversation_of(args.get("channel"))
+            return self.reply(200, {"ok": True, "channel": channel, "ts": state.next_ts()})
+        if method == "chat.update" and is_user_id(args.get("channel")):
+            return self.reply(200, {"ok": False, "error": "channel_not_found"})
         if method in OK_METHODS and self.command == "POST":
             return self.reply(200, {"ok": True})
         if method == "users.info":
@@ -135,6 +153,16 @@ class Handler(BaseHTTPRequestHandler):
             if user is None:
                 return self.reply(200, {"ok": False, "error": "user_not_found"})
             return self.reply(200, {"ok": True, "user": user})
+        if method == "users.lookupByEmail":
+            email = str(args.get("email") or "").lower()
+            with state.lock:
+                found = [
+                    u for u in state.users.values()
+                    if email and str((u.get("profile") or {}).get("email") or "").lower() == email
+                ]
+            if not found:
+                return self.reply(200, {"ok": False, "error": "users_not_found"})
+            return self.reply(200, {"ok": True, "user": found[0]})
         return self.reply(200, {"ok": False, "error": "unknown_method"})
 
     def testbed(self, req: dict[str, Any]) -> None:

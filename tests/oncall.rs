@@ -1,8 +1,9 @@
 //! Whoever is on call breaks glass at once; anyone else needs a second person's OK. On the
 //! local stack, with the test bed's PagerDuty and Opsgenie fakes (who is on call is set with
 //! `PUT /_testbed/oncall`, the cache is off): on call → granted without approval; not on call
-//! → an approval request with both buttons that the requester cannot approve and the approver
-//! can; deny → nothing granted, the requester told; no decision within the rule's
+//! → an approval request with both buttons, in the channel and sent directly to each approver
+//! (by Slack id and through the approver group), that the requester cannot approve and the
+//! approver can, every copy then showing the outcome; deny → nothing granted, the requester told; no decision within the rule's
 //! `approval_timeout` (12 s here) → expired, nothing granted; the service down → the rule's
 //! fallback, audited; a secondary passes only where its level is listed; a rule that needs an
 //! incident checks it is open and links it in the review and on the incident.
@@ -222,11 +223,16 @@ async fn anyone_else_needs_an_approver_and_never_approves_themselves() {
     );
     let text = message["blocks"].to_string();
     assert!(text.contains(&format!("<@{user}>")), "{text}");
-    // The approver named by Slack id gets it directly too.
-    eventually("the approver's direct message", 20, || async {
-        approval_messages(&id, &approver).await.into_iter().next()
-    })
-    .await;
+    // The approver named by Slack id gets it directly too, and so does Dave, a member of the
+    // approver group (found in Slack by his Identity Center e-mail); the requester does not.
+    let dave = s().get("GROUP_SLACK_USER_ID").to_owned();
+    for to in [&approver, &dave] {
+        eventually("an approver's direct message", 20, || async {
+            approval_messages(&id, to).await.into_iter().next()
+        })
+        .await;
+    }
+    assert!(approval_messages(&id, &user).await.is_empty());
     // Another click on the same button: still waiting, nothing new.
     let body = seed_click_at(
         &user,
@@ -319,6 +325,39 @@ async fn anyone_else_needs_an_approver_and_never_approves_themselves() {
         updated["body"].to_string().contains("Approved by"),
         "{updated}"
     );
+    // So are the copies sent directly, each where Slack put it (its own conversation).
+    copies_show(&id, 2, "Approved by").await;
+}
+
+/// Each of the `n` copies of `id`'s approval request sent to approvers directly was updated
+/// in the conversation Slack put it in (not by user id, which Slack refuses), with `outcome`
+/// and no buttons.
+async fn copies_show(id: &str, n: usize, outcome: &str) {
+    let copies = eventually("the copies recorded", 20, || async {
+        let raw = request_item(id)
+            .await?
+            .get("approval_copies")?
+            .as_s()
+            .ok()?
+            .clone();
+        let copies: Vec<Value> = serde_json::from_str(&raw).unwrap();
+        (copies.len() == n).then_some(copies)
+    })
+    .await;
+    for copy in copies {
+        let channel = copy["channel"].as_str().unwrap().to_owned();
+        assert!(channel.starts_with('D'), "{copy}");
+        let updated = eventually("a copy updated", 20, || async {
+            slack_requests().await.into_iter().find(|r| {
+                r["path"] == "/api/chat.update"
+                    && r["body"]["channel"] == channel.as_str()
+                    && r["body"]["ts"] == copy["ts"]
+            })
+        })
+        .await;
+        assert!(buttons(&updated["body"]).is_empty(), "{updated}");
+        assert!(updated["body"].to_string().contains(outcome), "{updated}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,6 +428,7 @@ async fn an_unanswered_request_expires_and_grants_nothing() {
             .contains(&"approval_expired".to_owned())
     );
     nothing_granted_and_told(&user, &sso, &id, "Expired").await;
+    copies_show(&id, 2, "Expired").await;
     // A late approval changes nothing.
     let late = press(
         s().get("EXAMPLE_APPROVER_SLACK_USER_ID"),

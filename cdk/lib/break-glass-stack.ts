@@ -390,6 +390,25 @@ export class BreakGlassStack extends Stack {
         reason: `Read-only identity store calls also authorize on the ${kind}, whose id is what they look up; the identity store ARN bounds them to ours.`,
       });
     }
+    // The worker asks the members of a rule's approver groups directly (a direct message each),
+    // so it lists those groups' members. Read-only; the webhook has no need of it.
+    const approverGroups = new iam.Policy(this, 'WorkerApproverGroups', {
+      roles: [this.worker.role!],
+      statements: [new iam.PolicyStatement({
+        sid: 'ListApproverGroupMembers',
+        actions: ['identitystore:ListGroupMemberships'],
+        resources: [
+          `arn:${partition}:identitystore::${Aws.ACCOUNT_ID}:identitystore/${cfg.identityStoreId}`,
+          idsArn('group'), idsArn('membership'),
+        ],
+      })],
+    });
+    for (const kind of ['group', 'membership']) {
+      Validations.of(approverGroups).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${idsArn(kind)}]`,
+        reason: `Read-only listing of an approver group's members also authorizes on the ${kind}; the identity store ARN bounds it to ours.`,
+      });
+    }
     Validations.of(identityCenterRead).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${anyPermissionSet}]`,
       reason: 'Read-only: permission set names are looked up for ARNs that arrive in Slack clicks before the policy decides; bounded to our instance.',

@@ -600,6 +600,16 @@ describe('main stack', () => {
     ]);
     assert.deepEqual(asList(names.Action).sort(), ['sso:DescribePermissionSet', 'sso:ListPermissionSets']);
     assert.deepEqual(names.Resource, [INSTANCE_ARN, 'arn:aws:sso:::permissionSet/ssoins-aaaabbbbccccdddd/*']);
+    // Only the worker lists an approver group's members (to ask each directly).
+    const [[, groups]] = resourcesOf(t, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) => s.Sid === 'ListApproverGroupMembers'));
+    assert.deepEqual(groups.Properties.Roles.map((r: any) => r.Ref), [roleOf('worker')]);
+    const [members] = groups.Properties.PolicyDocument.Statement;
+    assert.deepEqual(members.Action, 'identitystore:ListGroupMemberships');
+    assert.deepEqual(members.Resource, [
+      { 'Fn::Join': ['', ['arn:aws:identitystore::', { Ref: 'AWS::AccountId' }, ':identitystore/d-9067abcdef']] },
+      'arn:aws:identitystore:::group/*', 'arn:aws:identitystore:::membership/*',
+    ]);
+    assert.deepEqual(resourcesFor(statementsOf(t, roleOf('webhook')), 'identitystore:ListGroupMemberships'), []);
   });
 
   it('lets the worker send the report from the sender identity and answer task callbacks', () => {

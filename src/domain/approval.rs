@@ -4,10 +4,51 @@
 //! The first valid decision wins: deciding is a fenced write of the request, and a request
 //! whose approval is no longer pending answers every later click with what was decided.
 
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Duration;
 use super::request::RequestRecord;
+
+/// Most approvers asked directly, by Slack id and through their groups together: the rule's
+/// channel is where everyone else sees the request.
+pub const MAX_DIRECT_ASKS: usize = 25;
+
+/// Where a Slack message was posted: its channel (for a direct message, the conversation
+/// Slack opened, never the user id) and `ts`, which is what `chat.update` needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Whom to ask directly: the approvers named by Slack id, then the members of the approver
+/// groups (`(Slack id, Identity Center user name)`), each once, never the requester (by Slack
+/// id, or a member who is the requester's Identity Center user), at most `cap`.
+pub fn direct_asks(
+    named: &BTreeSet<String>,
+    members: &[(String, String)],
+    requester: (&str, &str),
+    cap: usize,
+) -> Vec<String> {
+    let (slack_id, user_name) = requester;
+    let mut seen = BTreeSet::new();
+    named
+        .iter()
+        .map(String::as_str)
+        .chain(
+            members
+                .iter()
+                .filter(|(_, name)| name != user_name)
+                .map(|(id, _)| id.as_str()),
+        )
+        .filter(|id| *id != slack_id && seen.insert(*id))
+        .take(cap)
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Where an approval is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +96,8 @@ pub struct Approval {
     /// The approval message (`chat.update`d once decided).
     pub channel: Option<String>,
     pub ts: Option<String>,
+    /// Its copies sent to approvers directly (each `chat.update`d once decided too).
+    pub copies: Vec<Posted>,
     pub by: Option<String>,
     pub at: Option<OffsetDateTime>,
 }
@@ -135,6 +178,27 @@ pub fn may_approve(rec: &RequestRecord, who: Clicker, now: OffsetDateTime) -> Ma
 mod tests {
     use super::*;
     use crate::aws::store::tests::sample;
+
+    #[test]
+    fn approvers_are_asked_once_never_the_requester_and_not_too_many() {
+        let named = BTreeSet::from(["U0LEAD".to_owned(), "U0REQ".to_owned()]);
+        let members = [
+            ("U0DAVE".to_owned(), "dave".to_owned()),
+            ("U0LEAD".to_owned(), "lead".to_owned()),
+            // The requester under another Slack id is still the requester.
+            ("U0REQ2".to_owned(), "req".to_owned()),
+            ("U0ERIN".to_owned(), "erin".to_owned()),
+        ];
+        assert_eq!(
+            direct_asks(&named, &members, ("U0REQ", "req"), 10),
+            ["U0LEAD", "U0DAVE", "U0ERIN"]
+        );
+        assert_eq!(
+            direct_asks(&named, &members, ("U0REQ", "req"), 2),
+            ["U0LEAD", "U0DAVE"]
+        );
+        assert!(direct_asks(&BTreeSet::new(), &[], ("U0REQ", "req"), 10).is_empty());
+    }
 
     #[test]
     fn a_second_person_decides_once() {

@@ -255,6 +255,7 @@ pub enum Change {
     ApprovalToken(String),
     ApprovalChannel(String),
     ApprovalTs(String),
+    ApprovalCopies(Vec<super::approval::Posted>),
     ApprovedBy(String),
     ApprovalAt(OffsetDateTime),
 }

@@ -8,6 +8,7 @@
 //! the webhook's on its first request (so its init makes no network call), and with `APP_ROLE`
 //! unset on first use, so a webhook never pays for the worker.
 
+pub mod approval;
 pub mod home;
 pub mod webhook;
 pub mod worker;

@@ -1,5 +1,6 @@
-//! Outgoing calls to Slack: the Web API (`users.info`, `chat.postMessage`, `views.open`) and
-//! `response_url` follow-ups.
+//! Outgoing calls to Slack: the Web API (`users.info`, `users.lookupByEmail`,
+//! `chat.postMessage`, `chat.update`, `views.open`, `views.publish`) and `response_url`
+//! follow-ups.
 //!
 //! A follow-up is best effort: it is retried a little, logged when it fails, and never fails
 //! the click or the cycle that sent it.
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::domain::approval::Posted;
 
 /// The Slack Web API with the app's bot token. The base URL is configurable so that tests
 /// point it at a local fake.
@@ -146,6 +149,23 @@ impl SlackApi {
         })
     }
 
+    /// The Slack user with this e-mail address (`users.lookupByEmail`), if there is one.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<SlackUser>, SlackError> {
+        match self
+            .call_form("users.lookupByEmail", &[("email", email)])
+            .await
+        {
+            Ok(v) => serde_json::from_value(v["user"].clone())
+                .map(Some)
+                .map_err(|e| SlackError::Transport {
+                    method: "users.lookupByEmail",
+                    reason: format!("unexpected user object: {e}"),
+                }),
+            Err(SlackError::Api { error, .. }) if error == "users_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Posts a message (in a thread when `thread_ts` is given); returns its `ts`.
     pub async fn post_message(
         &self,
@@ -153,13 +173,28 @@ impl SlackApi {
         message: &Value,
         thread_ts: Option<&str>,
     ) -> Result<String, SlackError> {
+        Ok(self.post(channel, message, thread_ts).await?.ts)
+    }
+
+    /// Posts a message and says where it went: the channel Slack answers with (a direct
+    /// message to a user id lands in a conversation of its own, and only that id can be
+    /// `chat.update`d) and its `ts`.
+    pub async fn post(
+        &self,
+        channel: &str,
+        message: &Value,
+        thread_ts: Option<&str>,
+    ) -> Result<Posted, SlackError> {
         let mut body = message.clone();
         body["channel"] = json!(channel);
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts);
         }
         let v = self.call("chat.postMessage", &body).await?;
-        Ok(v["ts"].as_str().unwrap_or_default().to_owned())
+        Ok(Posted {
+            channel: v["channel"].as_str().unwrap_or(channel).to_owned(),
+            ts: v["ts"].as_str().unwrap_or_default().to_owned(),
+        })
     }
 
     /// Replaces a message in place (`chat.update`).

@@ -1,5 +1,5 @@
-//! Identity Store: users by name or e-mail, their names and e-mail addresses, and their
-//! group memberships.
+//! Identity Store: users by name or e-mail, their names and e-mail addresses, their group
+//! memberships, and a group's members.
 
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_smithy_types::Document;
@@ -64,13 +64,84 @@ impl Sso {
         inst: &Instance,
         user_id: &str,
     ) -> Result<Option<String>, Error> {
+        Ok(primary_email(&self.describe_user(inst, user_id).await?))
+    }
+
+    /// The user name and primary e-mail address of an Identity Store user, in one call.
+    pub async fn user_name_and_email(
+        &self,
+        inst: &Instance,
+        user_id: &str,
+    ) -> Result<(String, Option<String>), Error> {
         let out = self.describe_user(inst, user_id).await?;
-        let emails = out.emails();
-        Ok(emails
-            .iter()
-            .find(|e| e.primary())
-            .or(emails.first())
-            .and_then(|e| e.value().map(str::to_owned)))
+        let email = primary_email(&out);
+        let name = out
+            .user_name
+            .ok_or_else(|| Error::NotFound(format!("user name of {user_id}")))?;
+        Ok((name, email))
+    }
+
+    /// The Identity Store group id of a group's display name (`None`: no such group).
+    async fn group_id(&self, inst: &Instance, group: &str) -> Result<Option<String>, Error> {
+        let found = self
+            .store
+            .get_group_id()
+            .identity_store_id(&inst.identity_store_id)
+            .alternate_identifier(AlternateIdentifier::UniqueAttribute(
+                UniqueAttribute::builder()
+                    .attribute_path("displayName")
+                    .attribute_value(Document::String(group.to_owned()))
+                    .build()
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
+            ))
+            .send()
+            .await;
+        match found {
+            Ok(out) => Ok(Some(out.group_id)),
+            Err(e) if code_of(&e) == Some("ResourceNotFoundException") => {
+                tracing::warn!(group, "a group the policy names does not exist");
+                Ok(None)
+            }
+            Err(e) => Err(from_sdk("Identity Store GetGroupId", e)),
+        }
+    }
+
+    /// The user ids of a group's direct members (by display name; none if the group does not
+    /// exist), at most `limit` of them (`ListGroupMemberships`, page by page).
+    pub async fn group_members(
+        &self,
+        inst: &Instance,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, Error> {
+        let Some(group_id) = self.group_id(inst, group).await? else {
+            return Ok(Vec::new());
+        };
+        let mut members = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .store
+                .list_group_memberships()
+                .identity_store_id(&inst.identity_store_id)
+                .group_id(&group_id)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| from_sdk("Identity Store ListGroupMemberships", e))?;
+            for m in out.group_memberships() {
+                if let Some(aws_sdk_identitystore::types::MemberId::UserId(id)) = m.member_id() {
+                    members.push(id.clone());
+                    if members.len() >= limit {
+                        return Ok(members);
+                    }
+                }
+            }
+            next = out.next_token;
+            if next.is_none() {
+                return Ok(members);
+            }
+        }
     }
 
     /// Which of `groups` (display names) the user is a member of.
@@ -82,25 +153,8 @@ impl Sso {
     ) -> Result<std::collections::BTreeSet<String>, Error> {
         let mut ids = Vec::new();
         for g in groups {
-            let found = self
-                .store
-                .get_group_id()
-                .identity_store_id(&inst.identity_store_id)
-                .alternate_identifier(AlternateIdentifier::UniqueAttribute(
-                    UniqueAttribute::builder()
-                        .attribute_path("displayName")
-                        .attribute_value(Document::String((*g).to_owned()))
-                        .build()
-                        .map_err(|e| Error::InvalidInput(e.to_string()))?,
-                ))
-                .send()
-                .await;
-            match found {
-                Ok(out) => ids.push((out.group_id, (*g).to_owned())),
-                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => {
-                    tracing::warn!(group = *g, "a group the policy names does not exist");
-                }
-                Err(e) => return Err(from_sdk("Identity Store GetGroupId", e)),
+            if let Some(id) = self.group_id(inst, g).await? {
+                ids.push((id, (*g).to_owned()));
             }
         }
         let mut member = std::collections::BTreeSet::new();
@@ -129,4 +183,16 @@ impl Sso {
         }
         Ok(member)
     }
+}
+
+/// A described user's primary e-mail address (or the first one).
+fn primary_email(
+    user: &aws_sdk_identitystore::operation::describe_user::DescribeUserOutput,
+) -> Option<String> {
+    let emails = user.emails();
+    emails
+        .iter()
+        .find(|e| e.primary())
+        .or(emails.first())
+        .and_then(|e| e.value().map(str::to_owned))
 }

@@ -61,6 +61,11 @@ fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
         Change::ApprovalToken(v) => ("approval_token", s(v)),
         Change::ApprovalChannel(v) => ("approval_channel", s(v)),
         Change::ApprovalTs(v) => ("approval_ts", s(v)),
+        Change::ApprovalCopies(v) if v.is_empty() => return ("approval_copies", None),
+        Change::ApprovalCopies(v) => (
+            "approval_copies",
+            s(serde_json::to_string(v).unwrap_or_default()),
+        ),
         Change::ApprovedBy(v) => ("approved_by", s(v)),
         Change::ApprovalAt(t) => ("approval_at", ts(*t)),
     };
@@ -568,6 +573,7 @@ fn to_item(r: &RequestRecord) -> HashMap<String, AttributeValue> {
         r.approval.token.clone().map(Change::ApprovalToken),
         r.approval.channel.clone().map(Change::ApprovalChannel),
         r.approval.ts.clone().map(Change::ApprovalTs),
+        Some(Change::ApprovalCopies(r.approval.copies.clone())),
         r.approval.by.clone().map(Change::ApprovedBy),
         r.approval.at.map(Change::ApprovalAt),
     ];
@@ -675,6 +681,10 @@ pub(super) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Reques
             token: opt_s("approval_token"),
             channel: opt_s("approval_channel"),
             ts: opt_s("approval_ts"),
+            copies: opt_s("approval_copies")
+                .map(|m| serde_json::from_str(&m).map_err(|_| bad("approval_copies")))
+                .transpose()?
+                .unwrap_or_default(),
             by: opt_s("approved_by"),
             at: opt_t("approval_at")?,
         },

@@ -207,8 +207,7 @@ impl Webhook {
         }
     }
 
-    /// The approval message updated in place (buttons gone), and the requester told. Best
-    /// effort: the decision is recorded whatever Slack says.
+    /// Every approval message updated in place (buttons gone), and the requester told.
     async fn show_approval(
         &self,
         rec: &RequestRecord,
@@ -216,21 +215,13 @@ impl Webhook {
         by: Option<&str>,
         at: OffsetDateTime,
     ) {
-        let slack = &self.directory.slack;
         let line = message::outcome_line(state, by, at);
-        if let (Some(channel), Some(ts)) = (&rec.approval.channel, &rec.approval.ts) {
-            let ps = rec
-                .permission_set_name
-                .as_deref()
-                .unwrap_or(rec.permission_set_arn.as_str());
-            let body = message::decided(rec, &self.policy, ps, &line);
-            if let Err(e) = slack.update_message(channel, ts, &body).await {
-                tracing::warn!(error = %e, "could not update the approval message");
-            }
-        }
-        let body = message::for_requester(rec, &line);
-        if let Err(e) = slack.post_message(&rec.slack_user_id, &body, None).await {
-            tracing::warn!(error = %e, "could not tell the requester");
-        }
+        crate::handlers::approval::announce_outcome(
+            &self.directory.slack,
+            &self.policy,
+            rec,
+            &line,
+        )
+        .await;
     }
 }

@@ -45,6 +45,10 @@ fn item_round_trip() {
         token: Some("tok".into()),
         channel: Some("C0SEC".into()),
         ts: Some("2.000001".into()),
+        copies: vec![crate::domain::approval::Posted {
+            channel: "D0LEAD".into(),
+            ts: "2.000002".into(),
+        }],
         by: Some("U0LEAD".into()),
         at: from_rfc3339("2026-11-24T08:01:00Z"),
     };
@@ -60,6 +64,7 @@ fn item_round_trip() {
         (REVIEW_PENDING, None)
     );
     assert!(!to_item(&r).contains_key(REVIEW_PENDING));
+    assert!(!to_item(&r).contains_key("approval_copies"));
     let mut item = to_item(&r);
     item.insert("status".into(), s("exploded"));
     assert!(from_item(&item).is_err());
