@@ -56,8 +56,17 @@ browser: ## Debian's chromium, for the test that looks at the HTML report in a r
 	  echo "installing Debian's chromium (needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The fault suite spends minutes nearly idle, waiting out the production Revoke retry schedule:
+# it runs alongside the other suites instead of after them, and its output follows theirs.
+SUITES := $(filter-out faults,$(basename $(notdir $(wildcard tests/*.rs))))
 test-rust: $(VENV)/.installed browser ## Unit tests, and integration tests against the local stack
-	cargo test --quiet
+	cargo test --quiet --no-run
+	@mkdir -p target; \
+	cargo test --quiet --test faults > target/faults.log 2>&1 & faults=$$!; \
+	rest=0; { cargo test --quiet --lib --bins $(addprefix --test ,$(SUITES)) && cargo test --quiet --doc; } || rest=$$?; \
+	f=0; wait $$faults || f=$$?; \
+	echo "tests/faults.rs (ran alongside the others):"; cat target/faults.log; \
+	[ $$rest -eq 0 ] && [ $$f -eq 0 ]
 
 test-cdk: $(VENV)/.installed .venv-checkov/.installed cdk/node_modules/.installed $(BIN) ## ASL validation, CDK assertions (the CDK app reads the policy through the binary), cdk-nag, cfn-lint, checkov
 	cd cdk && npm test
