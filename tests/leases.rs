@@ -1,6 +1,7 @@
 //! Leases on the local stack: End access now, Extend, strangers refused, overlapping leases
-//! sharing one assignment, standing access kept, duplicate task delivery. Leases last 60 s
-//! here; End access now completes the Hold at once.
+//! sharing one assignment, standing access kept, duplicate task delivery, and a request no
+//! longer granting refused by the store itself. Leases last 60 s here; End access now
+//! completes the Hold at once.
 
 mod common;
 
@@ -294,4 +295,60 @@ async fn standing_access_survives_a_whole_cycle() {
         .into_iter()
         .find(|(e, _)| e == "revoked");
     assert!(revoked.is_some());
+}
+
+/// A request that is no longer granting takes no access, whoever asks the store: joining a
+/// lease and recording a creation intent are refused for a request read afresh after its
+/// revoke (their writes are fenced on the status the caller read, which must itself be
+/// `granting`), and nothing is written.
+#[tokio::test]
+async fn a_request_that_is_no_longer_granting_joins_no_lease_and_intends_no_creation() {
+    use break_glass::domain::lease::{Intent, Lease, first_lease};
+    use break_glass::domain::request::Audit;
+    use break_glass::domain::{AccountId, RequestId};
+    use break_glass::error::Error;
+    let ps = s().get("EXAMPLE_PERMISSION_SET_ARN");
+    let (user, sso) = spare_user(0);
+    let id = click_and_wait_granted(&user, "1700000205.000100", ps).await;
+    press(&user, "end_access", &id).await;
+    assert_eq!(
+        finished(&id, 90).await.0,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
+    let store = break_glass::aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk().await),
+        s().get("TABLE_NAME"),
+    );
+    let rid = RequestId::parse(&id).unwrap();
+    let rec = store.get(&rid).await.unwrap().unwrap();
+    assert_eq!(rec.status.as_str(), "reported", "the whole cycle is over");
+    let principal = principal(&sso).await;
+    let account = AccountId::parse(s().get("EXAMPLE_ACCOUNT_ID")).unwrap();
+    let key = Lease::key(&principal, &account, &rec.permission_set_arn);
+    let intent = Intent {
+        key: Intent::key(&principal, &account, &rec.permission_set_arn),
+        request_id: id.clone(),
+        at: time::OffsetDateTime::now_utc(),
+    };
+    let (lease_before, intent_before) = (
+        store.lease(&key).await.unwrap(),
+        store.intent(&intent.key).await.unwrap(),
+    );
+    let audit = || Audit {
+        event: "lease_joined",
+        actor: "test",
+        detail: "a late grant".into(),
+    };
+    let (lease, _) = first_lease(&key, &id, false, None);
+    let joined = store.join_lease(&rec, &lease, None, vec![], audit()).await;
+    assert!(matches!(joined, Err(Error::StateConflict(_))), "{joined:?}");
+    let intended = store.intend_creation(&rec, &intent, audit()).await;
+    assert!(
+        matches!(intended, Err(Error::StateConflict(_))),
+        "{intended:?}"
+    );
+    assert_eq!(store.lease(&key).await.unwrap(), lease_before);
+    assert_eq!(store.intent(&intent.key).await.unwrap(), intent_before);
+    assert_eq!(store.get(&rid).await.unwrap().unwrap().version, rec.version);
+    assert_eq!(assignment_count(&principal, ps).await, 0);
 }

@@ -72,6 +72,19 @@ fn attribute(change: &Change) -> (&'static str, Option<AttributeValue>) {
     (name, Some(value))
 }
 
+/// Only a `granting` request may take access: the writes that do are fenced on the status the
+/// caller read, so that status must be `granting` itself.
+fn granting(rec: &RequestRecord, what: &str) -> Result<(), Error> {
+    if rec.status == Status::Granting {
+        return Ok(());
+    }
+    Err(Error::StateConflict(format!(
+        "request {} is {}, not granting: it {what}",
+        rec.id,
+        rec.status.as_str()
+    )))
+}
+
 /// The attribute (and its one value) that puts a request in the pending-review index.
 pub(super) const REVIEW_PENDING: &str = "review_pending";
 pub(super) const PENDING: &str = "pending";
@@ -171,9 +184,10 @@ impl Store {
     }
 
     /// Joins (or creates) a lease in the same transaction as the request's change: the lease
-    /// is written only while the request is still what the caller read, so a request that
-    /// was revoked meanwhile can never hold a lease. `Ok(None)` when the lease changed first
-    /// (read it again); `StateConflict` when the request did.
+    /// is written only while the request is still `granting` as the caller read it, so a
+    /// request that was revoked, even one read afresh after its revoke, can never hold a
+    /// lease. `Ok(None)` when the lease changed first (read it again); `StateConflict` when
+    /// the request did, or is not granting.
     pub async fn join_lease(
         &self,
         rec: &RequestRecord,
@@ -182,6 +196,7 @@ impl Store {
         changes: Vec<Change>,
         audit: Audit<'_>,
     ) -> Result<Option<RequestRecord>, Error> {
+        granting(rec, "joins no lease")?;
         let lease_put = TransactWriteItem::builder()
             .put(self.lease_put(lease, expected)?)
             .build();
@@ -195,15 +210,16 @@ impl Store {
         }
     }
 
-    /// The fence right before `CreateAccountAssignment`: the request must still be what the
-    /// caller read (a grant whose request moved on creates nothing), and the creation intent
-    /// is recorded in the same transaction.
+    /// The fence right before `CreateAccountAssignment`: the request must still be `granting`
+    /// as the caller read it (a grant whose request moved on creates nothing), and the
+    /// creation intent is recorded in the same transaction.
     pub async fn intend_creation(
         &self,
         rec: &RequestRecord,
         intent: &Intent,
         audit: Audit<'_>,
     ) -> Result<RequestRecord, Error> {
+        granting(rec, "intends no creation")?;
         let put = Put::builder()
             .table_name(&self.table)
             .item("pk", s(format!("created#{}", intent.key)))
