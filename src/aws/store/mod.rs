@@ -14,7 +14,8 @@
 //! of the sparse `live` index: the reconciler finds what break glass holds now with a Query
 //! of it, whatever the history. No code scans the table.
 //!
-//! One file a kind of item: `requests.rs` (requests and their audit trail), `indexes.rs`
+//! One file a kind of item: `requests.rs` (requests and their audit trail; the request item's
+//! fields in `requests/item.rs`), `indexes.rs`
 //! (the pending reviews and the requests of a day, through the two sparse indexes),
 //! `leases.rs` (leases, creation intents, buttons), `denies.rs` (session denies), `sweep.rs`
 //! (the reconciler's position); `mod.rs` has the table, the transaction helper and the
