@@ -287,21 +287,7 @@ async fn one_account_under_the_multi_account_rule_runs_the_single_account_cycle(
     assert!(!item.contains_key("more_accounts"), "{item:?}");
     assert_eq!(
         audit_names(&id).await,
-        [
-            "requested",
-            "granting",
-            "lease_joined",
-            "creating",
-            "assignment_requested",
-            "granted",
-            "announced",
-            "revoked",
-            "sessions_ended",
-            "reported",
-            "review_requested",
-            "sessions_deny_lifted",
-            "after_end_checked"
-        ],
+        whole_cycle_ending_sessions(),
         "the cycle of a single-account rule that ends sessions"
     );
     let details = audit_details(&id).await;

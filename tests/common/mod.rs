@@ -446,6 +446,36 @@ pub fn binary_logs() -> String {
         .collect()
 }
 
+/// The audit trail of a whole single-account cycle whose rule asks nothing more: from the
+/// request to the look for use after the end.
+pub const WHOLE_CYCLE: &[&str] = &[
+    "requested",
+    "granting",
+    "lease_joined",
+    "creating",
+    "assignment_requested",
+    "granted",
+    "announced",
+    "revoked",
+    "reported",
+    "review_requested",
+    "after_end_checked",
+];
+
+/// [`WHOLE_CYCLE`] where the rule ends live sessions: they are denied right after the revoke
+/// and the deny is lifted before the look after the end.
+pub fn whole_cycle_ending_sessions() -> Vec<&'static str> {
+    let mut trail = WHOLE_CYCLE.to_vec();
+    let revoked = trail.iter().position(|e| *e == "revoked").unwrap();
+    trail.insert(revoked + 1, "sessions_ended");
+    let look = trail
+        .iter()
+        .position(|e| *e == "after_end_checked")
+        .unwrap();
+    trail.insert(look, "sessions_deny_lifted");
+    trail
+}
+
 /// The request's audit trail, event names only.
 pub async fn audit_names(id: &str) -> Vec<String> {
     audit_events(id).await.into_iter().map(|(e, _)| e).collect()
