@@ -375,7 +375,9 @@ async fn a_denied_request_grants_nothing_and_the_requester_hears_it() {
             .next()
     })
     .await;
-    deny(&id).await;
+    // Dave decides as a member of the approver group.
+    let no = press(s().get("GROUP_SLACK_USER_ID"), "deny_request", &id).await;
+    assert!(no.contains("Denied"), "{no}");
     let (status, _) = finished(&id, 30).await;
     assert_eq!(status, aws_sdk_sfn::types::ExecutionStatus::Succeeded);
     let states = states_entered(&id).await;
@@ -385,7 +387,8 @@ async fn a_denied_request_grants_nothing_and_the_requester_hears_it() {
         "never granted: {states:?}"
     );
     assert_eq!(status_of(&id).await, "revoked");
-    nothing_granted_and_told(&user, &sso, &id, "Denied by").await;
+    let by_dave = format!("Denied by <@{}>", s().get("GROUP_SLACK_USER_ID"));
+    nothing_granted_and_told(&user, &sso, &id, &by_dave).await;
     assert!(
         audit_names(&id)
             .await
