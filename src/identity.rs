@@ -189,13 +189,8 @@ impl Directory {
         };
         let wanted = policy.groups();
         if !wanted.is_empty() {
-            // The groups' ids are found while the user's is (when it still has to be).
-            let (id, ids) = tokio::join!(
-                self.principal_of(&person),
-                self.sso.group_ids(&self.instance, &wanted)
-            );
-            let id = id?;
-            person.groups = self.sso.memberships(&self.instance, &id, &ids?).await?;
+            let id = self.principal_of(&person).await?;
+            person.groups = self.sso.member_of(&self.instance, &id, &wanted).await?;
             person.principal_id = Some(id);
         }
         Ok(person)

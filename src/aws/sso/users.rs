@@ -151,39 +151,12 @@ impl Sso {
         user_id: &str,
         groups: &std::collections::BTreeSet<&str>,
     ) -> Result<std::collections::BTreeSet<String>, Error> {
-        let ids = self.group_ids(inst, groups).await?;
-        self.memberships(inst, user_id, &ids).await
-    }
-
-    /// The ids of the groups that exist among `groups` (display names), as `(id, name)`,
-    /// looked up a few at a time (they need not wait for the user's id).
-    pub async fn group_ids(
-        &self,
-        inst: &Instance,
-        groups: &std::collections::BTreeSet<&str>,
-    ) -> Result<Vec<(String, String)>, Error> {
-        use futures_util::{StreamExt, TryStreamExt};
-        futures_util::stream::iter(groups.iter().map(|g| async move {
-            Ok::<_, Error>(
-                self.group_id(inst, g)
-                    .await?
-                    .map(|id| (id, (*g).to_owned())),
-            )
-        }))
-        .buffered(GROUP_LOOKUPS_AT_ONCE)
-        .try_filter_map(|found| async move { Ok(found) })
-        .try_collect()
-        .await
-    }
-
-    /// Which of the groups `ids` (`(id, name)`, from [`Sso::group_ids`]) the user is a member
-    /// of, by name.
-    pub async fn memberships(
-        &self,
-        inst: &Instance,
-        user_id: &str,
-        ids: &[(String, String)],
-    ) -> Result<std::collections::BTreeSet<String>, Error> {
+        let mut ids = Vec::new();
+        for g in groups {
+            if let Some(id) = self.group_id(inst, g).await? {
+                ids.push((id, (*g).to_owned()));
+            }
+        }
         let mut member = std::collections::BTreeSet::new();
         // IsMemberInGroups takes at most 100 groups a call.
         for chunk in ids.chunks(100) {
@@ -211,9 +184,6 @@ impl Sso {
         Ok(member)
     }
 }
-
-/// How many `GetGroupId` calls one look-up makes at a time.
-const GROUP_LOOKUPS_AT_ONCE: usize = 8;
 
 /// A described user's primary e-mail address (or the first one).
 fn primary_email(

@@ -26,22 +26,7 @@ impl Webhook {
             api_app_id: click.api_app_id.clone(),
             user_id: click.user_id.clone(),
         };
-        // The button's state is read while the click is judged (who, which rule, who is on
-        // call): a click on a live button is answered from the button, the judgment unused.
-        let key = button_key(&click);
-        let (button, approved) = tokio::join!(
-            self.store.button(&key),
-            self.approve(
-                &id,
-                &origin,
-                std::slice::from_ref(&click.account_id),
-                &click.permission_set_arn,
-                None,
-                None,
-                None,
-            )
-        );
-        let button = match button {
+        let button = match self.store.button(&button_key(&click)).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the button");
@@ -55,6 +40,17 @@ impl Webhook {
         {
             return reply;
         }
+        let approved = self
+            .approve(
+                &id,
+                &origin,
+                std::slice::from_ref(&click.account_id),
+                &click.permission_set_arn,
+                None,
+                None,
+                None,
+            )
+            .await;
         match approved {
             Ok(a) => {
                 self.start(
