@@ -158,6 +158,9 @@ impl Sso {
     }
 }
 
+/// How many `DescribePermissionSet` calls [`PermissionSetNames::all`] makes at a time.
+const NAMES_AT_ONCE: usize = 8;
+
 /// Permission set names ↔ ARNs, looked up once per container; the whole list (for the
 /// modal's type-ahead where a rule allows every permission set) for five minutes.
 pub struct PermissionSetNames {
@@ -177,8 +180,11 @@ impl PermissionSetNames {
         }
     }
 
-    /// Every permission set of the instance: (ARN, name), by name.
+    /// Every permission set of the instance: (ARN, name), by name. Names are looked up a few
+    /// at a time. One that cannot be named just now is left out of this answer, which is then
+    /// not kept, so the next asks again; only when none can be named is it an error.
     pub async fn all(&self) -> Result<std::sync::Arc<Vec<(String, String)>>, Error> {
+        use futures_util::StreamExt;
         if let Some(all) = self.all.get(&(), std::time::Instant::now()) {
             return Ok(all);
         }
@@ -189,18 +195,43 @@ impl PermissionSetNames {
             .instance_arn(&self.instance.instance_arn)
             .into_paginator()
             .send();
-        let mut out = Vec::new();
+        let mut arns = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk("SSO Admin ListPermissionSets", e))?;
-            for arn in page.permission_sets() {
-                if let Ok(parsed) = PermissionSetArn::parse(arn) {
-                    out.push((arn.clone(), self.name_of(&parsed).await?));
+            arns.extend(
+                page.permission_sets()
+                    .iter()
+                    .filter_map(|a| PermissionSetArn::parse(a).ok()),
+            );
+        }
+        let named: Vec<_> = futures_util::stream::iter(
+            arns.iter()
+                .map(|arn| async move { (arn.as_str().to_owned(), self.name_of(arn).await) }),
+        )
+        .buffered(NAMES_AT_ONCE)
+        .collect()
+        .await;
+        let (mut out, mut failed) = (Vec::new(), None);
+        for (arn, name) in named {
+            match name {
+                Ok(name) => out.push((arn, name)),
+                Err(e) => {
+                    tracing::warn!(error = %e, permission_set = arn.as_str(), "could not name a permission set");
+                    failed.get_or_insert(e);
                 }
             }
         }
+        let complete = failed.is_none();
+        if let Some(e) = failed
+            && out.is_empty()
+        {
+            return Err(e);
+        }
         out.sort_by(|a, b| a.1.cmp(&b.1));
         let out = std::sync::Arc::new(out);
-        self.all.insert((), out.clone(), std::time::Instant::now());
+        if complete {
+            self.all.insert((), out.clone(), std::time::Instant::now());
+        }
         Ok(out)
     }
 
@@ -236,5 +267,112 @@ impl PermissionSetNames {
             return PermissionSetArn::parse(&arn).map_err(|e| Error::InvalidInput(e.to_string()));
         }
         Err(Error::NotFound(format!("permission set named {name:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssoadmin::Client;
+    use aws_sdk_ssoadmin::operation::describe_permission_set::DescribePermissionSetOutput;
+    use aws_sdk_ssoadmin::operation::list_permission_sets::ListPermissionSetsOutput;
+    use aws_sdk_ssoadmin::types::PermissionSet;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    const ARNS: [&str; 3] = [
+        "arn:aws:sso:::permissionSet/ssoins-1/ps-a",
+        "arn:aws:sso:::permissionSet/ssoins-1/ps-b",
+        "arn:aws:sso:::permissionSet/ssoins-1/ps-c",
+    ];
+
+    fn names(admin: Client) -> PermissionSetNames {
+        let store = aws_sdk_identitystore::Client::from_conf(
+            aws_sdk_identitystore::Config::builder()
+                .behavior_version(aws_sdk_identitystore::config::BehaviorVersion::latest())
+                .region(aws_sdk_identitystore::config::Region::new("us-east-1"))
+                .build(),
+        );
+        PermissionSetNames::new(
+            Sso::new(admin, store),
+            Instance {
+                instance_arn: "arn:aws:sso:::instance/ssoins-1".into(),
+                identity_store_id: "d-1".into(),
+            },
+        )
+    }
+
+    /// One permission set Identity Center cannot name just now leaves the others offered,
+    /// and the list is asked for again next time (not kept without it); once every one is
+    /// named, the list is kept.
+    #[tokio::test]
+    async fn a_permission_set_that_cannot_be_named_leaves_the_others() {
+        let list = mock!(Client::list_permission_sets).then_output(|| {
+            ListPermissionSetsOutput::builder()
+                .set_permission_sets(Some(ARNS.map(str::to_owned).to_vec()))
+                .build()
+        });
+        let describe = |arn: &'static str, name: &'static str| {
+            mock!(Client::describe_permission_set)
+                .match_requests(move |r| r.permission_set_arn() == Some(arn))
+                .then_output(move || {
+                    DescribePermissionSetOutput::builder()
+                        .permission_set(PermissionSet::builder().name(name).build())
+                        .build()
+                })
+        };
+        let (a, c) = (describe(ARNS[0], "Zeta"), describe(ARNS[2], "Alpha"));
+        let b_fails = mock!(Client::describe_permission_set)
+            .match_requests(|r| r.permission_set_arn() == Some(ARNS[1]))
+            .sequence()
+            .http_status(500, None)
+            .times(2)
+            .output(|| {
+                DescribePermissionSetOutput::builder()
+                    .permission_set(PermissionSet::builder().name("Beta").build())
+                    .build()
+            })
+            .build();
+        let client = mock_client!(
+            aws_sdk_ssoadmin,
+            RuleMode::MatchAny,
+            [&list, &a, &c, &b_fails],
+            |c| c.retry_config(aws_sdk_ssoadmin::config::retry::RetryConfig::disabled())
+        );
+        let names = names(client);
+        let first = names.all().await.unwrap();
+        assert_eq!(
+            *first,
+            [
+                (ARNS[2].to_owned(), "Alpha".to_owned()),
+                (ARNS[0].to_owned(), "Zeta".to_owned())
+            ]
+        );
+        let second = names.all().await.unwrap();
+        assert_eq!(second.len(), 2, "b still fails");
+        assert_eq!(list.num_calls(), 2, "an incomplete list is not kept");
+        let third = names.all().await.unwrap();
+        assert_eq!(
+            third.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>(),
+            ["Alpha", "Beta", "Zeta"]
+        );
+        names.all().await.unwrap();
+        assert_eq!(list.num_calls(), 3, "a complete list is kept");
+    }
+
+    /// When no permission set can be named, the caller hears why.
+    #[tokio::test]
+    async fn none_named_is_an_error() {
+        let list = mock!(Client::list_permission_sets).then_output(|| {
+            ListPermissionSetsOutput::builder()
+                .permission_sets(ARNS[0])
+                .build()
+        });
+        let fails = mock!(Client::describe_permission_set)
+            .sequence()
+            .http_status(500, None)
+            .build();
+        let client = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, [&list, &fails], |c| c
+            .retry_config(aws_sdk_ssoadmin::config::retry::RetryConfig::disabled()));
+        assert!(names(client).all().await.is_err());
     }
 }
