@@ -304,18 +304,9 @@ async fn late_grant(user: &str, sso: &str, message: &str) -> String {
                         "slow_seconds": 6, "match": who}))
     .await;
     let (id, _) = click(user, message, &format!("{message}1")).await;
-    eventually("the create call", 30, || async {
-        audit_names(&id)
-            .await
-            .contains(&"creating".to_owned())
-            .then_some(())
-    })
-    .await;
     // The state machine gives up on the grant (here: stopped) and its Revoke runs while the
     // create is still on its way: nothing to delete yet.
-    stop_execution(&id).await;
-    let out = invoke_worker(json!({"type": "revoke", "request_id": id})).await;
-    assert!(out["revoked_at"].is_string(), "{out}");
+    revoke_while_creating(&id).await;
     assert_eq!(status_of(&id).await, "revoked");
     eventually("the late assignment", 30, || async {
         (assigned(sso).await == 1).then_some(())

@@ -331,16 +331,7 @@ async fn a_grant_that_outlives_its_revoke_creates_no_further_account() {
                         "slow_seconds": 6, "match": who}))
     .await;
     let (id, _) = submit(&both(), "V0MULTI0009", "1h").await;
-    eventually("the first account's create call", 30, || async {
-        audit_names(&id)
-            .await
-            .contains(&"creating".to_owned())
-            .then_some(())
-    })
-    .await;
-    stop_execution(&id).await;
-    let out = invoke_worker(json!({"type": "revoke", "request_id": id})).await;
-    assert!(out["revoked_at"].is_string(), "{out}");
+    revoke_while_creating(&id).await;
     // The slow create lands after the revoke (a late grant, the reconciler's to remove); the
     // grant goes no further: the second account is never granted.
     eventually("the late assignment", 30, || async {

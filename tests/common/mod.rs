@@ -659,6 +659,23 @@ pub async fn fault_hits() -> Value {
     .await
 }
 
+/// A late grant in the making: waits until the grant of `id` is calling
+/// `CreateAccountAssignment` (made slow by the test), then stops the execution and runs the
+/// Revoke task by hand, as the state machine does after a Grant timeout, while the create is
+/// still on its way.
+pub async fn revoke_while_creating(id: &str) {
+    eventually("the create call", 30, || async {
+        audit_names(id)
+            .await
+            .contains(&"creating".to_owned())
+            .then_some(())
+    })
+    .await;
+    stop_execution(id).await;
+    let out = invoke_worker(json!({"type": "revoke", "request_id": id})).await;
+    assert!(out["revoked_at"].is_string(), "{out}");
+}
+
 /// Stops the request's execution by hand, as an operator might (the call returns while a
 /// task of it may still be running).
 pub async fn stop_execution(id: &str) {
