@@ -18,13 +18,7 @@ impl Sso {
             .store
             .get_user_id()
             .identity_store_id(&inst.identity_store_id)
-            .alternate_identifier(AlternateIdentifier::UniqueAttribute(
-                UniqueAttribute::builder()
-                    .attribute_path(path)
-                    .attribute_value(Document::String(value.to_owned()))
-                    .build()
-                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
-            ))
+            .alternate_identifier(unique_attribute(path, value)?)
             .send()
             .await
             .map_err(|e| from_sdk("Identity Store GetUserId", e))?;
@@ -87,13 +81,7 @@ impl Sso {
             .store
             .get_group_id()
             .identity_store_id(&inst.identity_store_id)
-            .alternate_identifier(AlternateIdentifier::UniqueAttribute(
-                UniqueAttribute::builder()
-                    .attribute_path("displayName")
-                    .attribute_value(Document::String(group.to_owned()))
-                    .build()
-                    .map_err(|e| Error::InvalidInput(e.to_string()))?,
-            ))
+            .alternate_identifier(unique_attribute("displayName", group)?)
             .send()
             .await;
         match found {
@@ -195,4 +183,15 @@ fn primary_email(
         .find(|e| e.primary())
         .or(emails.first())
         .and_then(|e| e.value().map(str::to_owned))
+}
+
+/// A user or group found by a unique attribute (`userName`, `emails.value`, `displayName`).
+fn unique_attribute(path: &str, value: &str) -> Result<AlternateIdentifier, Error> {
+    Ok(AlternateIdentifier::UniqueAttribute(
+        UniqueAttribute::builder()
+            .attribute_path(path)
+            .attribute_value(Document::String(value.to_owned()))
+            .build()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?,
+    ))
 }
