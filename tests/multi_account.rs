@@ -48,6 +48,19 @@ async fn assigned(account: &str) -> bool {
     assigned_on(&principal("ken@example.com").await, account, ps()).await
 }
 
+/// Waits for `id`'s execution to succeed; then ken holds the permission set on neither
+/// account.
+async fn succeeded_and_removed(id: &str) {
+    let (status, error) = finished(id, 120).await;
+    assert_eq!(
+        status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{error:?}"
+    );
+    let [first, second] = both();
+    assert!(!assigned(first).await && !assigned(second).await);
+}
+
 async fn seed_events(account: &str, name: &str) {
     let arn = format!(
         "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_BreakGlassMulti_0123456789abcdef/ken@example.com"
@@ -104,13 +117,7 @@ async fn two_accounts_are_granted_together_ended_together_and_reported_once() {
     seed_events(second, "CreateUser").await;
     let ended = press(s().get("RESPONDER_SLACK_USER_ID"), "end_access", &id).await;
     assert!(ended.contains("being removed now"), "{ended}");
-    let (status, error) = finished(&id, 120).await;
-    assert_eq!(
-        status,
-        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
-        "{error:?}"
-    );
-    assert!(!assigned(first).await && !assigned(second).await);
+    succeeded_and_removed(&id).await;
 
     // One report over both accounts: each one's events, flags across all, a section each.
     let messages = http_json(
@@ -274,15 +281,9 @@ async fn a_request_with_one_account_the_policy_refuses_is_refused_whole() {
 #[tokio::test]
 async fn one_account_under_the_multi_account_rule_runs_the_single_account_cycle() {
     let _turn = TURN.lock().await;
-    let [first, second] = both();
+    let [first, _] = both();
     let (id, _) = submit(&[first], "V0MULTI0007", "4s").await;
-    let (status, error) = finished(&id, 120).await;
-    assert_eq!(
-        status,
-        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
-        "{error:?}"
-    );
-    assert!(!assigned(first).await && !assigned(second).await);
+    succeeded_and_removed(&id).await;
     let item = request_item(&id).await.unwrap();
     assert!(!item.contains_key("more_accounts"), "{item:?}");
     assert_eq!(
