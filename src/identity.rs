@@ -258,6 +258,92 @@ pub async fn slack_users_in_groups(
 mod tests {
     use super::*;
 
+    /// An approver group's members are found in Slack through the policy's `[users]` mapping
+    /// first (no Slack call), and a member with no e-mail to look up is left out.
+    #[tokio::test]
+    async fn group_members_mapped_by_the_policy_need_no_slack_lookup() {
+        use aws_sdk_identitystore::Client;
+        use aws_sdk_identitystore::operation::describe_user::DescribeUserOutput;
+        use aws_sdk_identitystore::operation::get_group_id::GetGroupIdOutput;
+        use aws_sdk_identitystore::operation::list_group_memberships::ListGroupMembershipsOutput;
+        use aws_sdk_identitystore::types::{GroupMembership, MemberId};
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        let group = mock!(Client::get_group_id).then_output(|| {
+            GetGroupIdOutput::builder()
+                .group_id("g-leads")
+                .group_arn("arn:aws:identitystore::123456789012:group/g-leads")
+                .identity_store_id("d-1")
+                .build()
+                .unwrap()
+        });
+        let members = mock!(Client::list_group_memberships).then_output(|| {
+            let member = |id: &str| {
+                GroupMembership::builder()
+                    .identity_store_id("d-1")
+                    .membership_id(format!("m-{id}"))
+                    .membership_arn(format!(
+                        "arn:aws:identitystore::123456789012:membership/m-{id}"
+                    ))
+                    .member_id(MemberId::UserId(id.into()))
+                    .build()
+                    .unwrap()
+            };
+            ListGroupMembershipsOutput::builder()
+                .group_memberships(member("u-lead"))
+                .group_memberships(member("u-nomail"))
+                .build()
+                .unwrap()
+        });
+        let user = |id: &'static str, name: &'static str| {
+            mock!(Client::describe_user)
+                .match_requests(move |r| r.user_id() == Some(id))
+                .then_output(move || {
+                    DescribeUserOutput::builder()
+                        .identity_store_id("d-1")
+                        .user_id(id)
+                        .user_arn(format!("arn:aws:identitystore::123456789012:user/{id}"))
+                        .revision("1")
+                        .user_name(name)
+                        .build()
+                        .unwrap()
+                })
+        };
+        let (lead, nomail) = (user("u-lead", "lead"), user("u-nomail", "nomail"));
+        let store = mock_client!(
+            aws_sdk_identitystore,
+            RuleMode::MatchAny,
+            [&group, &members, &lead, &nomail]
+        );
+        let admin = aws_sdk_ssoadmin::Client::from_conf(
+            aws_sdk_ssoadmin::Config::builder()
+                .behavior_version(aws_sdk_ssoadmin::config::BehaviorVersion::latest())
+                .region(aws_sdk_ssoadmin::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let policy = Policy::parse(
+            "version = 1\n[users]\nU0LEAD = \"lead\"\n[[rule]]\nname = \"r\"\neffect = \"allow\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"1h\"\n",
+        )
+        .unwrap();
+        // Any call to Slack would fail: nothing listens there.
+        let slack = SlackApi::new("http://127.0.0.1:9", Some("xoxb-test".into()));
+        let found = slack_users_in_groups(
+            &slack,
+            &Sso::new(admin, store),
+            &Instance {
+                instance_arn: "arn:aws:sso:::instance/ssoins-1".into(),
+                identity_store_id: "d-1".into(),
+            },
+            &policy,
+            &BTreeSet::from(["Leads".to_owned()]),
+            Some("T1"),
+            25,
+        )
+        .await;
+        assert_eq!(found, [("U0LEAD".to_owned(), "lead".to_owned())]);
+        assert_eq!(lead.num_calls() + nomail.num_calls(), 2);
+    }
+
     fn user(f: impl FnOnce(&mut SlackUser)) -> SlackUser {
         let mut u = SlackUser {
             id: "U1".into(),
