@@ -315,12 +315,6 @@ mod tests {
             RuleMode::MatchAny,
             [&group, &members, &lead, &nomail]
         );
-        let admin = aws_sdk_ssoadmin::Client::from_conf(
-            aws_sdk_ssoadmin::Config::builder()
-                .behavior_version(aws_sdk_ssoadmin::config::BehaviorVersion::latest())
-                .region(aws_sdk_ssoadmin::config::Region::new("us-east-1"))
-                .build(),
-        );
         let policy = Policy::parse(
             "version = 1\n[users]\nU0LEAD = \"lead\"\n[[rule]]\nname = \"r\"\neffect = \"allow\"\nslack_users = [\"*\"]\naccounts = [\"*\"]\npermission_sets = [\"*\"]\ndefault_duration = \"1h\"\nmax_duration = \"1h\"\n",
         )
@@ -329,11 +323,8 @@ mod tests {
         let slack = SlackApi::new("http://127.0.0.1:9", Some("xoxb-test".into()));
         let found = slack_users_in_groups(
             &slack,
-            &Sso::new(admin, store),
-            &Instance {
-                instance_arn: "arn:aws:sso:::instance/ssoins-1".into(),
-                identity_store_id: "d-1".into(),
-            },
+            &crate::aws::sso::tests::sso_of_store(store),
+            &crate::aws::sso::tests::instance(),
             &policy,
             &BTreeSet::from(["Leads".to_owned()]),
             Some("T1"),

@@ -342,7 +342,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use aws_sdk_ssoadmin::Client;
     use aws_sdk_ssoadmin::operation::describe_account_assignment_creation_status::DescribeAccountAssignmentCreationStatusOutput as Out;
@@ -361,7 +361,8 @@ mod tests {
             .build()
     }
 
-    fn sso(admin: Client) -> Sso {
+    /// Identity Center with this (mocked) SSO Admin client; the Identity Store is never asked.
+    pub(crate) fn sso(admin: Client) -> Sso {
         let store = aws_sdk_identitystore::Client::from_conf(
             aws_sdk_identitystore::Config::builder()
                 .behavior_version(aws_sdk_identitystore::config::BehaviorVersion::latest())
@@ -371,7 +372,18 @@ mod tests {
         Sso::new(admin, store)
     }
 
-    fn instance() -> Instance {
+    /// Identity Center with this (mocked) Identity Store client; SSO Admin is never asked.
+    pub(crate) fn sso_of_store(store: aws_sdk_identitystore::Client) -> Sso {
+        let admin = Client::from_conf(
+            aws_sdk_ssoadmin::Config::builder()
+                .behavior_version(aws_sdk_ssoadmin::config::BehaviorVersion::latest())
+                .region(aws_sdk_ssoadmin::config::Region::new("us-east-1"))
+                .build(),
+        );
+        Sso::new(admin, store)
+    }
+
+    pub(crate) fn instance() -> Instance {
         Instance {
             instance_arn: "arn:aws:sso:::instance/ssoins-1".into(),
             identity_store_id: "d-1".into(),

@@ -286,19 +286,8 @@ mod tests {
     ];
 
     fn names(admin: Client) -> PermissionSetNames {
-        let store = aws_sdk_identitystore::Client::from_conf(
-            aws_sdk_identitystore::Config::builder()
-                .behavior_version(aws_sdk_identitystore::config::BehaviorVersion::latest())
-                .region(aws_sdk_identitystore::config::Region::new("us-east-1"))
-                .build(),
-        );
-        PermissionSetNames::new(
-            Sso::new(admin, store),
-            Instance {
-                instance_arn: "arn:aws:sso:::instance/ssoins-1".into(),
-                identity_store_id: "d-1".into(),
-            },
-        )
+        use crate::aws::sso::tests::{instance, sso};
+        PermissionSetNames::new(sso(admin), instance())
     }
 
     /// One permission set Identity Center cannot name just now leaves the others offered,
